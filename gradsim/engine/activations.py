@@ -15,14 +15,10 @@ ACTIVATIONS = ("tanh", "sigmoid", "relu", "identity")
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
-    # Split by sign so that exp never overflows.
-    z = np.asarray(z, dtype=np.float64)
-    out = np.empty_like(z)
-    pos = z >= 0
-    out[pos] = 1.0 / (1.0 + np.exp(-z[pos]))
-    ez = np.exp(z[~pos])
-    out[~pos] = ez / (1.0 + ez)
-    return out
+    # The same formula as PyTorch's CPU kernel, so saturated values round the same way;
+    # exp(-z) overflowing to inf gives exactly 0, as it does there.
+    with np.errstate(over="ignore"):
+        return 1.0 / (1.0 + np.exp(-np.asarray(z, dtype=np.float64)))
 
 
 def _sigmoid_prime(z: np.ndarray) -> np.ndarray:

@@ -1,0 +1,120 @@
+"""The command line end to end, in a subprocess, as a user or a script would call it."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BAD = ROOT / "tests" / "data" / "bad_scenarios"
+
+
+def run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "gradsim", *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=ROOT)
+
+
+def test_flow_json_from_scenario_equals_torch(tmp_path):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(42)
+    n, m, steps = 5, 2, 30
+    doc = {"format": "gradsim.scenario/1", "cell": "rnn", "activation": "tanh",
+           "W_hh": (rng.standard_normal((n, n)) * 0.4).tolist(), "W_xh": rng.standard_normal((n, m)).tolist(),
+           "b_h": (rng.standard_normal(n) * 0.1).tolist(), "x": rng.standard_normal((steps, m)).tolist()}
+    path = tmp_path / "unseen.gradsim.json"
+    path.write_text(json.dumps(doc))
+    proc = run("flow", "--scenario", str(path), "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    w, u, b, x = (torch.tensor(doc[k], dtype=torch.float64) for k in ("W_hh", "W_xh", "b_h", "x"))
+    h = torch.zeros(n, dtype=torch.float64, requires_grad=True)
+    states = []
+    for t in range(steps):
+        h = torch.tanh(w @ h + u @ x[t] + b)
+        h.retain_grad()
+        states.append(h)
+    h.sum().backward()
+    ref = np.array([s.grad.norm().item() for s in states])
+    assert out["t"] == list(range(1, steps + 1))
+    np.testing.assert_allclose(out["grad_norm"], ref, rtol=1e-6)
+    np.testing.assert_allclose(out["log10_grad_norm"], np.log10(ref), rtol=1e-9)
+
+
+def test_flow_csv_and_generator_options():
+    proc = run("flow", "--hidden", "8", "--steps", "15", "--activation", "sigmoid", "--scale", "1.0", "--format", "csv")
+    assert proc.returncode == 0, proc.stderr
+    rows = list(csv.DictReader(io.StringIO(proc.stdout)))
+    assert len(rows) == 15 and rows[0]["t"] == "1"
+    assert float(rows[-1]["grad_norm"]) == pytest.approx(np.sqrt(8))
+
+
+def test_flow_json_underflow_gives_zero_and_exact_log():
+    proc = run("flow", "--hidden", "4", "--steps", "2000", "--activation", "sigmoid")
+    out = json.loads(proc.stdout)
+    assert out["grad_norm"][0] == 0.0
+    assert out["log10_grad_norm"][0] < -400
+
+
+def test_scalar_json_matches_seed():
+    proc = run("scalar", "--w", "0.5", "--steps", "10")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["t"] == list(range(1, 11))
+    assert out["cumprod"][9] == pytest.approx(9.733e-4, rel=1e-3)
+    assert out["local"][0] == pytest.approx(0.5 * (1 - out["h"][0] ** 2))
+
+
+def test_scalar_csv():
+    proc = run("scalar", "--w", "1.5", "--steps", "3", "--format", "csv")
+    lines = proc.stdout.strip().splitlines()
+    assert lines[0] == "t,h,local,cumprod" and len(lines) == 4
+
+
+def test_spectrum_json():
+    proc = run("spectrum", "--hidden", "6", "--scale", "1.2", "--init", "orthogonal", "--activation", "identity")
+    out = json.loads(proc.stdout)
+    assert out["spectral_radius"] == pytest.approx(1.2)
+    assert out["prediction"] == "explode" and out["verdict"] == "exploding"
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in BAD.glob("*.gradsim.json")))
+def test_bad_scenarios_exit_2_one_line(name):
+    proc = run("flow", "--scenario", str(BAD / name))
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert name in lines[0] and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("args", [
+    ["flow", "--steps", "0"],
+    ["flow", "--steps", "abc"],
+    ["flow", "--scale", "nan"],
+    ["flow", "--activation", "softplus"],
+    ["flow", "--vanish", "10", "--explode", "1"],
+    ["scalar", "--steps", "5"],
+    ["scalar", "--w", "inf", "--steps", "5"],
+    ["nonsense-verb"],
+    ["gui", "--scene", "nope"],
+])
+def test_bad_arguments_exit_2_one_line(args):
+    proc = run(*args)
+    assert proc.returncode == 2, proc.stdout
+    assert "Traceback" not in proc.stderr
+    assert len([ln for ln in proc.stderr.splitlines() if ln.strip() and not ln.startswith("usage")]) == 1
+
+
+def test_import_hygiene():
+    code = ("import sys, gradsim, gradsim.engine, gradsim.cli; "
+            "bad = [m for m in sys.modules if m.split('.')[0] in ('torch', 'PySide6', 'pyqtgraph')]; "
+            "print(bad); sys.exit(1 if bad else 0)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
