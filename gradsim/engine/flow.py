@@ -76,7 +76,7 @@ class FlowResult:
         (0.25 for sigmoid, 1 otherwise): each backward step multiplies by at most ``c ||W_hh||_2``."""
         if "log10_bound" not in self.extra:
             per_step = get_activation(self.activation).max_derivative * self.spectral_norm
-            with np.errstate(divide="ignore"):
+            with np.errstate(divide="ignore", invalid="ignore"):
                 log_step = np.log10(per_step) if per_step > 0 else -np.inf
                 bound = self.log10_grad_norm[-1] + (self.steps - self.t) * log_step
             bound[-1] = self.log10_grad_norm[-1]

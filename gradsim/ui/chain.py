@@ -1,0 +1,219 @@
+"""The unrolled chain ``h0 -> h1 -> ... -> hT -> L`` with a backward pulse, reusable by any scene.
+
+Nodes are coloured by ``log10 ||dL/dh_t||`` (colour bar beside them). The pulse leaves ``L`` and
+travels to ``h1``; nodes it has not reached yet are greyed by a second scatter drawn on top, so each
+animation frame changes two small items, never the brushes of a thousand nodes.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtGui import QColor, QFont
+
+from .plots import colormap, format_power, power_label  # noqa: F401
+from .theme import Theme
+
+
+class BackwardPulse(QObject):
+    """Time control of the pulse: position runs from ``T + 1`` (the loss) down to 1.
+
+    ``speed`` is in steps per second; the timer ticks at 60 Hz. ``position_changed`` carries the
+    float position, ``node_reached`` the integer step whose node just lit up.
+    """
+
+    position_changed = Signal(float)
+    node_reached = Signal(int)
+    playing_changed = Signal(bool)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.steps = 1
+        self.position = 1.0  # finished: every node lit, until Play sends a new pulse from L
+        self.speed = 10.0
+        self._timer = QTimer(self)
+        self._timer.setInterval(16)
+        self._timer.timeout.connect(self._tick)
+        self._elapsed = QTimer()
+        self._last_ms: float | None = None
+        import time
+
+        self._clock = time.perf_counter
+
+    @property
+    def playing(self) -> bool:
+        return self._timer.isActive()
+
+    def set_steps(self, steps: int) -> None:
+        self.steps = max(1, int(steps))
+        self.rewind()
+
+    def rewind(self) -> None:
+        self.pause()
+        self._set(self.steps + 1.0)
+
+    def finish(self) -> None:
+        self.pause()
+        self._set(1.0)
+
+    def play(self) -> None:
+        if self.position <= 1.0:
+            self._set(self.steps + 1.0)
+        self._last_ms = self._clock()
+        self._timer.start()
+        self.playing_changed.emit(True)
+
+    def pause(self) -> None:
+        if self._timer.isActive():
+            self._timer.stop()
+            self.playing_changed.emit(False)
+
+    def toggle(self) -> None:
+        self.pause() if self.playing else self.play()
+
+    def step(self, direction: int) -> None:
+        """Jump to the next node backward (``direction = +1``) or forward in time (``-1``)."""
+        self.pause()
+        if direction > 0:
+            target = math.ceil(self.position) - 1 if self.position > 1 else 1
+        else:
+            target = math.floor(self.position) + 1
+        self._set(float(min(max(target, 1), self.steps + 1)))
+
+    def _tick(self) -> None:
+        now = self._clock()
+        dt = now - (self._last_ms or now)
+        self._last_ms = now
+        new = self.position - self.speed * dt
+        if new <= 1.0:
+            self._set(1.0)
+            self.pause()
+        else:
+            self._set(new)
+
+    def _set(self, position: float) -> None:
+        before = math.floor(self.position + 1e-9)
+        self.position = position
+        self.position_changed.emit(position)
+        after = math.floor(position + 1e-9)
+        if after != before and position <= self.steps:
+            self.node_reached.emit(int(math.ceil(position - 1e-9)))
+
+
+class ChainView(pg.GraphicsLayoutWidget):
+    """Nodes h0..hT and L, coloured by log10 gradient norm, with the pulse and a colour bar."""
+
+    def __init__(self, theme: Theme, parent=None) -> None:
+        super().__init__(parent)
+        self.theme = theme
+        self.plot = self.addPlot(row=0, col=0)
+        self.plot.setMenuEnabled(False)
+        self.plot.hideButtons()
+        self.plot.setMouseEnabled(x=False, y=False)
+        self.plot.hideAxis("left")
+        self.plot.getAxis("bottom").setLabel("time step t")
+        self.setToolTip("The unrolled network. Each node h_t is coloured by ‖dL/dh_t‖; "
+                        "the pulse carries the gradient backward from the loss L to h₁.")
+        self.line = pg.PlotCurveItem()
+        self.nodes = pg.ScatterPlotItem(pxMode=True)
+        self.unlit = pg.ScatterPlotItem(pxMode=True)
+        self.ends = pg.ScatterPlotItem(pxMode=True)
+        self.pulse = pg.ScatterPlotItem(pxMode=True)
+        self.value_text = pg.TextItem(anchor=(0.5, 1.2))
+        self.end_labels = [pg.TextItem(anchor=(0.5, -0.6)), pg.TextItem(anchor=(0.5, -0.6))]
+        for item in (self.line, self.nodes, self.unlit, self.ends, self.pulse, self.value_text, *self.end_labels):
+            self.plot.addItem(item)
+        self.colorbar = pg.ColorBarItem(values=(-6, 0), colorMap=colormap(theme), interactive=False, width=18)
+        # the bar's values are log10 norms: label its ticks as powers of ten
+        self.colorbar.axis.tickStrings = lambda values, scale, spacing: [power_label(v) for v in values]
+        self.addItem(self.colorbar, row=0, col=1)
+        self._logs = np.zeros(1)
+        self._steps = 1
+        self._lut: list = []
+        self.setMinimumHeight(150)
+        self.apply_theme(theme)
+
+    def apply_theme(self, theme: Theme) -> None:
+        self.theme = theme
+        self.setBackground(theme.background)
+        from .plots import style_plot
+
+        style_plot(self.plot, theme)
+        self.plot.showGrid(x=False, y=False)
+        cmap = colormap(theme)
+        self.colorbar.setColorMap(cmap)
+        axis = self.colorbar.axis
+        axis.setTextPen(theme.foreground)
+        axis.setPen(theme.foreground)
+        tick_font = QFont()
+        tick_font.setPointSize(max(8, theme.font_pt - 2))
+        axis.setStyle(tickFont=tick_font)
+        axis.setLabel("‖dL/dh_t‖", color=theme.foreground, **{"font-size": f"{theme.font_pt - 1}pt"})
+        lut = cmap.getLookupTable(0.0, 1.0, 256, alpha=True)
+        self._lut = [pg.mkBrush(QColor(*map(int, c))) for c in lut]
+        self.line.setPen(pg.mkPen(theme.muted, width=max(1, theme.line_width / 2)))
+        font = QFont()
+        font.setPointSize(theme.font_pt)
+        for label in (*self.end_labels, self.value_text):
+            label.setColor(theme.foreground)
+            label.setFont(font)
+        if self._logs.size:
+            self.set_values(self._logs)
+
+    def set_values(self, log10_norm: np.ndarray) -> None:
+        """Colour nodes h_1..h_T by their log10 norm (exact zeros shown at the bottom of the scale)."""
+        logs = np.asarray(log10_norm, dtype=np.float64)
+        self._logs = logs
+        steps = logs.size
+        self._steps = steps
+        finite = logs[np.isfinite(logs)]
+        lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (-1.0, 0.0)
+        if hi - lo < 1e-9:
+            lo, hi = lo - 0.5, hi + 0.5
+        self.colorbar.setLevels((lo, hi))
+        clean = np.where(np.isfinite(logs), logs, lo)
+        index = np.clip(((clean - lo) / (hi - lo) * 255).astype(int), 0, 255)
+        brushes = [self._lut[i] for i in index]
+        x = np.arange(1, steps + 1, dtype=np.float64)
+        size = float(np.clip(900 / max(steps, 1), 4, 2.4 * self.theme.marker_size))
+        self._node_size = size
+        self.nodes.setData(x=x, y=np.zeros(steps), brush=brushes, size=size,
+                           pen=pg.mkPen(self.theme.foreground, width=1) if steps <= 80 else None)
+        self.ends.setData(x=[0.0, steps + 1.0], y=[0.0, 0.0], size=size * 1.2,
+                          brush=[pg.mkBrush(self.theme.unlit), pg.mkBrush(self.theme.highlight)],
+                          symbol=["o", "s"], pen=pg.mkPen(self.theme.foreground, width=1))
+        self.line.setData(x=np.array([0.0, steps + 1.0]), y=np.zeros(2))
+        self.end_labels[0].setText("h₀")
+        self.end_labels[0].setPos(0, 0)
+        self.end_labels[1].setText("L")
+        self.end_labels[1].setPos(steps + 1, 0)
+        pad = max(0.6, (steps + 1) * 0.03)
+        self.plot.setXRange(-pad, steps + 1 + pad, padding=0)
+        self.plot.setYRange(-1, 1, padding=0)
+
+    def set_pulse(self, position: float) -> None:
+        """Grey the nodes the pulse has not reached (t < position) and move the pulse marker."""
+        steps = self._steps
+        reached_from = math.ceil(position - 1e-9)  # nodes t >= this are lit
+        grey = np.arange(1, min(reached_from, steps + 1), dtype=np.float64)
+        self.unlit.setData(x=grey, y=np.zeros(grey.size), size=getattr(self, "_node_size", 10),
+                           brush=pg.mkBrush(self.theme.unlit), pen=None)
+        self.pulse.setData(x=[position], y=[0.0], size=getattr(self, "_node_size", 10) * 1.9, symbol="o",
+                           brush=pg.mkBrush(0, 0, 0, 0), pen=pg.mkPen(self.theme.highlight, width=self.theme.line_width))
+        t = int(min(max(reached_from, 1), steps))
+        if position <= steps and self._logs.size >= t:
+            self.value_text.setText(f"t = {t}: ‖dL/dh_t‖ = {format_power(float(self._logs[t - 1]))}")
+            self.value_text.setPos(float(t), 0.25)
+        else:
+            self.value_text.setText("L = Σ h_T: the gradient starts here")
+            self.value_text.setPos(float(steps + 1), 0.25)
+            if steps > 10:
+                self.value_text.setAnchor((1.0, 1.2))
+                return
+        self.value_text.setAnchor((0.5, 1.2) if 0.15 * steps < t < 0.85 * steps else ((0.0, 1.2) if t <= 0.15 * steps else (1.0, 1.2)))
+
+
+__all__ = ["BackwardPulse", "ChainView", "power_label"]

@@ -1,0 +1,227 @@
+"""pyqtgraph helpers shared by the scenes.
+
+Log axes are done by hand: the scenes plot ``log10`` values (exact from the engine even below
+1e-308) on a linear axis whose tick labels read as powers of ten. pyqtgraph's own log mode drops
+zeros and non-finite points and is ignored by bar graphs and threshold lines (PITFALLS), so it is
+never used. Non-finite values are cleaned once, here, and shown by explicit markers instead.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor, QFont, QPen
+
+from .theme import Theme
+
+pg.setConfigOptions(antialias=True, useNumba=False)
+
+_SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def power_label(exponent: float) -> str:
+    """``10⁻⁶`` for -6; decimals where the exponent is not whole."""
+    if abs(exponent - round(exponent)) < 1e-9:
+        return "10" + str(int(round(exponent))).translate(_SUPERSCRIPT)
+    return f"{10.0 ** exponent:.2g}" if -4 < exponent < 5 else f"10^{exponent:.1f}"
+
+
+def format_power(log10_value: float, digits: int = 3) -> str:
+    """A number given by its log10, as text, even far outside float64 (e.g. ``3.2 × 10⁻¹⁸⁰⁰``)."""
+    if log10_value is None or (isinstance(log10_value, float) and math.isnan(log10_value)):
+        return "n/a"
+    if log10_value == -math.inf:
+        return "0 (exactly)"
+    if log10_value == math.inf:
+        return "∞"
+    exponent = math.floor(log10_value)
+    mantissa = 10.0 ** (log10_value - exponent)
+    if -3 <= exponent <= 4:
+        return f"{10.0 ** log10_value:.{digits}g}"
+    return f"{mantissa:.{digits - 1}f} × 10" + str(exponent).translate(_SUPERSCRIPT)
+
+
+class Log10Axis(pg.AxisItem):
+    """An axis for values that are already log10: ticks at whole powers, labelled ``10ⁿ``."""
+
+    def tickValues(self, minVal, maxVal, size):  # noqa: N802 - pyqtgraph's name
+        span = maxVal - minVal
+        if not np.isfinite(span) or span <= 0:
+            return super().tickValues(minVal, maxVal, size)
+        # whole-number steps only: 1, 2, 5, 10, 20, 50, ... decades per major tick
+        target = max(2, int(size / 45))
+        raw = span / target
+        step = 1
+        for candidate in (1, 2, 3, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000):
+            step = candidate
+            if candidate >= raw:
+                break
+        first = math.ceil(minVal / step) * step
+        major = list(np.arange(first, maxVal + 1e-9, step, dtype=np.float64))
+        return [(float(step), major)]
+
+    def tickStrings(self, values, scale, spacing):  # noqa: N802
+        return [power_label(v) for v in values]
+
+
+def style_plot(plot: pg.PlotWidget | pg.PlotItem, theme: Theme, title: str | None = None) -> None:
+    """Colours, fonts and line widths of one plot for the theme (called again on theme change)."""
+    item = plot.getPlotItem() if hasattr(plot, "getPlotItem") else plot
+    if isinstance(plot, (pg.PlotWidget, pg.GraphicsLayoutWidget)):
+        plot.setBackground(theme.background)
+    font = QFont()
+    font.setPointSize(theme.font_pt)
+    pen = pg.mkPen(theme.foreground, width=max(1.0, theme.line_width / 2))
+    for name in ("left", "bottom", "right", "top"):
+        axis = item.getAxis(name)
+        if axis is None:
+            continue
+        axis.setPen(pen)
+        axis.setTextPen(theme.foreground)
+        axis.setStyle(tickFont=font, tickTextOffset=6)
+        label_style = {"color": theme.foreground, "font-size": f"{theme.font_pt}pt"}
+        if axis.label is not None and axis.labelText:
+            axis.setLabel(axis.labelText, units=axis.labelUnits or None, **label_style)
+    item.showGrid(x=True, y=True, alpha=theme.grid_alpha)
+    if title is not None:
+        item.setTitle(title, color=theme.foreground, size=f"{theme.title_pt}pt")
+    legend = item.legend
+    if legend is not None:
+        legend.setLabelTextColor(theme.foreground)
+        legend.setLabelTextSize(f"{theme.font_pt - (2 if theme.projector else 0)}pt")
+        legend.setBrush(pg.mkBrush(QColor(theme.panel)))
+        legend.setPen(pg.mkPen(theme.muted))
+
+
+class Chart(pg.GraphicsLayoutWidget):
+    """A plot with its legend in a row above it, so the legend never covers data or labels.
+
+    Behaves like ``pg.PlotWidget`` where the scenes need it (``getPlotItem()``, ``plotItem``).
+    """
+
+    def __init__(self, theme: Theme, axis_items: dict, legend_columns: int = 3) -> None:
+        super().__init__()
+        self.ci.setContentsMargins(2, 2, 2, 2)
+        self.legend = pg.LegendItem(colCount=legend_columns, labelTextSize=f"{theme.font_pt}pt")
+        self.addItem(self.legend, row=0, col=0)
+        self.plotItem = self.addPlot(row=1, col=0, axisItems=axis_items)
+        self.plotItem.legend = self.legend
+        self._legend_entries: list = []
+
+    def getPlotItem(self) -> pg.PlotItem:  # noqa: N802 - pyqtgraph naming
+        return self.plotItem
+
+    def set_legend(self, entries: list) -> None:
+        """Show exactly these ``(item, label)`` pairs, in order."""
+        self.legend.clear()
+        for item, label in entries:
+            self.legend.addItem(item, label)
+        self._legend_entries = entries
+
+
+def make_plot(theme: Theme, title: str, xlabel: str, ylabel: str, log_y: bool = False,
+              legend: bool = True, legend_columns: int = 3) -> Chart:
+    """A themed chart; with ``log_y`` the y values given to it must be log10 values."""
+    axis_items = {"left": Log10Axis(orientation="left")} if log_y else {}
+    widget = Chart(theme, axis_items, legend_columns)
+    item = widget.getPlotItem()
+    item.setLabel("bottom", xlabel)
+    item.setLabel("left", ylabel)
+    item.setMenuEnabled(False)
+    item.hideButtons()
+    if not legend:
+        widget.legend.hide()
+    style_plot(widget, theme, title or None)
+    return widget
+
+
+def curve_pen(colour: str, theme: Theme, style: Qt.PenStyle = Qt.PenStyle.SolidLine, scale: float = 1.0) -> QPen:
+    pen = pg.mkPen(colour, width=theme.line_width * scale)
+    pen.setStyle(style)
+    return pen
+
+
+def threshold_line(theme: Theme, colour: str, label: str) -> pg.InfiniteLine:
+    """A horizontal line for a threshold; place it with ``setValue(log10(threshold))``."""
+    pen = curve_pen(colour, theme, Qt.PenStyle.DashLine, 0.75)
+    line = pg.InfiniteLine(angle=0, movable=False, pen=pen, label=label,
+                           labelOpts={"position": 0.02, "color": colour, "anchors": [(0, 1), (0, 1)],
+                                      "fill": pg.mkBrush(QColor(theme.background))})
+    font = QFont()
+    font.setPointSize(max(8, theme.font_pt - 1))
+    line.label.setFont(font)
+    return line
+
+
+def clean_log10(values: np.ndarray, floor: float) -> tuple[np.ndarray, np.ndarray]:
+    """Replace ``-inf`` (exact zeros) by ``floor`` for drawing; return ``(y, zero_mask)``.
+
+    NaN stays NaN and is skipped by ``connect='finite'``; callers mark those steps explicitly.
+    """
+    y = np.array(values, dtype=np.float64, copy=True)
+    zero = np.isneginf(y)
+    y[zero] = floor
+    return y, zero
+
+
+def colormap(theme: Theme) -> pg.ColorMap:
+    return pg.colormap.get(theme.colormap)
+
+
+def export_png(widget, path: str | Path) -> None:
+    """Save what the widget shows (a chart, a scene) as PNG."""
+    pixmap = widget.grab()
+    if not pixmap.save(str(path), "PNG"):
+        raise OSError(f"could not write {path}")
+
+
+def export_svg(widget, path: str | Path, title: str = "gradsim chart") -> None:
+    """Vector SVG of a chart widget, drawn by Qt's own SVG generator.
+
+    pyqtgraph's SVGExporter cannot parse the path syntax Qt 6.11 writes, so the widget is rendered
+    straight into a ``QSvgGenerator`` instead (same picture, every line and label as vectors).
+    """
+    from PySide6.QtCore import QRect, QSize
+    from PySide6.QtGui import QPainter
+    from PySide6.QtSvg import QSvgGenerator
+
+    size = widget.size()
+    generator = QSvgGenerator()
+    generator.setFileName(str(path))
+    generator.setSize(QSize(size.width(), size.height()))
+    generator.setViewBox(QRect(0, 0, size.width(), size.height()))
+    generator.setTitle(title)
+    generator.setDescription("exported by gradsim")
+    painter = QPainter()
+    if not painter.begin(generator):
+        raise OSError(f"could not write {path}")
+    try:
+        widget.render(painter)
+    finally:
+        painter.end()
+    if not Path(path).exists():
+        raise OSError(f"could not write {path}")
+
+
+def write_csv(path: str | Path, columns: dict[str, Sequence]) -> None:
+    """Write engine arrays (never values read back from a plot) as CSV, full precision."""
+    keys = list(columns)
+    length = max((len(columns[k]) for k in keys), default=0)
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(keys)
+        for i in range(length):
+            row = []
+            for k in keys:
+                col = columns[k]
+                v = col[i] if i < len(col) else ""
+                if isinstance(v, (float, np.floating)):
+                    v = repr(float(v)) if np.isfinite(v) else ("" if np.isnan(v) else ("inf" if v > 0 else "-inf"))
+                row.append(v)
+            writer.writerow(row)
