@@ -138,7 +138,7 @@ def _emit(columns: dict[str, list], fmt: str, extra: dict[str, Any] | None = Non
     writer = csv.writer(buf, lineterminator="\n")
     keys = list(columns)
     writer.writerow(keys)
-    for row in zip(*(columns[k] for k in keys)):
+    for row in zip(*(columns[k] for k in keys), strict=True):
         writer.writerow(["" if v is None else repr(v) if isinstance(v, float) else v for v in row])
     return buf.getvalue().rstrip("\n")
 
@@ -197,9 +197,9 @@ def run_train(args: argparse.Namespace) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     # `gradsim file.gradsim.json` opens the file in the app.
-    if argv and not argv[0].startswith("-") and argv[0] not in ("gui", "flow", "scalar", "spectrum", "train"):
-        if argv[0].endswith(".json"):
-            argv = ["gui", "--scenario", argv[0], *argv[1:]]
+    verbs = ("gui", "flow", "scalar", "spectrum", "train")
+    if argv and not argv[0].startswith("-") and argv[0] not in verbs and argv[0].endswith(".json"):
+        argv = ["gui", "--scenario", argv[0], *argv[1:]]
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.self_test:

@@ -301,7 +301,7 @@ class MainWindow(QMainWindow):
     def _fit_navigator(self) -> None:
         """Numbers only when the window is narrow for the theme's type size; titles stay as tooltips."""
         compact = self.width() < (1280 if self.theme.projector else 1100)
-        for row, (scene_id, title, _t) in enumerate(self._entries):
+        for row, (_scene_id, title, _t) in enumerate(self._entries):
             item = self.navigator.item(row)
             item.setText(f"{row + 1}" if compact else f"{row + 1}  {title}")
             item.setToolTip(f"{title} (key {row + 1})")
@@ -538,11 +538,11 @@ def run_app(args) -> int:
     last_scene = window.restore_state()
     screen = app.primaryScreen()
     available = screen.availableGeometry() if screen is not None else None
-    if size is None:
-        if available is not None and not window.settings_store.contains("geometry") or screenshot:
-            width = min(1440, available.width()) if available is not None else 1280
-            height = min(900, available.height()) if available is not None else 800
-            size = (width, height)
+    restored = window._use_settings and window.settings_store.contains("geometry")
+    if size is None and not restored:
+        width = min(1440, available.width()) if available is not None else 1280
+        height = min(900, available.height()) if available is not None else 800
+        size = (width, height)
     if size is not None:
         window.resize(*size)
         if available is not None:

@@ -133,6 +133,7 @@ class ChainView(pg.GraphicsLayoutWidget):
         self._logs = np.zeros(1)
         self._steps = 1
         self._lut: list = []
+        self._layout_steps: int | None = None
         self.setMinimumHeight(150)
         self.apply_theme(theme)
 
@@ -152,8 +153,14 @@ class ChainView(pg.GraphicsLayoutWidget):
         tick_font.setPointSize(max(8, theme.font_pt - 2))
         axis.setStyle(tickFont=tick_font)
         axis.setLabel("‖dL/dh_t‖", color=theme.foreground, **{"font-size": f"{theme.font_pt - 1}pt"})
-        lut = cmap.getLookupTable(0.0, 1.0, 256, alpha=True)
+        # 64 shared brushes: the scatter's symbol atlas then renders each colour once, not per node
+        lut = cmap.getLookupTable(0.0, 1.0, 64, alpha=True)
         self._lut = [pg.mkBrush(QColor(*map(int, c))) for c in lut]
+        self._node_pen = pg.mkPen(theme.foreground, width=1)
+        self._unlit_brush = pg.mkBrush(theme.unlit)
+        self._pulse_pen = pg.mkPen(theme.highlight, width=theme.line_width)
+        self._clear_brush = pg.mkBrush(0, 0, 0, 0)
+        self._layout_steps = None  # force the static parts to be redrawn in the new colours
         self.line.setPen(pg.mkPen(theme.muted, width=max(1, theme.line_width / 2)))
         font = QFont()
         font.setPointSize(theme.font_pt)
@@ -175,24 +182,26 @@ class ChainView(pg.GraphicsLayoutWidget):
             lo, hi = lo - 0.5, hi + 0.5
         self.colorbar.setLevels((lo, hi))
         clean = np.where(np.isfinite(logs), logs, lo)
-        index = np.clip(((clean - lo) / (hi - lo) * 255).astype(int), 0, 255)
+        index = np.clip(((clean - lo) / (hi - lo) * 63).astype(int), 0, 63)
         brushes = [self._lut[i] for i in index]
         x = np.arange(1, steps + 1, dtype=np.float64)
         size = float(np.clip(900 / max(steps, 1), 4, 2.4 * self.theme.marker_size))
         self._node_size = size
         self.nodes.setData(x=x, y=np.zeros(steps), brush=brushes, size=size,
-                           pen=pg.mkPen(self.theme.foreground, width=1) if steps <= 80 else None)
-        self.ends.setData(x=[0.0, steps + 1.0], y=[0.0, 0.0], size=size * 1.2,
-                          brush=[pg.mkBrush(self.theme.unlit), pg.mkBrush(self.theme.highlight)],
-                          symbol=["o", "s"], pen=pg.mkPen(self.theme.foreground, width=1))
-        self.line.setData(x=np.array([0.0, steps + 1.0]), y=np.zeros(2))
-        self.end_labels[0].setText("h₀")
-        self.end_labels[0].setPos(0, 0)
-        self.end_labels[1].setText("L")
-        self.end_labels[1].setPos(steps + 1, 0)
-        pad = max(0.6, (steps + 1) * 0.03)
-        self.plot.setXRange(-pad, steps + 1 + pad, padding=0)
-        self.plot.setYRange(-1, 1, padding=0)
+                           pen=self._node_pen if steps <= 80 else pg.mkPen(None))
+        if self._layout_steps != steps:  # the static parts change only with the length
+            self._layout_steps = steps
+            self.ends.setData(x=[0.0, steps + 1.0], y=[0.0, 0.0], size=size * 1.2,
+                              brush=[self._unlit_brush, pg.mkBrush(self.theme.highlight)],
+                              symbol=["o", "s"], pen=self._node_pen)
+            self.line.setData(x=np.array([0.0, steps + 1.0]), y=np.zeros(2))
+            self.end_labels[0].setText("h₀")
+            self.end_labels[0].setPos(0, 0)
+            self.end_labels[1].setText("L")
+            self.end_labels[1].setPos(steps + 1, 0)
+            pad = max(0.6, (steps + 1) * 0.03)
+            self.plot.setXRange(-pad, steps + 1 + pad, padding=0)
+            self.plot.setYRange(-1, 1, padding=0)
 
     def set_pulse(self, position: float) -> None:
         """Grey the nodes the pulse has not reached (t < position) and move the pulse marker."""
@@ -200,9 +209,9 @@ class ChainView(pg.GraphicsLayoutWidget):
         reached_from = math.ceil(position - 1e-9)  # nodes t >= this are lit
         grey = np.arange(1, min(reached_from, steps + 1), dtype=np.float64)
         self.unlit.setData(x=grey, y=np.zeros(grey.size), size=getattr(self, "_node_size", 10),
-                           brush=pg.mkBrush(self.theme.unlit), pen=None)
+                           brush=self._unlit_brush, pen=self._node_pen if steps <= 80 else pg.mkPen(None))
         self.pulse.setData(x=[position], y=[0.0], size=getattr(self, "_node_size", 10) * 1.9, symbol="o",
-                           brush=pg.mkBrush(0, 0, 0, 0), pen=pg.mkPen(self.theme.highlight, width=self.theme.line_width))
+                           brush=self._clear_brush, pen=self._pulse_pen)
         t = int(min(max(reached_from, 1), steps))
         if position <= steps and self._logs.size >= t:
             self.value_text.setText(f"t = {t}: ‖dL/dh_t‖ = {format_power(float(self._logs[t - 1]))}")

@@ -497,7 +497,12 @@ class FlowScene(Scene):
                   (self.below_float, "beyond float64 (exact log shown)", below),
                   (self.zero_marks, "exactly 0 (dead units)", zero),
                   (self.overflow_marks, "forward pass overflowed (±∞/NaN)", over)]
-        self.chart.set_legend([(item, label) for item, label, show in wanted if show])
+        entries = [(item, label) for item, label, show in wanted if show]
+        key = (tuple(label for _item, label in entries), self.theme.name)
+        if key == getattr(self, "_legend_key", None):
+            return  # rebuilding the legend relayouts the chart: only when its entries change
+        self._legend_key = key
+        self.chart.set_legend(entries)
         style_plot(self.chart, self.theme)
 
     # -- animation ------------------------------------------------------------------------------------
