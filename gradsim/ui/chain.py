@@ -114,7 +114,7 @@ class ChainView(pg.GraphicsLayoutWidget):
         self.plot.hideButtons()
         self.plot.setMouseEnabled(x=False, y=False)
         self.plot.hideAxis("left")
-        self.plot.getAxis("bottom").setLabel("time step t")
+        self.plot.hideAxis("bottom")  # the chart below carries the time axis; height goes to the nodes
         self.setToolTip("The unrolled network. Each node h_t is coloured by ‖dL/dh_t‖; "
                         "the pulse carries the gradient backward from the loss L to h₁.")
         self.line = pg.PlotCurveItem()
@@ -122,8 +122,8 @@ class ChainView(pg.GraphicsLayoutWidget):
         self.unlit = pg.ScatterPlotItem(pxMode=True)
         self.ends = pg.ScatterPlotItem(pxMode=True)
         self.pulse = pg.ScatterPlotItem(pxMode=True)
-        self.value_text = pg.TextItem(anchor=(0.5, 1.2))
-        self.end_labels = [pg.TextItem(anchor=(0.5, -0.6)), pg.TextItem(anchor=(0.5, -0.6))]
+        self.value_text = pg.TextItem(anchor=(0.5, -0.3))  # under the nodes
+        self.end_labels = [pg.TextItem(anchor=(0.5, 1.3)), pg.TextItem(anchor=(0.5, 1.3))]  # above h0 and L
         for item in (self.line, self.nodes, self.unlit, self.ends, self.pulse, self.value_text, *self.end_labels):
             self.plot.addItem(item)
         self.colorbar = pg.ColorBarItem(values=(-6, 0), colorMap=colormap(theme), interactive=False, width=18)
@@ -152,7 +152,9 @@ class ChainView(pg.GraphicsLayoutWidget):
         tick_font = QFont()
         tick_font.setPointSize(max(8, theme.font_pt - 2))
         axis.setStyle(tickFont=tick_font)
-        axis.setLabel("‖dL/dh_t‖", color=theme.foreground, **{"font-size": f"{theme.font_pt - 1}pt"})
+        axis.setLabel("")  # the chain's title names the colour; a rotated label would collide with ticks
+        self.plot.setTitle("node colour: ‖dL/dh_t‖ →", color=theme.muted, size=f"{max(8, theme.font_pt - 1)}pt",
+                           justify="right")
         # 64 shared brushes: the scatter's symbol atlas then renders each colour once, not per node
         lut = cmap.getLookupTable(0.0, 1.0, 64, alpha=True)
         self._lut = [pg.mkBrush(QColor(*map(int, c))) for c in lut]
@@ -201,7 +203,7 @@ class ChainView(pg.GraphicsLayoutWidget):
             self.end_labels[1].setPos(steps + 1, 0)
             pad = max(0.6, (steps + 1) * 0.03)
             self.plot.setXRange(-pad, steps + 1 + pad, padding=0)
-            self.plot.setYRange(-1, 1, padding=0)
+            self.plot.setYRange(-1.6, 1.4, padding=0)
 
     def set_pulse(self, position: float) -> None:
         """Grey the nodes the pulse has not reached (t < position) and move the pulse marker."""
@@ -215,14 +217,17 @@ class ChainView(pg.GraphicsLayoutWidget):
         t = int(min(max(reached_from, 1), steps))
         if position <= steps and self._logs.size >= t:
             self.value_text.setText(f"t = {t}: ‖dL/dh_t‖ = {format_power(float(self._logs[t - 1]))}")
-            self.value_text.setPos(float(t), 0.25)
+            self.value_text.setPos(float(t), -0.25)
         else:
             self.value_text.setText("L = Σ h_T: the gradient starts here")
-            self.value_text.setPos(float(steps + 1), 0.25)
+            self.value_text.setPos(float(steps + 1), -0.25)
             if steps > 10:
-                self.value_text.setAnchor((1.0, 1.2))
+                self.value_text.setAnchor((1.0, -0.3))
                 return
-        self.value_text.setAnchor((0.5, 1.2) if 0.15 * steps < t < 0.85 * steps else ((0.0, 1.2) if t <= 0.15 * steps else (1.0, 1.2)))
+        if 0.15 * steps < t < 0.85 * steps:
+            self.value_text.setAnchor((0.5, -0.3))
+        else:
+            self.value_text.setAnchor((0.0, -0.3) if t <= 0.15 * steps else (1.0, -0.3))
 
 
 __all__ = ["BackwardPulse", "ChainView", "power_label"]

@@ -147,11 +147,15 @@ def curve_pen(colour: str, theme: Theme, style: Qt.PenStyle = Qt.PenStyle.SolidL
     return pen
 
 
-def threshold_line(theme: Theme, colour: str, label: str) -> pg.InfiniteLine:
-    """A horizontal line for a threshold; place it with ``setValue(log10(threshold))``."""
+def threshold_line(theme: Theme, colour: str, label: str, below: bool = False) -> pg.InfiniteLine:
+    """A horizontal line for a threshold; place it with ``setValue(log10(threshold))``.
+
+    ``below`` puts the label under the line (for an upper threshold near the top of the chart).
+    """
     pen = curve_pen(colour, theme, Qt.PenStyle.DashLine, 0.75)
+    anchor = (0, 0) if below else (0, 1)
     line = pg.InfiniteLine(angle=0, movable=False, pen=pen, label=label,
-                           labelOpts={"position": 0.02, "color": colour, "anchors": [(0, 1), (0, 1)],
+                           labelOpts={"position": 0.02, "color": colour, "anchors": [anchor, anchor],
                                       "fill": pg.mkBrush(QColor(theme.background))})
     font = QFont()
     font.setPointSize(max(8, theme.font_pt - 1))

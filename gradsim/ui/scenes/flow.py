@@ -204,7 +204,7 @@ class FlowScene(Scene):
         self.zero_marks = pg.ScatterPlotItem(name="exactly 0 (dead units)", symbol="x")
         self.overflow_marks = pg.ScatterPlotItem(name="forward pass overflowed (h_t = ±∞/NaN)", symbol="star")
         self.vanish_line = threshold_line(t, t.vanish, "vanishing threshold")
-        self.explode_line = threshold_line(t, t.explode, "exploding threshold")
+        self.explode_line = threshold_line(t, t.explode, "exploding threshold", below=True)
         self.cursor = pg.InfiniteLine(angle=90, movable=False)
         for it in (self.bound_curve, self.curve, self.below_float, self.zero_marks, self.overflow_marks):
             item.addItem(it)
@@ -223,7 +223,7 @@ class FlowScene(Scene):
         self.readout_labels: dict[str, QLabel] = {}
         names = [("factor", "per step", "Factor per step: geometric mean of ‖dL/dh_{t−1}‖ / ‖dL/dh_t‖"),
                  ("radius", "ρ(W_hh)", "Spectral radius: the largest eigenvalue modulus of W_hh"),
-                 ("total", "after T−1 steps", "What is left at t = 1: ‖dL/dh_1‖ / ‖dL/dh_T‖"),
+                 ("total", "left at t=1", "What is left after T−1 steps back: ‖dL/dh_1‖ / ‖dL/dh_T‖"),
                  ("norm", "‖W_hh‖₂", "Spectral norm: the largest singular value of W_hh, which bounds each step's growth")]
         self._readout_captions = {key: text for key, text, _tip in names}
         for i, (key, _text, tip) in enumerate(names):
@@ -475,8 +475,8 @@ class FlowScene(Scene):
 
         factor = r.log10_mean_factor
         values = {
-            "factor": "–" if math.isnan(factor) else f"× {format_power(factor)}",
-            "total": f"× {format_power(r.log10_total_factor)}",
+            "factor": "–" if math.isnan(factor) else format_power(factor),
+            "total": format_power(r.log10_total_factor),
             "radius": f"{r.spectral_radius:.4g}",
             "norm": f"{r.spectral_norm:.4g}",
         }
