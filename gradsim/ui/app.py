@@ -123,7 +123,12 @@ class MainWindow(QMainWindow):
 
         self._build_menus()
         self.navigator.currentRowChanged.connect(self._on_nav_row)
+        from .lesson_bar import LessonBar
+
         self.lesson_bar = None
+        self.lesson_bar = LessonBar(self, parent=central)
+        root.insertWidget(1, self.lesson_bar)  # below the message bar, above the scenes
+        self.lesson_bar.install_menu(self.menuBar())  # "Lesson" menu before Help
         self.apply_theme(self.theme)
 
     # -- menus and keys -----------------------------------------------------------------------------
@@ -505,6 +510,8 @@ class MainWindow(QMainWindow):
                 scene.shutdown()
             except Exception:
                 pass
+        if self.lesson_bar is not None:
+            self.lesson_bar.shutdown()
         self.worker.shutdown()
         super().closeEvent(event)
 
@@ -521,6 +528,21 @@ def _parse_size(text: str | None) -> tuple[int, int] | None:
     return w, h
 
 
+_BENIGN_QT_MESSAGES = ("This plugin does not support propagateSizeHints()",)
+
+
+def _quiet_qt_messages() -> None:
+    """Drop Qt's known-benign offscreen warnings; pass everything else through to stderr."""
+    from PySide6.QtCore import qInstallMessageHandler
+
+    def handler(_mode, _context, message: str) -> None:
+        if any(message.startswith(m) for m in _BENIGN_QT_MESSAGES):
+            return
+        sys.stderr.write(message + "\n")
+
+    qInstallMessageHandler(handler)
+
+
 def run_app(args) -> int:
     """Open the app (CONTRACTS section 3). With ``--screenshot`` save a PNG once drawn, then exit."""
     screenshot = getattr(args, "screenshot", None)
@@ -531,6 +553,7 @@ def run_app(args) -> int:
     except InputError as exc:
         print(f"gradsim gui: error: {exc}", file=sys.stderr)
         return 2
+    _quiet_qt_messages()
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("gradsim")
     app.setOrganizationName("gradsim")
@@ -557,6 +580,13 @@ def run_app(args) -> int:
     scene = window.show_scene(scene_id)
     if args.scenario:
         window.open_scenario_path(args.scenario)
+        scene = window.current_scene() or scene
+    lesson = getattr(args, "lesson", None)
+    if lesson:
+        if lesson == "builtin":
+            window.lesson_bar.start_builtin()
+        else:
+            window.lesson_bar.load_path(lesson)
         scene = window.current_scene() or scene
 
     if screenshot:

@@ -15,6 +15,7 @@ the window closes mid-computation, and no signal is emitted to objects that are 
 
 from __future__ import annotations
 
+import sys
 import threading
 import traceback
 from collections.abc import Callable, Iterator
@@ -23,6 +24,28 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 
 from ..engine.errors import InputError
+
+_torch_ready = threading.Event()
+_torch_gate = threading.Lock()
+
+
+def run_guarded(fn: Callable[..., Any], *args: Any) -> Any:
+    """Run ``fn`` so that at most one worker thread can be importing torch at a time.
+
+    torch imported lazily from two threads at once (say the compute worker for the gates scene and a
+    training task) can hand one of them a partially initialised module ("operator ... does not
+    exist"). Until torch is fully imported, jobs of all worker threads run one at a time under a
+    shared lock; afterwards they run freely.
+    """
+    if _torch_ready.is_set():
+        return fn(*args)
+    with _torch_gate:
+        try:
+            return fn(*args)
+        finally:
+            torch = sys.modules.get("torch")
+            if torch is not None and hasattr(torch, "Tensor") and hasattr(torch, "nn"):
+                _torch_ready.set()
 
 
 def _describe(exc: BaseException) -> str:
@@ -78,7 +101,7 @@ class ComputeWorker(QObject):
                 self._running_key = key
             self._emit_busy(True)
             try:
-                result = fn(*args)
+                result = run_guarded(fn, *args)
             except Exception as exc:  # a job's failure must never kill the worker
                 message = _describe(exc)
                 if not isinstance(exc, InputError):
@@ -192,10 +215,10 @@ class GeneratorTask(QObject):
         outcome = "finished"
         gen = None
         try:
-            gen = self._factory()
+            gen = run_guarded(self._factory)
             while self._gate():
                 try:
-                    item = next(gen)
+                    item = run_guarded(next, gen)
                 except StopIteration:
                     break
                 self.yielded += 1

@@ -206,6 +206,7 @@ class FlowScene(Scene):
         self.vanish_line = threshold_line(t, t.vanish, "vanishing threshold")
         self.explode_line = threshold_line(t, t.explode, "exploding threshold", below=True)
         self.cursor = pg.InfiniteLine(angle=90, movable=False)
+        self.cursor_proxy = pg.PlotDataItem()  # legend entry for the cursor line (never drawn)
         for it in (self.bound_curve, self.curve, self.below_float, self.zero_marks, self.overflow_marks):
             item.addItem(it)
         for it in (self.vanish_line, self.explode_line, self.cursor):
@@ -268,6 +269,8 @@ class FlowScene(Scene):
             font.setPointSize(max(8, t.font_pt - 1))
             line.label.setFont(font)
         self.cursor.setPen(pg.mkPen(t.highlight, width=max(1.0, t.line_width * 0.6)))
+        self.cursor_proxy.setPen(self.cursor.pen)
+        self._legend_key = None
         if self._result is not None:
             self._draw(self._result)
 
@@ -496,7 +499,8 @@ class FlowScene(Scene):
                   (self.bound_curve, "bound (c‖W_hh‖₂)^(T−t)", True),
                   (self.below_float, "beyond float64 (exact log shown)", below),
                   (self.zero_marks, "exactly 0 (dead units)", zero),
-                  (self.overflow_marks, "forward pass overflowed (±∞/NaN)", over)]
+                  (self.overflow_marks, "forward pass overflowed (±∞/NaN)", over),
+                  (self.cursor_proxy, "pulse position", True)]
         entries = [(item, label) for item, label, show in wanted if show]
         key = (tuple(label for _item, label in entries), self.theme.name)
         if key == getattr(self, "_legend_key", None):

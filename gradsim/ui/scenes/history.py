@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from ...content import EVENT_KINDS, TimelineEvent, load_timeline
+from ..lesson_bar import open_configured
 from ..theme import Theme
 from .base import Scene
 
@@ -360,6 +361,7 @@ class HistoryScene(Scene):
         self.event_list = QListWidget()
         self.event_list.setToolTip("Every event on the timeline; ← and → also move between them")
         self.event_list.setWordWrap(True)
+        self.event_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         bl.addWidget(self.event_list)
         layout.addWidget(box, 1)
         self._fill_list()
@@ -501,16 +503,3 @@ class HistoryScene(Scene):
 
 def _esc(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def open_configured(context, scene_id: str, settings: dict) -> None:
-    """Open ``scene_id`` from its defaults with ``settings`` on top, so "show me" always shows the
-    same picture whatever the scene showed before. Errors go to the main window's message bar."""
-    try:
-        scene = context.scene(scene_id) if hasattr(context, "scene") else None
-    except ValueError as exc:  # not part of this build
-        context.show_error(str(exc))
-        return
-    if scene is not None:
-        scene.reset()
-    context.open_scene(scene_id, settings)
