@@ -62,8 +62,10 @@ def _finite_float(lo: float = -math.inf, hi: float = math.inf):
 def _add_generator_options(p: argparse.ArgumentParser) -> None:
     d = GeneratorSettings()
     g = p.add_argument_group("generator options (used when no --scenario is given)")
-    g.add_argument("--cell", choices=CELLS, default=d.cell, help="recurrent cell (default %(default)s)")
-    g.add_argument("--activation", choices=ACTIVATIONS, default=d.activation, help="default %(default)s")
+    g.add_argument("--cell", choices=CELLS, default=d.cell,
+                   help="rnn, or lstm/gru with PyTorch's equations (default %(default)s)")
+    g.add_argument("--activation", choices=ACTIVATIONS, default=d.activation,
+                   help="vanilla RNN only; lstm/gru take tanh (default %(default)s)")
     g.add_argument("--hidden", type=_positive_int(1, 512), default=d.hidden, help="hidden size (default %(default)s)")
     g.add_argument("--input", type=_positive_int(1, 512), default=d.input, help="input size (default %(default)s)")
     g.add_argument("--steps", type=_positive_int(1, 10_000), default=d.steps, help="sequence length T (default %(default)s)")
@@ -171,6 +173,9 @@ def run_flow(args: argparse.Namespace) -> str:
     if args.format == "json":
         return json.dumps(doc)
     columns = {k: doc[k] for k in ("t", "grad_norm", "log10_grad_norm", "log10_local_factor", "log10_bound")}
+    for key in ("cell_grad_norm", "log10_cell_grad_norm"):  # LSTM only: the cell-state gradient
+        if key in doc:
+            columns[key] = doc[key]
     return _emit(columns, "csv")
 
 

@@ -75,6 +75,9 @@ class GeneratorSettings:
         _check_float(self.scale, "scale", 0.0, MAX_SCALE, where)
         _check_float(self.input_scale, "input_scale", 0.0, MAX_INPUT_SCALE, where)
         _check_float(self.forget_bias, "forget_bias", -MAX_FORGET_BIAS, MAX_FORGET_BIAS, where)
+        if self.cell != "rnn" and self.activation != "tanh":
+            raise InputError(f"{where}: 'activation' applies to the vanilla RNN only; the {self.cell.upper()} "
+                             "uses sigmoid gates and tanh")
         return self
 
     def build(self) -> Scenario:

@@ -153,10 +153,12 @@ def threshold_line(theme: Theme, colour: str, label: str, below: bool = False) -
     ``below`` puts the label under the line (for an upper threshold near the top of the chart).
     """
     pen = curve_pen(colour, theme, Qt.PenStyle.DashLine, 0.75)
-    anchor = (0, 0) if below else (0, 1)
+    # at the right end, where a decaying curve is far from both thresholds; see-through, so the
+    # label never hides data
+    anchor = (1, 0) if below else (1, 1)
     line = pg.InfiniteLine(angle=0, movable=False, pen=pen, label=label,
-                           labelOpts={"position": 0.02, "color": colour, "anchors": [anchor, anchor],
-                                      "fill": pg.mkBrush(QColor(theme.background))})
+                           labelOpts={"position": 0.98, "color": colour, "anchors": [anchor, anchor],
+                                      "fill": pg.mkBrush(0, 0, 0, 0)})
     font = QFont()
     font.setPointSize(max(8, theme.font_pt - 1))
     line.label.setFont(font)

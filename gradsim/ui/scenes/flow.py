@@ -264,7 +264,6 @@ class FlowScene(Scene):
         for line, colour in ((self.vanish_line, t.vanish), (self.explode_line, t.explode)):
             line.setPen(curve_pen(colour, t, Qt.PenStyle.DashLine, 0.75))
             line.label.setColor(colour)
-            line.label.fill = pg.mkBrush(t.background)
             font = line.label.textItem.font()
             font.setPointSize(max(8, t.font_pt - 1))
             line.label.setFont(font)

@@ -1,0 +1,181 @@
+"""How fast is the three-cell comparison of the ``gates`` scene? Ratios against baselines measured
+in the same run.
+
+What is timed:
+- ``compare_cells``: vanilla RNN, LSTM and GRU gradient flow on the same inputs, exact log10 norms
+  (what one control change of the scene costs in the worker),
+- per cell, ``gated_gradient_flow`` for the LSTM and the GRU alone,
+- baseline: torch float64 autograd with ``retain_grad`` on every ``h_t`` (and ``c_t``) through
+  hand-written cells, for RNN + LSTM + GRU (the seeds' method; it underflows to 0 past 1e-308),
+- baseline: ``torch.nn.LSTM`` + ``nn.GRU`` one fused forward and one backward (no per-step
+  gradients at all: a floor for anything built on torch's kernels).
+
+The goal (issue 5): a control change redraws within 100 ms at (T = 200, n = 64) on a 2-core CPU, so
+the engine's share should stay well below that.
+
+Run: ``python benchmarks/bench_cells.py`` (add ``--quick`` for fewer repeats, ``--gui`` to time the
+scene's whole redraw, engine plus drawing, offscreen).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from dataclasses import replace
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+from gradsim.engine import GeneratorSettings  # noqa: E402
+from gradsim.engine.cells import build_network, compare_cells, gated_gradient_flow  # noqa: E402
+
+
+def best_of(fn, repeats: int) -> float:
+    fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def retain_grad_three(settings: GeneratorSettings):
+    """RNN, LSTM and GRU by plain autograd with retain_grad on every state (weights prepared outside)."""
+    import torch
+
+    sc = replace(settings, cell="rnn").build()
+    rnn_w, rnn_u, x = torch.tensor(sc.W_hh), torch.tensor(sc.W_xh), torch.tensor(sc.x)
+    nets = {cell: build_network(settings, cell) for cell in ("lstm", "gru")}
+    tensors = {cell: [torch.tensor(a) for a in (net.weight_ih, net.weight_hh, net.bias_ih, net.bias_hh)]
+               for cell, net in nets.items()}
+    n = settings.hidden
+
+    def run():
+        norms = []
+        h = torch.zeros(n, dtype=torch.float64, requires_grad=True)
+        hs = []
+        for t in range(x.shape[0]):
+            h = torch.tanh(rnn_w @ h + rnn_u @ x[t])
+            h.retain_grad()
+            hs.append(h)
+        h.sum().backward()
+        norms.append([s.grad.norm().item() for s in hs])
+        w_ih, w_hh, b_ih, b_hh = tensors["lstm"]
+        h = torch.zeros(n, dtype=torch.float64, requires_grad=True)
+        c = torch.zeros(n, dtype=torch.float64, requires_grad=True)
+        hs, cs = [], []
+        for t in range(x.shape[0]):
+            pre = w_ih @ x[t] + b_ih + w_hh @ h + b_hh
+            i, f, g, o = pre[:n].sigmoid(), pre[n : 2 * n].sigmoid(), pre[2 * n : 3 * n].tanh(), pre[3 * n :].sigmoid()
+            c = f * c + i * g
+            c.retain_grad()
+            h = o * torch.tanh(c)
+            h.retain_grad()
+            hs.append(h)
+            cs.append(c)
+        h.sum().backward()
+        norms.append([s.grad.norm().item() for s in hs] + [s.grad.norm().item() for s in cs])
+        w_ih, w_hh, b_ih, b_hh = tensors["gru"]
+        h = torch.zeros(n, dtype=torch.float64, requires_grad=True)
+        hs = []
+        for t in range(x.shape[0]):
+            xi, hh = w_ih @ x[t] + b_ih, w_hh @ h + b_hh
+            r, z = (xi[:n] + hh[:n]).sigmoid(), (xi[n : 2 * n] + hh[n : 2 * n]).sigmoid()
+            cand = torch.tanh(xi[2 * n :] + r * hh[2 * n :])
+            h = (1 - z) * cand + z * h
+            h.retain_grad()
+            hs.append(h)
+        h.sum().backward()
+        norms.append([s.grad.norm().item() for s in hs])
+        return norms
+
+    return run
+
+
+def fused_modules(settings: GeneratorSettings):
+    import torch
+
+    mods = []
+    for cell, cls in (("lstm", torch.nn.LSTM), ("gru", torch.nn.GRU)):
+        net = build_network(settings, cell)
+        mod = cls(settings.input, settings.hidden).double()
+        mod.load_state_dict(net.state_dict())
+        mods.append(mod)
+    x = torch.tensor(net.x)[:, None]
+
+    def run():
+        for mod in mods:
+            out, _ = mod(x)
+            out[-1].sum().backward()
+
+    return run
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--gui", action="store_true", help="also time a full redraw of the gates scene (offscreen)")
+    args = parser.parse_args()
+    import torch
+
+    torch.set_num_threads(1)
+    repeats = 3 if args.quick else 7
+    print(f"gates benchmark (RNN + LSTM + GRU), float64, 1 thread, best of {repeats}")
+    print(f"{'(T, n)':>12} {'3 cells ms':>11} {'LSTM ms':>8} {'GRU ms':>7} {'retain_grad ms':>15}"
+          f" {'fused fwd+bwd ms':>17} {'vs retain_grad':>15} {'vs fused':>9} {'of 100 ms':>10}")
+    for steps, n in [(50, 32), (200, 64), (1000, 64), (1000, 128)]:
+        s = GeneratorSettings(hidden=n, input=4, steps=steps, forget_bias=1.0)
+        ours = best_of(lambda s=s: compare_cells(s), repeats)
+        lstm = best_of(lambda s=s: gated_gradient_flow(replace(s, cell="lstm")), repeats)
+        gru = best_of(lambda s=s: gated_gradient_flow(replace(s, cell="gru")), repeats)
+        retain = best_of(retain_grad_three(s), max(2, repeats // 2))
+        fused = best_of(fused_modules(s), repeats)
+        print(f"{str((steps, n)):>12} {ours * 1e3:11.1f} {lstm * 1e3:8.1f} {gru * 1e3:7.1f} {retain * 1e3:15.1f}"
+              f" {fused * 1e3:17.1f} {retain / ours:14.1f}x {ours / fused:8.2f}x {ours / 0.1:9.0%}")
+    print("vs retain_grad: how many times faster the exact three-cell comparison is than plain autograd;")
+    print("vs fused: our time over one fused nn.LSTM + nn.GRU forward+backward (which gives no per-step norms);")
+    print("of 100 ms: share of the redraw budget at that size (goal: (200, 64) well under 100%)")
+    if args.gui:
+        gui_redraw(repeats)
+
+
+def gui_redraw(repeats: int) -> None:
+    """A whole control change in the real scene, offscreen: engine in the worker's function, then
+    drawing every view on the GUI thread (what the user waits for after moving a slider)."""
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtWidgets import QApplication
+
+    from gradsim.ui.app import MainWindow
+    from gradsim.ui.scenes.gates import GatesJob, compute_gates
+
+    app = QApplication.instance() or QApplication([])
+    window = MainWindow(use_settings=False)
+    window.resize(1280, 800)
+    window.show()
+    scene = window.show_scene("gates")
+    print(f"\n{'(T, n)':>12} {'engine ms':>10} {'draw ms':>8} {'total ms':>9} {'of 100 ms':>10}")
+    for steps, n in [(200, 64), (1000, 64)]:
+        job = GatesJob(GeneratorSettings(hidden=n, steps=steps, cell="lstm"), 1e-6, 1e3)
+        engine_times, draw_times = [], []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            result = compute_gates(job)
+            t1 = time.perf_counter()
+            scene.on_result(result, "main")
+            app.processEvents()
+            t2 = time.perf_counter()
+            engine_times.append(t1 - t0)
+            draw_times.append(t2 - t1)
+        engine, draw = min(engine_times), min(draw_times)
+        print(f"{str((steps, n)):>12} {engine * 1e3:10.1f} {draw * 1e3:8.1f} {(engine + draw) * 1e3:9.1f}"
+              f" {(engine + draw) / 0.1:9.0%}")
+    window.close()
+
+
+if __name__ == "__main__":
+    main()
