@@ -123,6 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_generator_options(spectrum)
     _add_threshold_options(spectrum)
     spectrum.add_argument("--format", choices=("json",), default="json")
+    spectrum.add_argument("--sweep", action="store_true",
+                          help="add the spectral-norm sweep (0.5..1.5, 5 seeds) of the generated network")
 
     train = sub.add_parser("train", help="train on the copy-memory task and report accuracy")
     try:
@@ -190,7 +192,16 @@ def run_spectrum(args: argparse.Namespace) -> str:
     from .engine.spectrum import spectrum_report
 
     _check_thresholds(args)
-    return json.dumps(spectrum_report(_scenario_from_args(args), args.vanish, args.explode))
+    scenario = _scenario_from_args(args)
+    doc = spectrum_report(scenario, args.vanish, args.explode)
+    if args.sweep:
+        from .engine.sweep import spectral_norm_sweep
+
+        if scenario.generator is None:
+            raise InputError("--sweep needs a generated scenario (it draws one matrix per seed)")
+        g = scenario.generator
+        doc["sweep"] = spectral_norm_sweep(g, seeds=tuple(range(g.seed, g.seed + 5))).to_json_dict()
+    return json.dumps(doc)
 
 
 def run_train(args: argparse.Namespace) -> str:

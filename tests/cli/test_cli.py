@@ -127,3 +127,10 @@ def test_flow_lstm_and_gru():
     assert doc["cell"] == "lstm" and doc["grad_norm"][0] > 1e-6 and len(doc["log10_cell_grad_norm"]) == 200
     bad = run("flow", "--cell", "gru", "--activation", "relu")
     assert bad.returncode == 2 and "activation" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_spectrum_sweep_option():
+    proc = run("spectrum", "--hidden", "16", "--steps", "30", "--init", "orthogonal", "--sweep")
+    assert proc.returncode == 0, proc.stderr
+    sweep = json.loads(proc.stdout)["sweep"]
+    assert len(sweep["spectral_norms"]) == 20 and len(sweep["log10_grad_norm_h1"]) == 20

@@ -1,0 +1,151 @@
+"""How fast is the spectrum scene's sweep? Ratios against baselines measured in the same run.
+
+The sweep is the seeds' eigenvalue experiment at the scene's defaults: 20 spectral norms (plus the three
+marked ones) x 5 seeds, T = 50, n = 64, tanh. It has to redraw within a second of a control change.
+
+Measured:
+- ``spectral_norm_sweep`` (the engine, exact log-space backward pass, one run per norm and seed),
+- the same runs with torch float64 autograd and ``retain_grad`` on every ``h_t`` (the seeds' method),
+- the bare forward and backward chains of the same runs in NumPy (2T matrix-vector products each,
+  no norms, no scaling): the practical floor,
+- with ``--draw``: drawing the result into the real scene offscreen (Qt), the GUI thread's share.
+
+Run: ``python benchmarks/bench_spectrum.py`` (``--quick`` for fewer repeats, ``--draw`` to time drawing).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+from gradsim.engine import GeneratorSettings  # noqa: E402
+from gradsim.engine.sweep import MARKED_NORMS, SWEEP_NORMS, scenario_with_norm, spectral_norm_sweep  # noqa: E402
+
+SETTINGS = GeneratorSettings(hidden=64, input=4, steps=50, activation="tanh", init="orthogonal", scale=1.0,
+                             input_scale=0.1, seed=0)
+SEEDS = (0, 1, 2, 3, 4)
+
+
+def best_of(fn, repeats: int) -> float:
+    fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def all_scenarios():
+    return [scenario_with_norm(SETTINGS, s, seed) for s in SWEEP_NORMS + MARKED_NORMS for seed in SEEDS]
+
+
+def engine_sweep():
+    return spectral_norm_sweep(SETTINGS, SWEEP_NORMS, SEEDS, MARKED_NORMS)
+
+
+def torch_retain_grad(scenarios):
+    import torch
+
+    out = []
+    for sc in scenarios:
+        w = torch.tensor(sc.W_hh)
+        u = torch.tensor(sc.W_xh)
+        x = torch.tensor(sc.x)
+        h = torch.zeros(sc.hidden, dtype=torch.float64, requires_grad=True)
+        states = []
+        for t in range(x.shape[0]):
+            h = torch.tanh(w @ h + u @ x[t])
+            h.retain_grad()
+            states.append(h)
+        h.sum().backward()
+        out.append(states[0].grad.norm().item())
+    return out
+
+
+def bare_chains(scenarios):
+    out = []
+    for sc in scenarios:
+        w = sc.W_hh
+        drive = sc.x @ sc.W_xh.T
+        h = np.zeros(sc.hidden)
+        hs = []
+        for t in range(drive.shape[0]):
+            h = np.tanh(w @ h + drive[t])
+            hs.append(h)
+        g = np.ones(sc.hidden)
+        wt = w.T
+        for t in range(len(hs) - 1, 0, -1):
+            g = wt @ ((1.0 - hs[t] * hs[t]) * g)
+        out.append(g)
+    return out
+
+
+def draw_time(repeats: int) -> float:
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication([])
+    from gradsim.ui.app import MainWindow
+
+    window = MainWindow(projector=False, use_settings=False)
+    window.resize(1280, 800)
+    window.show()
+    scene = window.show_scene("spectrum", {"view": "sweep"})
+    while not window.worker.is_idle():
+        app.processEvents()
+        time.sleep(0.01)
+    app.processEvents()
+    result = engine_sweep()
+
+    def draw():
+        scene._draw_sweep(result)
+        scene.sweep_chart.repaint()
+        app.processEvents()
+
+    seconds = best_of(draw, repeats)
+    window.close()
+    return seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repeats")
+    parser.add_argument("--draw", action="store_true", help="also time drawing the sweep in the real scene")
+    args = parser.parse_args()
+    repeats = 2 if args.quick else 5
+    scenarios = all_scenarios()
+    runs = len(scenarios)
+
+    # agreement first: the engine's numbers are the autograd numbers
+    sweep = engine_sweep()
+    ref = np.log10(torch_retain_grad(scenarios)).reshape(len(SWEEP_NORMS) + len(MARKED_NORMS), len(SEEDS))
+    got = np.vstack([sweep.log10_grad_h1, sweep.marked_log10])
+    worst = float(np.max(np.abs(got - ref)))
+
+    t_engine = best_of(engine_sweep, repeats)
+    t_torch = best_of(lambda: torch_retain_grad(scenarios), max(1, repeats // 2))
+    t_bare = best_of(lambda: bare_chains(scenarios), repeats)
+    print(f"sweep: {len(SWEEP_NORMS)} norms + {len(MARKED_NORMS)} marked x {len(SEEDS)} seeds = {runs} runs, "
+          f"T = {SETTINGS.steps}, n = {SETTINGS.hidden}, {SETTINGS.activation}")
+    print(f"max |log10 engine - log10 torch| = {worst:.2e}")
+    print(f"engine sweep          {t_engine * 1e3:8.1f} ms  (1.00)")
+    print(f"torch retain_grad     {t_torch * 1e3:8.1f} ms  ({t_torch / t_engine:.2f}x the engine's time)")
+    print(f"bare NumPy chains     {t_bare * 1e3:8.1f} ms  ({t_bare / t_engine:.2f}x the engine's time)")
+    if args.draw:
+        t_draw = draw_time(repeats)
+        print(f"draw in the scene     {t_draw * 1e3:8.1f} ms  ({t_draw / t_engine:.2f}x the engine's time)")
+        print(f"sweep + draw          {(t_engine + t_draw) * 1e3:8.1f} ms  (budget: 1000 ms)")
+
+
+if __name__ == "__main__":
+    main()
