@@ -105,6 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
     gui.add_argument("--screenshot", metavar="FILE.png", help="save a PNG once the scene is drawn, then exit")
     gui.add_argument("--size", metavar="WxH", help="window size, e.g. 1280x800")
     gui.add_argument("--lesson", metavar="FILE", help="open a lesson file, or 'builtin' for the built-in lesson")
+    gui.add_argument("--open-model", metavar="FILE", help="open a saved nn.RNN/LSTM/GRU state dict (.pt, .safetensors)")
+    gui.add_argument("--open-run", metavar="FILE", help="open a gradsim.monitor run log and follow it")
 
     flow = sub.add_parser("flow", help="gradient flow ||dL/dh_t|| for t = 1..T")
     flow.add_argument("--scenario", metavar="FILE", help="a *.gradsim.json scenario")

@@ -154,6 +154,11 @@ class MainWindow(QMainWindow):
         self._action(file_menu, "&Save scenario as…", self.save_scenario_dialog, QKeySequence.StandardKey.Save,
                      "Save the current scene's scenario so it reopens to the same picture")
         file_menu.addSeparator()
+        self._action(file_menu, "Open &model…", self.open_model_dialog, "Ctrl+Alt+M",
+                     "Open a saved nn.RNN/LSTM/GRU state dict (.pt, .safetensors): W_hh eigenvalues and gradient flow")
+        self._action(file_menu, "Open r&un…", self.open_run_dialog, "Ctrl+Alt+O",
+                     "Open a gradsim.monitor run log and follow it while training writes it")
+        file_menu.addSeparator()
         self._action(file_menu, "Export picture as &PNG…", lambda: self.export_dialog("png"), "Ctrl+E")
         self._action(file_menu, "Export chart as S&VG…", lambda: self.export_dialog("svg"), "Ctrl+Shift+E")
         self._action(file_menu, "Export &data as CSV…", lambda: self.export_dialog("csv"), "Ctrl+Shift+D",
@@ -291,6 +296,10 @@ class MainWindow(QMainWindow):
             scene.set_theme(theme)
         if self.lesson_bar is not None and hasattr(self.lesson_bar, "apply_theme"):
             self.lesson_bar.apply_theme(theme)
+        if "gradsim.ui.model_view" in sys.modules:  # restyle open model/run windows, if any
+            from .model_view import restyle_windows
+
+            restyle_windows(self, theme)
 
     def toggle_projector(self) -> None:
         self.apply_theme(theme_for(not self.theme.projector))
@@ -451,6 +460,32 @@ class MainWindow(QMainWindow):
             self._remember_dir(path)
             self.export_to(kind, path)
 
+    def open_model_path(self, path):
+        from .model_view import open_model_window
+
+        self._remember_dir(str(path))
+        return open_model_window(self, path)
+
+    def open_run_path(self, path):
+        from .model_view import open_run_window
+
+        self._remember_dir(str(path))
+        return open_run_window(self, path)
+
+    def open_model_dialog(self) -> None:
+        from .model_view import MODEL_FILTER
+
+        path, _ = QFileDialog.getOpenFileName(self, "Open model", self._last_dir(), MODEL_FILTER)
+        if path:
+            self.open_model_path(path)
+
+    def open_run_dialog(self) -> None:
+        from .model_view import RUN_FILTER
+
+        path, _ = QFileDialog.getOpenFileName(self, "Open run", self._last_dir(), RUN_FILTER)
+        if path:
+            self.open_run_path(path)
+
     def copy_picture(self) -> None:
         scene = self.current_scene()
         if scene is not None:
@@ -474,6 +509,8 @@ class MainWindow(QMainWindow):
             "Ctrl+P: projector mode   F11: full screen   Esc: leave full screen",
             "Ctrl+R: reset all (Ctrl+Z undoes)",
             "Ctrl+O / Ctrl+S: open / save a scenario",
+            "Ctrl+Alt+M / Ctrl+Alt+O: open a saved model / a monitor run log",
+            "Ctrl+H: show or hide the control panels",
             "Ctrl+E: export picture   Ctrl+Shift+D: export data (CSV)",
             "Page Up / Page Down: previous / next lesson step",
         ]
@@ -581,6 +618,10 @@ def run_app(args) -> int:
     if args.scenario:
         window.open_scenario_path(args.scenario)
         scene = window.current_scene() or scene
+    if getattr(args, "open_model", None):
+        window.open_model_path(args.open_model)
+    if getattr(args, "open_run", None):
+        window.open_run_path(args.open_run)
     lesson = getattr(args, "lesson", None)
     if lesson:
         if lesson == "builtin":

@@ -1,0 +1,225 @@
+"""The "Open model..." and "Open run..." windows, driven through real widgets, checked against the
+engine (:mod:`gradsim.monitor`, itself checked against autograd in tests/engine/test_monitor.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from gradsim.monitor import (  # noqa: E402
+    Monitor,
+    gradient_flow_on_inputs,
+    load_model_file,
+    make_inputs,
+    read_run_log,
+)
+from gradsim.ui.model_view import open_model_window, open_run_window, restyle_windows  # noqa: E402
+from gradsim.ui.theme import theme_for  # noqa: E402
+
+from .conftest import wait_idle  # noqa: E402
+
+
+@pytest.fixture
+def model_path(tmp_path):
+    torch.manual_seed(0)
+    module = torch.nn.LSTM(3, 6, num_layers=2, bidirectional=True)
+    path = tmp_path / "model.pt"
+    torch.save({"epoch": 1, "state_dict": module.state_dict()}, path)
+    return path
+
+
+def _curves(view):
+    return {key: np.asarray(curve.getData()[1]) for key, curve in view._curves.items()}
+
+
+def _assert_flow_shows_engine(view, inputs):
+    spec = load_model_file(view.path).module(view.module_choice.value())
+    ref = gradient_flow_on_inputs(spec, inputs, view.nonlinearity.value())
+    shown = _curves(view)
+    assert set(shown) == set(ref.series)
+    for key, logs in ref.series.items():
+        finite = np.isfinite(logs)
+        np.testing.assert_allclose(shown[key][finite], logs[finite], rtol=1e-12)
+        x = np.asarray(view._curves[key].getData()[0])
+        np.testing.assert_array_equal(x, np.arange(1, logs.size + 1, dtype=float))
+
+
+def _open_model(main_window, qtbot, path):
+    window = open_model_window(main_window, path)
+    qtbot.waitUntil(lambda: window.view.flow is not None, timeout=30000)
+    wait_idle(qtbot, main_window)
+    return window, window.view
+
+
+def test_open_model_shows_layers_spectrum_and_flow(main_window, qtbot, model_path):
+    window, view = _open_model(main_window, qtbot, model_path)
+    assert window.isVisible()
+    assert view.layer_list.count() == 4  # 2 layers x 2 directions
+    s = view.settings()
+    _assert_flow_shows_engine(view, make_inputs("noise", s["steps"], 3, s["scale"], s["seed"]))
+
+    # The eigenvalues drawn are those of each gate block of the selected layer's W_hh.
+    view.layer_list.setCurrentRow(3)  # layer 1, reverse
+    w = load_model_file(model_path).module("lstm").weights["weight_hh_l1_reverse"]
+    for gate, scatter in enumerate(view._eig_items):
+        xs, ys = scatter.getData()
+        expected = np.linalg.eigvals(w[gate * 6:(gate + 1) * 6])
+        np.testing.assert_allclose(np.sort_complex(np.asarray(xs) + 1j * np.asarray(ys)),
+                                   np.sort_complex(expected), atol=1e-12)
+
+
+def test_input_controls_recompute(main_window, qtbot, model_path):
+    _window, view = _open_model(main_window, qtbot, model_path)
+    view.steps.slider.setValue(view.steps.slider.value() + 5)
+    view.steps.setValue(37)
+    view.input_kind.set_value("zeros")
+    wait_idle(qtbot, main_window)
+    assert view.flow.steps == 37
+    _assert_flow_shows_engine(view, np.zeros((37, 3)))
+    view.input_kind.set_value("noise")
+    view.noise_scale.setValue(2.5)
+    view.seed.setValue(7)
+    wait_idle(qtbot, main_window)
+    _assert_flow_shows_engine(view, make_inputs("noise", 37, 3, 2.5, 7))
+
+
+def test_sequence_from_file(main_window, qtbot, model_path, tmp_path):
+    _window, view = _open_model(main_window, qtbot, model_path)
+    seq = np.random.default_rng(3).standard_normal((23, 3))
+    np.savetxt(tmp_path / "seq.csv", seq, delimiter=",")
+    view.set_input_file(tmp_path / "seq.csv")
+    wait_idle(qtbot, main_window)
+    assert view.flow.steps == 23
+    _assert_flow_shows_engine(view, np.loadtxt(tmp_path / "seq.csv", delimiter=",", ndmin=2))
+    # A file of the wrong width is refused in one line; the last good picture stays.
+    np.save(tmp_path / "wide.npy", np.zeros((5, 4)))
+    view.set_input_file(tmp_path / "wide.npy")
+    wait_idle(qtbot, main_window)
+    assert "not T x 3" in main_window.message_bar.label.text()
+    assert view.flow.steps == 23
+
+
+def test_settings_round_trip(main_window, qtbot, model_path):
+    _window, view = _open_model(main_window, qtbot, model_path)
+    view.apply_settings({"inputs": "noise", "steps": 12, "scale": 0.5, "seed": 4, "nonlinearity": "tanh"})
+    wait_idle(qtbot, main_window)
+    saved = view.settings()
+    assert saved["steps"] == 12 and saved["seed"] == 4 and saved["scale"] == 0.5
+    view.apply_settings({"steps": 50})
+    view.apply_settings(saved)
+    assert view.settings() == saved
+    with pytest.raises(ValueError):
+        view.apply_settings({"bogus": 1})
+    with pytest.raises(ValueError):
+        view.apply_settings({"steps": 0})
+
+
+def _file_windows(main_window):
+    from gradsim.ui.model_view import _FileWindow
+
+    return main_window.findChildren(_FileWindow)
+
+
+class _Payload:
+    def __init__(self, target):
+        self.target = target
+
+    def __reduce__(self):
+        return (open, (self.target, "w"))
+
+
+def test_malicious_file_is_refused_and_no_window_stays(main_window, qtbot, tmp_path):
+    target = tmp_path / "pwned"
+    bad = tmp_path / "bad.pt"
+    torch.save({"weight_hh_l0": _Payload(str(target))}, bad)
+    open_model_window(main_window, bad)
+    qtbot.waitUntil(lambda: "refused" in main_window.message_bar.label.text(), timeout=20000)
+    qtbot.waitUntil(lambda: not _file_windows(main_window), timeout=5000)  # closed and deleted
+    assert not target.exists()
+
+
+def _write_log(path, steps):
+    model = torch.nn.GRU(2, 4, num_layers=2, batch_first=True)
+    x = torch.randn(3, 8, 2, generator=torch.Generator().manual_seed(0))
+    with Monitor(model, log=path, warn=False):
+        for _ in range(steps):
+            model.zero_grad()
+            model(x)[0][:, -1].sum().backward()
+
+
+def test_run_view_follows_a_growing_log(main_window, qtbot, tmp_path):
+    full = tmp_path / "full.jsonl"
+    _write_log(full, 4)
+    lines = full.read_bytes().split(b"\n")
+    live = tmp_path / "live.jsonl"
+    live.write_bytes(b"\n".join(lines[:3]) + b"\n" + lines[3][:20])  # header, 2 steps, half a line
+    window = open_run_window(main_window, live)
+    view = window.view
+    qtbot.waitUntil(lambda: view.snapshot is not None and view.snapshot.steps.size == 2, timeout=20000)
+    assert window.isVisible()
+    assert view.series.values() == ["gru/l0", "gru/l1"]
+    assert "incomplete" in view.status.text()
+
+    with open(live, "ab") as f:  # the training script writes on
+        f.write(lines[3][20:] + b"\n" + lines[4] + b"\n")
+    qtbot.waitUntil(lambda: view.snapshot.steps.size == 4, timeout=20000)
+
+    # What is drawn is the engine's reading of the file.
+    log = read_run_log(live)
+    steps, matrix = log.heatmap("gru/l0")
+    np.testing.assert_array_equal(view.snapshot.steps, steps)
+    np.testing.assert_allclose(view.image.image, matrix, rtol=0, atol=0)
+    x, y = view.latest_curve.getData()
+    np.testing.assert_allclose(y, log.records[-1].layers["gru/l0"])
+    view.series.set_value("gru/l1")
+    qtbot.waitUntil(lambda: view.snapshot.key == "gru/l1", timeout=20000)
+    np.testing.assert_allclose(view.image.image, log.heatmap("gru/l1")[1])
+
+    with open(live, "ab") as f:
+        f.write(b"\n".join(lines[5:]))  # the end record
+    qtbot.waitUntil(lambda: view.snapshot.finished, timeout=20000)
+    assert "finished" in view.status.text()
+    assert not view.timer.isActive()
+
+
+def test_run_alerts_are_listed(main_window, qtbot, tmp_path):
+    path = tmp_path / "vanish.jsonl"
+    model = torch.nn.RNN(2, 3, batch_first=True)
+    with torch.no_grad():
+        model.weight_hh_l0.mul_(0.05)
+    with Monitor(model, log=path, warn=False) as mon:
+        for _ in range(3):
+            model(torch.randn(1, 30, 2))[1].sum().backward()
+    window = open_run_window(main_window, path)
+    qtbot.waitUntil(lambda: window.view.snapshot is not None, timeout=20000)
+    texts = [window.view.alerts.item(i).text() for i in range(window.view.alerts.count())]
+    assert any(t.startswith("rnn/l0: vanishing, steps 1–3 (3×)") for t in texts)
+    assert len(mon.alerts) == window.view.snapshot.alert_count
+    assert window.view.badge.text().startswith("vanishing")
+
+
+def test_not_a_run_log_is_refused(main_window, qtbot, tmp_path):
+    path = tmp_path / "x.jsonl"
+    path.write_text('{"hello": 1}\n')
+    open_run_window(main_window, path)
+    qtbot.waitUntil(lambda: "not a gradsim run log" in main_window.message_bar.label.text(), timeout=20000)
+    qtbot.waitUntil(lambda: not _file_windows(main_window), timeout=5000)
+
+
+def test_both_colour_profiles(main_window, qtbot, model_path, tmp_path):
+    _window, view = _open_model(main_window, qtbot, model_path)
+    run_path = tmp_path / "r.jsonl"
+    _write_log(run_path, 2)
+    run_window = open_run_window(main_window, run_path)
+    qtbot.waitUntil(lambda: run_window.view.snapshot is not None, timeout=20000)
+    before = _curves(view)
+    for projector in (True, False):
+        theme = theme_for(projector)
+        main_window.apply_theme(theme)
+        restyle_windows(main_window, theme)
+        assert view.theme is theme and run_window.view.theme is theme
+        after = _curves(view)
+        for key in before:
+            np.testing.assert_array_equal(before[key], after[key])
