@@ -319,7 +319,13 @@ class MainWindow(QMainWindow):
             item = self.navigator.item(row)
             item.setText(f"{row + 1}" if compact else f"{row + 1}  {title}")
             item.setToolTip(f"{title} (key {row + 1})")
-        width = (self.fontMetrics().horizontalAdvance("00") + 40) if compact else (210 if self.theme.projector else 180)
+        metrics = self.navigator.fontMetrics()
+        if compact:
+            width = metrics.horizontalAdvance("00") + 40
+        else:
+            longest = max((metrics.horizontalAdvance(self.navigator.item(r).text()) for r in range(self.navigator.count())),
+                          default=100)
+            width = longest + 40
         self.navigator.setFixedWidth(width)
 
     def resizeEvent(self, event) -> None:  # noqa: N802 - Qt naming
