@@ -210,6 +210,9 @@ def run_train(args: argparse.Namespace) -> str:
     from .engine.training import cli_train
 
     result = cli_train(args)
+    if getattr(args, "format", "json") == "text":
+        lines = [f"{k}: {v}" for k, v in result.items() if k != "settings"]
+        return "\n".join(lines)
     return json.dumps(result)
 
 

@@ -1,0 +1,1150 @@
+"""The training lab: train a vanilla RNN, an LSTM or a GRU on copy-memory or the adding problem and
+watch, step by step, whether the gradient reaches the start of the sequence.
+
+``train(settings)`` is a generator. Each ``next()`` performs one optimiser step and yields a
+:class:`Snapshot` (loss, held-out accuracy at evaluation steps, per-timestep ``||dL/dh_t||``, the
+eigenvalues of ``W_hh``, the gradient norm before and after clipping, alerts). The caller pauses by
+not calling ``next()``, single-steps by calling it once, and resets by closing the generator and
+starting a new one from the same settings (same seed, same run). Nothing happens between yields, so
+the worker thread can stop it at any yield.
+
+The recurrences are written out step by step (PyTorch's own equations and parameter layout, so the
+weights load into ``torch.nn.RNN/LSTM/GRU``) because the per-timestep gradient needs a handle on every
+``h_t``: the backward pass is asked for the gradients of the parameters and of every ``h_t`` at once,
+which costs no extra matrix products (see :func:`backward_capturing`).
+
+torch is imported inside functions only: importing this module loads neither torch nor Qt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import math
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gradsim.engine import tasks
+from gradsim.engine.activations import ACTIVATIONS
+from gradsim.engine.errors import InputError
+from gradsim.engine.init import INITIALISERS, recurrent_weights
+from gradsim.engine.thresholds import (
+    EXPLODE_THRESHOLD,
+    HEALTHY,
+    VANISH_THRESHOLD,
+    Verdict,
+    verdict_from_log10,
+)
+
+CELLS = ("rnn", "lstm", "gru")
+CELL_LABELS = {"rnn": "vanilla RNN", "lstm": "LSTM", "gru": "GRU"}
+OPTIMIZERS = ("adam", "sgd")
+SETTINGS_FORMAT = "gradsim.train/1"
+RUN_FORMAT = "gradsim.run/1"
+
+_GATES = {"rnn": 1, "lstm": 4, "gru": 3}
+
+
+# --------------------------------------------------------------------------------------------------
+# settings
+
+
+@dataclass
+class TrainSettings:
+    """Everything that defines a training run; the same settings and seed give the same run.
+
+    ``delay`` is the number of blank steps of copy-memory and the sequence length of the adding
+    problem. ``init`` and ``scale`` (see :mod:`gradsim.engine.init`) and ``activation`` apply to the
+    vanilla RNN's ``W_hh``; LSTM and GRU use PyTorch's default initialisation, with the LSTM's
+    forget-gate bias set to ``forget_bias``. ``clip_threshold`` is used only when ``clip`` is on.
+    ``stop_accuracy``, when set, ends the run early once the held-out accuracy reaches it.
+    """
+
+    task: str = "copy"
+    cell: str = "lstm"
+    delay: int = 40
+    symbols: int = 1
+    categories: int = 8
+    hidden: int = 64
+    embedding: int = 16
+    activation: str = "tanh"
+    init: str = "pytorch_default"
+    scale: float = 1.0
+    forget_bias: float = 3.0
+    optimizer: str = "adam"
+    lr: float = 3e-3
+    batch: int = 64
+    steps: int = 1000
+    clip: bool = True
+    clip_threshold: float = 1.0
+    eval_every: int = 25
+    eval_size: int = 512
+    seed: int = 3
+    stop_accuracy: float | None = None
+
+    # ---- validation
+    def validate(self) -> TrainSettings:
+        """Return ``self`` if every value is acceptable; otherwise raise :class:`InputError`."""
+        _choice("task", self.task, tasks.TASKS)
+        _choice("cell", self.cell, CELLS)
+        _choice("activation", self.activation, ACTIVATIONS)
+        _choice("init", self.init, INITIALISERS)
+        _choice("optimizer", self.optimizer, OPTIMIZERS)
+        if self.task == "adding":
+            _integer("delay (the sequence length of the adding problem)", self.delay, 2, 2000)
+        else:
+            _integer("delay", self.delay, 0, 2000)
+        _integer("symbols", self.symbols, 1, 50)
+        _integer("categories", self.categories, 2, 64)
+        _integer("hidden", self.hidden, 1, 1024)
+        _integer("embedding", self.embedding, 1, 512)
+        _integer("batch", self.batch, 1, 4096)
+        _integer("steps", self.steps, 1, 1_000_000)
+        _integer("eval_every", self.eval_every, 1, 1_000_000)
+        _integer("eval_size", self.eval_size, 1, 16384)
+        _integer("seed", self.seed, 0, 2**32 - 1)
+        _number("scale", self.scale, 0.0, 100.0)
+        _number("forget_bias", self.forget_bias, -50.0, 50.0)
+        _number("lr", self.lr, 0.0, 1e6, low_open=True)
+        _number("clip_threshold", self.clip_threshold, 0.0, 1e9, low_open=True)
+        if not isinstance(self.clip, bool):
+            raise InputError(f"clip must be true or false, got {self.clip!r}")
+        if self.stop_accuracy is not None:
+            _number("stop_accuracy", self.stop_accuracy, 0.0, 1.0, low_open=True)
+        if self.length * self.batch * self.hidden > 200_000_000:
+            raise InputError("run too large: sequence length x batch x hidden must stay below 2e8")
+        return self
+
+    @property
+    def length(self) -> int:
+        """Sequence length T of the task."""
+        if self.task == "copy":
+            return tasks.copy_length(self.symbols, self.delay)
+        return self.delay
+
+    @property
+    def chance(self) -> float:
+        """Held-out accuracy of an answer that ignores the input."""
+        return tasks.copy_chance(self.categories) if self.task == "copy" else tasks.adding_chance()
+
+    @property
+    def chance_loss(self) -> float:
+        return tasks.copy_chance_loss(self.categories) if self.task == "copy" else tasks.ADDING_CHANCE_LOSS
+
+    def label(self) -> str:
+        """Short human name of the model, e.g. ``LSTM (forget bias 3)``."""
+        if self.cell == "lstm":
+            return f"LSTM (forget bias {self.forget_bias:g})"
+        if self.cell == "rnn":
+            return f"vanilla RNN ({self.activation})"
+        return CELL_LABELS[self.cell]
+
+    # ---- JSON
+    def to_dict(self) -> dict[str, Any]:
+        return {"format": SETTINGS_FORMAT, **asdict(self)}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> TrainSettings:
+        """Build validated settings from a dict; missing keys take their defaults, unknown keys are refused."""
+        if not isinstance(data, dict):
+            raise InputError("training settings must be a JSON object")
+        data = dict(data)
+        fmt = data.pop("format", SETTINGS_FORMAT)
+        if fmt != SETTINGS_FORMAT:
+            raise InputError(f"unknown training settings format {fmt!r} (expected {SETTINGS_FORMAT})")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise InputError(f"unknown training setting(s): {', '.join(unknown)}")
+        return cls(**data).validate()
+
+    @classmethod
+    def from_json(cls, text: str) -> TrainSettings:
+        try:
+            data = json.loads(text, parse_constant=_refuse_constant)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"training settings are not valid JSON: {exc.msg} (line {exc.lineno})") from None
+        return cls.from_dict(data)
+
+
+def _refuse_constant(name: str) -> Any:
+    raise InputError(f"training settings may not contain {name}")
+
+
+def _choice(name: str, value: Any, options: Sequence[str]) -> None:
+    if value not in options:
+        raise InputError(f"unknown {name} {value!r} (choose one of {', '.join(options)})")
+
+
+def _integer(name: str, value: Any, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not low <= value <= high:
+        raise InputError(f"{name} must be an integer from {low} to {high}, got {value!r}")
+
+
+def _number(name: str, value: Any, low: float, high: float, low_open: bool = False) -> None:
+    ok = isinstance(value, (int, float, np.floating, np.integer)) and not isinstance(value, bool)
+    ok = ok and math.isfinite(float(value)) and float(value) <= high
+    ok = ok and (float(value) > low if low_open else float(value) >= low)
+    if not ok:
+        bound = f"above {low:g}" if low_open else f"from {low:g}"
+        raise InputError(f"{name} must be a finite number {bound} up to {high:g}, got {value!r}")
+
+
+# --------------------------------------------------------------------------------------------------
+# the model
+
+
+class RecurrentModel:
+    """A one-layer recurrent network with an input layer and a linear read-out.
+
+    Parameters follow PyTorch's names and layouts (``weight_ih``, ``weight_hh``, ``bias_ih``,
+    ``bias_hh``; gate order i, f, g, o for LSTM and r, z, n for GRU) so that a state dict can be
+    checked against, or loaded into, ``torch.nn.LSTM`` / ``GRU`` / ``RNN``. Initialisation draws from
+    a NumPy generator so the seed alone fixes the weights.
+    """
+
+    def __init__(self, settings: TrainSettings, rng: np.random.Generator, dtype: Any = None):
+        import torch
+
+        self.settings = settings
+        s = settings
+        h = s.hidden
+        gates = _GATES[s.cell]
+        self.dtype = dtype or torch.float32
+        params: dict[str, np.ndarray] = {}
+        if s.task == "copy":
+            params["embedding"] = rng.standard_normal((tasks.copy_vocabulary(s.categories), s.embedding))
+            n_in, n_out = s.embedding, s.categories
+        else:
+            n_in, n_out = 2, 1
+        bound = 1.0 / math.sqrt(h)
+        params["weight_ih"] = rng.uniform(-bound, bound, (gates * h, n_in))
+        if s.cell == "rnn":
+            params["weight_hh"] = recurrent_weights(s.init, h, float(s.scale), rng)
+            params["bias_ih"] = rng.uniform(-bound, bound, h)
+            params["bias_hh"] = rng.uniform(-bound, bound, h)
+        else:
+            params["weight_hh"] = rng.uniform(-bound, bound, (gates * h, h))
+            params["bias_ih"] = rng.uniform(-bound, bound, gates * h)
+            params["bias_hh"] = rng.uniform(-bound, bound, gates * h)
+            if s.cell == "lstm":
+                params["bias_ih"][h : 2 * h] = s.forget_bias
+                params["bias_hh"][h : 2 * h] = 0.0
+        params["head_weight"] = rng.uniform(-bound, bound, (n_out, h))
+        params["head_bias"] = rng.uniform(-bound, bound, n_out)
+        self.params = {
+            name: torch.nn.Parameter(torch.as_tensor(value, dtype=self.dtype))
+            for name, value in params.items()
+        }
+
+    def parameters(self) -> list:
+        return list(self.params.values())
+
+    def state_dict(self) -> dict:
+        return {name: p.detach().clone() for name, p in self.params.items()}
+
+    def load_state_dict(self, state: dict) -> None:
+        import torch
+
+        if set(state) != set(self.params):
+            raise InputError("saved weights do not match the model described by the saved settings")
+        with torch.no_grad():
+            for name, p in self.params.items():
+                value = state[name]
+                if not isinstance(value, torch.Tensor) or tuple(value.shape) != tuple(p.shape):
+                    raise InputError(f"saved weight {name} has the wrong shape for the saved settings")
+                p.copy_(value.to(p.dtype))
+
+    def recurrent_matrix(self) -> np.ndarray | None:
+        """``W_hh`` of the vanilla RNN as float64 (None for gated cells, whose W_hh is per gate)."""
+        if self.settings.cell != "rnn":
+            return None
+        return self.params["weight_hh"].detach().to(dtype=_torch_float64()).numpy()
+
+    def forward(self, inputs: Any, readout: Sequence[int], capture: bool = False) -> tuple[Any, list]:
+        """Outputs at the ``readout`` steps, ``(B, len(readout), n_out)``, and the hidden states.
+
+        With ``capture`` the list holds every ``h_t`` (t = 1..T) as a node of the graph, ready for
+        :func:`backward_capturing`; without it the list is empty.
+        """
+        import torch
+
+        s = self.settings
+        p = self.params
+        x = p["embedding"][inputs] if s.task == "copy" else inputs.to(self.dtype)
+        batch, length = x.shape[0], x.shape[1]
+        w_hh_t = p["weight_hh"].t()
+        if s.cell == "gru":
+            steps_in = torch.addmm(p["bias_ih"], x.reshape(batch * length, -1), p["weight_ih"].t())
+        else:
+            steps_in = torch.addmm(
+                p["bias_ih"] + p["bias_hh"], x.reshape(batch * length, -1), p["weight_ih"].t()
+            )
+        steps_in = steps_in.reshape(batch, length, -1).unbind(1)
+        act = _torch_activation(s.activation)
+        h = torch.zeros(batch, s.hidden, dtype=self.dtype)
+        c = torch.zeros(batch, s.hidden, dtype=self.dtype) if s.cell == "lstm" else None
+        wanted = {int(t) for t in readout}
+        kept: dict[int, Any] = {}
+        states: list = []
+        for t in range(length):
+            if s.cell == "rnn":
+                h = act(torch.addmm(steps_in[t], h, w_hh_t))
+            elif s.cell == "lstm":
+                gates = torch.addmm(steps_in[t], h, w_hh_t)
+                i, f, g, o = gates.chunk(4, 1)
+                c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+                h = torch.sigmoid(o) * torch.tanh(c)
+            else:
+                gh = torch.addmm(p["bias_hh"], h, w_hh_t)
+                ir, iz, in_ = steps_in[t].chunk(3, 1)
+                hr, hz, hn = gh.chunk(3, 1)
+                r = torch.sigmoid(ir + hr)
+                z = torch.sigmoid(iz + hz)
+                n = torch.tanh(in_ + r * hn)
+                h = n + z * (h - n)
+            if capture:
+                states.append(h)
+            if t in wanted:
+                kept[t] = h
+        hs = torch.stack([kept[int(t)] for t in readout], 1)
+        out = torch.matmul(hs, p["head_weight"].t()) + p["head_bias"]
+        return out, states
+
+
+def _torch_float64() -> Any:
+    import torch
+
+    return torch.float64
+
+
+def _torch_activation(name: str) -> Any:
+    import torch
+
+    if name == "tanh":
+        return torch.tanh
+    if name == "sigmoid":
+        return torch.sigmoid
+    if name == "relu":
+        return torch.relu
+    return lambda z: z
+
+
+def task_loss(settings: TrainSettings, outputs: Any, targets: Any) -> Any:
+    """Cross-entropy over the recalled symbols (copy) or mean squared error of the sum (adding)."""
+    import torch
+
+    if settings.task == "copy":
+        return torch.nn.functional.cross_entropy(outputs.reshape(-1, outputs.shape[-1]), targets.reshape(-1))
+    return torch.nn.functional.mse_loss(outputs[..., 0], targets)
+
+
+def task_accuracy(settings: TrainSettings, outputs: Any, targets: Any) -> float:
+    """Fraction of recalled symbols right (copy) or of sums within the tolerance (adding)."""
+    if settings.task == "copy":
+        return float((outputs.argmax(-1) == targets).double().mean())
+    return float(((outputs[..., 0] - targets).abs() < tasks.ADDING_TOLERANCE).double().mean())
+
+
+def make_batch(settings: TrainSettings, rng: np.random.Generator, batch: int) -> tasks.TaskBatch:
+    if settings.task == "copy":
+        return tasks.copy_memory_batch(rng, batch, settings.symbols, settings.categories, settings.delay)
+    return tasks.adding_batch(rng, batch, settings.delay)
+
+
+def _as_torch(batch: tasks.TaskBatch) -> tuple[Any, Any]:
+    import torch
+
+    return torch.from_numpy(batch.inputs), torch.from_numpy(batch.targets)
+
+
+# --------------------------------------------------------------------------------------------------
+# snapshots and the run
+
+
+@dataclass
+class Snapshot:
+    """The state after one optimiser step.
+
+    ``log10_grad_h[t-1]`` is ``log10 ||dL/dh_t||`` (Frobenius norm over batch and hidden units of the
+    training batch's gradient; ``-inf`` where it is exactly 0). ``verdict`` applies the vanishing and
+    exploding thresholds of :mod:`gradsim.engine.thresholds` to that curve *relative to its value at
+    the last step* (where the loss enters), i.e. "how much of the loss's gradient reaches step t".
+    ``accuracy`` and ``eval_loss`` are held-out values, present only at evaluation steps.
+    """
+
+    step: int
+    steps_total: int
+    loss: float
+    accuracy: float | None
+    eval_loss: float | None
+    chance: float
+    log10_grad_h: np.ndarray
+    eigenvalues: np.ndarray | None
+    grad_norm_before: float
+    grad_norm_after: float
+    clipped: bool
+    verdict: Verdict
+    alerts: tuple[str, ...]
+    stopped: bool
+    stop_reason: str | None
+    finished: bool
+    seconds: float
+    label: str
+    run: TrainRun = field(repr=False, compare=False)
+
+
+@dataclass
+class Curves:
+    """Everything recorded over a run, one entry per optimiser step unless noted."""
+
+    step: list[int] = field(default_factory=list)
+    loss: list[float] = field(default_factory=list)
+    grad_norm_before: list[float] = field(default_factory=list)
+    grad_norm_after: list[float] = field(default_factory=list)
+    log10_grad_h: list[np.ndarray] = field(default_factory=list)
+    eigenvalues: list[np.ndarray] = field(default_factory=list)  # vanilla RNN only, every step
+    eval_step: list[int] = field(default_factory=list)  # evaluation steps only
+    accuracy: list[float] = field(default_factory=list)
+    eval_loss: list[float] = field(default_factory=list)
+
+    def heatmap(self) -> np.ndarray:
+        """``(training steps, T)`` array of ``log10 ||dL/dh_t||``."""
+        if not self.log10_grad_h:
+            return np.zeros((0, 0))
+        return np.vstack(self.log10_grad_h)
+
+    def to_csv(self) -> str:
+        """The scalar curves as CSV, one row per step; held-out columns empty between evaluations."""
+        evals = dict(zip(self.eval_step, zip(self.accuracy, self.eval_loss, strict=True), strict=True))
+        out = io.StringIO()
+        out.write("step,loss,grad_norm_before_clip,grad_norm_after_clip,heldout_accuracy,heldout_loss\n")
+        for k, step in enumerate(self.step):
+            acc, eloss = evals.get(step, (None, None))
+            row = [
+                str(step),
+                _num(self.loss[k]),
+                _num(self.grad_norm_before[k]),
+                _num(self.grad_norm_after[k]),
+                "" if acc is None else _num(acc),
+                "" if eloss is None else _num(eloss),
+            ]
+            out.write(",".join(row) + "\n")
+        return out.getvalue()
+
+
+def _num(x: float) -> str:
+    return repr(float(x))
+
+
+class TrainRun:
+    """A model, its optimiser, the data streams and the curves: everything to continue or save a run."""
+
+    def __init__(self, settings: TrainSettings):
+        import torch
+
+        settings.validate()
+        self.settings = settings
+        init_seq, train_seq, eval_seq = np.random.SeedSequence(settings.seed).spawn(3)
+        self.model = RecurrentModel(settings, np.random.default_rng(init_seq))
+        self.train_rng = np.random.default_rng(train_seq)
+        held_out = make_batch(settings, np.random.default_rng(eval_seq), settings.eval_size)
+        self.eval_inputs, self.eval_targets = _as_torch(held_out)
+        self.readout = held_out.readout
+        if settings.optimizer == "adam":
+            self.optimizer = torch.optim.Adam(self.model.parameters(), lr=settings.lr)
+        else:
+            self.optimizer = torch.optim.SGD(self.model.parameters(), lr=settings.lr)
+        self.curves = Curves()
+        self.step_count = 0
+        self.seconds = 0.0
+        self.stopped = False
+        self.stop_reason: str | None = None
+        # Held for a whole step; a reader on another thread (saving from the GUI) takes it to see
+        # weights, optimiser state and curves of one and the same step.
+        self.lock = threading.Lock()
+
+    @property
+    def finished(self) -> bool:
+        return self.stopped or self.step_count >= self.settings.steps
+
+    def recurrent_eigenvalues(self) -> np.ndarray | None:
+        """Eigenvalues of the vanilla RNN's ``W_hh`` now (NaN if the weights are not finite); None for
+        gated cells."""
+        w = self.model.recurrent_matrix()
+        if w is None:
+            return None
+        if not np.isfinite(w).all():
+            return np.full(self.settings.hidden, np.nan + 0j)
+        return np.linalg.eigvals(w)
+
+    def evaluate(self) -> tuple[float, float]:
+        """Held-out accuracy and loss on the fixed evaluation batch."""
+        import torch
+
+        with torch.no_grad():
+            out, _ = self.model.forward(self.eval_inputs, self.readout)
+            return task_accuracy(self.settings, out, self.eval_targets), float(
+                task_loss(self.settings, out, self.eval_targets)
+            )
+
+    def step(self) -> Snapshot:
+        """One optimiser step on a fresh batch, with the per-timestep gradient captured."""
+        with self.lock:
+            return self._step()
+
+    def _step(self) -> Snapshot:
+        import torch
+
+        if self.finished:
+            raise InputError("this run has finished; reset it to train again")
+        _limit_threads()
+        s = self.settings
+        began = time.perf_counter()
+        inputs, targets = _as_torch(make_batch(s, self.train_rng, s.batch))
+        params = self.model.parameters()
+        self.optimizer.zero_grad(set_to_none=True)
+        out, states = self.model.forward(inputs, self.readout, capture=True)
+        loss = task_loss(s, out, targets)
+        loss_value = float(loss.detach())
+        if math.isfinite(loss_value):
+            norms = backward_capturing(loss, params, states)
+            before = _total_norm(params)
+        else:
+            norms = np.full(s.length, np.nan)
+            before = float("nan")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            log10_h = np.log10(norms)
+        failure = None
+        if not math.isfinite(loss_value):
+            failure = self._explain_nonfinite_loss(inputs, loss_value)
+        elif not math.isfinite(before):
+            failure = (
+                f"the gradient overflowed during the backward pass at step {self.step_count + 1} "
+                "(its norm is not a finite number): the weights were left as they were; lower the "
+                "learning rate or the weight scale, or turn clipping on"
+            )
+        if failure is None:
+            if s.clip:
+                torch.nn.utils.clip_grad_norm_(params, s.clip_threshold)
+                after = _total_norm(params)
+            else:
+                after = before
+            self.optimizer.step()
+        else:
+            after = before
+            self.stopped = True
+            self.stop_reason = f"training stopped: {failure}"
+        self.step_count += 1
+        eigs = self.recurrent_eigenvalues()
+        accuracy = eval_loss = None
+        evaluate_now = (
+            self.step_count % s.eval_every == 0 or self.step_count >= s.steps or self.step_count == 1
+        ) and not self.stopped
+        if evaluate_now:
+            accuracy, eval_loss = self.evaluate()
+            if s.stop_accuracy is not None and accuracy >= s.stop_accuracy:
+                self.stopped = True
+                self.stop_reason = (
+                    f"reached the target held-out accuracy {s.stop_accuracy:.0%} at step {self.step_count}"
+                )
+        self.seconds += time.perf_counter() - began
+        verdict = _relative_verdict(log10_h)
+        alerts = _alerts(verdict, before, after, s, failure)
+        c = self.curves
+        c.step.append(self.step_count)
+        c.loss.append(loss_value)
+        c.grad_norm_before.append(before)
+        c.grad_norm_after.append(after)
+        c.log10_grad_h.append(log10_h)
+        if eigs is not None:
+            c.eigenvalues.append(eigs)
+        if accuracy is not None:
+            c.eval_step.append(self.step_count)
+            c.accuracy.append(accuracy)
+            c.eval_loss.append(eval_loss)
+        return Snapshot(
+            step=self.step_count,
+            steps_total=s.steps,
+            loss=loss_value,
+            accuracy=accuracy,
+            eval_loss=eval_loss,
+            chance=s.chance,
+            log10_grad_h=log10_h,
+            eigenvalues=eigs,
+            grad_norm_before=before,
+            grad_norm_after=after,
+            clipped=bool(s.clip and math.isfinite(before) and before > s.clip_threshold),
+            verdict=verdict,
+            alerts=alerts,
+            stopped=self.stopped,
+            stop_reason=self.stop_reason,
+            finished=self.finished,
+            seconds=self.seconds,
+            label=s.label(),
+            run=self,
+        )
+
+    def _explain_nonfinite_loss(self, inputs: Any, loss_value: float) -> str:
+        import torch
+
+        what = "NaN (not a number)" if math.isnan(loss_value) else "infinite"
+        with torch.no_grad():
+            weights_ok = all(bool(torch.isfinite(p).all()) for p in self.model.parameters())
+        step = self.step_count + 1
+        if not weights_ok:
+            cause = "the weights themselves are no longer finite numbers (an earlier update blew them up)"
+        else:
+            cause = (
+                "the forward pass overflowed: the hidden state or the outputs grew past the float32 range "
+                "(an unbounded activation with a recurrent matrix whose spectral radius is above 1 "
+                "multiplies the state at every step)"
+            )
+        return (
+            f"the loss became {what} at step {step}; {cause}. Lower the learning rate or the weight "
+            "scale, use a bounded activation such as tanh, or turn gradient clipping on"
+        )
+
+
+def backward_capturing(loss: Any, params: list, states: list) -> np.ndarray:
+    """Backward pass that fills every parameter's ``.grad`` and returns ``||dL/dh_t||`` for t = 1..T.
+
+    ``torch.autograd.grad`` is asked for the gradients of the parameters and of the hidden states in
+    the same pass; the engine hands out the gradient arriving at each ``h_t`` (the total derivative,
+    through every later step and the read-out) as it goes by, so the capture adds no extra matrix
+    products, hooks or graph nodes. The norms are taken in float64 so that a float32 gradient of
+    1e-30 does not underflow when squared.
+    """
+    import torch
+
+    grads = torch.autograd.grad(loss, [*params, *states], allow_unused=True)
+    seen: set[int] = set()
+    for p, g in zip(params, grads[: len(params)], strict=True):
+        if g is None:
+            g = torch.zeros_like(p)
+        elif g.data_ptr() in seen:
+            # autograd hands the same tensor to both summands of a sum (bias_ih + bias_hh); an
+            # in-place clip would then scale it twice, so each parameter gets its own copy.
+            g = g.clone()
+        seen.add(g.data_ptr())
+        p.grad = g
+    grads_h = [
+        torch.zeros_like(h) if g is None else g for h, g in zip(states, grads[len(params) :], strict=True)
+    ]
+    stacked = torch.stack(grads_h).flatten(1)
+    return torch.linalg.vector_norm(stacked, dim=1, dtype=torch.float64).numpy()
+
+
+def _total_norm(params: list) -> float:
+    import torch
+
+    norms = [
+        torch.linalg.vector_norm(p.grad.detach().to(torch.float64)) for p in params if p.grad is not None
+    ]
+    if not norms:
+        return 0.0
+    return float(torch.linalg.vector_norm(torch.stack(norms)))
+
+
+def _relative_verdict(log10_h: np.ndarray) -> Verdict:
+    if log10_h.size == 0 or not np.isfinite(log10_h[-1]):
+        return verdict_from_log10(log10_h)
+    return verdict_from_log10(log10_h - log10_h[-1])
+
+
+def _alerts(
+    verdict: Verdict, before: float, after: float, s: TrainSettings, failure: str | None
+) -> tuple[str, ...]:
+    alerts = []
+    if failure is not None:
+        alerts.append(f"stopped: {failure}")
+    if verdict.kind != HEALTHY:
+        if verdict.kind == "vanishing":
+            alerts.append(
+                f"vanishing gradient: less than {VANISH_THRESHOLD:.0e} of the loss's gradient reaches "
+                f"steps t <= {verdict.first_t}"
+            )
+        else:
+            alerts.append(
+                f"exploding gradient: more than {EXPLODE_THRESHOLD:.0e} times the loss's gradient at "
+                f"steps t <= {verdict.first_t}"
+            )
+    if math.isfinite(before) and before > EXPLODE_THRESHOLD:
+        clip_note = f", clipped to {after:.3g}" if s.clip else " (clipping is off)"
+        alerts.append(
+            f"exploding update: gradient norm {before:.3g} above {EXPLODE_THRESHOLD:.0e}{clip_note}"
+        )
+    return tuple(alerts)
+
+
+_THREADS_SET = False
+
+
+def _limit_threads() -> None:
+    """One intra-op thread: the matrices are small, and the machine is shared with the GUI thread."""
+    global _THREADS_SET
+    if not _THREADS_SET:
+        import torch
+
+        torch.set_num_threads(1)
+        _THREADS_SET = True
+
+
+# --------------------------------------------------------------------------------------------------
+# the generators
+
+
+def train(settings: TrainSettings | TrainRun) -> Iterator[Snapshot]:
+    """Train step by step, yielding a :class:`Snapshot` after every optimiser step.
+
+    Pass settings to start a new run, or a :class:`TrainRun` (for example from :func:`load_run`) to
+    continue it. The generator ends after ``settings.steps`` steps, or after the snapshot that
+    reports a stop (non-finite loss or gradient, or ``stop_accuracy`` reached).
+    """
+    run = settings if isinstance(settings, TrainRun) else TrainRun(settings)
+    while not run.finished:
+        yield run.step()
+
+
+def train_side_by_side(
+    models: Sequence[TrainSettings | TrainRun],
+) -> Iterator[tuple[Snapshot | None, ...]]:
+    """Several runs advanced in lock step: each yield is one step of every run still going.
+
+    Give settings to start new runs or :class:`TrainRun` objects (e.g. loaded) to continue them. A
+    run that has ended contributes ``None``; the generator ends when all have ended.
+    """
+    if not models:
+        raise InputError("give at least one model to train")
+    runs = [m if isinstance(m, TrainRun) else TrainRun(m) for m in models]
+    while not all(r.finished for r in runs):
+        yield tuple(None if r.finished else r.step() for r in runs)
+
+
+def run_to_end(settings: TrainSettings) -> Snapshot:
+    """Train to the end and return the last snapshot (which always carries a held-out evaluation,
+    unless the run stopped on a non-finite loss)."""
+    last = None
+    for last in train(settings):  # noqa: B007
+        pass
+    assert last is not None
+    return last
+
+
+# --------------------------------------------------------------------------------------------------
+# delay sweep
+
+
+@dataclass(frozen=True)
+class SweepPoint:
+    cell: str
+    delay: int
+    accuracy: float
+    chance: float
+    steps: int
+    stop_reason: str | None
+
+
+@dataclass(frozen=True)
+class SweepProgress:
+    """Yielded by :func:`delay_sweep`: the points finished so far and where the current run is."""
+
+    points: tuple[SweepPoint, ...]
+    cell: str
+    delay: int
+    step: int
+    steps: int
+    total_runs: int
+
+
+def delay_sweep(
+    base: TrainSettings,
+    delays: Sequence[int],
+    cells: Sequence[str] = CELLS,
+    stop_accuracy: float | None = 0.99,
+    progress_every: int = 25,
+) -> Iterator[SweepProgress]:
+    """Final held-out accuracy against delay for each cell: the figure where vanilla RNNs stop learning.
+
+    Each (cell, delay) is a separate run from ``base`` with that cell and delay; runs stop early once
+    they reach ``stop_accuracy`` (they would only stay there). Yields progress every
+    ``progress_every`` steps and after each run, so a caller can show partial results and stop it.
+    """
+    if not delays or not cells:
+        raise InputError("a delay sweep needs at least one delay and one cell")
+    for cell in cells:
+        _choice("cell", cell, CELLS)
+    points: list[SweepPoint] = []
+    total = len(delays) * len(cells)
+    for cell in cells:
+        for delay in delays:
+            s = TrainSettings(
+                **{**asdict(base), "cell": cell, "delay": int(delay), "stop_accuracy": stop_accuracy}
+            )
+            s.validate()
+            run = TrainRun(s)
+            last = None
+            while not run.finished:
+                last = run.step()
+                if last.step % progress_every == 0 and not run.finished:
+                    yield SweepProgress(tuple(points), cell, int(delay), last.step, s.steps, total)
+            assert last is not None
+            accuracy = run.curves.accuracy[-1] if run.curves.accuracy else float("nan")
+            points.append(SweepPoint(cell, int(delay), accuracy, s.chance, run.step_count, run.stop_reason))
+            yield SweepProgress(tuple(points), cell, int(delay), last.step, s.steps, total)
+
+
+def run_delay_sweep(
+    base: TrainSettings, delays: Sequence[int], cells: Sequence[str] = CELLS, **kw: Any
+) -> list[SweepPoint]:
+    last = None
+    for last in delay_sweep(base, delays, cells, **kw):  # noqa: B007
+        pass
+    return list(last.points) if last is not None else []
+
+
+# --------------------------------------------------------------------------------------------------
+# save and load
+
+
+def _run_payload(run: TrainRun) -> dict:
+    import torch
+
+    c = run.curves
+    eig = np.array(c.eigenvalues, dtype=np.complex128) if c.eigenvalues else np.zeros((0, 0), np.complex128)
+    curves = {
+        "step": torch.tensor(c.step, dtype=torch.int64),
+        "loss": torch.tensor(c.loss, dtype=torch.float64),
+        "grad_norm_before": torch.tensor(c.grad_norm_before, dtype=torch.float64),
+        "grad_norm_after": torch.tensor(c.grad_norm_after, dtype=torch.float64),
+        "log10_grad_h": torch.from_numpy(c.heatmap().astype(np.float64)),
+        "eigenvalues_real": torch.from_numpy(eig.real.copy()),
+        "eigenvalues_imag": torch.from_numpy(eig.imag.copy()),
+        "eval_step": torch.tensor(c.eval_step, dtype=torch.int64),
+        "accuracy": torch.tensor(c.accuracy, dtype=torch.float64),
+        "eval_loss": torch.tensor(c.eval_loss, dtype=torch.float64),
+    }
+    return {
+        "settings": run.settings.to_json(),
+        "model": run.model.state_dict(),
+        "optimizer": run.optimizer.state_dict(),
+        "curves": curves,
+        "step": run.step_count,
+        "seconds": run.seconds,
+        "stop_reason": run.stop_reason,
+        "train_rng": json.dumps(run.train_rng.bit_generator.state),
+    }
+
+
+def save_run(path: str | Path, runs: TrainRun | Sequence[TrainRun]) -> None:
+    """Write one run, or several trained side by side, to one file.
+
+    Per run: settings (as JSON text), weights and optimiser state (state dicts), the data stream's
+    position and the curves. The file is written with ``torch.save`` and holds only tensors, numbers,
+    strings, lists and dicts, so :func:`load_runs` reads it with ``weights_only=True``. Each run's lock
+    is held while it is copied, so a run training on another thread is saved between two steps.
+    """
+    import torch
+
+    items = [runs] if isinstance(runs, TrainRun) else list(runs)
+    if not items:
+        raise InputError("there is no run to save")
+    payloads = []
+    for run in items:
+        with run.lock:
+            payloads.append(_run_payload(run))
+    try:
+        torch.save({"format": RUN_FORMAT, "runs": payloads}, str(path))
+    except OSError as exc:
+        raise InputError(f"{path}: cannot write the run: {exc.strerror or exc}") from None
+
+
+def load_runs(path: str | Path) -> list[TrainRun]:
+    """Read the runs written by :func:`save_run`; they can be shown, or trained further with
+    :func:`train` / :func:`train_side_by_side`.
+
+    Only ``torch.load(..., weights_only=True)`` is used: a file whose pickle would import or call any
+    Python object is refused with one line, and nothing in it is executed.
+    """
+    import pickle
+
+    import torch
+
+    name = str(path)
+    try:
+        payload = torch.load(name, weights_only=True, map_location="cpu")
+    except FileNotFoundError:
+        raise InputError(f"{name}: no such file") from None
+    except IsADirectoryError:
+        raise InputError(f"{name}: is a directory, not a saved run") from None
+    except pickle.UnpicklingError:
+        raise InputError(
+            f"{name}: refused: the file asks to load Python code or objects, not just weights and numbers"
+        ) from None
+    except Exception as exc:  # torch raises RuntimeError and others for files that are not torch archives
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(f"{name}: not a saved gradsim run ({first[:120]})") from None
+    if not isinstance(payload, dict) or payload.get("format") != RUN_FORMAT:
+        raise InputError(f"{name}: not a saved gradsim run (format {RUN_FORMAT} expected)")
+    items = payload.get("runs")
+    if not isinstance(items, list) or not items or len(items) > 16:
+        raise InputError(f"{name}: damaged saved run (no list of runs)")
+    try:
+        return [_restore_run(item) for item in items]
+    except InputError as exc:
+        raise InputError(f"{name}: {exc}") from None
+    except (KeyError, TypeError, ValueError, AttributeError, RuntimeError) as exc:
+        raise InputError(f"{name}: damaged saved run ({type(exc).__name__}: {str(exc)[:100]})") from None
+
+
+def load_run(path: str | Path) -> TrainRun:
+    """The first (usually the only) run of a file written by :func:`save_run`."""
+    return load_runs(path)[0]
+
+
+def _restore_run(item: dict) -> TrainRun:
+    settings = TrainSettings.from_json(item["settings"])
+    run = TrainRun(settings)
+    run.model.load_state_dict(item["model"])
+    run.optimizer.load_state_dict(item["optimizer"])
+    curves = item["curves"]
+    c = run.curves
+    c.step = [int(v) for v in curves["step"].tolist()]
+    c.loss = [float(v) for v in curves["loss"].tolist()]
+    c.grad_norm_before = [float(v) for v in curves["grad_norm_before"].tolist()]
+    c.grad_norm_after = [float(v) for v in curves["grad_norm_after"].tolist()]
+    heat = curves["log10_grad_h"].numpy()
+    c.log10_grad_h = [row.copy() for row in heat] if heat.size else []
+    eig = curves["eigenvalues_real"].numpy() + 1j * curves["eigenvalues_imag"].numpy()
+    c.eigenvalues = [row.copy() for row in eig] if eig.size else []
+    c.eval_step = [int(v) for v in curves["eval_step"].tolist()]
+    c.accuracy = [float(v) for v in curves["accuracy"].tolist()]
+    c.eval_loss = [float(v) for v in curves["eval_loss"].tolist()]
+    run.step_count = int(item["step"])
+    run.seconds = float(item["seconds"])
+    reason = item["stop_reason"]
+    run.stop_reason = str(reason) if reason is not None else None
+    run.stopped = run.stop_reason is not None
+    run.train_rng.bit_generator.state = json.loads(item["train_rng"])
+    lengths = {len(c.step), len(c.loss), len(c.grad_norm_before), len(c.grad_norm_after), len(c.log10_grad_h)}
+    if lengths != {run.step_count} or len(c.eval_step) != len(c.accuracy) != len(c.eval_loss):
+        raise InputError("damaged saved run (curves and step count disagree)")
+    if any(row.shape != (settings.length,) for row in c.log10_grad_h):
+        raise InputError("damaged saved run (gradient heatmap does not match the sequence length)")
+    return run
+
+
+# --------------------------------------------------------------------------------------------------
+# command line
+
+
+def _clip_value(text: str) -> float:
+    if text.strip().lower() in ("off", "none", "0", "no"):
+        return 0.0
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number or 'off', got {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number or 'off', got {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive finite number, got {text!r}")
+    return value
+
+
+def _finite_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+def _count(low: int) -> Any:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"expected a whole number >= {low}, got {text!r}")
+        return value
+
+    return parse
+
+
+def add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``gradsim train`` (CONTRACTS section 3, plus model and optimiser options)."""
+    d = TrainSettings()
+    parser.add_argument(
+        "--task", choices=tasks.TASKS, default=d.task, help="copy-memory (default) or the adding problem"
+    )
+    parser.add_argument("--cell", choices=CELLS, required=True, help="vanilla rnn, lstm or gru")
+    parser.add_argument(
+        "--delay",
+        type=_count(0),
+        required=True,
+        help="copy: blank steps between the symbols and the recall marker; adding: sequence length",
+    )
+    parser.add_argument(
+        "--symbols", type=_count(1), default=d.symbols, help=f"symbols to remember (default {d.symbols})"
+    )
+    parser.add_argument(
+        "--categories",
+        type=_count(2),
+        default=d.categories,
+        help=f"symbol categories (default {d.categories}; chance is 1/categories)",
+    )
+    parser.add_argument(
+        "--steps", type=_count(1), default=d.steps, help=f"optimiser steps (default {d.steps})"
+    )
+    parser.add_argument("--seed", type=_count(0), default=d.seed, help=f"random seed (default {d.seed})")
+    parser.add_argument(
+        "--forget-bias",
+        type=_finite_float,
+        default=d.forget_bias,
+        help=f"LSTM forget-gate bias (default {d.forget_bias:g})",
+    )
+    parser.add_argument(
+        "--clip",
+        type=_clip_value,
+        default=d.clip_threshold,
+        help=f"gradient-norm clipping threshold, or 'off' (default {d.clip_threshold:g})",
+    )
+    parser.add_argument(
+        "--hidden", type=_count(1), default=d.hidden, help=f"hidden units (default {d.hidden})"
+    )
+    parser.add_argument(
+        "--embedding",
+        type=_count(1),
+        default=d.embedding,
+        help=f"embedding size for copy (default {d.embedding})",
+    )
+    parser.add_argument(
+        "--activation",
+        choices=ACTIVATIONS,
+        default=d.activation,
+        help=f"vanilla RNN activation (default {d.activation})",
+    )
+    parser.add_argument(
+        "--init",
+        choices=INITIALISERS,
+        default=d.init,
+        help=f"vanilla RNN W_hh initialiser (default {d.init})",
+    )
+    parser.add_argument(
+        "--scale",
+        type=_finite_float,
+        default=d.scale,
+        help="vanilla RNN W_hh scale: spectral radius, gain or multiplier (default 1)",
+    )
+    parser.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer, help="adam (default) or sgd")
+    parser.add_argument("--lr", type=_positive_float, default=d.lr, help=f"learning rate (default {d.lr:g})")
+    parser.add_argument("--batch", type=_count(1), default=d.batch, help=f"batch size (default {d.batch})")
+    parser.add_argument(
+        "--eval-every",
+        type=_count(1),
+        default=d.eval_every,
+        help=f"steps between held-out evaluations (default {d.eval_every})",
+    )
+    parser.add_argument(
+        "--save", metavar="FILE", default=None, help="save the finished run (settings, weights, curves)"
+    )
+    parser.add_argument(
+        "--format", choices=("text", "json"), default="json", help="json (default): one JSON object; text: one line per figure"
+    )
+
+
+def settings_from_args(args: argparse.Namespace) -> TrainSettings:
+    clip = float(args.clip)
+    return TrainSettings(
+        task=args.task,
+        cell=args.cell,
+        delay=int(args.delay),
+        symbols=int(args.symbols),
+        categories=int(args.categories),
+        hidden=int(args.hidden),
+        embedding=int(args.embedding),
+        activation=args.activation,
+        init=args.init,
+        scale=float(args.scale),
+        forget_bias=float(args.forget_bias),
+        optimizer=args.optimizer,
+        lr=float(args.lr),
+        batch=int(args.batch),
+        steps=int(args.steps),
+        clip=clip > 0,
+        clip_threshold=clip if clip > 0 else TrainSettings.clip_threshold,
+        eval_every=int(args.eval_every),
+        seed=int(args.seed),
+    ).validate()
+
+
+def cli_train(args: argparse.Namespace) -> dict:
+    """Run ``gradsim train`` and return its result; raises :class:`InputError` for bad settings."""
+    settings = settings_from_args(args)
+    wall = time.perf_counter()
+    last = run_to_end(settings)
+    seconds = time.perf_counter() - wall
+    run = last.run
+    if getattr(args, "save", None):
+        save_run(args.save, run)
+    accuracy = run.curves.accuracy[-1] if run.curves.accuracy else None
+    heldout_loss = run.curves.eval_loss[-1] if run.curves.eval_loss else None
+    return {
+        "task": settings.task,
+        "cell": settings.cell,
+        "delay": settings.delay,
+        "symbols": settings.symbols,
+        "categories": settings.categories,
+        "accuracy": accuracy,
+        "chance": settings.chance,
+        "loss": heldout_loss if heldout_loss is not None and math.isfinite(heldout_loss) else None,
+        "train_loss": last.loss if math.isfinite(last.loss) else None,
+        "steps": run.step_count,
+        "seconds": round(seconds, 3),
+        "seed": settings.seed,
+        "forget_bias": settings.forget_bias if settings.cell == "lstm" else None,
+        "clip": settings.clip_threshold if settings.clip else None,
+        "verdict": last.verdict.kind,
+        "stopped": run.stop_reason,
+        "settings": settings.to_dict(),
+    }
+
+
+def format_train_result(result: dict) -> str:
+    """The text form of :func:`cli_train`'s result, for ``--format text``."""
+    acc = result["accuracy"]
+    lines = [
+        f"{result['task']} task, {CELL_LABELS[result['cell']]}, delay {result['delay']}, "
+        f"{result['symbols']} symbol(s) of {result['categories']}",
+        f"held-out accuracy {acc:.1%}" if acc is not None else "held-out accuracy: none (stopped)",
+        f"chance            {result['chance']:.1%}",
+        f"held-out loss     {result['loss']:.4g}" if result["loss"] is not None else "held-out loss     n/a",
+        f"steps             {result['steps']}",
+        f"seconds           {result['seconds']:.1f}",
+        f"gradient verdict  {result['verdict']}",
+    ]
+    if result["stopped"]:
+        lines.append(result["stopped"])
+    return "\n".join(lines)

@@ -1,0 +1,345 @@
+"""The packaging files: gradsim.spec bundles what the app loads, the desktop files are valid, the icons
+are what their names say, and the self-test notices a broken installation.
+
+The spec is executed here as PyInstaller would execute it, with recording stand-ins for PyInstaller's
+build steps, so the test checks the lists the build really receives rather than the spec's text.
+"""
+
+from __future__ import annotations
+
+import ast
+import configparser
+import fnmatch
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path, PurePosixPath
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+RESOURCES = ROOT / "resources"
+MIME_NS = "{http://www.freedesktop.org/standards/shared-mime-info}"
+
+
+class _Step:
+    """Stands in for one of PyInstaller's build steps (Analysis, PYZ, EXE, COLLECT, BUNDLE)."""
+
+    def __init__(self, kind: str, log: list, *args, **kwargs) -> None:
+        self.kind, self.args, self.kwargs = kind, args, kwargs
+        log.append(self)
+        if kind == "Analysis":
+            self.scripts = list(args[0])
+            self.pure = []
+            self.binaries = list(kwargs.get("binaries", []))
+            self.datas = list(kwargs.get("datas", []))
+
+
+@pytest.fixture(scope="module")
+def spec(tmp_path_factory):
+    """The spec's build steps, in order, as PyInstaller would receive them on this platform."""
+    work = tmp_path_factory.mktemp("pyinstaller-work")
+    log: list[_Step] = []
+    namespace = {
+        "__name__": "__main__",
+        "__file__": str(ROOT / "gradsim.spec"),
+        "SPECPATH": str(ROOT),
+        "workpath": str(work),
+        "DISTPATH": str(work / "dist"),
+    }
+    for kind in ("Analysis", "PYZ", "EXE", "COLLECT", "BUNDLE"):
+        namespace[kind] = lambda *a, _k=kind, **kw: _Step(_k, log, *a, **kw)
+    source = (ROOT / "gradsim.spec").read_text(encoding="utf-8")
+    exec(compile(source, "gradsim.spec", "exec"), namespace)  # noqa: S102 - our own build file
+    steps = {}
+    for step in log:
+        steps.setdefault(step.kind, []).append(step)
+    return steps
+
+
+def _bundled_path(datas, source: Path) -> PurePosixPath | None:
+    """Where ``source`` lands inside the bundle, given PyInstaller's (source, destination) pairs."""
+    for src, dest in datas:
+        src = Path(src).resolve()
+        if source == src:
+            return PurePosixPath(dest) / source.name
+        if src.is_dir() and src in source.parents:
+            return PurePosixPath(dest) / PurePosixPath(*source.relative_to(src).parts)
+    return None
+
+
+def _resource_calls() -> list[tuple[Path, int, list[str | None]]]:
+    """Every ``resource(...)`` call in the package: literal parts as strings, computed parts as None."""
+    calls = []
+    for path in sorted((ROOT / "gradsim").rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) == "resource":
+                parts = [a.value if isinstance(a, ast.Constant) and isinstance(a.value, str) else None for a in node.args]
+                calls.append((path, node.lineno, parts))
+    return calls
+
+
+def test_spec_bundles_every_resource_file_under_resources(spec):
+    datas = spec["Analysis"][0].datas
+    files = [p for p in RESOURCES.rglob("*") if p.is_file()]
+    assert files
+    for path in files:
+        inside = _bundled_path(datas, path.resolve())
+        expected = PurePosixPath("resources", *path.relative_to(RESOURCES).parts)
+        assert inside == expected, f"{path.relative_to(ROOT)} is not bundled as {expected} (got {inside})"
+
+
+def test_every_resource_the_code_loads_exists_and_is_bundled(spec):
+    datas = spec["Analysis"][0].datas
+    calls = _resource_calls()
+    assert len(calls) >= 3  # the app loads its icon, presets and content through resource()
+    for path, line, parts in calls:
+        literal = []
+        for part in parts:
+            if part is None:
+                break
+            literal.append(part)
+        where = f"{path.relative_to(ROOT)}:{line}"
+        assert literal, f"{where}: resource() with no literal folder or file name"
+        target = RESOURCES.joinpath(*literal)
+        assert target.exists(), f"{where}: resources/{'/'.join(literal)} does not exist"
+        probe = target if target.is_file() else next(p for p in target.rglob("*") if p.is_file())
+        assert _bundled_path(datas, probe.resolve()) is not None, f"{where}: {target} is not bundled"
+
+
+def test_spec_includes_every_gradsim_module_and_scene(spec):
+    from gradsim.ui.scenes import REGISTRY
+
+    hidden = set(spec["Analysis"][0].kwargs["hiddenimports"])
+    for path in (ROOT / "gradsim").rglob("*.py"):
+        parts = path.relative_to(ROOT).with_suffix("").parts
+        module = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        assert module in hidden, module
+    for _scene_id, _title, target in REGISTRY:
+        module = target.split(":")[0]
+        if (ROOT / Path(*module.split("."))).with_suffix(".py").exists():
+            assert module in hidden
+
+
+def test_spec_excludes_other_bindings_and_dev_tools(spec):
+    excludes = set(spec["Analysis"][0].kwargs["excludes"])
+    for name in ("PyQt5", "PyQt6", "PySide2", "tkinter", "pytest", "_pytest", "hypothesis", "ruff", "IPython", "tests"):
+        assert name in excludes, name
+    # the Qt modules the app imports must not be excluded
+    used = set()
+    for path in (ROOT / "gradsim").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("PySide6."):
+                used.add(node.module)
+    assert {"PySide6.QtCore", "PySide6.QtWidgets"} <= used
+    assert not used & excludes, used & excludes
+    assert not {"numpy", "torch", "pyqtgraph", "PySide6", "gradsim"} & excludes
+
+
+def test_spec_copies_no_qt_plugins_by_hand(spec):
+    analysis = spec["Analysis"][0]
+    assert analysis.binaries == []
+    for src, _dest in analysis.datas:
+        assert "PySide6" not in str(src) and "plugins" not in str(src), src
+
+
+def test_spec_makes_a_windowed_app_and_a_console_twin(spec):
+    exes = {step.kwargs["name"]: step.kwargs for step in spec["EXE"]}
+    assert exes["gradsim"]["console"] is False
+    assert exes["gradsim-cli"]["console"] is True
+    for options in exes.values():
+        assert options["exclude_binaries"] is True  # one folder, not one file
+        assert options["upx"] is False
+        if options["icon"] is not None:
+            assert Path(options["icon"]).is_file()
+    (collect,) = spec["COLLECT"]
+    assert collect.kwargs["name"] == "gradsim"
+
+
+def test_frozen_entry_imports_torch_before_qt_on_windows_only(spec):
+    (entry,) = spec["Analysis"][0].scripts
+    source = Path(entry).read_text(encoding="utf-8")
+    tree = ast.parse(source)
+    guarded = [n for n in tree.body if isinstance(n, ast.If) and "win32" in ast.unparse(n.test)]
+    assert any(isinstance(s, ast.Import) and s.names[0].name == "torch" for g in guarded for s in ast.walk(g))
+    assert not any(isinstance(n, ast.Import) and n.names[0].name == "torch" for n in tree.body)  # lazy elsewhere
+    assert source.index("import torch") < source.index("from gradsim.cli import main")
+
+
+def test_windows_and_macos_icons_exist():
+    ico = (RESOURCES / "icons" / "gradsim.ico").read_bytes()
+    reserved, kind, count = struct.unpack_from("<HHH", ico)
+    assert (reserved, kind) == (0, 1) and count >= 4
+    sizes = set()
+    for i in range(count):
+        w, _h, _c, _r, _planes, _bits, length, offset = struct.unpack_from("<BBBBHHII", ico, 6 + 16 * i)
+        blob = ico[offset:offset + length]
+        assert blob[:8] == b"\x89PNG\r\n\x1a\n"
+        embedded = struct.unpack(">I", blob[16:20])[0]
+        assert (w or 256) == embedded  # the directory's size (0 meaning 256) is the image's
+        sizes.add(embedded)
+    assert {16, 32, 48, 256} <= sizes
+    icns = (RESOURCES / "icons" / "gradsim.icns").read_bytes()
+    assert icns[:4] == b"icns" and struct.unpack(">I", icns[4:8])[0] == len(icns)
+    spec_text = (ROOT / "gradsim.spec").read_text(encoding="utf-8")
+    assert '"gradsim.ico"' in spec_text and '"gradsim.icns"' in spec_text  # the icons the spec uses there
+
+
+def test_png_icons_have_the_sizes_their_names_say():
+    pngs = sorted((RESOURCES / "icons").glob("gradsim-*.png"))
+    assert {p.stem for p in pngs} >= {"gradsim-16", "gradsim-32", "gradsim-48", "gradsim-128", "gradsim-256"}
+    for path in pngs:
+        data = path.read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n", path
+        width, height = struct.unpack(">II", data[16:24])
+        size = int(path.stem.split("-")[1])
+        assert (width, height) == (size, size), path
+    root = ET.parse(RESOURCES / "icons" / "gradsim.svg").getroot()
+    assert root.tag == "{http://www.w3.org/2000/svg}svg" and root.get("viewBox") == "0 0 256 256"
+
+
+def _desktop_entry() -> configparser.SectionProxy:
+    parser = configparser.ConfigParser(interpolation=None, strict=True)
+    parser.optionxform = str  # keys are case-sensitive in desktop files
+    parser.read(RESOURCES / "gradsim.desktop", encoding="utf-8")
+    return parser["Desktop Entry"]
+
+
+def _mime_type() -> ET.Element:
+    root = ET.parse(RESOURCES / "gradsim-mime.xml").getroot()
+    assert root.tag == f"{MIME_NS}mime-info"
+    (mime,) = root.findall(f"{MIME_NS}mime-type")
+    return mime
+
+
+def test_desktop_file_is_valid_and_opens_scenarios():
+    entry = _desktop_entry()
+    assert entry["Type"] == "Application"
+    assert entry["Name"] == "gradsim" and entry["Comment"]
+    exec_words = entry["Exec"].split()
+    assert exec_words[0] == "gradsim" and exec_words.count("%f") == 1 and len(exec_words) == 2
+    assert entry["Terminal"] == "false"
+    assert entry["Icon"] == "gradsim" and (RESOURCES / "icons" / "gradsim.svg").is_file()
+    categories = entry["Categories"]
+    assert categories.endswith(";") and "Education" in categories.split(";")
+    assert entry["MimeType"].endswith(";")
+    assert _mime_type().get("type") in entry["MimeType"].split(";")
+    validator = shutil.which("desktop-file-validate")
+    if validator:
+        out = subprocess.run([validator, str(RESOURCES / "gradsim.desktop")], capture_output=True, text=True)
+        assert out.returncode == 0 and "error" not in out.stdout.lower(), out.stdout + out.stderr
+
+
+def test_mime_xml_declares_the_scenario_file_type():
+    mime = _mime_type()
+    assert mime.get("type") == "application/x-gradsim-scenario+json"
+    assert mime.find(f"{MIME_NS}comment").text
+    assert mime.find(f"{MIME_NS}sub-class-of").get("type") == "application/json"
+    (glob,) = mime.findall(f"{MIME_NS}glob")
+    pattern = glob.get("pattern")
+    assert pattern == "*.gradsim.json" and int(glob.get("weight", "50")) > 50  # beats plain *.json
+    presets = [p.name for p in (RESOURCES / "presets").glob("*")]
+    assert presets and all(fnmatch.fnmatch(name, pattern) for name in presets)
+    assert not fnmatch.fnmatch("data.json", pattern)
+
+
+@pytest.mark.skipif(not shutil.which("update-mime-database"), reason="shared-mime-info is not installed")
+def test_mime_xml_installs_and_qt_recognises_a_scenario(tmp_path):
+    packages = tmp_path / "mime" / "packages"
+    packages.mkdir(parents=True)
+    shutil.copy(RESOURCES / "gradsim-mime.xml", packages / "gradsim-mime.xml")
+    out = subprocess.run(["update-mime-database", str(tmp_path / "mime")], capture_output=True, text=True)
+    # it exits 0 even on a malformed file, so read what it says (a note about the search path is fine)
+    assert out.returncode == 0 and "error" not in out.stderr.lower(), out.stderr
+    assert "application/x-gradsim-scenario+json" in (tmp_path / "mime" / "globs2").read_text()
+    probe = (
+        "from PySide6.QtCore import QMimeDatabase\n"
+        "db = QMimeDatabase()\n"
+        "print(db.mimeTypeForFile('lesson.gradsim.json', QMimeDatabase.MatchMode.MatchExtension).name())\n"
+    )
+    env = {**os.environ, "XDG_DATA_DIRS": str(tmp_path), "XDG_DATA_HOME": str(tmp_path / "home")}
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=60)
+    assert result.stdout.strip() == "application/x-gradsim-scenario+json", result.stdout + result.stderr
+
+
+def test_no_torchscript_in_the_package():
+    """TorchScript needs the source of what it compiles, which a frozen app does not ship."""
+    for path in (ROOT / "gradsim").rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        for word in ("jit.script", "jit.trace", "torch.jit.load", "@torch.jit"):
+            assert word not in text, f"{path.relative_to(ROOT)} uses {word}"
+
+
+def test_build_output_is_not_committed():
+    ignored = (ROOT / ".gitignore").read_text().split()
+    assert "build/" in ignored and "dist/" in ignored
+
+
+def test_build_script_is_valid_python():
+    ast.parse((ROOT / "scripts" / "build-app").read_text(encoding="utf-8"))
+
+
+# -- the self-test ----------------------------------------------------------------------------------
+def test_engine_checks_pass_here(tmp_path):
+    pytest.importorskip("torch")
+    from gradsim.selftest import ENGINE_CHECKS, run_checks
+
+    results = run_checks(ENGINE_CHECKS)
+    assert [r.name for r in results if not r.ok] == [], [r.detail for r in results]
+
+
+def test_self_test_without_gui_writes_its_report(tmp_path, capsys):
+    pytest.importorskip("torch")
+    from gradsim.selftest import run_self_test
+
+    assert run_self_test(report_dir=tmp_path, gui=False) == 0
+    report = (tmp_path / "gradsim-self-test.txt").read_text()
+    assert "SELF-TEST PASSED" in report and "[FAIL]" not in report
+    assert str(tmp_path / "gradsim-self-test.txt") in capsys.readouterr().out
+
+
+def test_self_test_names_what_fails_when_resources_are_missing(tmp_path, monkeypatch, capsys):
+    """A bundle that lost its resources folder: the self-test fails and says which checks and why."""
+    pytest.importorskip("torch")
+    import gradsim.paths
+    from gradsim import selftest
+
+    monkeypatch.setattr(gradsim.paths, "resources_dir", lambda: tmp_path / "nowhere")
+    assert selftest.run_self_test(report_dir=tmp_path, gui=False) == 1
+    report = (tmp_path / "gradsim-self-test.txt").read_text()
+    assert "[FAIL] resources" in report and "icons/gradsim.svg" in report
+    assert "[FAIL] PyTorch example preset" in report
+    assert report.rstrip().splitlines()[-1].startswith("SELF-TEST FAILED: 2 of")
+
+
+def test_a_check_that_raises_is_reported_with_its_reason():
+    from gradsim.selftest import CheckFailed, format_report, run_checks
+
+    def wrong() -> str:
+        raise CheckFailed("0.5^20 = 1.0, expected 9.5e-07")
+
+    def crashes() -> str:
+        return {}["missing"]
+
+    results = run_checks([("fine", lambda: "ok"), ("wrong value", wrong), ("crash", crashes)])
+    assert [r.ok for r in results] == [True, False, False]
+    report = format_report(results, ["header"])
+    assert "[FAIL] wrong value" in report and "expected 9.5e-07" in report
+    assert "KeyError" in report and "SELF-TEST FAILED: 2 of 3 checks: wrong value, crash" in report
+
+
+@pytest.mark.slow
+def test_self_test_command_passes_offscreen(tmp_path):
+    """`gradsim --self-test` opens every scene of this checkout offscreen and exits 0."""
+    pytest.importorskip("torch")
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "TMPDIR": str(tmp_path)}
+    result = subprocess.run([sys.executable, "-m", "gradsim", "--self-test"], capture_output=True, text=True,
+                            env=env, cwd=ROOT, timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "SELF-TEST PASSED" in result.stdout and "[PASS] every scene opens and draws" in result.stdout
+    shots = list(tmp_path.glob("gradsim-self-test-*/scene-flow.png"))
+    assert shots and shots[0].stat().st_size > 1000
