@@ -12,11 +12,15 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
+    QFormLayout,
+    QGroupBox,
     QHBoxLayout,
     QLabel,
+    QPushButton,
     QSizePolicy,
     QSlider,
     QSpinBox,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -146,3 +150,67 @@ class ElidedLabel(QLabel):
     def _elide(self) -> None:
         shown = self.fontMetrics().elidedText(self._full, Qt.TextElideMode.ElideRight, max(10, self.width()))
         super().setText(shown)
+
+
+class ThresholdBox(QGroupBox):
+    """The vanishing and exploding thresholds as powers of ten (flow, gates and any scene with a verdict)."""
+
+    changed = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        import math
+
+        from ..engine.thresholds import EXPLODE_THRESHOLD, VANISH_THRESHOLD
+
+        super().__init__("Thresholds", parent)
+        form = QFormLayout(self)
+        self.vanish_exp = QSpinBox()
+        self.vanish_exp.setRange(-300, -1)
+        self.vanish_exp.setPrefix("10^")
+        self.vanish_exp.setValue(int(round(math.log10(VANISH_THRESHOLD))))
+        self.vanish_exp.setToolTip("Below this the gradient counts as vanished")
+        self.explode_exp = QSpinBox()
+        self.explode_exp.setRange(1, 300)
+        self.explode_exp.setPrefix("10^")
+        self.explode_exp.setValue(int(round(math.log10(EXPLODE_THRESHOLD))))
+        self.explode_exp.setToolTip("Above this the gradient counts as exploding")
+        form.addRow("Vanishing below", self.vanish_exp)
+        form.addRow("Exploding above", self.explode_exp)
+        self.vanish_exp.valueChanged.connect(lambda _v: self.changed.emit())
+        self.explode_exp.valueChanged.connect(lambda _v: self.changed.emit())
+
+    def thresholds(self) -> tuple[float, float]:
+        return 10.0 ** self.vanish_exp.value(), 10.0 ** self.explode_exp.value()
+
+
+class PulseControls(QGroupBox):
+    """Play / step / rewind buttons and a speed slider driving a ``chain.BackwardPulse``."""
+
+    def __init__(self, pulse, play_tip: str, speed: int = 10, parent: QWidget | None = None) -> None:
+        super().__init__("Backward animation", parent)
+        self.pulse = pulse
+        layout = QVBoxLayout(self)
+        row = QHBoxLayout()
+        self.play_button = QPushButton("▶ Play")
+        self.play_button.setToolTip(play_tip)
+        self.back_button = QPushButton("◀")
+        self.back_button.setToolTip("Step toward the loss (←)")
+        self.fwd_button = QPushButton("▶|")
+        self.fwd_button.setToolTip("Step back in time (→)")
+        self.rewind_button = QPushButton("⟲")
+        self.rewind_button.setToolTip("Rewind to the loss (R)")
+        for button in (self.play_button, self.back_button, self.fwd_button, self.rewind_button):
+            row.addWidget(button)
+        layout.addLayout(row)
+        form = QFormLayout()
+        self.speed = SliderSpin(1, 200, 1, speed, integer=True, suffix=" steps/s",
+                                tooltip="How many time steps the pulse crosses per second")
+        form.addRow("Speed", self.speed)
+        layout.addLayout(form)
+        pulse.speed = float(self.speed.value())
+        self.play_button.clicked.connect(pulse.toggle)
+        self.back_button.clicked.connect(lambda: pulse.step(-1))
+        self.fwd_button.clicked.connect(lambda: pulse.step(1))
+        self.rewind_button.clicked.connect(pulse.rewind)
+        self.speed.valueChanged.connect(lambda v: setattr(pulse, "speed", float(v)))
+        pulse.playing_changed.connect(lambda playing: self.play_button.setText("❚❚ Pause" if playing else "▶ Play"))

@@ -17,9 +17,7 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QGridLayout,
     QGroupBox,
-    QHBoxLayout,
     QLabel,
-    QPushButton,
     QSizePolicy,
     QSpinBox,
     QSplitter,
@@ -34,7 +32,7 @@ from ...engine.scenario import GeneratorSettings, Scenario, load_scenario, scena
 from ...engine.thresholds import EXPLODE_THRESHOLD, VANISH_THRESHOLD
 from ...paths import resource
 from ..chain import BackwardPulse, ChainView
-from ..controls import Choice, SliderSpin
+from ..controls import Choice, PulseControls, SliderSpin, ThresholdBox
 from ..plots import clean_log10, curve_pen, format_power, make_plot, power_label, style_plot, threshold_line
 from .base import Scene
 
@@ -129,50 +127,22 @@ class FlowScene(Scene):
         form.addRow("Seed", self.seed)
         layout.addWidget(net)
 
-        thr = QGroupBox("Thresholds")
-        tf = QFormLayout(thr)
-        self.vanish_exp = QSpinBox()
-        self.vanish_exp.setRange(-300, -1)
-        self.vanish_exp.setPrefix("10^")
-        self.vanish_exp.setValue(int(round(math.log10(VANISH_THRESHOLD))))
-        self.vanish_exp.setToolTip("Below this the gradient counts as vanished")
-        self.explode_exp = QSpinBox()
-        self.explode_exp.setRange(1, 300)
-        self.explode_exp.setPrefix("10^")
-        self.explode_exp.setValue(int(round(math.log10(EXPLODE_THRESHOLD))))
-        self.explode_exp.setToolTip("Above this the gradient counts as exploding")
-        tf.addRow("Vanishing below", self.vanish_exp)
-        tf.addRow("Exploding above", self.explode_exp)
-        layout.addWidget(thr)
+        self.threshold_box = ThresholdBox()
+        self.vanish_exp, self.explode_exp = self.threshold_box.vanish_exp, self.threshold_box.explode_exp
+        layout.addWidget(self.threshold_box)
 
-        anim = QGroupBox("Backward animation")
-        al = QVBoxLayout(anim)
-        row = QHBoxLayout()
-        self.play_button = QPushButton("▶ Play")
-        self.play_button.setToolTip("Send the gradient backward from L (Space)")
-        self.back_button = QPushButton("◀")
-        self.back_button.setToolTip("Step toward the loss (←)")
-        self.fwd_button = QPushButton("▶|")
-        self.fwd_button.setToolTip("Step back in time (→)")
-        self.rewind_button = QPushButton("⟲")
-        self.rewind_button.setToolTip("Rewind to the loss (R)")
-        for b in (self.play_button, self.back_button, self.fwd_button, self.rewind_button):
-            row.addWidget(b)
-        al.addLayout(row)
-        sf = QFormLayout()
-        self.speed = SliderSpin(1, 200, 1, 10, integer=True, suffix=" steps/s",
-                                tooltip="How many time steps the pulse crosses per second")
-        sf.addRow("Speed", self.speed)
-        al.addLayout(sf)
-        layout.addWidget(anim)
+        self.pulse = BackwardPulse(self)
+        self.pulse_controls = PulseControls(self.pulse, "Send the gradient backward from L (Space)", speed=10)
+        pc = self.pulse_controls
+        self.play_button, self.back_button, self.fwd_button, self.rewind_button, self.speed = (
+            pc.play_button, pc.back_button, pc.fwd_button, pc.rewind_button, pc.speed)
+        layout.addWidget(pc)
 
         self.source_label = QLabel()
         self.source_label.setObjectName("caption")
         self.source_label.setWordWrap(True)
         layout.addWidget(self.source_label)
 
-        self.pulse = BackwardPulse(self)
-        self.pulse.speed = self.speed.value()
 
         # wiring
         self.preset.choiceChanged.connect(self._on_preset)
@@ -183,14 +153,7 @@ class FlowScene(Scene):
         self.seed.valueChanged.connect(self._on_control)
         self.vanish_exp.valueChanged.connect(self._on_control)
         self.explode_exp.valueChanged.connect(self._on_control)
-        self.play_button.clicked.connect(self.play_pause)
-        self.back_button.clicked.connect(lambda: self.step(-1))
-        self.fwd_button.clicked.connect(lambda: self.step(1))
-        self.rewind_button.clicked.connect(self.rewind)
-        self.speed.valueChanged.connect(self._on_speed)
         self.pulse.position_changed.connect(self._on_pulse)
-        self.pulse.playing_changed.connect(
-            lambda playing: self.play_button.setText("❚❚ Pause" if playing else "▶ Play"))
 
     # -- views --------------------------------------------------------------------------------------
     def build_views(self, layout: QVBoxLayout) -> None:
@@ -372,9 +335,6 @@ class FlowScene(Scene):
             self._updating = False
         self.refresh()
         self.settings_changed.emit()
-
-    def _on_speed(self, value: float) -> None:
-        self.pulse.speed = float(value)
 
     # -- scenarios ------------------------------------------------------------------------------------
     def open_scenario(self, scenario: Scenario) -> bool:

@@ -25,7 +25,6 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QLabel,
-    QPushButton,
     QSizePolicy,
     QSpinBox,
     QSplitter,
@@ -39,7 +38,7 @@ from ...engine.init import INIT_LABELS, INITIALISERS
 from ...engine.scenario import GeneratorSettings, Scenario
 from ...engine.thresholds import EXPLODE_THRESHOLD, VANISH_THRESHOLD
 from ..chain import BackwardPulse
-from ..controls import Choice, SliderSpin
+from ..controls import Choice, PulseControls, SliderSpin, ThresholdBox
 from ..plots import (
     clean_log10,
     colormap,
@@ -498,42 +497,16 @@ class GatesScene(Scene):
         form.addRow("Seed", self.seed)
         layout.addWidget(net)
 
-        thr = QGroupBox("Thresholds")
-        tf = QFormLayout(thr)
-        self.vanish_exp = QSpinBox()
-        self.vanish_exp.setRange(-300, -1)
-        self.vanish_exp.setPrefix("10^")
-        self.vanish_exp.setValue(int(round(math.log10(VANISH_THRESHOLD))))
-        self.vanish_exp.setToolTip("Below this the gradient counts as vanished")
-        self.explode_exp = QSpinBox()
-        self.explode_exp.setRange(1, 300)
-        self.explode_exp.setPrefix("10^")
-        self.explode_exp.setValue(int(round(math.log10(EXPLODE_THRESHOLD))))
-        self.explode_exp.setToolTip("Above this the gradient counts as exploding")
-        tf.addRow("Vanishing below", self.vanish_exp)
-        tf.addRow("Exploding above", self.explode_exp)
-        layout.addWidget(thr)
+        self.threshold_box = ThresholdBox()
+        self.vanish_exp, self.explode_exp = self.threshold_box.vanish_exp, self.threshold_box.explode_exp
+        layout.addWidget(self.threshold_box)
 
-        anim = QGroupBox("Backward animation")
-        al = QVBoxLayout(anim)
-        row = QHBoxLayout()
-        self.play_button = QPushButton("▶ Play")
-        self.play_button.setToolTip("Send the gradient backward from L through all three cells (Space)")
-        self.back_button = QPushButton("◀")
-        self.back_button.setToolTip("Step toward the loss (←)")
-        self.fwd_button = QPushButton("▶|")
-        self.fwd_button.setToolTip("Step back in time (→)")
-        self.rewind_button = QPushButton("⟲")
-        self.rewind_button.setToolTip("Rewind to the loss (R)")
-        for b in (self.play_button, self.back_button, self.fwd_button, self.rewind_button):
-            row.addWidget(b)
-        al.addLayout(row)
-        sf = QFormLayout()
-        self.speed = SliderSpin(1, 200, 1, 20, integer=True, suffix=" steps/s",
-                                tooltip="How many time steps the pulse crosses per second")
-        sf.addRow("Speed", self.speed)
-        al.addLayout(sf)
-        layout.addWidget(anim)
+        self.pulse = BackwardPulse(self)
+        self.pulse_controls = PulseControls(self.pulse, "Send the gradient backward from L through all three cells (Space)", speed=20)
+        pc = self.pulse_controls
+        self.play_button, self.back_button, self.fwd_button, self.rewind_button, self.speed = (
+            pc.play_button, pc.back_button, pc.fwd_button, pc.rewind_button, pc.speed)
+        layout.addWidget(pc)
 
         note = QLabel("Weights and inputs come from the seed. The LSTM's candidate block g and the GRU's n "
                       "use the RNN's own W_hh and W_xh; biases are 0 except the forget gate's.")
@@ -541,8 +514,6 @@ class GatesScene(Scene):
         note.setWordWrap(True)
         layout.addWidget(note)
 
-        self.pulse = BackwardPulse(self)
-        self.pulse.speed = self.speed.value()
 
         self.preset.choiceChanged.connect(self._on_preset)
         self.init.choiceChanged.connect(self._on_control)
@@ -550,14 +521,7 @@ class GatesScene(Scene):
             w.valueChanged.connect(self._on_control)
         for w in (self.seed, self.vanish_exp, self.explode_exp):
             w.valueChanged.connect(self._on_control)
-        self.play_button.clicked.connect(self.play_pause)
-        self.back_button.clicked.connect(lambda: self.step(-1))
-        self.fwd_button.clicked.connect(lambda: self.step(1))
-        self.rewind_button.clicked.connect(self.rewind)
-        self.speed.valueChanged.connect(lambda v: setattr(self.pulse, "speed", float(v)))
         self.pulse.position_changed.connect(self._on_pulse)
-        self.pulse.playing_changed.connect(
-            lambda playing: self.play_button.setText("❚❚ Pause" if playing else "▶ Play"))
 
     # -- views --------------------------------------------------------------------------------------
     def build_views(self, layout: QVBoxLayout) -> None:
