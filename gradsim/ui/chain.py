@@ -189,8 +189,12 @@ class ChainView(pg.GraphicsLayoutWidget):
         x = np.arange(1, steps + 1, dtype=np.float64)
         size = float(np.clip(900 / max(steps, 1), 4, 2.4 * self.theme.marker_size))
         self._node_size = size
-        self.nodes.setData(x=x, y=np.zeros(steps), brush=brushes, size=size,
-                           pen=self._node_pen if steps <= 80 else pg.mkPen(None))
+        if self._layout_steps == steps:
+            # same nodes, new colours: keeps the scatter's symbol atlas (a full setData rebuilds it)
+            self.nodes.setBrush(brushes)
+        else:
+            self.nodes.setData(x=x, y=np.zeros(steps), brush=brushes, size=size,
+                               pen=self._node_pen if steps <= 80 else pg.mkPen(None))
         if self._layout_steps != steps:  # the static parts change only with the length
             self._layout_steps = steps
             self.ends.setData(x=[0.0, steps + 1.0], y=[0.0, 0.0], size=size * 1.2,

@@ -451,7 +451,9 @@ class FlowScene(Scene):
         self.badge.setText(text)
         self.badge.setToolTip(r.verdict.describe())
         colour = t.verdict_colour(kind)
-        self.badge.setStyleSheet(f"background: {colour}; color: {'#000000' if not t.projector else '#ffffff'};")
+        style = f"background: {colour}; color: {'#000000' if not t.projector else '#ffffff'};"
+        if style != self.badge.styleSheet():  # re-polishing a widget costs more than the whole chart update
+            self.badge.setStyleSheet(style)
 
     def _update_legend(self, below: bool, zero: bool, over: bool) -> None:
         wanted = [(self.curve, "‖dL/dh_t‖ (exact)", True),
