@@ -211,8 +211,9 @@ def run_train(args: argparse.Namespace) -> str:
 
     result = cli_train(args)
     if getattr(args, "format", "json") == "text":
-        lines = [f"{k}: {v}" for k, v in result.items() if k != "settings"]
-        return "\n".join(lines)
+        from .engine.training import format_train_result
+
+        return format_train_result(result)
     return json.dumps(result)
 
 
