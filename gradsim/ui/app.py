@@ -606,8 +606,10 @@ def run_app(args) -> int:
     available = screen.availableGeometry() if screen is not None else None
     restored = window._use_settings and window.settings_store.contains("geometry")
     if size is None and not restored:
-        width = min(1680, available.width()) if available is not None else 1280
-        height = min(1050, available.height()) if available is not None else 800
+        # first start: the whole screen (a projector's 1024x768 needs every pixel); very large
+        # monitors get a comfortable 2560x1440 at most
+        width = min(2560, available.width()) if available is not None else 1280
+        height = min(1440, available.height()) if available is not None else 800
         size = (width, height)
     if size is not None:
         window.resize(*size)
