@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import asdict, dataclass, field, fields, replace
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ import numpy as np
 
 from .activations import ACTIVATIONS
 from .errors import InputError
-from .init import INITIALISERS, input_weights, recurrent_weights
+from .init import INITIALISERS, input_weights, recurrent_weights, spectral_norm, spectral_radius
 
 FORMAT = "gradsim.scenario/1"
 CELLS = ("rnn", "lstm", "gru")
@@ -106,6 +107,23 @@ class GeneratorSettings:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def spectrum(self) -> tuple[float, float]:
+        """Spectral radius and norm of ``W_hh`` without an eigensolve per call.
+
+        Every initialiser returns ``scale`` times a matrix drawn at scale 1 from the same stream, so
+        both figures are ``scale`` times those of the unit matrix, which is computed once per
+        (initialiser, size, seed) and cached. A slider on the scale then costs nothing here.
+        """
+        radius, norm = _unit_spectrum(self.init, self.hidden, self.seed)
+        return self.scale * radius, self.scale * norm
+
+
+@lru_cache(maxsize=64)
+def _unit_spectrum(init: str, hidden: int, seed: int) -> tuple[float, float]:
+    rng_w = np.random.default_rng(np.random.SeedSequence(seed).spawn(3)[0])
+    w = recurrent_weights(init, hidden, 1.0, rng_w)
+    return spectral_radius(w), spectral_norm(w)
 
 
 @dataclass

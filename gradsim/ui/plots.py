@@ -84,7 +84,8 @@ def style_plot(plot: pg.PlotWidget | pg.PlotItem, theme: Theme, title: str | Non
             continue
         axis.setPen(pen)
         axis.setTextPen(theme.foreground)
-        axis.setStyle(tickFont=font, tickTextOffset=6)
+        # major ticks only: each grid line is stroked across the whole plot on every repaint
+        axis.setStyle(tickFont=font, tickTextOffset=6, maxTickLevel=0)
         label_style = {"color": theme.foreground, "font-size": f"{theme.font_pt}pt"}
         if axis.label is not None and axis.labelText:
             axis.setLabel(axis.labelText, units=axis.labelUnits or None, **label_style)

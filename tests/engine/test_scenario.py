@@ -102,3 +102,13 @@ def test_save_is_atomic_and_leaves_no_temp(tmp_path):
     sc = GeneratorSettings().build()
     save_scenario(sc, tmp_path / "s.gradsim.json")
     assert [p.name for p in tmp_path.iterdir()] == ["s.gradsim.json"]
+
+
+@pytest.mark.parametrize("init", ["gaussian", "orthogonal", "identity", "pytorch_default"])
+@pytest.mark.parametrize("scale", [0.0, 0.37, 1.0, 2.4])
+def test_cached_spectrum_equals_direct_computation(init, scale):
+    settings = GeneratorSettings(hidden=17, init=init, scale=scale, seed=21)
+    w = settings.build().W_hh
+    radius, norm = settings.spectrum()
+    assert radius == pytest.approx(np.max(np.abs(np.linalg.eigvals(w))), rel=1e-12, abs=1e-300)
+    assert norm == pytest.approx(np.linalg.norm(w, 2), rel=1e-12, abs=1e-300)

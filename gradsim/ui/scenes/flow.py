@@ -77,6 +77,8 @@ def compute_flow(job: FlowJob) -> FlowResult:
     """Runs on the worker thread: build the scenario, compute the flow and its derived figures."""
     scenario = job.scenario if job.scenario is not None else job.settings.build()
     result = gradient_flow(scenario, job.vanish, job.explode)
+    if job.settings is not None:  # generated weights: the spectrum scales with the weight scale
+        result.extra["spectral_radius"], result.extra["spectral_norm"] = job.settings.spectrum()
     _ = result.spectral_radius, result.spectral_norm, result.log10_bound  # computed here, not in the GUI
     result.extra["scenario"] = scenario
     return result
