@@ -36,6 +36,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=150)
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--every", type=int, default=1, help="record one step in this many")
+    parser.add_argument("--budget", type=float, default=0.2,
+                        help="share of the training time recording may take; 0 records every step "
+                             "(default: %(default)s)")
     parser.add_argument("--pause", type=float, default=0.0, help="seconds to sleep per step (to watch it live)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
@@ -64,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     with warnings.catch_warnings():
         warnings.simplefilter("always", GradientAlert)
         warnings.showwarning = lambda message, *rest: print(f"  alert: {message}")
-        with monitor(model, log=args.log, every=args.every) as mon:
+        with monitor(model, log=args.log, every=args.every, budget=args.budget or None) as mon:
             for step in range(1, args.steps + 1):
                 batch = adding_batch(rng, args.batch, args.length)
                 x = torch.from_numpy(batch.inputs)
@@ -78,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
                     first_t = ""
                     if last is not None:
                         key = mon.series_keys[0]
-                        first_t = f", log10 ||dL/dh_1|| of {key} = {last.layers[key][0]:.2f}"
+                        first_t = (f", log10 ||dL/dh_1|| of {key} = {last.layers[key][0]:.2f}"
+                                   f" (recorded at step {last.step})")
                     print(f"step {step:4d}  loss {loss.item():.4f}{first_t}")
                 if args.pause:
                     time.sleep(args.pause)

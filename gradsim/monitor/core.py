@@ -7,23 +7,29 @@ the norm is taken over the whole batch and hidden units of ``h_t``), and the gra
 parameter; it flags vanishing and exploding against the thresholds and can write a run log
 (:mod:`gradsim.monitor.runlog`) that the app follows live.
 
-How it sees inside the fused kernels (see :mod:`gradsim.monitor.recurrence` for the math): a forward
-hook on each recurrent module passes the module's outputs through an identity autograd function; its
-backward receives the gradients on the output sequence and final states in one call, and rebuilds the
-totals with the cell's backward recurrence. The model computes exactly what it computes without the
-monitor. Parameter gradient norms come from tensor hooks, and the step is written once the backward
+How it reads the totals, in two ways (both leave the model's computation exactly as it is):
+
+- *Unfused kernels* (PyTorch's CPU ``nn.RNN`` and ``nn.GRU``; ``nn.LSTM`` wherever oneDNN is not used,
+  e.g. float64): the autograd graph holds one node per timestep that produced ``h_t``, and the
+  gradient waiting at that node when the backward pass reaches it is the total ``dL/dh_t``.
+  Pre-hooks on those nodes keep it (:mod:`gradsim.monitor.step_nodes`); this costs a Python call per
+  timestep and one norm per series, about 5-20 % of a step, and is exact with dropout too.
+- *Fused kernels* (oneDNN's LSTM on CPU, cuDNN): one node per layer hides the timesteps. An identity
+  function on the module's outputs receives their gradients and the totals are rebuilt with the
+  cell's backward recurrence (:mod:`gradsim.monitor.recurrence`), which redoes about as much
+  recurrent work as the training step itself: recording such a step costs 1-2x the step.
+
+Cost control: by default (``budget=0.2``) a step is recorded only while the time spent recording stays
+within 20 % of the time spent training, so an RNN or GRU is recorded at every step and a fused LSTM
+at about one step in five to ten; ``budget=None`` records every step whatever it costs, ``every=k``
+one step in k. Steps not recorded cost next to nothing (a forward hook, one pre-hook, the parameter
+hooks). Parameter gradient norms come from tensor hooks, and the step is written once the backward
 pass has finished. ``remove()`` (or leaving the ``with`` block) takes every hook away again.
 
-Cost: rebuilding the totals redoes about as much recurrent work as the training step itself, so
-recording every step roughly doubles to triples the time of a step of an RNN-dominated model
-(``benchmarks/bench_monitor.py``). ``every=10`` brings that to 10-30 %; ``budget=0.2`` skips steps
-whenever recording would exceed 20 % of the training time, whatever the model. Steps not recorded
-cost next to nothing (an identity function and a few hook calls).
-
 Limits, said plainly: ``PackedSequence`` inputs and LSTMs with ``proj_size`` are not recorded; with
-dropout between stacked layers in training mode, the lower layers' gradients depend on the dropout
-mask, which is not visible from outside, so only the top layer of a vanilla RNN is recorded then
-(LSTM and GRU modules are skipped for those steps; a note says so).
+dropout between stacked layers in training mode and a *fused* kernel, the lower layers' gradients
+depend on the dropout mask, which is not visible from outside, so only the top layer of a vanilla RNN
+is recorded then (LSTM and GRU modules are skipped for those steps; a note says so).
 
 torch is imported inside functions only.
 """
@@ -50,6 +56,7 @@ from gradsim.engine.thresholds import (
 
 from .recurrence import CELL_OF_MODE, module_totals
 from .runlog import Alert, RunLog, RunLogWriter, StepRecord, make_header
+from .step_nodes import find_step_nodes
 
 
 class GradientAlert(UserWarning):
@@ -57,6 +64,27 @@ class GradientAlert(UserWarning):
 
 
 _TAP = None
+DEFAULT_BUDGET = 0.2  # recording may take at most this fraction of the time spent training
+# Read totals from the nodes of unfused kernels where possible (tests switch it off to exercise the
+# recurrence that fused kernels need on every cell).
+_STEP_NODES_ENABLED = True
+
+
+class _StepCapture:
+    """The gradients arriving at each ``h_t``'s node during one backward pass of one module call."""
+
+    def __init__(self, name: str, nodes: dict[tuple[int, int], list[Any]]):
+        self.name = name
+        self.grads: dict[tuple[int, int], list[Any]] = {key: [None] * len(v) for key, v in nodes.items()}
+        self.handles: list[Any] = []
+        self.active = True
+
+    def close(self) -> None:
+        """Disarm the hooks (a retained graph may run backward again) and let go of the nodes."""
+        self.active = False
+        for handle in self.handles:
+            handle.remove()
+        self.handles.clear()
 
 
 def _tap_function() -> Any:
@@ -81,20 +109,55 @@ def _tap_function() -> Any:
     return _TAP
 
 
+# Norms inside this range cannot have lost anything to underflow or overflow of the squares, in float32
+# or wider: entries too small to square are too small to matter next to a norm of 1e-15.
+_SAFE_NORMS = (1e-15, 1e15)
+
+
 def _log10_norms(totals: Any) -> np.ndarray:
-    """``log10`` of the 2-norm over (batch, hidden) for each timestep of a ``T x B x H`` tensor,
-    scaled by the largest entry first so that nothing underflows when squared."""
+    """``log10`` of the 2-norm over (batch, hidden) for each timestep of a ``T x B x H`` tensor.
+
+    The norms are taken in the tensor's own precision (the fast path); the few rows whose norm falls
+    outside ``_SAFE_NORMS``, where squaring may have underflowed or overflowed, are taken again in
+    float64 after scaling by their largest entry."""
     import torch
 
-    flat = totals.reshape(totals.shape[0], -1).to(torch.float64)
+    flat = totals.reshape(totals.shape[0], -1)
+    norms = torch.linalg.vector_norm(flat, dim=1).to(torch.float64).cpu().numpy()
+    with np.errstate(invalid="ignore"):
+        unsafe = ~((norms >= _SAFE_NORMS[0]) & (norms <= _SAFE_NORMS[1]))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.log10(norms)
+        if unsafe.any():
+            rows = torch.from_numpy(np.flatnonzero(unsafe)).to(flat.device)
+            out[unsafe] = _scaled_log10_norms(flat.index_select(0, rows))
+    return out
+
+
+def _scaled_log10_norms(flat: Any) -> np.ndarray:
+    import torch
+
+    flat = flat.to(torch.float64)
     biggest = flat.abs().amax(1)
     scale = torch.where(biggest > 0, biggest, torch.ones_like(biggest))
     norms = torch.linalg.vector_norm(flat / scale[:, None], dim=1).cpu().numpy()
     biggest = biggest.cpu().numpy()
+    has_nan = flat.isnan().any(1).cpu().numpy()
     with np.errstate(divide="ignore", invalid="ignore"):
         out = np.log10(norms) + np.log10(biggest)
-    out[~np.isfinite(biggest) | np.isnan(norms)] = np.nan
+    out[np.isinf(biggest)] = np.inf  # an infinite entry: the norm is infinite
+    out[has_nan] = np.nan
     return out
+
+
+def _param_log10_norm(value: Any) -> float:
+    if isinstance(value, float):
+        return value
+    norm, grad = value
+    norm = float(norm)
+    if _SAFE_NORMS[0] <= norm <= _SAFE_NORMS[1]:
+        return math.log10(norm)
+    return float(_scaled_log10_norms(grad.reshape(1, -1))[0])
 
 
 def _module_summary(name: str, module: Any) -> dict[str, Any]:
@@ -134,7 +197,7 @@ class Monitor:
         explode_threshold: float = EXPLODE_THRESHOLD,
         every: int = 1,
         *,
-        budget: float | None = None,
+        budget: float | None = DEFAULT_BUDGET,
         warn: bool = True,
     ):
         import torch
@@ -177,8 +240,9 @@ class Monitor:
         notes = []
         if any(m.dropout > 0 and m.num_layers > 1 for m in self._rnns):
             notes.append(
-                "dropout between stacked layers: in training mode only the top layer of a vanilla RNN is "
-                "recorded (the dropout mask decides the lower layers' gradients)"
+                "dropout between stacked layers: where a fused kernel runs (oneDNN LSTM, cuDNN), in "
+                "training mode only the top layer of a vanilla RNN is recorded (the dropout mask "
+                "decides the lower layers' gradients); unfused kernels are recorded exactly"
             )
         self.header = make_header(
             modules,
@@ -196,10 +260,13 @@ class Monitor:
         self._start = time.perf_counter()
         self._backward_count = 0  # training steps seen: backward passes that reached the model
         self._decision: bool | None = None  # whether the backward pass now running is recorded
-        self._monitor_seconds = 0.0  # time spent recording, for the budget
+        self._monitor_seconds = 0.0  # time spent in the monitor's hooks, for the budget
+        self._last_cost = 0.0  # what the last recorded step cost (its hooks, rebuild, norms, writing)
+        self._seconds_at_decision = 0.0
         self._pending: StepRecord | None = None
         self._callback_queued = False
         self._removed = False
+        self._captures: list[_StepCapture] = []  # step-node captures of the step now running
 
         for module in self._rnns:
             self._handles.append(module.register_forward_hook(self._on_rnn_forward, with_kwargs=True))
@@ -229,6 +296,9 @@ class Monitor:
         """Take every hook off the model and close the run log (with an ``end`` record)."""
         if self._removed:
             return
+        for capture in self._captures:  # graphs built but never run backward: disarm their hooks
+            capture.close()
+        self._captures.clear()
         self.flush()
         for handle in self._handles:
             handle.remove()
@@ -256,9 +326,13 @@ class Monitor:
         if self._decision is None:
             decision = self._backward_count % self.every == 0
             if decision and self.budget is not None:
+                # Record only if this step, costing what the last recorded one did, still fits: the
+                # share then never overshoots by more than one step's misestimate.
                 training = time.perf_counter() - self._start - self._monitor_seconds
-                decision = self._monitor_seconds <= self.budget * training
+                decision = self._monitor_seconds + self._last_cost <= self.budget * training
             self._decision = decision
+            if decision:
+                self._seconds_at_decision = self._monitor_seconds
         return self._decision
 
     def _queue_finalise(self) -> None:
@@ -272,14 +346,16 @@ class Monitor:
 
     def _param_hook(self, name: str) -> Any:
         def hook(grad: Any) -> None:
+            t0 = time.perf_counter()
             if self._recording():
                 import torch
 
-                t0 = time.perf_counter()
-                value = torch.linalg.vector_norm(grad.detach(), dtype=torch.float64)
-                self._step_record().params[name] = value  # a 0-d tensor until the step is finalised
-                self._monitor_seconds += time.perf_counter() - t0
+                grad = grad.detach()
+                # A 0-d tensor (and the gradient, in case the norm needs taking again in float64)
+                # until the step is finalised: no synchronisation with the device inside backward.
+                self._step_record().params[name] = (torch.linalg.vector_norm(grad), grad)
             self._queue_finalise()
+            self._monitor_seconds += time.perf_counter() - t0
 
         return hook
 
@@ -294,10 +370,60 @@ class Monitor:
             self._warn_once(("packed", self._rnns[module]), f"{self._rnns[module]}: PackedSequence input is not recorded")
             return None
         out, state = output
-        is_lstm = module.mode == "LSTM"
-        h_n, c_n = state if is_lstm else (state, None)
         if not out.requires_grad:
             return None
+        t0 = time.perf_counter()
+        try:
+            if not self._recording():
+                # Nothing to read this step; one pre-hook still marks the end of its backward pass, so
+                # that steps are counted even in a model whose parameters are all frozen.
+                out.grad_fn.register_prehook(self._count_only)
+                return None
+            if _STEP_NODES_ENABLED and self._tap_step_nodes(module, x, hx, out):
+                return None
+            return self._tap_output(module, x, hx, out, state)
+        finally:
+            self._monitor_seconds += time.perf_counter() - t0
+
+    def _count_only(self, grads: Any) -> None:
+        self._queue_finalise()
+
+    def _tap_step_nodes(self, module: Any, x: Any, hx: Any, out: Any) -> bool:
+        """Pre-hooks on the nodes that produced each ``h_t`` (see :mod:`.step_nodes`); ``False`` when the
+        module ran a fused kernel, so that the totals must be rebuilt (:meth:`_tap_output`)."""
+        steps = x.shape[1] if (x.dim() == 3 and module.batch_first) else x.shape[0]
+        stop = {x.grad_fn}
+        for part in (hx if isinstance(hx, tuple) else (hx,)):
+            if part is not None and part.grad_fn is not None:
+                stop.add(part.grad_fn)
+        stop.discard(None)
+        directions = 2 if module.bidirectional else 1
+        nodes = find_step_nodes(out.grad_fn, steps, module.num_layers, directions, stop)
+        if nodes is None:
+            return False
+        capture = _StepCapture(self._rnns[module], nodes)
+        for key, entries in nodes.items():
+            slots = capture.grads[key]
+            for t, (node, nr) in enumerate(entries):
+                capture.handles.append(node.register_prehook(self._slot_hook(capture, slots, t, nr)))
+        self._captures.append(capture)
+        return True
+
+    def _slot_hook(self, capture: _StepCapture, slots: list[Any], t: int, nr: int) -> Any:
+        def hook(grads: Any) -> None:
+            if capture.active:
+                grad = grads[nr]
+                slots[t] = False if grad is None else grad  # None: no gradient at all, a zero
+                if not self._callback_queued:
+                    self._queue_finalise()
+
+        return hook
+
+    def _tap_output(self, module: Any, x: Any, hx: Any, out: Any, state: Any) -> Any:
+        """The fallback for fused kernels: an identity function on the outputs whose backward receives
+        their gradients and rebuilds the totals with the cell's recurrence."""
+        is_lstm = module.mode == "LSTM"
+        h_n, c_n = state if is_lstm else (state, None)
         name = self._rnns[module]
         tensors = (out, h_n, c_n) if is_lstm else (out, h_n)
         saved = (x.detach(), hx, out.detach())
@@ -306,8 +432,7 @@ class Monitor:
         def on_backward(grads: Any) -> None:
             t0 = time.perf_counter()
             try:
-                if self._recording():
-                    self._record_module(module, name, saved, grads, lower)
+                self._record_module(module, name, saved, grads, lower)
             except Exception as exc:  # a monitor bug must never stop the user's training
                 self.errors.append(f"{name}: {type(exc).__name__}: {exc}")
                 self._warn_once(("error", name), f"{name}: the monitor failed and skipped this step ({exc})")
@@ -349,33 +474,55 @@ class Monitor:
                 ("dropout", name),
                 f"{name}: dropout between layers in training mode hides the per-timestep gradients; not recorded",
             )
-        record = self._step_record()
         for (layer, d), value in sorted(totals.items()):
-            key = series_key(name, layer, d)
-            suffix, n = key, 1
-            while suffix in record.layers:  # the same module called twice in one step
-                n += 1
-                suffix = f"{key}#{n}"
-            record.layers[suffix] = _log10_norms(value)
+            self._store_series(series_key(name, layer, d), _log10_norms(value))
+
+    def _store_series(self, key: str, logs: np.ndarray) -> None:
+        record = self._step_record()
+        suffix, n = key, 1
+        while suffix in record.layers:  # the same module called twice in one step
+            n += 1
+            suffix = f"{key}#{n}"
+        record.layers[suffix] = logs
+
+    def _read_captures(self) -> None:
+        """Turn the gradients the step-node pre-hooks collected into ``log10`` norms per timestep."""
+        import torch
+
+        captures, self._captures = self._captures, []
+        for capture in captures:
+            capture.close()
+            for (layer, d), grads in sorted(capture.grads.items()):
+                # A node that never ran leaves NaN (unknown); one that ran without a gradient, -inf.
+                logs = np.full(len(grads), np.nan)
+                logs[[g is False for g in grads]] = -np.inf
+                present = [t for t, g in enumerate(grads) if g is not None and g is not False]
+                if present:
+                    logs[present] = _log10_norms(torch.stack([grads[t] for t in present]))
+                self._store_series(series_key(capture.name, layer, d), logs)
 
     def _finalise(self) -> None:
         self._callback_queued = False
-        self._decision = None
+        recorded, self._decision = self._decision, None
         self._backward_count += 1
-        record, self._pending = self._pending, None
-        if record is None:
-            return
-        t0 = time.perf_counter()
+        finalise_started = time.perf_counter()
         try:
-            self._emit(record)
+            if self._captures:
+                try:
+                    self._read_captures()
+                except Exception as exc:  # a monitor bug must never stop the user's training
+                    self.errors.append(f"{type(exc).__name__}: {exc}")
+                    self._warn_once(("error", "capture"), f"the monitor failed and skipped this step ({exc})")
+            record, self._pending = self._pending, None
+            if record is not None:
+                self._emit(record)
         finally:
-            self._monitor_seconds += time.perf_counter() - t0
+            self._monitor_seconds += time.perf_counter() - finalise_started
+        if recorded:
+            self._last_cost = self._monitor_seconds - self._seconds_at_decision
 
     def _emit(self, record: StepRecord) -> None:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            record.params = {
-                k: float(np.log10(float(v))) if not isinstance(v, float) else v for k, v in record.params.items()
-            }
+        record.params = {k: _param_log10_norm(v) for k, v in record.params.items()}
         for key, logs in record.layers.items():
             verdict = verdict_from_log10(logs, self.vanish_threshold, self.explode_threshold)
             if verdict.kind != HEALTHY:
@@ -411,7 +558,7 @@ def monitor(
 ) -> Monitor:
     """Start monitoring ``model``; see :class:`Monitor`. ``every=k`` records one training step in k,
     starting with the first; a training step is a backward pass that reaches the model. ``budget``
-    (for example 0.2) skips steps whenever recording would take more than that fraction of the time
-    spent training; ``warn`` issues a :class:`GradientAlert` warning at the first crossing of each
+    (0.2 by default) skips steps whenever recording would take more than that fraction of the time
+    spent training, and ``budget=None`` records every step whatever it costs; ``warn`` issues a :class:`GradientAlert` warning at the first crossing of each
     threshold by each series or parameter."""
     return Monitor(model, log, vanish_threshold, explode_threshold, every, budget=budget, warn=warn)

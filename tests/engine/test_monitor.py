@@ -24,6 +24,7 @@ from gradsim.engine.errors import InputError  # noqa: E402
 from gradsim.monitor import (  # noqa: E402
     Monitor,
     RunLogFollower,
+    core,  # noqa: E402
     gradient_flow_on_inputs,
     inspect_state_dict,
     load_input_sequence,
@@ -54,8 +55,9 @@ def _cell_step(cell, nonlinearity, x, h, c, w_ih, w_hh, b_ih, b_hh):
     return (1 - z) * n + z * h, None
 
 
-def reference_norms(module, x, h0, c0, loss_fn):
-    """``||dL/dh_t||`` per (layer, direction) from autograd on an unrolled copy of ``module``."""
+def reference_norms(module, x, h0, c0, loss_fn, between=None):
+    """``||dL/dh_t||`` per (layer, direction) from autograd on an unrolled copy of ``module``;
+    ``between[k]`` (optional) multiplies the output of layer ``k`` (a dropout mask)."""
     cell = {"RNN_TANH": "rnn", "RNN_RELU": "rnn", "LSTM": "lstm", "GRU": "gru"}[module.mode]
     nl = "relu" if module.mode == "RNN_RELU" else "tanh"
     directions = 2 if module.bidirectional else 1
@@ -82,6 +84,8 @@ def reference_norms(module, x, h0, c0, loss_fn):
             finals_c.append(c)
             outs.append(torch.stack(hs))
         seq = torch.cat(outs, -1)
+        if between is not None and layer < module.num_layers - 1:
+            seq = seq * between[layer]
     out = seq.transpose(0, 1) if module.batch_first else seq
     h_n = torch.stack(finals_h)
     c_n = torch.stack(finals_c) if c0 is not None else None
@@ -123,8 +127,17 @@ def _module(mode, layers, bidirectional, batch_first, bias, hidden=5, inputs=3, 
     return getattr(torch.nn, mode)(inputs, hidden, **kwargs)
 
 
+@pytest.fixture(params=["step nodes", "recurrence"])
+def capture_path(request, monkeypatch):
+    """Both ways the monitor reads the totals: pre-hooks on the unfused kernels' step nodes, and the
+    rebuilt recurrence that fused kernels (oneDNN LSTM, cuDNN) need, forced here on every cell."""
+    monkeypatch.setattr(core, "_STEP_NODES_ENABLED", request.param == "step nodes")
+    return request.param
+
+
 @pytest.mark.parametrize("mode,layers,bidirectional,batch_first,bias", CASES)
-def test_per_timestep_norms_equal_retain_grad_autograd(mode, layers, bidirectional, batch_first, bias):
+def test_per_timestep_norms_equal_retain_grad_autograd(mode, layers, bidirectional, batch_first, bias,
+                                                       capture_path):
     module = _module(mode, layers, bidirectional, batch_first, bias)
     batch, steps = 4, 7
     gen = torch.Generator().manual_seed(5)
@@ -136,7 +149,7 @@ def test_per_timestep_norms_equal_retain_grad_autograd(mode, layers, bidirection
 
     expected = reference_norms(module, x, h0, c0, _loss)
 
-    with Monitor(module, warn=False) as mon:
+    with Monitor(module, warn=False, budget=None) as mon:
         out, state = module(x, (h0, c0) if mode == "LSTM" else h0)
         h_n, c_n = state if mode == "LSTM" else (state, None)
         _loss(out, h_n, c_n).backward()
@@ -155,7 +168,7 @@ def test_float32_model_matches_float64_reference_closely():
     ref_module = copy.deepcopy(module).double()
     zeros = torch.zeros(4, 3, 5, dtype=torch.float64)
     expected = reference_norms(ref_module, x.double(), zeros, zeros, _loss)
-    with Monitor(module, warn=False) as mon:
+    with Monitor(module, warn=False, budget=None) as mon:
         out, (h_n, c_n) = module(x)
         _loss(out, h_n, c_n).backward()
     for (layer, d), ref in expected.items():
@@ -176,7 +189,7 @@ def test_unbatched_input_and_submodule_names():
 
     net = Net()
     x = torch.randn(6, 3, dtype=torch.float64)  # unbatched: T x input
-    with Monitor(net, warn=False) as mon:
+    with Monitor(net, warn=False, budget=None) as mon:
         net(x).sum().backward()
     rec = mon.records[0]
     assert list(rec.layers) == ["encoder/l0"]
@@ -211,7 +224,7 @@ def test_remove_leaves_no_hooks_and_training_is_unchanged():
     grads_plain = [p.grad.clone() for p in model.parameters()]
     model.zero_grad()
 
-    mon = Monitor(model, warn=False)
+    mon = Monitor(model, warn=False, budget=None)
     assert _hook_state(model) != before
     out_mon, _ = model(x)
     out_mon.sum().backward()
@@ -228,7 +241,7 @@ def test_remove_leaves_no_hooks_and_training_is_unchanged():
 def test_every_records_one_step_in_k_and_no_grad_forwards_do_not_count():
     model = _module("GRU", 1, False, True, True)
     x = torch.randn(2, 4, 3, dtype=torch.float64)
-    with Monitor(model, every=3, warn=False) as mon:
+    with Monitor(model, every=3, warn=False, budget=None) as mon:
         for _ in range(7):
             with torch.no_grad():
                 model(x)  # evaluation: not a training step
@@ -253,7 +266,7 @@ def test_alerts_flag_vanishing_from_the_right_step():
     with torch.no_grad():
         module.weight_hh_l0.copy_(0.05 * torch.eye(3))
     x = torch.zeros(1, 12, 2, dtype=torch.float64)
-    with Monitor(module, warn=False) as mon:
+    with Monitor(module, warn=False, budget=None) as mon:
         _, h_n = module(x)
         h_n.sum().backward()
     logs = mon.records[0].layers["rnn/l0"]
@@ -274,10 +287,42 @@ def test_refuses_models_without_recurrent_layers_and_bad_settings():
         Monitor(torch.nn.LSTM(2, 4, proj_size=2))
 
 
-def test_dropout_between_layers_records_top_rnn_layer_only():
+def _dropout_masks(out):
+    """The masks PyTorch applied between stacked layers, read back from the graph (top layer first)."""
+    masks, seen, pending = [], set(), [out.grad_fn]
+    while pending:
+        node = pending.pop()
+        if node is None or node in seen:
+            continue
+        seen.add(node)
+        if type(node).__name__ == "MulBackward0":
+            masks.append(node._saved_other)
+        pending += [fn for fn, _ in node.next_functions]
+    return masks
+
+
+def test_dropout_between_layers_is_exact_on_unfused_kernels():
+    """The step-node pre-hooks see the gradient after dropout did its work, so every layer is exact:
+    checked against the unrolled reference given the very masks PyTorch drew."""
+    model = torch.nn.RNN(3, 4, num_layers=3, dropout=0.5, batch_first=True, dtype=torch.float64)
+    x = torch.randn(2, 6, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(4))
+    zeros = torch.zeros(3, 2, 4, dtype=torch.float64)
+    with Monitor(model, warn=False, budget=None) as mon:
+        out, h_n = model(x)
+        masks = _dropout_masks(out)
+        _loss(out, h_n, None).backward()
+    assert len(masks) == 2 and all(set(m.unique().tolist()) <= {0.0, 2.0} for m in masks)
+    expected = reference_norms(model, x, zeros, None, _loss, between=masks[::-1])
+    assert set(mon.records[0].layers) == {"rnn/l0", "rnn/l1", "rnn/l2"}
+    for (layer, _d), ref in expected.items():
+        np.testing.assert_allclose(10 ** mon.records[0].layers[f"rnn/l{layer}"], ref, rtol=1e-9)
+
+
+def test_dropout_between_layers_records_top_rnn_layer_only_when_rebuilt(monkeypatch):
+    monkeypatch.setattr(core, "_STEP_NODES_ENABLED", False)
     model = torch.nn.RNN(3, 4, num_layers=2, dropout=0.5, batch_first=True, dtype=torch.float64)
     x = torch.randn(2, 5, 3, dtype=torch.float64)
-    with Monitor(model, warn=False) as mon:
+    with Monitor(model, warn=False, budget=None) as mon:
         model(x)[0].sum().backward()
         model.eval()
         model(x)[0].sum().backward()
@@ -285,11 +330,42 @@ def test_dropout_between_layers_records_top_rnn_layer_only():
     assert set(mon.records[1].layers) == {"rnn/l0", "rnn/l1"}
 
 
+def test_unfused_kernels_are_read_from_their_step_nodes_and_fused_ones_rebuilt():
+    """Which path a float32 model takes on this CPU: GRU and vanilla RNN run one node per step (read
+    directly, no identity function in the output's graph); the LSTM runs oneDNN's fused layer when
+    available (an identity function taps its outputs for the rebuilt recurrence)."""
+    x = torch.randn(2, 5, 3)
+    for module in (torch.nn.GRU(3, 4, batch_first=True), torch.nn.RNN(3, 4, batch_first=True)):
+        with Monitor(module, warn=False, budget=None) as mon:
+            out, _ = module(x)
+            assert type(out.grad_fn).__name__ != "_TapBackward"
+            out.sum().backward()
+        assert len(mon.records) == 1 and np.isfinite(mon.records[0].layers[f"{module.mode[:3].lower()}/l0"]).all()
+    lstm = torch.nn.LSTM(3, 4, batch_first=True)
+    plain, _ = lstm(x)
+    fused = "Mkldnn" in type(plain.grad_fn.next_functions[0][0]).__name__
+    with Monitor(lstm, warn=False, budget=None) as mon:
+        out, _ = lstm(x)
+        assert (type(out.grad_fn).__name__ == "_TapBackward") == fused
+        out.sum().backward()
+    assert np.isfinite(mon.records[0].layers["lstm/l0"]).all()
+
+
+def test_hooks_of_a_graph_never_run_backward_are_disarmed_by_remove():
+    model = torch.nn.GRU(3, 4, dtype=torch.float64)
+    x = torch.randn(5, 2, 3, dtype=torch.float64)
+    mon = Monitor(model, warn=False, budget=None)
+    out, _ = model(x)  # forward in grad mode, then the monitor is removed before backward
+    mon.remove()
+    out.sum().backward()
+    assert mon.records == [] and mon.errors == []
+
+
 # -- run logs ---------------------------------------------------------------------------------------
 def _train_logged(path, steps=3):
     model = _module("LSTM", 2, True, True, True, dtype=torch.float32)
     x = torch.randn(2, 6, 3, generator=torch.Generator().manual_seed(2))
-    with Monitor(model, log=path, warn=False) as mon:
+    with Monitor(model, log=path, warn=False, budget=None) as mon:
         for _ in range(steps):
             model.zero_grad()
             out, _ = model(x)
@@ -574,3 +650,32 @@ def test_zip_of_wrong_kind_gives_one_line(tmp_path):
     with pytest.raises(InputError) as info:
         load_model_file(path)
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_per_timestep_norms_survive_extreme_magnitudes(dtype):
+    """Norms are taken fast in the tensor's precision and again, scaled, where squaring could have
+    underflowed or overflowed; checked against ``math.hypot`` (exact scaling) on the same values."""
+    import math
+
+    tiny = 1e-30 if dtype == torch.float32 else 1e-200
+    huge = 1e30 if dtype == torch.float32 else 1e200
+    rows = [[3.0, 4.0], [tiny, 2 * tiny], [huge, huge], [0.0, 0.0], [1e-3, 1e-40 if dtype == torch.float64 else 0.0]]
+    x = torch.tensor(rows, dtype=dtype)[:, :, None]  # T x B x H with H = 1
+    got = core._log10_norms(x)
+    values = x.to(torch.float64).reshape(len(rows), -1).tolist()
+    expected = [math.log10(math.hypot(*r)) if any(r) else -math.inf for r in values]
+    np.testing.assert_allclose(got, expected, rtol=1e-6)
+    special = torch.tensor([[math.inf, 1.0], [math.nan, 1.0]], dtype=dtype)[:, :, None]
+    got = core._log10_norms(special)
+    assert got[0] == math.inf and math.isnan(got[1])
+
+
+def test_default_budget_and_every_step_on_request():
+    module = torch.nn.GRU(3, 4, dtype=torch.float64)
+    with Monitor(module, warn=False) as default:
+        assert default.budget == core.DEFAULT_BUDGET == 0.2
+    with Monitor(module, warn=False, budget=None) as mon:
+        for _ in range(4):
+            module(torch.randn(5, 2, 3, dtype=torch.float64))[0].sum().backward()
+    assert [r.step for r in mon.records] == [1, 2, 3, 4]

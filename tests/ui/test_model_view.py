@@ -143,7 +143,7 @@ def test_malicious_file_is_refused_and_no_window_stays(main_window, qtbot, tmp_p
 def _write_log(path, steps):
     model = torch.nn.GRU(2, 4, num_layers=2, batch_first=True)
     x = torch.randn(3, 8, 2, generator=torch.Generator().manual_seed(0))
-    with Monitor(model, log=path, warn=False):
+    with Monitor(model, log=path, warn=False, budget=None):
         for _ in range(steps):
             model.zero_grad()
             model(x)[0][:, -1].sum().backward()
@@ -189,7 +189,7 @@ def test_run_alerts_are_listed(main_window, qtbot, tmp_path):
     model = torch.nn.RNN(2, 3, batch_first=True)
     with torch.no_grad():
         model.weight_hh_l0.mul_(0.05)
-    with Monitor(model, log=path, warn=False) as mon:
+    with Monitor(model, log=path, warn=False, budget=None) as mon:
         for _ in range(3):
             model(torch.randn(1, 30, 2))[1].sum().backward()
     window = open_run_window(main_window, path)
