@@ -109,6 +109,22 @@ def test_history_strip_shows_every_event_at_its_year(qtbot, main_window):
     assert scene.event_list.count() == len(events)
 
 
+@pytest.mark.parametrize("size", [(630, 330), (1100, 420)])
+def test_history_leader_lines_cross_no_label(qtbot, main_window, size):
+    """At the strip sizes of 1024x768 projector mode and of a wide window, no line from a marker to
+    its label runs through another label (a teacher would read the wrong year)."""
+    scene = _history(qtbot, main_window)
+    main_window.toggle_projector()
+    scene.strip.resize(*size)
+    placed = scene.strip.layout_events()
+    r = scene.strip._geometry[-1]
+    for p in placed:
+        leader = scene.strip._leader_rect(p.marker, p.label_rect, r)
+        if leader is not None:
+            crossed = [o.event.id for o in placed if o is not p and leader.intersects(o.label_rect)]
+            assert not crossed, f"{p.event.id}'s leader crosses {crossed}"
+
+
 def test_clicking_an_event_explains_it_and_show_me_opens_the_scene(qtbot, main_window):
     scene = _history(qtbot, main_window)
     events = {e.id: e for e in load_timeline()}

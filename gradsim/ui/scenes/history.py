@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import (
@@ -93,6 +94,7 @@ class TimelineStrip(QWidget):
         self.events: list[TimelineEvent] = []
         self.selected: str | None = None
         self._placed: list[_Placed] = []
+        self._layout_key: tuple | None = None  # what the cached layout was made for
         self.setMinimumHeight(240)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setMouseTracking(True)
@@ -149,18 +151,39 @@ class TimelineStrip(QWidget):
         if not self.events:
             return []
         small, bold = self._fonts()
+        key = (self.width(), self.height(), bold.toString(), small.toString(), self.theme.marker_size,
+               tuple(e.id for e in self.events))
+        if key == self._layout_key:
+            return self._placed
+        # Greedy placement depends on the order: labels are tried in year order, in reverse, and in a
+        # few fixed shuffles. The first layout without overlaps and without a leader line through a
+        # label wins; failing that, the one without overlaps with the fewest such crossings.
+        count = len(self.events)
+        shuffler = np.random.default_rng(7)
+        orders = [list(range(count)), list(range(count))[::-1]]
+        orders += [list(shuffler.permutation(count)) for _ in range(10)]
+        candidates = []
         for with_year, shrink in ((True, 1.0), (False, 1.0), (False, 0.85), (False, 0.72)):
             font = QFont(bold)
             font.setPointSizeF(bold.pointSizeF() * shrink)
-            placed, ok = self._try_layout(font, with_year)
-            if ok:
+            clean = None
+            for order in orders:
+                attempt = (*self._try_layout(font, with_year, order), font, with_year)
+                candidates.append(attempt)
+                if attempt[1] and attempt[2] == 0:
+                    clean = attempt
+                    break
+            if clean is not None:
                 break
+        good = [tr for tr in candidates if tr[1]] or candidates[-len(orders):]
+        placed, _ok, _crossings, self._geometry, font, with_year = min(good, key=lambda tr: tr[2])
+        self._layout_key = key
         self._label_font = font
         self._with_year = with_year
         self._placed = placed
         return placed
 
-    def _try_layout(self, font: QFont, with_year: bool) -> tuple[list[_Placed], bool]:
+    def _try_layout(self, font: QFont, with_year: bool, order: list[int]) -> tuple[list[_Placed], bool, int, tuple]:
         small, _bold = self._fonts()
         fm = QFontMetricsF(font)
         line_h = fm.height()
@@ -190,8 +213,9 @@ class TimelineStrip(QWidget):
             rects.append(QRectF(cx - r, cy - r, 2 * r, 2 * r))
             placed.append(_Placed(e, QPointF(cx, cy), QRectF()))
         ok = True
+        crossings = 0
         labels: list[QRectF] = []
-        for p in placed:
+        for p in (placed[i] for i in order):
             text = self.label_text(p.event, with_year)
             w = fm.horizontalAdvance(text) + 6
             h = line_h
@@ -228,8 +252,11 @@ class TimelineStrip(QWidget):
             p.label_rect = chosen
             rects.append(chosen)
             labels.append(chosen)
-        self._geometry = (left, right, top, bottom, y0, y1, legend_rows, lane_h, r)
-        return placed, ok
+        for p in placed:
+            leader = self._leader_rect(p.marker, p.label_rect, r)
+            if leader is not None:
+                crossings += sum(leader.intersects(o) for o in labels if o is not p.label_rect)
+        return placed, ok, crossings, (left, right, top, bottom, y0, y1, legend_rows, lane_h, r)
 
     @staticmethod
     def _leader_end(marker: QPointF, rect: QRectF) -> QPointF:
