@@ -267,6 +267,10 @@ class ScalarScene(Scene):
         self.power_explode = threshold_line(t, t.explode, "10³: exploding")
         self.power_vanish.setValue(-6.0)
         self.power_explode.setValue(3.0)
+        # Here every curve starts at 10^0 and fans out to the right, so the labels sit at the left.
+        for line in (self.power_vanish, self.power_explode):
+            line.label.anchors = [(0, 1), (0, 1)]
+            line.label.setPosition(0.02)
         pi = self.power_chart.getPlotItem()
         pi.addItem(self.power_vanish, ignoreBounds=True)
         pi.addItem(self.power_explode, ignoreBounds=True)
