@@ -319,7 +319,7 @@ class SpectrumScene(Scene):
         self.matrix_label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         self.matrix_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         el.addLayout(top, 0)
-        self.matrix_chart = make_plot(t, "", "time step t", "‖dL/dh_t‖ (log scale)", log_y=True, legend_columns=1)
+        self.matrix_chart = make_plot(t, "", "time step t", "‖dL/dh_t‖ (log scale)", log_y=True, legend_columns=2)
         mp = self.matrix_chart.getPlotItem()
         self.matrix_measured = pg.PlotDataItem(connect="finite", skipFiniteCheck=True)
         self.matrix_predicted = pg.PlotDataItem(connect="finite", skipFiniteCheck=True)
