@@ -260,9 +260,15 @@ class Monitor:
         self._start = time.perf_counter()
         self._backward_count = 0  # training steps seen: backward passes that reached the model
         self._decision: bool | None = None  # whether the backward pass now running is recorded
-        self._monitor_seconds = 0.0  # time spent in the monitor's hooks, for the budget
-        self._last_cost = 0.0  # what the last recorded step cost (its hooks, rebuild, norms, writing)
+        # For the budget: what recording costs. Time inside the monitor's hooks is measured directly;
+        # the rest (autograd's own work for the identity function, memory traffic) shows only as
+        # recorded steps taking longer than the others, so both step durations are tracked too.
+        self._monitor_seconds = 0.0  # time spent in the monitor's hooks
+        self._last_cost = 0.0  # hook time of the last recorded step (its rebuild, norms, writing)
         self._seconds_at_decision = 0.0
+        self._overhead = 0.0  # estimated seconds that recording has added to training so far
+        self._step_clock: float | None = None  # when the last step was finalised
+        self._step_seconds: dict[bool, float] = {}  # running mean duration of recorded / other steps
         self._pending: StepRecord | None = None
         self._callback_queued = False
         self._removed = False
@@ -326,10 +332,11 @@ class Monitor:
         if self._decision is None:
             decision = self._backward_count % self.every == 0
             if decision and self.budget is not None:
-                # Record only if this step, costing what the last recorded one did, still fits: the
+                # Record only if this step, costing what recorded steps have cost, still fits: the
                 # share then never overshoots by more than one step's misestimate.
-                training = time.perf_counter() - self._start - self._monitor_seconds
-                decision = self._monitor_seconds + self._last_cost <= self.budget * training
+                cost = self._recording_cost()
+                training = time.perf_counter() - self._start - self._overhead
+                decision = self._overhead + cost <= self.budget * training
             self._decision = decision
             if decision:
                 self._seconds_at_decision = self._monitor_seconds
@@ -518,8 +525,24 @@ class Monitor:
                 self._emit(record)
         finally:
             self._monitor_seconds += time.perf_counter() - finalise_started
+        now = time.perf_counter()
         if recorded:
             self._last_cost = self._monitor_seconds - self._seconds_at_decision
+        if self._step_clock is not None:
+            duration = now - self._step_clock
+            mean = self._step_seconds.get(bool(recorded))
+            self._step_seconds[bool(recorded)] = duration if mean is None else 0.8 * mean + 0.2 * duration
+        self._step_clock = now
+        if recorded:
+            self._overhead += self._recording_cost()
+
+    def _recording_cost(self) -> float:
+        """Seconds one recorded step adds: its hook time, or, when larger, how much longer recorded
+        steps have taken than the others."""
+        cost = self._last_cost
+        if True in self._step_seconds and False in self._step_seconds:
+            cost = max(cost, self._step_seconds[True] - self._step_seconds[False])
+        return cost
 
     def _emit(self, record: StepRecord) -> None:
         record.params = {k: _param_log10_norm(v) for k, v in record.params.items()}
