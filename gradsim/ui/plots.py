@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor, QFont, QPen
+from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPen
 
 from .theme import Theme
 
@@ -232,3 +232,33 @@ def write_csv(path: str | Path, columns: dict[str, Sequence]) -> None:
                     v = repr(float(v)) if np.isfinite(v) else ("" if np.isnan(v) else ("inf" if v > 0 else "-inf"))
                 row.append(v)
             writer.writerow(row)
+
+
+def settle_view(chart: Chart | pg.PlotItem) -> None:
+    """Apply a chart's new view range now rather than at paint time.
+
+    pyqtgraph applies a range change lazily, in ``prepareForPaint`` during the next paint; the items
+    it then moves (curves, markers, infinite lines and their labels) mark the scene dirty again from
+    inside that paint, so Qt paints the chart a second time. Settling the view right after the data
+    and range are set makes the first paint the only one (measured: a control change in the flow
+    scene went from two chart paints to one).
+    """
+    plot = chart if isinstance(chart, pg.PlotItem) else chart.getPlotItem()
+    plot.getViewBox().prepareForPaint()
+    for item in plot.items:
+        if isinstance(item, pg.InfiniteLine):
+            item.boundingRect()  # recomputed (and its geometry change announced) outside the paint
+
+
+def reserve_tick_width(chart: Chart | pg.PlotItem, widest: str, side: str = "left") -> None:
+    """Give an axis room for its widest possible tick label once, instead of following the labels.
+
+    An axis that sizes itself to its current labels changes width whenever the range crosses into
+    wider or narrower labels (``10⁰`` to ``10⁻²⁰``); that relayouts the plot and repaints the whole
+    chart a second time for one control change. Call after :func:`style_plot` (it sets the font).
+    """
+    plot = chart if isinstance(chart, pg.PlotItem) else chart.getPlotItem()
+    axis = plot.getAxis(side)
+    font = axis.style.get("tickFont") or axis.font()
+    width = QFontMetricsF(font).horizontalAdvance(widest) + 4
+    axis.setStyle(autoExpandTextSpace=False, tickTextWidth=int(math.ceil(width)))

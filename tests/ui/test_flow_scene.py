@@ -265,3 +265,30 @@ def test_screenshot_option(tmp_path):
                           env={**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen"})
     assert proc.returncode == 0, proc.stderr
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_control_change_paints_the_chart_once(flow, main_window, qtbot):
+    """pyqtgraph applies a new view range during the next paint, which dirties the chart again and
+    costs a second paint of it (a third of the redraw time); the scene settles the view first."""
+    from PySide6.QtCore import QEvent, QObject
+
+    class PaintCounter(QObject):
+        count = 0
+
+        def eventFilter(self, obj, event):  # noqa: N802 - Qt naming
+            if event.type() == QEvent.Type.Paint:
+                self.count += 1
+            return False
+
+    counter = PaintCounter()
+    flow.chart.installEventFilter(counter)
+    with qtbot.waitSignal(flow.drawn, timeout=20000):
+        flow.scale.setValue(1.1)  # the first change after start-up also lays the chart out
+    qtbot.wait(150)
+    for value in (0.7, 1.3, 0.95):  # the y range changes with the scale: the case that painted twice
+        counter.count = 0
+        with qtbot.waitSignal(flow.drawn, timeout=20000):
+            flow.scale.setValue(value)
+        qtbot.wait(150)  # every pass Qt wants to make
+        assert counter.count == 1, f"{counter.count} paints after setting the scale to {value}"
+    assert_shows_engine(flow)

@@ -33,7 +33,17 @@ from ...engine.thresholds import EXPLODE_THRESHOLD, VANISH_THRESHOLD
 from ...paths import resource
 from ..chain import BackwardPulse, ChainView
 from ..controls import Choice, PulseControls, SliderSpin, ThresholdBox
-from ..plots import clean_log10, curve_pen, format_power, make_plot, power_label, style_plot, threshold_line
+from ..plots import (
+    clean_log10,
+    curve_pen,
+    format_power,
+    make_plot,
+    power_label,
+    reserve_tick_width,
+    settle_view,
+    style_plot,
+    threshold_line,
+)
 from .base import Scene
 
 DEFAULTS = GeneratorSettings(hidden=32, input=4, steps=100, activation="tanh", init="gaussian", scale=0.9,
@@ -215,7 +225,8 @@ class FlowScene(Scene):
     def apply_theme(self, theme) -> None:
         t = theme
         self.chain.apply_theme(t)
-        style_plot(self.chart, t)
+        self._style_chart()
+        self._size_badge()
         self.curve.setPen(curve_pen(t.series[0], t))
         self.curve.setSymbolBrush(t.series[0])
         self.curve.setSymbolPen(t.series[0])
@@ -419,10 +430,15 @@ class FlowScene(Scene):
         top = max(hi_data, math.log10(explode)) + 0.5
         self.overflow_marks.setData(x=x[over], y=np.full(int(over.sum()), top), size=t.marker_size)
         self.overflow_marks.setVisible(bool(over.any()))
-        self.vanish_line.setValue(math.log10(vanish))
-        self.explode_line.setValue(math.log10(explode))
-        self.vanish_line.label.setFormat(f"vanishing threshold {power_label(math.log10(vanish))}")
-        self.explode_line.label.setFormat(f"exploding threshold {power_label(math.log10(explode))}")
+        thresholds = (vanish, explode)
+        if thresholds != getattr(self, "_drawn_thresholds", None):
+            # A label's setFormat relayouts its text document and costs a second paint of the chart:
+            # only when the thresholds change.
+            self._drawn_thresholds = thresholds
+            self.vanish_line.setValue(math.log10(vanish))
+            self.explode_line.setValue(math.log10(explode))
+            self.vanish_line.label.setFormat(f"vanishing threshold {power_label(math.log10(vanish))}")
+            self.explode_line.label.setFormat(f"exploding threshold {power_label(math.log10(explode))}")
         ymin = min(lo_data, math.log10(vanish)) - 0.8
         ymax = max(hi_data, math.log10(explode)) + 0.8
         if zero.any():
@@ -431,6 +447,7 @@ class FlowScene(Scene):
             ymax = top + 0.5
         self.chart.getPlotItem().setRange(xRange=(0.5, r.steps + 0.5), yRange=(ymin, ymax), padding=0.02)
         self._update_legend(below.any(), zero.any(), over.any())
+        settle_view(self.chart)
 
         self.chain.set_values(logs)
         self.pulse.steps = r.steps
@@ -448,7 +465,9 @@ class FlowScene(Scene):
             self.readout_labels[key].setText(
                 f"<span style='color:{t.muted}'>{self._readout_captions[key]}</span>&nbsp; <b>{text}</b>")
         kind = r.verdict.kind
-        text = {"healthy": "HEALTHY", "vanishing": f"VANISHING\nfrom t = {r.verdict.first_t}",
+        # Always two lines in a box sized for the widest verdict: a badge that changes size moves the
+        # chart below it by a pixel, and Qt then repaints the whole chart a second time.
+        text = {"healthy": f"HEALTHY\nover T = {r.steps}", "vanishing": f"VANISHING\nfrom t = {r.verdict.first_t}",
                 "exploding": f"EXPLODING\nfrom t = {r.verdict.first_t}"}[kind]
         self.badge.setText(text)
         self.badge.setToolTip(r.verdict.describe())
@@ -470,7 +489,20 @@ class FlowScene(Scene):
             return  # rebuilding the legend relayouts the chart: only when its entries change
         self._legend_key = key
         self.chart.set_legend(entries)
+        self._style_chart()
+
+    def _size_badge(self) -> None:
+        """A constant height for the two-line badge (its width follows the text: a minimum width
+        would push the views past a 1024-pixel screen in projector mode)."""
+        self.badge.ensurePolished()  # the style sheet makes it bold
+        metrics = self.badge.fontMetrics()
+        # the style sheet's padding, 0.25em above and below, and a little air
+        self.badge.setFixedHeight(int(2 * metrics.lineSpacing() + 0.5 * metrics.height() + 6))
+
+    def _style_chart(self) -> None:
         style_plot(self.chart, self.theme)
+        # log10 norms reach -1800 (sigmoid over 1000 steps) and +308: room for the widest label
+        reserve_tick_width(self.chart, "10⁻¹⁸⁰⁰")
 
     # -- animation ------------------------------------------------------------------------------------
     def _on_pulse(self, position: float) -> None:

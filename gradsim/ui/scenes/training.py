@@ -48,6 +48,7 @@ from ..plots import (
     curve_pen,
     make_plot,
     power_label,
+    settle_view,
     style_plot,
     threshold_line,
     write_csv,
@@ -942,12 +943,18 @@ class TrainingScene(Scene):
         self.chance_loss_line.label.setFormat(f"chance loss {settings[0].chance_loss:.3g}")
         if page == 0:
             self._draw_curves(settings)
+            charts = (self.acc_chart, self.loss_chart)
         elif page == 1:
             self._draw_heatmaps(settings)
+            charts = tuple(self.heat_plots)
         elif page == 2:
             self._draw_eigenvalues(settings, preview)
-        elif page == 3:
+            charts = (self.eig_chart,)
+        else:
             self._draw_grad(settings)
+            charts = (self.grad_chart,)
+        for chart in charts:
+            settle_view(chart)  # one paint per frame, not two
 
     def _draw_status(self, settings: list[TrainSettings]) -> None:
         t = self.theme
