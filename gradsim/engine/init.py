@@ -46,22 +46,36 @@ def orthogonal(n: int, rng: np.random.Generator) -> np.ndarray:
 
 def recurrent_weights(init: str, n: int, scale: float, rng: np.random.Generator) -> np.ndarray:
     """The ``n x n`` recurrent matrix ``W_hh`` of the named initialiser at the given scale."""
-    if n < 1:
-        raise ValueError("hidden size must be at least 1")
     if not np.isfinite(scale) or scale < 0:
         raise ValueError("weight scale must be a finite number >= 0")
+    return scale_recurrent(unit_recurrent(init, n, rng), scale)
+
+
+def unit_recurrent(init: str, n: int, rng: np.random.Generator) -> tuple[np.ndarray, float]:
+    """What the initialiser draws before the scale is applied: a matrix and the divisor of the scale.
+
+    Split out so that callers can draw once and rescale many times (a weight-scale slider) with the
+    very same numbers :func:`recurrent_weights` gives; see :func:`scale_recurrent`.
+    """
+    if n < 1:
+        raise ValueError("hidden size must be at least 1")
     if init == "gaussian":
         w = rng.standard_normal((n, n))
-        rho = spectral_radius(w)
-        return w * (scale / rho) if rho > 0 else w * 0.0
+        return w, spectral_radius(w)
     if init == "orthogonal":
-        return scale * orthogonal(n, rng)
+        return orthogonal(n, rng), 1.0
     if init == "identity":
-        return scale * np.eye(n)
+        return np.eye(n), 1.0
     if init == "pytorch_default":
         bound = 1.0 / np.sqrt(n)
-        return scale * rng.uniform(-bound, bound, size=(n, n))
+        return rng.uniform(-bound, bound, size=(n, n)), 1.0
     raise ValueError(f"unknown initialiser {init!r} (choose one of {', '.join(INITIALISERS)})")
+
+
+def scale_recurrent(unit: tuple[np.ndarray, float], scale: float) -> np.ndarray:
+    """``W_hh`` at ``scale`` from :func:`unit_recurrent`'s draw (a zero divisor gives zeros)."""
+    w, divisor = unit
+    return w * (scale / divisor) if divisor > 0 else w * 0.0
 
 
 def input_weights(n: int, m: int, rng: np.random.Generator) -> np.ndarray:

@@ -112,3 +112,18 @@ def test_cached_spectrum_equals_direct_computation(init, scale):
     radius, norm = settings.spectrum()
     assert radius == pytest.approx(np.max(np.abs(np.linalg.eigvals(w))), rel=1e-12, abs=1e-300)
     assert norm == pytest.approx(np.linalg.norm(w, 2), rel=1e-12, abs=1e-300)
+
+
+@pytest.mark.parametrize("init", ["gaussian", "orthogonal", "identity", "pytorch_default"])
+def test_cached_draw_gives_the_initialisers_exact_numbers_at_every_scale(init):
+    """build() draws W_hh once per (initialiser, size, seed) and rescales it; the numbers must be
+    exactly those the initialiser gives when asked directly at that scale."""
+    from gradsim.engine.init import recurrent_weights
+
+    for scale in (0.9, 0.0, 1.37, 2.5, 0.9):
+        built = GeneratorSettings(init=init, hidden=12, seed=5, scale=scale).build().W_hh
+        rng_w = np.random.default_rng(np.random.SeedSequence(5).spawn(3)[0])
+        np.testing.assert_array_equal(built, recurrent_weights(init, 12, scale, rng_w))
+        built[0, 0] = 123.0  # a scenario's matrix is its own: the cached draw stays untouched
+    again = GeneratorSettings(init=init, hidden=12, seed=5, scale=1.0).build().W_hh
+    assert again[0, 0] != 123.0
