@@ -234,18 +234,20 @@ def write_csv(path: str | Path, columns: dict[str, Sequence]) -> None:
             writer.writerow(row)
 
 
-def settle_view(chart: Chart | pg.PlotItem) -> None:
-    """Apply a chart's new view range now rather than at paint time.
+def settle_view(chart: pg.GraphicsView | pg.PlotItem) -> None:
+    """Apply a chart's new view ranges now rather than at paint time.
 
     pyqtgraph applies a range change lazily, in ``prepareForPaint`` during the next paint; the items
-    it then moves (curves, markers, infinite lines and their labels) mark the scene dirty again from
-    inside that paint, so Qt paints the chart a second time. Settling the view right after the data
-    and range are set makes the first paint the only one (measured: a control change in the flow
-    scene went from two chart paints to one).
+    it then moves (curves, markers, infinite lines and their labels, a colour bar's axis) mark the
+    scene dirty again from inside that paint, so Qt paints the chart a second time. Settling every
+    view box of the chart right after its data and ranges are set makes the first paint the only
+    one (measured: a control change in the flow scene went from two chart paints to one).
     """
-    plot = chart if isinstance(chart, pg.PlotItem) else chart.getPlotItem()
-    plot.getViewBox().prepareForPaint()
-    for item in plot.items:
+    items = chart.items if isinstance(chart, pg.PlotItem) else chart.scene().items()
+    boxes = [chart.getViewBox()] if isinstance(chart, pg.PlotItem) else [i for i in items if isinstance(i, pg.ViewBox)]
+    for box in boxes:
+        box.prepareForPaint()
+    for item in items:
         if isinstance(item, pg.InfiniteLine):
             item.boundingRect()  # recomputed (and its geometry change announced) outside the paint
 

@@ -453,6 +453,7 @@ class FlowScene(Scene):
         self.pulse.steps = r.steps
         self.pulse.position = min(self.pulse.position, r.steps + 1.0)
         self._on_pulse(self.pulse.position)
+        settle_view(self.chain)  # its colour bar's range moved with the data
 
         factor = r.log10_mean_factor
         values = {
