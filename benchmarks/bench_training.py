@@ -119,7 +119,7 @@ def gui(seconds: float) -> None:
 
     from gradsim.engine.training import TrainSettings, train_side_by_side
     from gradsim.ui.app import MainWindow
-    from gradsim.ui.scenes.training import ModelTrace
+    from gradsim.ui.scenes.training import FRAME_MS, ModelTrace
 
     app = QApplication.instance() or QApplication([])
     window = MainWindow(projector=False, use_settings=False)
@@ -182,7 +182,7 @@ def gui(seconds: float) -> None:
     gaps = sorted(gaps[5:]) or [float("nan")]
     print(f"\nwhile training the comparison preset for {seconds:.0f} s (includes start-up):")
     print(f"  {steps} training steps, {frames} redraws ({frames / seconds:.1f}/s; one per new snapshot, "
-          f"at most {1000 / 33:.0f}/s); after the first {settle:.0f} s: {steady_rate:.1f} redraws/s")
+          f"at most {1000 / FRAME_MS:.0f}/s); after the first {settle:.0f} s: {steady_rate:.1f} redraws/s")
     print(f"  GUI event loop: a 10 ms timer fired every {statistics.median(gaps):.1f} ms (median), "
           f"95th percentile {gaps[int(0.95 * (len(gaps) - 1))]:.1f} ms, worst {gaps[-1]:.1f} ms")
 

@@ -63,7 +63,7 @@ SHARED_KEYS = ("task", "delay", "symbols", "categories", "hidden", "embedding", 
                "steps", "clip", "clip_threshold", "eval_every", "seed")
 MODEL_KEYS = ("cell", "forget_bias", "activation", "init", "scale")
 RUN_FILTER = "gradsim runs (*.gradsim-run.pt *.pt);;All files (*)"
-FRAME_MS = 33  # ~30 redraws per second at most, whatever the training speed
+FRAME_MS = 30  # at most ~33 redraws per second (goal: 30), whatever the training speed
 
 _DEFAULT = TrainSettings()
 _DEFAULT_SHARED = {k: getattr(_DEFAULT, k) for k in SHARED_KEYS}
