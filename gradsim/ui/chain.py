@@ -11,8 +11,9 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QObject, QTimer, Signal
-from PySide6.QtGui import QColor, QFont
+from PySide6.QtCore import QObject, QRectF, Qt, QTimer, Signal
+from PySide6.QtGui import QBrush, QColor, QFont, QPen
+from PySide6.QtWidgets import QGraphicsRectItem
 
 from .plots import colormap, format_power, power_label  # noqa: F401
 from .theme import Theme
@@ -103,6 +104,10 @@ class BackwardPulse(QObject):
             self.node_reached.emit(int(math.ceil(position - 1e-9)))
 
 
+STRIP_FROM = 150  # more nodes than this are drawn as one image strip (the dots would touch)
+STRIP_HEIGHT = 0.3  # the strip's height in the view's units (its y range is -1.6 .. 1.4)
+
+
 class ChainView(pg.GraphicsLayoutWidget):
     """Nodes h0..hT and L, coloured by log10 gradient norm, with the pulse and a colour bar."""
 
@@ -120,6 +125,14 @@ class ChainView(pg.GraphicsLayoutWidget):
         self.line = pg.PlotCurveItem()
         self.nodes = pg.ScatterPlotItem(pxMode=True)
         self.unlit = pg.ScatterPlotItem(pxMode=True)
+        # Above STRIP_FROM nodes the dots touch anyway: one image, stretched, with a grey cover for
+        # the steps the pulse has not reached, costs a fraction of a scatter of per-node brushes.
+        self.strip = pg.ImageItem(axisOrder="col-major")
+        self.strip_cover = QGraphicsRectItem()
+        self.strip_cover.setPen(QPen(Qt.PenStyle.NoPen))
+        self.strip_cover.setZValue(5)
+        self.plot.addItem(self.strip)
+        self.plot.addItem(self.strip_cover)
         self.ends = pg.ScatterPlotItem(pxMode=True)
         self.pulse = pg.ScatterPlotItem(pxMode=True)
         self.value_text = pg.TextItem(anchor=(0.5, -0.3))  # under the nodes
@@ -132,6 +145,7 @@ class ChainView(pg.GraphicsLayoutWidget):
         self.addItem(self.colorbar, row=0, col=1)
         self._logs = np.zeros(1)
         self._steps = 1
+        self._position = 2.0
         self._lut: list = []
         self._layout_steps: int | None = None
         self.setMinimumHeight(150)
@@ -158,6 +172,8 @@ class ChainView(pg.GraphicsLayoutWidget):
         # 64 shared brushes: the scatter's symbol atlas then renders each colour once, not per node
         lut = cmap.getLookupTable(0.0, 1.0, 64, alpha=True)
         self._lut = [pg.mkBrush(QColor(*map(int, c))) for c in lut]
+        self._lut_rgba = np.asarray(lut, dtype=np.ubyte)
+        self.strip_cover.setBrush(QBrush(QColor(theme.unlit)))
         self._node_pen = pg.mkPen(theme.foreground, width=1)
         self._unlit_brush = pg.mkBrush(theme.unlit)
         self._pulse_pen = pg.mkPen(theme.highlight, width=theme.line_width)
@@ -185,16 +201,22 @@ class ChainView(pg.GraphicsLayoutWidget):
         self.colorbar.setLevels((lo, hi))
         clean = np.where(np.isfinite(logs), logs, lo)
         index = np.clip(((clean - lo) / (hi - lo) * 63).astype(int), 0, 63)
-        brushes = [self._lut[i] for i in index]
-        x = np.arange(1, steps + 1, dtype=np.float64)
         size = float(np.clip(900 / max(steps, 1), 4, 2.4 * self.theme.marker_size))
         self._node_size = size
-        if self._layout_steps == steps:
+        if self.strip_mode:
+            self.strip.setImage(self._lut_rgba[index][:, None, :], autoLevels=False)
+            self.strip.setRect(QRectF(0.5, -STRIP_HEIGHT / 2, float(steps), STRIP_HEIGHT))
+            if self._layout_steps != steps:
+                self.nodes.setData(x=np.zeros(0), y=np.zeros(0))
+        elif self._layout_steps == steps:
             # same nodes, new colours: keeps the scatter's symbol atlas (a full setData rebuilds it)
-            self.nodes.setBrush(brushes)
+            self.nodes.setBrush([self._lut[i] for i in index])
         else:
-            self.nodes.setData(x=x, y=np.zeros(steps), brush=brushes, size=size,
-                               pen=self._node_pen if steps <= 80 else pg.mkPen(None))
+            x = np.arange(1, steps + 1, dtype=np.float64)
+            self.nodes.setData(x=x, y=np.zeros(steps), brush=[self._lut[i] for i in index], size=size,
+                               pen=self._node_pen)
+        self.strip.setVisible(self.strip_mode)
+        self.strip_cover.setVisible(self.strip_mode)
         if self._layout_steps != steps:  # the static parts change only with the length
             self._layout_steps = steps
             self.ends.setData(x=[0.0, steps + 1.0], y=[0.0, 0.0], size=size * 1.2,
@@ -209,13 +231,29 @@ class ChainView(pg.GraphicsLayoutWidget):
             self.plot.setXRange(-pad, steps + 1 + pad, padding=0)
             self.plot.setYRange(-1.6, 1.4, padding=0)
 
+    @property
+    def strip_mode(self) -> bool:
+        """Whether the nodes are drawn as one image strip (more than STRIP_FROM of them)."""
+        return self._steps > STRIP_FROM
+
+    @property
+    def unlit_steps(self) -> int:
+        """How many nodes the pulse has not reached: h_1 .. h_unlit_steps are grey."""
+        return int(min(max(math.ceil(self._position - 1e-9) - 1, 0), self._steps))
+
     def set_pulse(self, position: float) -> None:
         """Grey the nodes the pulse has not reached (t < position) and move the pulse marker."""
         steps = self._steps
+        self._position = position
         reached_from = math.ceil(position - 1e-9)  # nodes t >= this are lit
-        grey = np.arange(1, min(reached_from, steps + 1), dtype=np.float64)
-        self.unlit.setData(x=grey, y=np.zeros(grey.size), size=getattr(self, "_node_size", 10),
-                           brush=self._unlit_brush, pen=self._node_pen if steps <= 80 else pg.mkPen(None))
+        if self.strip_mode:
+            self.strip_cover.setRect(QRectF(0.5, -STRIP_HEIGHT / 2, float(self.unlit_steps), STRIP_HEIGHT))
+            if self.unlit.data.size:
+                self.unlit.setData(x=np.zeros(0), y=np.zeros(0))
+        else:
+            grey = np.arange(1, min(reached_from, steps + 1), dtype=np.float64)
+            self.unlit.setData(x=grey, y=np.zeros(grey.size), size=getattr(self, "_node_size", 10),
+                               brush=self._unlit_brush, pen=self._node_pen)
         self.pulse.setData(x=[position], y=[0.0], size=getattr(self, "_node_size", 10) * 1.9, symbol="o",
                            brush=self._clear_brush, pen=self._pulse_pen)
         t = int(min(max(reached_from, 1), steps))

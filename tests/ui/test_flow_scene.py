@@ -13,6 +13,7 @@ import pytest
 
 from gradsim.engine import GeneratorSettings, gradient_flow, load_scenario
 from gradsim.engine.scenario import save_scenario
+from gradsim.ui.plots import colormap
 
 from .conftest import wait_idle
 
@@ -198,17 +199,17 @@ def test_animation_play_step_rewind(flow, main_window, qtbot):
     steps = flow.result.steps
     flow.rewind()
     assert flow.pulse.position == steps + 1
-    assert len(flow.chain.unlit.getData()[0]) == steps  # nothing lit before the pulse leaves L
+    assert flow.chain.unlit_steps == steps  # nothing lit before the pulse leaves L
     flow.step(1)
     assert flow.pulse.position == steps
-    assert len(flow.chain.unlit.getData()[0]) == steps - 1
+    assert flow.chain.unlit_steps == steps - 1
     assert flow.cursor.value() == steps
     flow.speed.setValue(200)
     flow.play_pause()
     assert flow.pulse.playing
     qtbot.waitUntil(lambda: not flow.pulse.playing, timeout=5000)
     assert flow.pulse.position == 1.0
-    assert len(flow.chain.unlit.getData()[0]) == 0
+    assert flow.chain.unlit_steps == 0
 
 
 def test_keyboard_shortcuts(flow, main_window, qtbot):
@@ -292,3 +293,30 @@ def test_a_control_change_paints_the_chart_once(flow, main_window, qtbot):
         qtbot.wait(150)  # every pass Qt wants to make
         assert counter.count == 1, f"{counter.count} paints after setting the scale to {value}"
     assert_shows_engine(flow)
+
+
+def test_long_chains_are_one_image_strip_with_the_engines_colours(flow, main_window, qtbot):
+    """Above 80 nodes the chain is drawn as an image, one pixel per step: each pixel is the colour
+    map's colour of that step's log10 norm on the colour bar's scale, and a grey cover hides the
+    steps the pulse has not reached."""
+    from gradsim.ui.chain import STRIP_FROM
+
+    flow.apply_settings({"steps": 200})
+    wait_idle(qtbot, main_window)
+    chain, ref = flow.chain, expected(flow)
+    assert chain.strip_mode and chain.strip.isVisible() and len(chain.nodes.data) == 0
+    logs = ref.log10_grad_norm
+    finite = logs[np.isfinite(logs)]
+    lo, hi = finite.min(), finite.max()
+    assert chain.colorbar.levels() == pytest.approx((lo, hi))
+    index = np.clip(((np.where(np.isfinite(logs), logs, lo) - lo) / (hi - lo) * 63).astype(int), 0, 63)
+    lut = np.asarray(colormap(main_window.theme).getLookupTable(0.0, 1.0, 64, alpha=True), dtype=np.ubyte)
+    np.testing.assert_array_equal(chain.strip.image[:, 0, :], lut[index])
+    flow.rewind()
+    flow.step(1)
+    flow.step(1)
+    assert chain.unlit_steps == 198 and chain.strip_cover.rect().width() == 198
+
+    flow.apply_settings({"steps": STRIP_FROM})
+    wait_idle(qtbot, main_window)
+    assert not chain.strip_mode and not chain.strip.isVisible() and len(chain.nodes.data) == STRIP_FROM
