@@ -320,3 +320,28 @@ def test_long_chains_are_one_image_strip_with_the_engines_colours(flow, main_win
     flow.apply_settings({"steps": STRIP_FROM})
     wait_idle(qtbot, main_window)
     assert not chain.strip_mode and not chain.strip.isVisible() and len(chain.nodes.data) == STRIP_FROM
+
+
+def test_readouts_change_without_relayout(flow, qtbot):
+    """The readouts show the engine's figures, and a new figure repaints the readout alone: no layout
+    request reaches the grid around it (a QLabel's would, on every control move)."""
+    from PySide6.QtCore import QEvent, QObject
+
+    ref = flow.result
+    assert f"{ref.spectral_radius:.4g}" in flow.readout_labels["radius"].text()
+    assert f"{ref.spectral_norm:.4g}" in flow.readout_labels["norm"].text()
+
+    class LayoutRequests(QObject):
+        count = 0
+
+        def eventFilter(self, obj, event):  # noqa: N802 - Qt naming
+            if event.type() == QEvent.Type.LayoutRequest:
+                self.count += 1
+            return False
+
+    label = flow.readout_labels["factor"]
+    counter = LayoutRequests()
+    label.parentWidget().installEventFilter(counter)
+    label.setText("<b>something else</b>")
+    qtbot.wait(50)
+    assert label.text() == "<b>something else</b>" and counter.count == 0

@@ -18,7 +18,6 @@ from PySide6.QtWidgets import (
     QGridLayout,
     QGroupBox,
     QLabel,
-    QSizePolicy,
     QSpinBox,
     QSplitter,
     QVBoxLayout,
@@ -32,7 +31,7 @@ from ...engine.scenario import GeneratorSettings, Scenario, load_scenario, scena
 from ...engine.thresholds import EXPLODE_THRESHOLD, VANISH_THRESHOLD
 from ...paths import resource
 from ..chain import BackwardPulse, ChainView
-from ..controls import Choice, PulseControls, SliderSpin, ThresholdBox
+from ..controls import Choice, PulseControls, ReadoutLabel, SliderSpin, ThresholdBox
 from ..plots import (
     clean_log10,
     curve_pen,
@@ -196,7 +195,7 @@ class FlowScene(Scene):
         self.badge.setObjectName("badge")
         self.badge.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.badge.setToolTip("Verdict from the thresholds: healthy, vanishing or exploding, and from which step")
-        self.readout_labels: dict[str, QLabel] = {}
+        self.readout_labels: dict[str, ReadoutLabel] = {}
         names = [("factor", "per step", "Factor per step: geometric mean of ‖dL/dh_{t−1}‖ / ‖dL/dh_t‖"),
                  ("radius", "ρ(W_hh)", "Spectral radius: the largest eigenvalue modulus of W_hh"),
                  ("total", "left at t=1", "What is left after T−1 steps back: ‖dL/dh_1‖ / ‖dL/dh_T‖"),
@@ -204,9 +203,7 @@ class FlowScene(Scene):
         self._readout_captions = {key: text for key, text, _tip in names}
         for i, (key, _text, tip) in enumerate(names):
             row, col = divmod(i, 2)
-            value = QLabel("–")
-            # may be clipped on a narrow projector window, but never widens it
-            value.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+            value = ReadoutLabel("–")  # may be clipped on a narrow projector window, never widens it
             value.setToolTip(tip)
             grid.addWidget(value, row, 2 * col)
             self.readout_labels[key] = value
