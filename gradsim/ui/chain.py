@@ -13,7 +13,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QObject, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QBrush, QColor, QFont, QPen
-from PySide6.QtWidgets import QGraphicsRectItem
+from PySide6.QtWidgets import QGraphicsItem, QGraphicsRectItem
 
 from .plots import colormap, format_power, power_label  # noqa: F401
 from .theme import Theme
@@ -139,9 +139,21 @@ class ChainView(pg.GraphicsLayoutWidget):
         self.end_labels = [pg.TextItem(anchor=(0.5, 1.3)), pg.TextItem(anchor=(0.5, 1.3))]  # above h0 and L
         for item in (self.line, self.nodes, self.unlit, self.ends, self.pulse, self.value_text, *self.end_labels):
             self.plot.addItem(item)
+        # The line and the h0 / L markers change only with T, and the pulse ring only as it moves,
+        # yet they lie under every recoloured strip: blitted from a cached pixmap they cost almost
+        # nothing (the three markers took 0.5-0.7 ms of each redraw). Qt drops an item's cache
+        # whenever the item changes.
+        for item in (self.line, self.ends, self.pulse):
+            item.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         self.colorbar = pg.ColorBarItem(values=(-6, 0), colorMap=colormap(theme), interactive=False, width=18)
         # the bar's values are log10 norms: label its ticks as powers of ten
-        self.colorbar.axis.tickStrings = lambda values, scale, spacing: [power_label(v) for v in values]
+        axis = self.colorbar.axis
+        axis.tickStrings = lambda values, scale, spacing: [power_label(v) for v in values]
+        axis.enableAutoSIPrefix(False)  # no units: only saves re-typesetting an empty title
+        # The bar's range moves with every result, so its ticks are generated on every redraw. Labels
+        # never fit at the finest of pyqtgraph's three tick levels on a bar this short (the fill
+        # limits stop before it): not measuring them spares a third of that work, same picture.
+        axis.setStyle(maxTextLevel=1)
         self.addItem(self.colorbar, row=0, col=1)
         self._logs = np.zeros(1)
         self._steps = 1
@@ -179,6 +191,7 @@ class ChainView(pg.GraphicsLayoutWidget):
         self._pulse_pen = pg.mkPen(theme.highlight, width=theme.line_width)
         self._clear_brush = pg.mkBrush(0, 0, 0, 0)
         self._layout_steps = None  # force the static parts to be redrawn in the new colours
+        self._pulse_drawn: tuple[float, float] | None = None
         self.line.setPen(pg.mkPen(theme.muted, width=max(1, theme.line_width / 2)))
         font = QFont()
         font.setPointSize(theme.font_pt)
@@ -217,6 +230,9 @@ class ChainView(pg.GraphicsLayoutWidget):
                                pen=self._node_pen)
         self.strip.setVisible(self.strip_mode)
         self.strip_cover.setVisible(self.strip_mode)
+        # an empty scatter still costs 0.1-0.3 ms per paint: hidden while the strip stands in
+        self.nodes.setVisible(not self.strip_mode)
+        self.unlit.setVisible(not self.strip_mode)
         if self._layout_steps != steps:  # the static parts change only with the length
             self._layout_steps = steps
             self.ends.setData(x=[0.0, steps + 1.0], y=[0.0, 0.0], size=size * 1.2,
@@ -254,8 +270,11 @@ class ChainView(pg.GraphicsLayoutWidget):
             grey = np.arange(1, min(reached_from, steps + 1), dtype=np.float64)
             self.unlit.setData(x=grey, y=np.zeros(grey.size), size=getattr(self, "_node_size", 10),
                                brush=self._unlit_brush, pen=self._node_pen)
-        self.pulse.setData(x=[position], y=[0.0], size=getattr(self, "_node_size", 10) * 1.9, symbol="o",
-                           brush=self._clear_brush, pen=self._pulse_pen)
+        pulse = (position, getattr(self, "_node_size", 10) * 1.9)
+        if pulse != self._pulse_drawn:  # a new result leaves the pulse where it was
+            self._pulse_drawn = pulse
+            self.pulse.setData(x=[position], y=[0.0], size=pulse[1], symbol="o", brush=self._clear_brush,
+                               pen=self._pulse_pen)
         t = int(min(max(reached_from, 1), steps))
         if position <= steps and self._logs.size >= t:
             self.value_text.setText(f"t = {t}: ‖dL/dh_t‖ = {format_power(float(self._logs[t - 1]))}")

@@ -124,6 +124,11 @@ class Chart(pg.GraphicsLayoutWidget):
         for item, label in entries:
             self.legend.addItem(item, label)
         self._legend_entries = entries
+        # The layout keeps the geometry it was last given, raised to its minimum width of that
+        # moment: a legend that was wider then (another theme's font, other labels) left it wider
+        # than the view, and the plot's right side clipped, until something resized the widget.
+        # Fit it to the view again now that the legend may need less.
+        self.centralWidget.setGeometry(self.range)
 
 
 def make_plot(theme: Theme, title: str, xlabel: str, ylabel: str, log_y: bool = False,

@@ -345,3 +345,69 @@ def test_readouts_change_without_relayout(flow, qtbot):
     label.setText("<b>something else</b>")
     qtbot.wait(50)
     assert label.text() == "<b>something else</b>" and counter.count == 0
+
+
+def test_verdict_changes_without_relayout(flow, main_window, qtbot):
+    """The badge keeps one size whatever it says, so a new verdict repaints the badge alone: no layout
+    request reaches the views around it (a label that followed its text cost two more paint passes
+    of the window per control move). It is still wide enough for the widest verdict."""
+    from PySide6.QtCore import QEvent, QObject
+
+    class LayoutRequests(QObject):
+        count = 0
+
+        def eventFilter(self, obj, event):  # noqa: N802 - Qt naming
+            if event.type() == QEvent.Type.LayoutRequest:
+                self.count += 1
+            return False
+
+    pane = flow.badge.parentWidget()
+    counter = LayoutRequests()
+    pane.installEventFilter(counter)
+    seen = set()
+    for settings in ({"steps": 1000, "scale": 0.9}, {"steps": 9, "scale": 0.9}, {"steps": 50, "scale": 1.5},
+                     {"steps": 200, "scale": 1.0}):
+        size = flow.badge.size()
+        flow.apply_settings(settings)
+        wait_idle(qtbot, main_window)
+        qtbot.wait(50)
+        seen.add(flow.badge.text())
+        assert flow.badge.size() == size
+        assert flow.badge.text().split()[0].lower() == expected(flow).verdict.kind
+        lines = flow.badge.text().split("\n")
+        metrics = flow.badge.fontMetrics()
+        assert max(metrics.horizontalAdvance(line) for line in lines) < flow.badge.contentsRect().width()
+    assert len(seen) == 4 and counter.count == 0
+
+
+def test_chart_fits_its_view_after_a_theme_change(main_window, qtbot):
+    """The chart's layout is fitted to its view whenever the legend is rebuilt. Before, a layout that
+    had been wider at some moment (here: while the window went to projector mode at 1024 x 768) kept
+    that width, wider than the view, and clipped the plot's right side and the legend, until
+    something else happened to resize the chart."""
+    main_window.resize(1024, 768)
+    main_window.toggle_projector()
+    flow = main_window.show_scene("flow")
+    flow.apply_settings({"steps": 1000, "hidden": 128})
+    wait_idle(qtbot, main_window)
+    qtbot.wait(50)
+    chart = flow.chart
+    assert chart.centralWidget.geometry().width() <= chart.viewport().width() + 0.5
+    assert chart.legend.geometry().right() <= chart.viewport().width()
+
+
+def test_strip_mode_hides_the_empty_node_scatters(flow, main_window, qtbot):
+    """With the image strip standing in for the nodes, the two node scatters are empty and hidden
+    (an empty scatter still costs a paint); back to dots, they show again."""
+    from gradsim.ui.chain import STRIP_FROM
+
+    chain = flow.chain
+    flow.apply_settings({"steps": STRIP_FROM + 50})
+    wait_idle(qtbot, main_window)
+    assert chain.strip.isVisible() and not chain.nodes.isVisible() and not chain.unlit.isVisible()
+    flow.apply_settings({"steps": 20})
+    wait_idle(qtbot, main_window)
+    flow.rewind()
+    flow.step(1)
+    assert chain.nodes.isVisible() and chain.unlit.isVisible() and not chain.strip.isVisible()
+    assert len(chain.nodes.data) == 20 and len(chain.unlit.data) == 19
