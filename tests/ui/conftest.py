@@ -22,3 +22,12 @@ def wait_idle(qtbot, window, timeout=20000):
     """Wait until the worker has nothing pending or running and queued results are delivered."""
     qtbot.waitUntil(window.worker.is_idle, timeout=timeout)
     qtbot.wait(30)
+
+
+@pytest.fixture
+def lab(main_window, qtbot):
+    """The training lab scene, shut down (its training task stopped) after the test."""
+    scene = main_window.show_scene("training")
+    wait_idle(qtbot, main_window)
+    yield scene
+    scene.shutdown()

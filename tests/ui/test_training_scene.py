@@ -23,14 +23,6 @@ ROOT = Path(__file__).resolve().parents[2]
 SMALL = {"delay": 3, "hidden": 8, "embedding": 4, "batch": 8, "steps": 30}
 
 
-@pytest.fixture
-def lab(main_window, qtbot):
-    scene = main_window.show_scene("training")
-    wait_idle(qtbot, main_window)
-    yield scene
-    scene.shutdown()
-
-
 def make_small(scene, **extra):
     """Set the small run through the real widgets (each change resets the run)."""
     values = {**SMALL, **extra}

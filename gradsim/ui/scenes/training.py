@@ -12,6 +12,7 @@ every number drawn is a value the engine put in a snapshot (or in a loaded run's
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -102,55 +103,99 @@ def _preset_settings(key: str) -> dict:
 # per-model data kept by the view (filled only from engine snapshots or a loaded run's curves)
 
 
-class _Rows:
-    """A growing float64 array of fixed-width rows (the heatmap), amortised O(1) append."""
+class _Growing:
+    """A growing float64 array, appended in place with amortised O(1) cost: a column of numbers
+    (``shape=()``) or of fixed-width rows (the heatmap). A redraw hands ``array()`` (a view, no copy)
+    to ``setData``: converting whole Python lists to arrays on every frame grew with the run's length.
+    Appending never writes into an element a view already shows, so a view given out stays valid."""
 
-    def __init__(self, width: int) -> None:
-        self.width = width
-        self._data = np.empty((64, width))
+    def __init__(self, shape: tuple[int, ...] = ()) -> None:
+        self.shape = shape
+        self._data = np.empty((64, *shape))
         self.count = 0
 
-    def append(self, row: np.ndarray) -> None:
+    def append(self, value) -> None:
         if self.count == len(self._data):
-            grown = np.empty((2 * len(self._data), self.width))
+            grown = np.empty((2 * len(self._data), *self.shape))
             grown[: self.count] = self._data[: self.count]
             self._data = grown
-        self._data[self.count] = row
+        self._data[self.count] = value
         self.count += 1
 
     def array(self) -> np.ndarray:
         return self._data[: self.count]
 
 
+_serials = itertools.count(1)
+
+
 class ModelTrace:
-    """What the views draw for one model: every engine value of every snapshot so far."""
+    """What the views draw for one model: every engine value of every snapshot so far.
+
+    The lists keep the engine's values as they came (tests and the CSV export read them); the
+    columns hold the same values as float64 (log10 where the chart has a log axis), appended once
+    per snapshot, so a redraw no longer converts the whole history to arrays. ``serial`` names this trace
+    for the views' "already drawn" checks (unlike ``id()``, it is never reused).
+    """
 
     def __init__(self, settings: TrainSettings) -> None:
         self.settings = settings
         self.label = settings.label()
+        self.serial = next(_serials)
         self.step: list[int] = []
         self.loss: list[float] = []
         self.grad_before: list[float] = []
         self.grad_after: list[float] = []
-        self.heat = _Rows(settings.length)
+        self.heat = _Growing((settings.length,))
         self.eval_step: list[int] = []
         self.accuracy: list[float] = []
         self.eigenvalues: np.ndarray | None = None
         self.initial_eigenvalues: np.ndarray | None = None
         self.last = None  # the latest Snapshot
         self.run = None  # the engine's TrainRun (for saving)
+        self.step_x = _Growing()
+        self.log_loss = _Growing()
+        self.log_grad_before = _Growing()
+        self.log_grad_after = _Growing()
+        self.eval_x = _Growing()
+        self.accuracy_pct = _Growing()
+        self.log_loss_min = math.inf  # smallest finite log10(loss) so far (the loss chart's floor)
+        self.heat_min = math.inf  # finite extremes of the heatmap so far (its colour levels)
+        self.heat_max = -math.inf
+        self.heat_nonfinite = False  # an exact zero gradient (log10 = -inf) or a NaN in the heatmap
+
+    def _append_step(self, step: int, loss: float, before: float, after: float, log10_grad_h) -> None:
+        self.step.append(step)
+        self.loss.append(loss)
+        self.grad_before.append(before)
+        self.grad_after.append(after)
+        self.heat.append(log10_grad_h)
+        self.step_x.append(float(step))
+        logs = _log10((loss, before, after))
+        self.log_loss.append(logs[0])
+        self.log_grad_before.append(logs[1])
+        self.log_grad_after.append(logs[2])
+        if math.isfinite(logs[0]) and logs[0] < self.log_loss_min:
+            self.log_loss_min = float(logs[0])
+        row = np.asarray(log10_grad_h, dtype=np.float64)
+        finite = row[np.isfinite(row)]
+        self.heat_nonfinite = self.heat_nonfinite or finite.size < row.size
+        if finite.size:
+            self.heat_min = min(self.heat_min, float(finite.min()))
+            self.heat_max = max(self.heat_max, float(finite.max()))
+
+    def _append_eval(self, step: int, accuracy: float) -> None:
+        self.eval_step.append(step)
+        self.accuracy.append(accuracy)
+        self.eval_x.append(float(step))
+        self.accuracy_pct.append(100.0 * accuracy)
 
     def add(self, snap) -> None:
         self.last = snap
         self.run = snap.run
-        self.step.append(snap.step)
-        self.loss.append(snap.loss)
-        self.grad_before.append(snap.grad_norm_before)
-        self.grad_after.append(snap.grad_norm_after)
-        self.heat.append(snap.log10_grad_h)
+        self._append_step(snap.step, snap.loss, snap.grad_norm_before, snap.grad_norm_after, snap.log10_grad_h)
         if snap.accuracy is not None:
-            self.eval_step.append(snap.step)
-            self.accuracy.append(snap.accuracy)
+            self._append_eval(snap.step, snap.accuracy)
         if snap.eigenvalues is not None:
             if self.initial_eigenvalues is None:
                 self.initial_eigenvalues = snap.eigenvalues
@@ -161,14 +206,10 @@ class ModelTrace:
         trace = cls(run.settings)
         c = run.curves
         trace.run = run
-        trace.step = list(c.step)
-        trace.loss = list(c.loss)
-        trace.grad_before = list(c.grad_norm_before)
-        trace.grad_after = list(c.grad_norm_after)
-        for row in c.log10_grad_h:
-            trace.heat.append(row)
-        trace.eval_step = list(c.eval_step)
-        trace.accuracy = list(c.accuracy)
+        for row in zip(c.step, c.loss, c.grad_norm_before, c.grad_norm_after, c.log10_grad_h, strict=True):
+            trace._append_step(*row)
+        for step, accuracy in zip(c.eval_step, c.accuracy, strict=True):
+            trace._append_eval(step, accuracy)
         if c.eigenvalues:
             trace.initial_eigenvalues = c.eigenvalues[0]
             trace.eigenvalues = c.eigenvalues[-1]
@@ -194,6 +235,79 @@ def _set_legend(chart, entries: list, theme) -> None:
     chart.set_legend(entries)
     chart.legend.setVisible(bool(entries))
     style_plot(chart, theme)
+
+
+_UNSET = object()
+
+
+def _set_curve(curve: pg.PlotDataItem, x: np.ndarray, y: np.ndarray, key) -> None:
+    """``setData`` unless the curve already shows the data ``key`` names (a trace's serial and its
+    length; ``None`` for empty): unchanged data would still be reprocessed and repainted."""
+    if getattr(curve, "_gs_key", _UNSET) == key:
+        return
+    curve._gs_key = key
+    curve.setData(x, y)
+
+
+def _set_scatter(scatter: pg.ScatterPlotItem, eigs: np.ndarray | None, size: float) -> None:
+    """Eigenvalues as points, set again only when the array or the marker size changed (the array
+    itself is kept as the key, so its identity cannot be reused by another)."""
+    shown = getattr(scatter, "_gs_shown", _UNSET)
+    if shown is not _UNSET and shown[0] is eigs and shown[1] == size:
+        return
+    scatter._gs_shown = (eigs, size)
+    if eigs is None:
+        empty = np.array([], dtype=np.float64)
+        scatter.setData(x=empty, y=empty)
+    else:
+        scatter.setData(x=eigs.real.astype(np.float64), y=eigs.imag.astype(np.float64), size=size)
+
+
+def _set_range(plot: pg.PlotItem, x: tuple | None = None, y: tuple | None = None,
+               x_padding: float = 0.0, y_padding: float = 0.0) -> None:
+    """Set a view range only when it differs from the last one set here, when the view was moved
+    since (a drag or zoom with the mouse) or resized: an unchanged range still regenerated ticks and
+    relaid out."""
+    box = plot.getViewBox()
+    # the view's size too: an aspect-locked view (the eigenvalues) fits its range to its shape
+    key = (x, y, x_padding, y_padding, box.width(), box.height())
+    current = [list(r) for r in box.state["targetRange"]]
+    if getattr(box, "_gs_range", None) == (key, current):
+        return
+    if x is not None and y is not None and x_padding == y_padding:
+        plot.setRange(xRange=x, yRange=y, padding=x_padding)
+    else:
+        if x is not None:
+            plot.setXRange(*x, padding=x_padding)
+        if y is not None:
+            plot.setYRange(*y, padding=y_padding)
+    box._gs_range = (key, [list(r) for r in box.state["targetRange"]])
+
+
+def _set_line(line: pg.InfiniteLine, value: float, text: str) -> None:
+    """Move a threshold line and relabel it only when its value or text changed."""
+    if getattr(line, "_gs_key", None) == (value, text):
+        return
+    line._gs_key = (value, text)
+    line.setValue(value)
+    line.label.setFormat(text)
+
+
+def _set_label(label: QLabel, text: str, tip: str | None = None) -> None:
+    """Rich text is parsed and laid out again on every ``setText``: only when it changed."""
+    if label.text() != text:
+        label.setText(text)
+    if tip is not None and label.toolTip() != tip:
+        label.setToolTip(tip)
+
+
+def _blend(colour: str, background: str, alpha: float) -> QColor:
+    """``colour`` at ``alpha`` over ``background``, as one opaque colour. A wide pen with alpha is
+    blended pixel by pixel in Qt's raster engine: the faint gradient-norm curves with it took
+    60 ms per paint in projector mode at 1920x1080; opaque, the same look costs a few ms."""
+    a, b = QColor(colour), QColor(background)
+    return QColor.fromRgbF(alpha * a.redF() + (1 - alpha) * b.redF(), alpha * a.greenF() + (1 - alpha) * b.greenF(),
+                           alpha * a.blueF() + (1 - alpha) * b.blueF())
 
 
 def _log10(values: Sequence[float]) -> np.ndarray:
@@ -597,9 +711,8 @@ class TrainingScene(Scene):
             # a thousand noisy segments about ten times slower, which made the lab drop to 3 fps.
             # Models differ by colour (Okabe-Ito) and the legend; before/after clipping by weight.
             self.loss_curves[i].setPen(curve_pen(colour, t, Qt.PenStyle.SolidLine, 0.7))
-            faint = QColor(colour)
-            faint.setAlphaF(0.45)
-            self.grad_before[i].setPen(pg.mkPen(faint, width=max(1.0, t.line_width * 0.5)))
+            self.grad_before[i].setPen(pg.mkPen(_blend(colour, t.background, 0.45),
+                                                width=max(1.0, t.line_width * 0.5)))
             self.grad_after[i].setPen(curve_pen(colour, t, Qt.PenStyle.SolidLine, 0.9))
             self.eig_initial[i].setPen(pg.mkPen(colour, width=max(1.0, t.line_width * 0.5)))
             self.eig_initial[i].setBrush(pg.mkBrush(None))
@@ -916,12 +1029,18 @@ class TrainingScene(Scene):
     def _clear_views(self) -> None:
         empty = np.array([], dtype=np.float64)
         for c in self.acc_curves + self.loss_curves + self.grad_before + self.grad_after:
-            c.setData(empty, empty)
+            _set_curve(c, empty, empty, None)
         for s in self.eig_initial + self.eig_current:
-            s.setData(x=empty, y=empty)
+            _set_scatter(s, None, 0.0)
         for image in self.heat_images:
             image.clear()
+            image._gs_key = None
         self._draw_all()
+
+    # Each redraw below hands a chart only what changed since the last one. A chart that is given
+    # nothing new is not repainted at all (between two evaluations the accuracy chart stays as it
+    # is), and a range, a threshold line, a title or a caption set to what it already shows would
+    # still regenerate axis ticks, relayout or repaint: measured, those were most of a frame.
 
     def _draw_all(self) -> None:
         if not hasattr(self, "tabs"):
@@ -937,10 +1056,9 @@ class TrainingScene(Scene):
         page = self.tabs.currentIndex()
         # chance levels come from the engine's task definitions
         chance = settings[0].chance
-        self.chance_line.setValue(100.0 * chance)
-        self.chance_line.label.setFormat(f"chance {100 * chance:.1f} %")
-        self.chance_loss_line.setValue(math.log10(settings[0].chance_loss))
-        self.chance_loss_line.label.setFormat(f"chance loss {settings[0].chance_loss:.3g}")
+        _set_line(self.chance_line, 100.0 * chance, f"chance {100 * chance:.1f} %")
+        _set_line(self.chance_loss_line, math.log10(settings[0].chance_loss),
+                  f"chance loss {settings[0].chance_loss:.3g}")
         if page == 0:
             self._draw_curves(settings)
             charts = (self.acc_chart, self.loss_chart)
@@ -950,9 +1068,11 @@ class TrainingScene(Scene):
         elif page == 2:
             self._draw_eigenvalues(settings, preview)
             charts = (self.eig_chart,)
-        else:
+        elif page == 3:
             self._draw_grad(settings)
             charts = (self.grad_chart,)
+        else:
+            charts = ()  # the delay sweep draws itself when a sweep point arrives
         for chart in charts:
             settle_view(chart)  # one paint per frame, not two
 
@@ -967,8 +1087,8 @@ class TrainingScene(Scene):
             head = (f"<b style='color:{t.series[i]}'>{SLOT_NAMES[i]} {_line_glyph(i)} {s.label()}</b>")
             tr = self._traces[i] if i < len(self._traces) else None
             if tr is None or tr.last is None:
-                label.setText(f"{head} &nbsp;<span style='color:{t.muted}'>not trained yet · chance "
-                              f"{100 * s.chance:.1f} %</span>")
+                _set_label(label, f"{head} &nbsp;<span style='color:{t.muted}'>not trained yet · chance "
+                                  f"{100 * s.chance:.1f} %</span>")
                 continue
             snap = tr.last
             acc = f"{100 * tr.accuracy[-1]:.1f} %" if tr.accuracy else "–"
@@ -989,43 +1109,42 @@ class TrainingScene(Scene):
                 if any(a.startswith("exploding update") for a in snap.alerts):
                     text += f" · <span style='color:{t.explode}'><b>update clipped</b></span>"
                 tips.extend(snap.alerts)
-            label.setText(text)
-            label.setToolTip("\n".join(tips))
+            _set_label(label, text, "\n".join(tips))
 
     def _draw_curves(self, settings: list[TrainSettings]) -> None:
         acc_entries = []
         top = 0
+        empty = np.array([], dtype=np.float64)
         for i in range(MAX_MODELS):
             tr = self._traces[i] if i < len(self._traces) else None
             if tr is None:
-                self.acc_curves[i].setData(np.array([], dtype=np.float64), np.array([], dtype=np.float64))
-                self.loss_curves[i].setData(np.array([], dtype=np.float64), np.array([], dtype=np.float64))
+                _set_curve(self.acc_curves[i], empty, empty, None)
+                _set_curve(self.loss_curves[i], empty, empty, None)
                 continue
-            x = np.asarray(tr.eval_step, dtype=np.float64)
-            self.acc_curves[i].setData(x, 100.0 * np.asarray(tr.accuracy, dtype=np.float64))
-            sx = np.asarray(tr.step, dtype=np.float64)
-            self.loss_curves[i].setData(sx, _log10(tr.loss))
+            _set_curve(self.acc_curves[i], tr.eval_x.array(), tr.accuracy_pct.array(), (tr.serial, tr.eval_x.count))
+            _set_curve(self.loss_curves[i], tr.step_x.array(), tr.log_loss.array(), (tr.serial, tr.step_x.count))
             label = f"{SLOT_NAMES[i]} {tr.label}"
             acc_entries.append((self.acc_curves[i], label))
             top = max(top, tr.settings.steps)
         if not self._traces:
             top = settings[0].steps
         _set_legend(self.acc_chart, acc_entries, self.theme)
-        self.acc_chart.getPlotItem().setRange(xRange=(0, top), yRange=(0, 100), padding=0.02)
-        self.loss_chart.getPlotItem().setXRange(0, top, padding=0.02)
-        lows = [float(np.nanmin(_log10(tr.loss))) for tr in self._traces
-                if tr.loss and np.isfinite(_log10(tr.loss)).any()]
+        _set_range(self.acc_chart.getPlotItem(), x=(0, top), y=(0, 100), x_padding=0.02, y_padding=0.02)
         high = math.log10(settings[0].chance_loss) + 0.3
-        low = min([high - 1.3, *[v - 0.2 for v in lows]])
-        self.loss_chart.getPlotItem().setYRange(low, high, padding=0)
+        low = high - 1.3
+        lows = [tr.log_loss_min for tr in self._traces if math.isfinite(tr.log_loss_min)]
+        if lows:
+            # a tenth of a decade at a time: a falling loss moves the floor a few times, not every frame
+            low = min(low, math.floor(10.0 * (min(lows) - 0.2)) / 10.0)
+        _set_range(self.loss_chart.getPlotItem(), x=(0, top), y=(low, high), x_padding=0.02, y_padding=0.0)
 
     def _heat_levels(self) -> tuple[float, float]:
-        finite = [tr.heat.array()[np.isfinite(tr.heat.array())] for tr in self._traces if tr.heat.count]
-        values = np.concatenate(finite) if finite else np.array([])
-        if values.size == 0:
+        """Colour levels from the finite extremes of every heatmap (kept by the traces as rows arrive)."""
+        shown = [tr for tr in self._traces if tr.heat.count and math.isfinite(tr.heat_min)]
+        if not shown:
             return -8.0, 0.0
-        hi = math.ceil(float(values.max()))
-        lo = max(math.floor(float(values.min())), hi - 24)
+        hi = math.ceil(max(tr.heat_max for tr in shown))
+        lo = max(math.floor(min(tr.heat_min for tr in shown)), hi - 24)
         return float(lo), float(max(hi, lo + 1))
 
     def _layout_heat(self, rows: int) -> None:
@@ -1043,35 +1162,47 @@ class TrainingScene(Scene):
 
     def _draw_heatmaps(self, settings: list[TrainSettings]) -> None:
         lo, hi = self._heat_levels()
-        self.color_bar.setLevels((lo, hi))
+        if tuple(self.color_bar.levels()) != (lo, hi):
+            self.color_bar.setLevels((lo, hi))
         self._layout_heat(len(settings))
         below_any = False
         for i, (plot, image) in enumerate(zip(self.heat_plots, self.heat_images, strict=True)):
             if i >= len(settings):
                 continue
             s = settings[i]
-            plot.setTitle(f"{SLOT_NAMES[i]} {s.label()}", color=self.theme.foreground, size=f"{self.theme.font_pt}pt")
+            title = (f"{SLOT_NAMES[i]} {s.label()}", self.theme.foreground, self.theme.font_pt)
+            if getattr(plot, "_gs_title", None) != title:
+                plot._gs_title = title
+                plot.setTitle(title[0], color=title[1], size=f"{title[2]}pt")
             tr = self._traces[i] if i < len(self._traces) else None
             if tr is None or tr.heat.count == 0:
-                image.clear()
-                plot.setRange(xRange=(0, s.steps), yRange=(0.5, s.length + 0.5), padding=0)
+                if getattr(image, "_gs_key", None) is not None:
+                    image.clear()
+                    image._gs_key = None
+                _set_range(plot, x=(0, s.steps), y=(0.5, s.length + 0.5))
                 continue
+            # drawn in the darkest colour: values below the scale's floor, exact zeros (-inf), NaN
+            below_any = below_any or tr.heat_min < lo or tr.heat_nonfinite
+            key = (tr.serial, tr.heat.count, lo, hi)
+            if getattr(image, "_gs_key", None) == key:
+                continue
+            image._gs_key = key
             data = tr.heat.array()
             shown = np.where(np.isfinite(data), data, lo)
-            below_any = below_any or bool((data < lo).any() or (~np.isfinite(data)).any())
             image.setImage(shown, autoLevels=False, levels=(lo, hi))
             image.setRect(QRectF(0.5, 0.5, float(len(data)), float(s.length)))
-            plot.setRange(xRange=(0.5, max(len(data), 10) + 0.5), yRange=(0.5, s.length + 0.5), padding=0)
+            _set_range(plot, x=(0.5, max(len(data), 10) + 0.5), y=(0.5, s.length + 0.5))
         note = ("Each column is one training step, each row a time step t (t = 1 at the bottom, the loss "
                 "enters at the top). Dark means the learning signal does not reach that step.")
         if below_any:
             note += f" Values below {power_label(lo)} and exact zeros are drawn in the darkest colour."
-        self.heat_caption.setText(note)
+        _set_label(self.heat_caption, note)
 
     def _draw_eigenvalues(self, settings: list[TrainSettings], preview) -> None:
         entries = [(self.unit_circle, "unit circle |λ| = 1")]
         radius = 1.2
         any_rnn = False
+        size = self.theme.marker_size * 0.8
         for i in range(MAX_MODELS):
             init_eigs = cur = None
             if i < len(settings) and settings[i].cell == "rnn":
@@ -1080,41 +1211,41 @@ class TrainingScene(Scene):
                     init_eigs, cur = tr.initial_eigenvalues, tr.eigenvalues
                 elif preview is not None and i < len(preview["eigenvalues"]):
                     init_eigs = preview["eigenvalues"][i]
-            empty = np.array([], dtype=np.float64)
-            size = self.theme.marker_size * 0.8
             for scatter, eigs in ((self.eig_initial[i], init_eigs), (self.eig_current[i], cur)):
                 if eigs is None or not np.isfinite(eigs).all():
-                    scatter.setData(x=empty, y=empty)
+                    _set_scatter(scatter, None, size)
                 else:
-                    scatter.setData(x=eigs.real.astype(np.float64), y=eigs.imag.astype(np.float64), size=size)
-                    radius = max(radius, 1.1 * float(np.abs(eigs).max()))
+                    _set_scatter(scatter, eigs, size)
+                    # in steps of 0.1: eigenvalues moving a little each step do not rescale the axes each frame
+                    radius = max(radius, math.ceil(11.0 * float(np.abs(eigs).max())) / 10.0)
             if init_eigs is not None:
                 any_rnn = True
                 entries.append((self.eig_initial[i], f"{SLOT_NAMES[i]} before training"))
             if cur is not None:
                 entries.append((self.eig_current[i], f"{SLOT_NAMES[i]} now"))
         _set_legend(self.eig_chart, entries, self.theme)
-        self.eig_chart.getPlotItem().setRange(xRange=(-radius, radius), yRange=(-radius, radius), padding=0.02)
+        _set_range(self.eig_chart.getPlotItem(), x=(-radius, radius), y=(-radius, radius),
+                   x_padding=0.02, y_padding=0.02)
         if any_rnn:
-            self.eig_caption.setText("Eigenvalues of the vanilla RNN's W_hh. Inside the unit circle the "
-                                     "gradient shrinks at every step back in time (tanh shrinks it further).")
+            _set_label(self.eig_caption, "Eigenvalues of the vanilla RNN's W_hh. Inside the unit circle the "
+                                         "gradient shrinks at every step back in time (tanh shrinks it further).")
         else:
-            self.eig_caption.setText("No vanilla RNN in this comparison: LSTM and GRU have one W_hh block per "
-                                     "gate, and their gradient travels through the gates instead.")
+            _set_label(self.eig_caption, "No vanilla RNN in this comparison: LSTM and GRU have one W_hh block per "
+                                         "gate, and their gradient travels through the gates instead.")
 
     def _draw_grad(self, settings: list[TrainSettings]) -> None:
         entries = []
         top = 0
+        empty = np.array([], dtype=np.float64)
         for i in range(MAX_MODELS):
             tr = self._traces[i] if i < len(self._traces) else None
-            empty = np.array([], dtype=np.float64)
             if tr is None:
-                self.grad_before[i].setData(empty, empty)
-                self.grad_after[i].setData(empty, empty)
+                _set_curve(self.grad_before[i], empty, empty, None)
+                _set_curve(self.grad_after[i], empty, empty, None)
                 continue
-            x = np.asarray(tr.step, dtype=np.float64)
-            self.grad_before[i].setData(x, _log10(tr.grad_before))
-            self.grad_after[i].setData(x, _log10(tr.grad_after))
+            key = (tr.serial, tr.step_x.count)
+            _set_curve(self.grad_before[i], tr.step_x.array(), tr.log_grad_before.array(), key)
+            _set_curve(self.grad_after[i], tr.step_x.array(), tr.log_grad_after.array(), key)
             entries.append((self.grad_before[i], f"{SLOT_NAMES[i]} before clipping"))
             if tr.settings.clip:
                 entries.append((self.grad_after[i], f"{SLOT_NAMES[i]} after"))
@@ -1122,12 +1253,12 @@ class TrainingScene(Scene):
         clip = settings[0].clip
         self.clip_line.setVisible(clip)
         if clip:
-            self.clip_line.setValue(math.log10(settings[0].clip_threshold))
-            self.clip_line.label.setFormat(f"clipping threshold {settings[0].clip_threshold:g}")
+            _set_line(self.clip_line, math.log10(settings[0].clip_threshold),
+                      f"clipping threshold {settings[0].clip_threshold:g}")
         for i in range(MAX_MODELS):
             self.grad_after[i].setVisible(clip)
         _set_legend(self.grad_chart, entries, self.theme)
-        self.grad_chart.getPlotItem().setXRange(0, top or settings[0].steps, padding=0.02)
+        _set_range(self.grad_chart.getPlotItem(), x=(0, top or settings[0].steps), x_padding=0.02)
 
     # -- delay sweep ---------------------------------------------------------------------------------
     def _parse_delays(self, strict: bool = True) -> list[int]:
