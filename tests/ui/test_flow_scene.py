@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PySide6.QtCore import QEvent, QObject
 
 from gradsim.engine import GeneratorSettings, gradient_flow, load_scenario
 from gradsim.engine.scenario import save_scenario
@@ -37,6 +38,20 @@ def flow(main_window, qtbot):
     wait_idle(qtbot, main_window)
     assert scene.result is not None
     return scene
+
+
+class EventCounter(QObject):
+    """Counts the events of one type that reach the objects it is installed on."""
+
+    def __init__(self, kind: QEvent.Type) -> None:
+        super().__init__()
+        self.kind = kind
+        self.count = 0
+
+    def eventFilter(self, obj, event):  # noqa: N802 - Qt naming
+        if event.type() == self.kind:
+            self.count += 1
+        return False
 
 
 def assert_shows_engine(scene):
@@ -271,17 +286,7 @@ def test_screenshot_option(tmp_path):
 def test_a_control_change_paints_the_chart_once(flow, main_window, qtbot):
     """pyqtgraph applies a new view range during the next paint, which dirties the chart again and
     costs a second paint of it (a third of the redraw time); the scene settles the view first."""
-    from PySide6.QtCore import QEvent, QObject
-
-    class PaintCounter(QObject):
-        count = 0
-
-        def eventFilter(self, obj, event):  # noqa: N802 - Qt naming
-            if event.type() == QEvent.Type.Paint:
-                self.count += 1
-            return False
-
-    counter = PaintCounter()
+    counter = EventCounter(QEvent.Type.Paint)
     flow.chart.installEventFilter(counter)
     with qtbot.waitSignal(flow.drawn, timeout=20000):
         flow.scale.setValue(1.1)  # the first change after start-up also lays the chart out
@@ -296,7 +301,7 @@ def test_a_control_change_paints_the_chart_once(flow, main_window, qtbot):
 
 
 def test_long_chains_are_one_image_strip_with_the_engines_colours(flow, main_window, qtbot):
-    """Above 80 nodes the chain is drawn as an image, one pixel per step: each pixel is the colour
+    """Above STRIP_FROM nodes the chain is drawn as an image, one pixel per step: each pixel is the colour
     map's colour of that step's log10 norm on the colour bar's scale, and a grey cover hides the
     steps the pulse has not reached."""
     from gradsim.ui.chain import STRIP_FROM
@@ -325,22 +330,12 @@ def test_long_chains_are_one_image_strip_with_the_engines_colours(flow, main_win
 def test_readouts_change_without_relayout(flow, qtbot):
     """The readouts show the engine's figures, and a new figure repaints the readout alone: no layout
     request reaches the grid around it (a QLabel's would, on every control move)."""
-    from PySide6.QtCore import QEvent, QObject
-
     ref = flow.result
     assert f"{ref.spectral_radius:.4g}" in flow.readout_labels["radius"].text()
     assert f"{ref.spectral_norm:.4g}" in flow.readout_labels["norm"].text()
 
-    class LayoutRequests(QObject):
-        count = 0
-
-        def eventFilter(self, obj, event):  # noqa: N802 - Qt naming
-            if event.type() == QEvent.Type.LayoutRequest:
-                self.count += 1
-            return False
-
     label = flow.readout_labels["factor"]
-    counter = LayoutRequests()
+    counter = EventCounter(QEvent.Type.LayoutRequest)
     label.parentWidget().installEventFilter(counter)
     label.setText("<b>something else</b>")
     qtbot.wait(50)
@@ -351,18 +346,8 @@ def test_verdict_changes_without_relayout(flow, main_window, qtbot):
     """The badge keeps one size whatever it says, so a new verdict repaints the badge alone: no layout
     request reaches the views around it (a label that followed its text cost two more paint passes
     of the window per control move). It is still wide enough for the widest verdict."""
-    from PySide6.QtCore import QEvent, QObject
-
-    class LayoutRequests(QObject):
-        count = 0
-
-        def eventFilter(self, obj, event):  # noqa: N802 - Qt naming
-            if event.type() == QEvent.Type.LayoutRequest:
-                self.count += 1
-            return False
-
     pane = flow.badge.parentWidget()
-    counter = LayoutRequests()
+    counter = EventCounter(QEvent.Type.LayoutRequest)
     pane.installEventFilter(counter)
     seen = set()
     for settings in ({"steps": 1000, "scale": 0.9}, {"steps": 9, "scale": 0.9}, {"steps": 50, "scale": 1.5},
