@@ -45,7 +45,7 @@ def pytorch_example() -> dict:
 
 
 def main() -> int:
-    out = ROOT / "resources" / "presets" / "pytorch_example.gradsim.json"
+    out = ROOT / "gradsim" / "resources" / "presets" / "pytorch_example.gradsim.json"
     out.write_text(json.dumps(pytorch_example(), indent=1) + "\n", encoding="utf-8")
     print(f"wrote {out}")
     return 0

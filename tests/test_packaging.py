@@ -21,7 +21,7 @@ from pathlib import Path, PurePosixPath
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-RESOURCES = ROOT / "resources"
+RESOURCES = ROOT / "gradsim" / "resources"
 MIME_NS = "{http://www.freedesktop.org/standards/shared-mime-info}"
 
 
@@ -89,7 +89,7 @@ def test_spec_bundles_every_resource_file_under_resources(spec):
     assert files
     for path in files:
         inside = _bundled_path(datas, path.resolve())
-        expected = PurePosixPath("resources", *path.relative_to(RESOURCES).parts)
+        expected = PurePosixPath("gradsim", "resources", *path.relative_to(RESOURCES).parts)
         assert inside == expected, f"{path.relative_to(ROOT)} is not bundled as {expected} (got {inside})"
 
 

@@ -245,7 +245,7 @@ def _shipped_settings(scene_id):
     import json
     from pathlib import Path
 
-    root = Path(__file__).resolve().parents[2] / "resources"
+    root = Path(__file__).resolve().parents[2] / "gradsim" / "resources"
     found = []
 
     def walk(node):
