@@ -68,7 +68,8 @@ def measure(cell: str, delay: int, rounds: int, per_block: int) -> dict[str, flo
 
 
 def targets() -> None:
-    from gradsim.engine.training import TrainSettings, cli_train
+    from gradsim.cli.train import cli_train
+    from gradsim.engine.training import TrainSettings
 
     cases = [
         ("LSTM, forget bias 3, delay 40 (target >= 95 %)", {"cell": "lstm", "delay": 40, "forget_bias": 3.0}),

@@ -28,8 +28,7 @@ import numpy as np
 
 from gradsim.engine.errors import InputError
 from gradsim.paths import resource
-
-SCENE_IDS = ("flow", "scalar", "spectrum", "gates", "training", "agreement", "history", "quiz")
+from gradsim.registry import SCENE_IDS
 
 TIMELINE_FORMAT = "gradsim.timeline/1"
 QUIZ_FORMAT = "gradsim.quiz/1"

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+from gradsim.cli.train import add_train_arguments, cli_train, format_train_result
 from gradsim.engine import tasks
 from gradsim.engine.errors import InputError
 from gradsim.engine.training import (
@@ -19,10 +20,7 @@ from gradsim.engine.training import (
     RecurrentModel,
     TrainRun,
     TrainSettings,
-    add_train_arguments,
     backward_capturing,
-    cli_train,
-    format_train_result,
     load_run,
     make_batch,
     run_delay_sweep,

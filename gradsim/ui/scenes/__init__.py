@@ -1,4 +1,4 @@
-"""The scene registry: one line per scene, ``(id, title, "module:Class")``.
+"""The app's view of the scene registry (:mod:`gradsim.registry`, the one list of scenes).
 
 Scenes are imported when first opened, so the first window appears without loading them all
 (and without torch). A scene whose module is missing is simply absent from the navigator.
@@ -9,16 +9,9 @@ from __future__ import annotations
 import importlib
 import importlib.util
 
-REGISTRY: list[tuple[str, str, str]] = [
-    ("flow", "Gradient flow", "gradsim.ui.scenes.flow:FlowScene"),
-    ("scalar", "Scalar intuition", "gradsim.ui.scenes.scalar:ScalarScene"),
-    ("spectrum", "Eigenvalues", "gradsim.ui.scenes.spectrum:SpectrumScene"),
-    ("gates", "RNN vs LSTM vs GRU", "gradsim.ui.scenes.gates:GatesScene"),
-    ("training", "Training lab", "gradsim.ui.scenes.training:TrainingScene"),
-    ("agreement", "Subject-verb agreement", "gradsim.ui.scenes.agreement:AgreementScene"),
-    ("history", "History", "gradsim.ui.scenes.history:HistoryScene"),
-    ("quiz", "Knowledge check", "gradsim.ui.scenes.quiz:QuizScene"),
-]
+from ...registry import SCENES
+
+REGISTRY: list[tuple[str, str, str]] = [(e.scene_id, e.title, e.target) for e in SCENES]
 
 
 def available() -> list[tuple[str, str, str]]:

@@ -1,0 +1,82 @@
+"""``gradsim flow`` and the generator options it shares with ``gradsim spectrum``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+
+from ..engine.activations import ACTIVATIONS
+from ..engine.errors import InputError
+from ..engine.init import INITIALISERS
+from ..engine.scenario import CELLS, GeneratorSettings
+from ..engine.thresholds import EXPLODE_THRESHOLD, VANISH_THRESHOLD
+from .common import emit, finite_float, positive_int
+
+
+def add_generator_options(p: argparse.ArgumentParser) -> None:
+    d = GeneratorSettings()
+    g = p.add_argument_group("generator options (used when no --scenario is given)")
+    g.add_argument("--cell", choices=CELLS, default=d.cell,
+                   help="rnn, or lstm/gru with PyTorch's equations (default %(default)s)")
+    g.add_argument("--activation", choices=ACTIVATIONS, default=d.activation,
+                   help="vanilla RNN only; lstm/gru take tanh (default %(default)s)")
+    g.add_argument("--hidden", type=positive_int(1, 512), default=d.hidden, help="hidden size (default %(default)s)")
+    g.add_argument("--input", type=positive_int(1, 512), default=d.input, help="input size (default %(default)s)")
+    g.add_argument("--steps", type=positive_int(1, 10_000), default=d.steps, help="sequence length T (default %(default)s)")
+    g.add_argument("--init", choices=INITIALISERS, default=d.init, help="W_hh initialiser (default %(default)s)")
+    g.add_argument("--scale", type=finite_float(0, 100), default=d.scale,
+                   help="weight scale: spectral radius for gaussian, gain for orthogonal/identity (default %(default)s)")
+    g.add_argument("--input-scale", type=finite_float(0, 1000), default=d.input_scale, help="default %(default)s")
+    g.add_argument("--seed", type=positive_int(0, 2**32 - 1), default=d.seed, help="default %(default)s")
+    g.add_argument("--forget-bias", type=finite_float(-20, 20), default=d.forget_bias,
+                   help="LSTM forget-gate bias (default %(default)s)")
+
+
+def add_threshold_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--vanish", type=finite_float(0, math.inf), default=VANISH_THRESHOLD,
+                   help="vanishing threshold (default %(default)g)")
+    p.add_argument("--explode", type=finite_float(0, math.inf), default=EXPLODE_THRESHOLD,
+                   help="exploding threshold (default %(default)g)")
+
+
+def scenario_from_args(args: argparse.Namespace):
+    from ..engine.scenario import load_scenario
+
+    if args.scenario:
+        return load_scenario(args.scenario)
+    settings = GeneratorSettings(
+        hidden=args.hidden, input=args.input, steps=args.steps, activation=args.activation, init=args.init,
+        scale=args.scale, input_scale=args.input_scale, seed=args.seed, cell=args.cell,
+        forget_bias=args.forget_bias,
+    )
+    return settings.validated("arguments").build()
+
+
+def check_thresholds(args: argparse.Namespace) -> None:
+    if not 0 < args.vanish < args.explode:
+        raise InputError("arguments: thresholds must satisfy 0 < --vanish < --explode")
+
+
+def add_parser(sub) -> None:
+    flow = sub.add_parser("flow", help="gradient flow ||dL/dh_t|| for t = 1..T")
+    flow.add_argument("--scenario", metavar="FILE", help="a *.gradsim.json scenario")
+    add_generator_options(flow)
+    add_threshold_options(flow)
+    flow.add_argument("--format", choices=("csv", "json"), default="json", help="default %(default)s")
+    flow.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> str:
+    from ..engine.flow import gradient_flow
+
+    check_thresholds(args)
+    result = gradient_flow(scenario_from_args(args), args.vanish, args.explode)
+    doc = result.to_json_dict()
+    if args.format == "json":
+        return json.dumps(doc)
+    columns = {k: doc[k] for k in ("t", "grad_norm", "log10_grad_norm", "log10_local_factor", "log10_bound")}
+    for key in ("cell_grad_norm", "log10_cell_grad_norm"):  # LSTM only: the cell-state gradient
+        if key in doc:
+            columns[key] = doc[key]
+    return emit(columns, "csv")

@@ -1,0 +1,36 @@
+"""``gradsim spectrum``: eigenvalues, norms, the prediction and (optionally) the norm sweep."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from ..engine.errors import InputError
+from .flow import add_generator_options, add_threshold_options, check_thresholds, scenario_from_args
+
+
+def add_parser(sub) -> None:
+    spectrum = sub.add_parser("spectrum", help="eigenvalues, norms and the memory horizon of W_hh")
+    spectrum.add_argument("--scenario", metavar="FILE", help="a *.gradsim.json scenario")
+    add_generator_options(spectrum)
+    add_threshold_options(spectrum)
+    spectrum.add_argument("--format", choices=("json",), default="json")
+    spectrum.add_argument("--sweep", action="store_true",
+                          help="add the spectral-norm sweep (0.5..1.5, 5 seeds) of the generated network")
+    spectrum.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> str:
+    from ..engine.spectrum import spectrum_report
+
+    check_thresholds(args)
+    scenario = scenario_from_args(args)
+    doc = spectrum_report(scenario, args.vanish, args.explode)
+    if args.sweep:
+        from ..engine.sweep import spectral_norm_sweep
+
+        if scenario.generator is None:
+            raise InputError("--sweep needs a generated scenario (it draws one matrix per seed)")
+        g = scenario.generator
+        doc["sweep"] = spectral_norm_sweep(g, seeds=tuple(range(g.seed, g.seed + 5))).to_json_dict()
+    return json.dumps(doc)

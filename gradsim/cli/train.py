@@ -1,0 +1,229 @@
+"""``gradsim train``: train one model on the copy-memory or adding task and report how it did."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from typing import Any
+
+from ..engine import tasks
+from ..engine.activations import ACTIVATIONS
+from ..engine.init import INITIALISERS
+from ..engine.training import CELL_LABELS, CELLS, OPTIMIZERS, TrainSettings, run_to_end, save_run
+
+
+def _clip_value(text: str) -> float:
+    if text.strip().lower() in ("off", "none", "0", "no"):
+        return 0.0
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number or 'off', got {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number or 'off', got {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive finite number, got {text!r}")
+    return value
+
+
+def _finite_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+def _count(low: int) -> Any:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"expected a whole number >= {low}, got {text!r}")
+        return value
+
+    return parse
+
+
+def add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``gradsim train`` (CONTRACTS section 3, plus model and optimiser options)."""
+    d = TrainSettings()
+    parser.add_argument(
+        "--task", choices=tasks.TASKS, default=d.task, help="copy-memory (default) or the adding problem"
+    )
+    parser.add_argument("--cell", choices=CELLS, required=True, help="vanilla rnn, lstm or gru")
+    parser.add_argument(
+        "--delay",
+        type=_count(0),
+        required=True,
+        help="copy: blank steps between the symbols and the recall marker; adding: sequence length",
+    )
+    parser.add_argument(
+        "--symbols", type=_count(1), default=d.symbols, help=f"symbols to remember (default {d.symbols})"
+    )
+    parser.add_argument(
+        "--categories",
+        type=_count(2),
+        default=d.categories,
+        help=f"symbol categories (default {d.categories}; chance is 1/categories)",
+    )
+    parser.add_argument(
+        "--steps", type=_count(1), default=d.steps, help=f"optimiser steps (default {d.steps})"
+    )
+    parser.add_argument("--seed", type=_count(0), default=d.seed, help=f"random seed (default {d.seed})")
+    parser.add_argument(
+        "--forget-bias",
+        type=_finite_float,
+        default=d.forget_bias,
+        help=f"LSTM forget-gate bias (default {d.forget_bias:g})",
+    )
+    parser.add_argument(
+        "--clip",
+        type=_clip_value,
+        default=d.clip_threshold,
+        help=f"gradient-norm clipping threshold, or 'off' (default {d.clip_threshold:g})",
+    )
+    parser.add_argument(
+        "--hidden", type=_count(1), default=d.hidden, help=f"hidden units (default {d.hidden})"
+    )
+    parser.add_argument(
+        "--embedding",
+        type=_count(1),
+        default=d.embedding,
+        help=f"embedding size for copy (default {d.embedding})",
+    )
+    parser.add_argument(
+        "--activation",
+        choices=ACTIVATIONS,
+        default=d.activation,
+        help=f"vanilla RNN activation (default {d.activation})",
+    )
+    parser.add_argument(
+        "--init",
+        choices=INITIALISERS,
+        default=d.init,
+        help=f"vanilla RNN W_hh initialiser (default {d.init})",
+    )
+    parser.add_argument(
+        "--scale",
+        type=_finite_float,
+        default=d.scale,
+        help="vanilla RNN W_hh scale: spectral radius, gain or multiplier (default 1)",
+    )
+    parser.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer, help="adam (default) or sgd")
+    parser.add_argument("--lr", type=_positive_float, default=d.lr, help=f"learning rate (default {d.lr:g})")
+    parser.add_argument("--batch", type=_count(1), default=d.batch, help=f"batch size (default {d.batch})")
+    parser.add_argument(
+        "--eval-every",
+        type=_count(1),
+        default=d.eval_every,
+        help=f"steps between held-out evaluations (default {d.eval_every})",
+    )
+    parser.add_argument(
+        "--save", metavar="FILE", default=None, help="save the finished run (settings, weights, curves)"
+    )
+    parser.add_argument(
+        "--format", choices=("text", "json"), default="json", help="json (default): one JSON object; text: one line per figure"
+    )
+
+
+def settings_from_args(args: argparse.Namespace) -> TrainSettings:
+    clip = float(args.clip)
+    return TrainSettings(
+        task=args.task,
+        cell=args.cell,
+        delay=int(args.delay),
+        symbols=int(args.symbols),
+        categories=int(args.categories),
+        hidden=int(args.hidden),
+        embedding=int(args.embedding),
+        activation=args.activation,
+        init=args.init,
+        scale=float(args.scale),
+        forget_bias=float(args.forget_bias),
+        optimizer=args.optimizer,
+        lr=float(args.lr),
+        batch=int(args.batch),
+        steps=int(args.steps),
+        clip=clip > 0,
+        clip_threshold=clip if clip > 0 else TrainSettings.clip_threshold,
+        eval_every=int(args.eval_every),
+        seed=int(args.seed),
+    ).validate()
+
+
+def cli_train(args: argparse.Namespace) -> dict:
+    """Run ``gradsim train`` and return its result; raises :class:`InputError` for bad settings."""
+    settings = settings_from_args(args)
+    wall = time.perf_counter()
+    last = run_to_end(settings)
+    seconds = time.perf_counter() - wall
+    run = last.run
+    if getattr(args, "save", None):
+        save_run(args.save, run)
+    accuracy = run.curves.accuracy[-1] if run.curves.accuracy else None
+    heldout_loss = run.curves.eval_loss[-1] if run.curves.eval_loss else None
+    return {
+        "task": settings.task,
+        "cell": settings.cell,
+        "delay": settings.delay,
+        "symbols": settings.symbols,
+        "categories": settings.categories,
+        "accuracy": accuracy,
+        "chance": settings.chance,
+        "loss": heldout_loss if heldout_loss is not None and math.isfinite(heldout_loss) else None,
+        "train_loss": last.loss if math.isfinite(last.loss) else None,
+        "steps": run.step_count,
+        "seconds": round(seconds, 3),
+        "seed": settings.seed,
+        "forget_bias": settings.forget_bias if settings.cell == "lstm" else None,
+        "clip": settings.clip_threshold if settings.clip else None,
+        "verdict": last.verdict.kind,
+        "stopped": run.stop_reason,
+        "settings": settings.to_dict(),
+    }
+
+
+def format_train_result(result: dict) -> str:
+    """The text form of :func:`cli_train`'s result, for ``--format text``."""
+    acc = result["accuracy"]
+    lines = [
+        f"{result['task']} task, {CELL_LABELS[result['cell']]}, delay {result['delay']}, "
+        f"{result['symbols']} symbol(s) of {result['categories']}",
+        f"held-out accuracy {acc:.1%}" if acc is not None else "held-out accuracy: none (stopped)",
+        f"chance            {result['chance']:.1%}",
+        f"held-out loss     {result['loss']:.4g}" if result["loss"] is not None else "held-out loss     n/a",
+        f"steps             {result['steps']}",
+        f"seconds           {result['seconds']:.1f}",
+        f"gradient verdict  {result['verdict']}",
+    ]
+    if result["stopped"]:
+        lines.append(result["stopped"])
+    return "\n".join(lines)
+
+
+def add_parser(sub) -> None:
+    train = sub.add_parser("train", help="train on the copy-memory task and report accuracy")
+    add_train_arguments(train)
+    train.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> str:
+    result = cli_train(args)
+    if getattr(args, "format", "json") == "text":
+        return format_train_result(result)
+    return json.dumps(result)

@@ -1,0 +1,124 @@
+"""Starting the app from the command line: window size, screenshots, files named on the command line.
+
+Separate from :mod:`gradsim.ui.app` (the window itself) so that what happens before and around the
+window (no display, ``--screenshot``, ``--size``) has one home.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+
+from ..engine.errors import InputError
+from .app import MainWindow
+
+
+def _parse_size(text: str | None) -> tuple[int, int] | None:
+    if not text:
+        return None
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise InputError(f"--size: expected WIDTHxHEIGHT such as 1280x800, got {text!r}") from None
+    if not (320 <= w <= 10000 and 240 <= h <= 10000):
+        raise InputError(f"--size: {w}x{h} is out of range")
+    return w, h
+
+
+_BENIGN_QT_MESSAGES = ("This plugin does not support propagateSizeHints()",)
+
+
+def _quiet_qt_messages() -> None:
+    """Drop Qt's known-benign offscreen warnings; pass everything else through to stderr."""
+    from PySide6.QtCore import qInstallMessageHandler
+
+    def handler(_mode, _context, message: str) -> None:
+        if any(message.startswith(m) for m in _BENIGN_QT_MESSAGES):
+            return
+        sys.stderr.write(message + "\n")
+
+    qInstallMessageHandler(handler)
+
+
+def run_app(args) -> int:
+    """Open the app (CONTRACTS section 3). With ``--screenshot`` save a PNG once drawn, then exit."""
+    screenshot = getattr(args, "screenshot", None)
+    if screenshot and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    try:
+        size = _parse_size(getattr(args, "size", None))
+    except InputError as exc:
+        print(f"gradsim gui: error: {exc}", file=sys.stderr)
+        return 2
+    _quiet_qt_messages()
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("gradsim")
+    app.setOrganizationName("gradsim")
+    window = MainWindow(projector=bool(args.projector), use_settings=not screenshot)
+    last_scene = window.restore_state()
+    screen = app.primaryScreen()
+    available = screen.availableGeometry() if screen is not None else None
+    restored = window._use_settings and window.settings_store.contains("geometry")
+    if size is None and not restored:
+        # first start: the whole screen (a projector's 1024x768 needs every pixel); very large
+        # monitors get a comfortable 2560x1440 at most
+        width = min(2560, available.width()) if available is not None else 1280
+        height = min(1440, available.height()) if available is not None else 800
+        size = (width, height)
+    if size is not None:
+        window.resize(*size)
+        if available is not None:
+            window.move(available.topLeft())
+
+    scene_id = args.scene or (last_scene if last_scene in window.scene_ids() else None) or window.scene_ids()[0]
+    if args.fullscreen:
+        window.showFullScreen()
+        window.fullscreen_action.setChecked(True)
+    else:
+        window.show()
+    scene = window.show_scene(scene_id)
+    if args.scenario:
+        window.open_scenario_path(args.scenario)
+        scene = window.current_scene() or scene
+    if getattr(args, "open_model", None):
+        window.open_model_path(args.open_model)
+    if getattr(args, "open_run", None):
+        window.open_run_path(args.open_run)
+    lesson = getattr(args, "lesson", None)
+    if lesson:
+        if lesson == "builtin":
+            window.lesson_bar.start_builtin()
+        else:
+            window.lesson_bar.load_path(lesson)
+        scene = window.current_scene() or scene
+
+    if screenshot:
+        status = {"code": 1}
+
+        def save() -> None:
+            app.processEvents()
+            pixmap = window.grab()
+            if pixmap.save(str(screenshot), "PNG"):
+                status["code"] = 0
+            else:
+                print(f"gradsim gui: error: could not write {screenshot}", file=sys.stderr)
+                status["code"] = 2
+            window.close()
+            app.quit()
+
+        def timeout() -> None:
+            print(f"gradsim gui: error: scene '{scene.scene_id}' drew nothing within 120 s", file=sys.stderr)
+            window.close()
+            app.quit()
+
+        if scene.drawn_once:
+            QTimer.singleShot(300, save)
+        else:
+            scene.drawn.connect(lambda: QTimer.singleShot(300, save))
+        QTimer.singleShot(120_000, timeout)
+        app.exec()
+        return status["code"]
+    return app.exec()
