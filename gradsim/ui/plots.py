@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPen
+from PySide6.QtGui import QColor, QFontMetricsF, QPen
 
 from .theme import Theme
 
@@ -75,8 +75,7 @@ def style_plot(plot: pg.PlotWidget | pg.PlotItem, theme: Theme, title: str | Non
     item = plot.getPlotItem() if hasattr(plot, "getPlotItem") else plot
     if isinstance(plot, (pg.PlotWidget, pg.GraphicsLayoutWidget)):
         plot.setBackground(theme.background)
-    font = QFont()
-    font.setPointSize(theme.font_pt)
+    font = theme.qfont(theme.small_px)
     pen = pg.mkPen(theme.foreground, width=max(1.0, theme.line_width / 2))
     for name in ("left", "bottom", "right", "top"):
         axis = item.getAxis(name)
@@ -86,16 +85,16 @@ def style_plot(plot: pg.PlotWidget | pg.PlotItem, theme: Theme, title: str | Non
         axis.setTextPen(theme.foreground)
         # major ticks only: each grid line is stroked across the whole plot on every repaint
         axis.setStyle(tickFont=font, tickTextOffset=6, maxTickLevel=0)
-        label_style = {"color": theme.foreground, "font-size": f"{theme.font_pt}pt"}
+        label_style = {"color": theme.foreground, "font-size": f"{theme.font_px}px"}
         if axis.label is not None and axis.labelText:
             axis.setLabel(axis.labelText, units=axis.labelUnits or None, **label_style)
     item.showGrid(x=True, y=True, alpha=theme.grid_alpha)
     if title is not None:
-        item.setTitle(title, color=theme.foreground, size=f"{theme.title_pt}pt")
+        item.setTitle(title, color=theme.foreground, size=f"{theme.font_px}px")
     legend = item.legend
     if legend is not None:
         legend.setLabelTextColor(theme.foreground)
-        legend.setLabelTextSize(f"{theme.font_pt - (2 if theme.projector else 0)}pt")
+        legend.setLabelTextSize(f"{theme.small_px}px")
         legend.setBrush(pg.mkBrush(QColor(theme.panel)))
         legend.setPen(pg.mkPen(theme.muted))
 
@@ -109,7 +108,7 @@ class Chart(pg.GraphicsLayoutWidget):
     def __init__(self, theme: Theme, axis_items: dict, legend_columns: int = 3) -> None:
         super().__init__()
         self.ci.setContentsMargins(2, 2, 2, 2)
-        self.legend = pg.LegendItem(colCount=legend_columns, labelTextSize=f"{theme.font_pt}pt")
+        self.legend = pg.LegendItem(colCount=legend_columns, labelTextSize=f"{theme.small_px}px")
         self.addItem(self.legend, row=0, col=0)
         self.plotItem = self.addPlot(row=1, col=0, axisItems=axis_items)
         self.plotItem.legend = self.legend
@@ -165,9 +164,7 @@ def threshold_line(theme: Theme, colour: str, label: str, below: bool = False) -
     line = pg.InfiniteLine(angle=0, movable=False, pen=pen, label=label,
                            labelOpts={"position": 0.98, "color": colour, "anchors": [anchor, anchor],
                                       "fill": pg.mkBrush(0, 0, 0, 0)})
-    font = QFont()
-    font.setPointSize(max(8, theme.font_pt - 1))
-    line.label.setFont(font)
+    line.label.setFont(theme.qfont(theme.small_px))
     return line
 
 
