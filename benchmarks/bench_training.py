@@ -115,7 +115,7 @@ def gui(seconds: float, size: str = "1280x800", projector: bool = False, live_ta
     """Redraw cost per tab with two models at about 1000 steps, then the GUI's responsiveness while training.
 
     A live frame is what the scene's frame timer does while training: one new snapshot per model,
-    then ``_draw_all`` and the event loop painting what changed. The whole-window repaint beside it
+    then ``draw_now`` (the status lines and the view on show) and the event loop painting what changed. The whole-window repaint beside it
     is the worst case (everything repainted at once, as when the window is exposed or resized).
     """
     import os
@@ -126,7 +126,8 @@ def gui(seconds: float, size: str = "1280x800", projector: bool = False, live_ta
 
     from gradsim.engine.training import TrainSettings, train_side_by_side
     from gradsim.ui.app import MainWindow
-    from gradsim.ui.scenes.training import FRAME_MS, ModelTrace
+    from gradsim.ui.lab.session import FRAME_MS
+    from gradsim.ui.lab.traces import ModelTrace
 
     app = QApplication.instance() or QApplication([])
     window = MainWindow(projector=projector, use_settings=False)
@@ -142,20 +143,20 @@ def gui(seconds: float, size: str = "1280x800", projector: bool = False, live_ta
     print(f"  {'tab':18s} {'live frame':>10s} {'(draw':>6s} {'+ paint)':>9s} {'fps':>6s}   {'whole window':>12s} {'fps':>6s}")
     for tab in range(4):
         scene.tabs.setCurrentIndex(tab)
-        scene._traces = [ModelTrace(snap.run.settings) for snap in rows[0]]
+        scene.session.traces = [ModelTrace(snap.run.settings) for snap in rows[0]]
         for row in rows[:start]:
-            for trace, snap in zip(scene._traces, row, strict=True):
+            for trace, snap in zip(scene.session.traces, row, strict=True):
                 trace.add(snap)
-        scene._draw_all()
+        scene.draw_now()
         window.repaint()
         app.processEvents()
         draw, paint, whole = [], [], []
         for k in range(frames):
-            for trace, snap in zip(scene._traces, rows[start + k], strict=True):
+            for trace, snap in zip(scene.session.traces, rows[start + k], strict=True):
                 trace.add(snap)
             clock = QElapsedTimer()
             clock.start()
-            scene._draw_all()
+            scene.draw_now()
             drawn = clock.nsecsElapsed() / 1e6
             app.processEvents()  # the event loop paints what the redraw changed, as in the app
             draw.append(drawn)
@@ -185,7 +186,7 @@ def gui(seconds: float, size: str = "1280x800", projector: bool = False, live_ta
         last[0] = now
 
     ticks: list[float] = []  # the scene's frame timer: late ticks are frames the GUI could not keep up with
-    scene._timer.timeout.connect(lambda: ticks.append(clock.nsecsElapsed() / 1e6))
+    scene.session.timer.timeout.connect(lambda: ticks.append(clock.nsecsElapsed() / 1e6))
 
     probe = QTimer()
     probe.setInterval(10)
@@ -204,14 +205,14 @@ def gui(seconds: float, size: str = "1280x800", projector: bool = False, live_ta
     QTimer.singleShot(int(seconds * 1000), app.quit)
     app.exec()
     probe.stop()
-    steps = min((tr.step[-1] if tr.step else 0) for tr in scene.traces)
+    steps = min(tr.steps_done for tr in scene.traces)
     frames = scene.frames_drawn - frames_before
     steady_rate = (scene.frames_drawn - steady["frames"]) / (clock.nsecsElapsed() / 1e9 - steady["t"])
     scene.shutdown()
     window.close()
     gaps = sorted(gaps[5:]) or [float("nan")]
     tab_name = scene.tabs.tabText(live_tab).replace("&&", "&")
-    print(f"\nwhile training the comparison preset for {seconds:.0f} s (includes start-up), tab {tab_name}:")
+    print(f"\nwhile training the first preset for {seconds:.0f} s (includes start-up), tab {tab_name}:")
     print(f"  {steps} training steps, {frames} redraws ({frames / seconds:.1f}/s; one per new snapshot, "
           f"at most {1000 / FRAME_MS:.0f}/s); after the first {settle:.0f} s: {steady_rate:.1f} redraws/s")
     print(f"  GUI event loop: a 10 ms timer fired every {statistics.median(gaps):.1f} ms (median), "
