@@ -44,6 +44,7 @@ from gradsim.engine.thresholds import (
 
 CELLS = ("rnn", "lstm", "gru")  # the recurrent cells (the lab's model slots and delay sweep list these)
 TRANSFORMER_BLOCKS = 2
+TRANSFORMER_MLP = 2  # width of each block's MLP, in multiples of the model width
 MODELS = (*CELLS, "transformer")  # every model `gradsim train --cell` trains
 CELL_LABELS = {"rnn": "vanilla RNN", "lstm": "LSTM", "gru": "GRU",
                "transformer": f"Transformer ({TRANSFORMER_BLOCKS} blocks)"}
@@ -353,7 +354,7 @@ class TransformerModel(_ParameterModel):
     Each position is embedded as ``e_t = W_in x_t + b_in + p_t`` (``x_t`` the token's embedding or
     the adding problem's two numbers, ``p_t`` the sinusoidal position code), as in
     :mod:`gradsim.engine.additive`. A block is that causal self-attention layer with its residual
-    connection, preceded by a LayerNorm, then a ReLU MLP of width ``4 n`` with its own residual
+    connection, preceded by a LayerNorm, then a ReLU MLP of width ``TRANSFORMER_MLP n`` with its own residual
     connection (the pre-LayerNorm arrangement, which trains stably without a warm-up); a last
     LayerNorm and the linear read-out follow. ``n = hidden``, with :func:`transformer_heads` heads.
     The attention projections are named and laid out as ``torch.nn.MultiheadAttention``'s and drawn
@@ -394,8 +395,8 @@ class TransformerModel(_ParameterModel):
             params[p + "out_proj.weight"] = linear(width, width)[0]
             params[p + "out_proj.bias"] = np.zeros(width)
             params[p + "norm2.weight"], params[p + "norm2.bias"] = np.ones(width), np.zeros(width)
-            params[p + "mlp1.weight"], params[p + "mlp1.bias"] = linear(4 * width, width)
-            params[p + "mlp2.weight"], params[p + "mlp2.bias"] = linear(width, 4 * width)
+            params[p + "mlp1.weight"], params[p + "mlp1.bias"] = linear(TRANSFORMER_MLP * width, width)
+            params[p + "mlp2.weight"], params[p + "mlp2.bias"] = linear(width, TRANSFORMER_MLP * width)
         params["norm.weight"], params["norm.bias"] = np.ones(width), np.zeros(width)
         params["head_weight"], params["head_bias"] = linear(n_out, width)
         self.params = {
@@ -437,17 +438,20 @@ class TransformerModel(_ParameterModel):
             a = F.layer_norm(h, (width,), p[q + "norm1.weight"], p[q + "norm1.bias"])
             w_in, b_in = p[q + "in_proj_weight"], p[q + "in_proj_bias"]
             if b < TRANSFORMER_BLOCKS - 1:
-                qkv = F.linear(a, w_in, b_in).reshape(batch, length, 3, heads, d).permute(2, 0, 3, 1, 4)
-                mixed = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], is_causal=True)
+                # unbind, not indexing: its backward is one stack, not a zero-filled copy per piece
+                queries, keys, values = F.linear(a, w_in, b_in).reshape(batch, length, 3, heads, d).permute(
+                    2, 0, 3, 1, 4).unbind(0)
+                mixed = F.scaled_dot_product_attention(queries, keys, values, is_causal=True)
             else:
                 # the last block: only the read-out positions reach the loss, so only their queries,
                 # attention and MLP are formed (same outputs and gradients, about half the work)
                 h = h[:, rows]
-                kv = F.linear(a, w_in[width:], b_in[width:]).reshape(batch, length, 2, heads, d).permute(2, 0, 3, 1, 4)
+                keys, values = F.linear(a, w_in[width:], b_in[width:]).reshape(batch, length, 2, heads, d).permute(
+                    2, 0, 3, 1, 4).unbind(0)
                 queries = F.linear(a[:, rows], w_in[:width], b_in[:width])
                 queries = queries.reshape(batch, rows.numel(), heads, d).transpose(1, 2)
                 causal = torch.arange(length)[None, :] <= rows[:, None]
-                mixed = F.scaled_dot_product_attention(queries, kv[0], kv[1], attn_mask=causal)
+                mixed = F.scaled_dot_product_attention(queries, keys, values, attn_mask=causal)
             mixed = mixed.transpose(1, 2).reshape(batch, -1, width)
             h = h + F.linear(mixed, p[q + "out_proj.weight"], p[q + "out_proj.bias"])
             a = F.layer_norm(h, (width,), p[q + "norm2.weight"], p[q + "norm2.bias"])

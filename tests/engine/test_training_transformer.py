@@ -18,6 +18,7 @@ from gradsim.engine.additive import sinusoidal_positions
 from gradsim.engine.training import (
     MODELS,
     TRANSFORMER_BLOCKS,
+    TRANSFORMER_MLP,
     TrainRun,
     TrainSettings,
     TransformerModel,
@@ -61,8 +62,8 @@ class ModuleTransformer(torch.nn.Module):
             block = torch.nn.ModuleDict({
                 "norm1": torch.nn.LayerNorm(w, dtype=f64), "attn": torch.nn.MultiheadAttention(
                     w, transformer_heads(w), batch_first=True, dtype=f64),
-                "norm2": torch.nn.LayerNorm(w, dtype=f64), "mlp1": torch.nn.Linear(w, 4 * w, dtype=f64),
-                "mlp2": torch.nn.Linear(4 * w, w, dtype=f64)})
+                "norm2": torch.nn.LayerNorm(w, dtype=f64), "mlp1": torch.nn.Linear(w, TRANSFORMER_MLP * w, dtype=f64),
+                "mlp2": torch.nn.Linear(TRANSFORMER_MLP * w, w, dtype=f64)})
             block["norm1"].load_state_dict({"weight": p[q + "norm1.weight"], "bias": p[q + "norm1.bias"]})
             block["norm2"].load_state_dict({"weight": p[q + "norm2.weight"], "bias": p[q + "norm2.bias"]})
             block["attn"].load_state_dict({"in_proj_weight": p[q + "in_proj_weight"], "in_proj_bias": p[q + "in_proj_bias"],
