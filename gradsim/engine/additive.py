@@ -46,7 +46,6 @@ from .flow import (
     backward_chain,
     derivative_from_output,
     json_finite,
-    json_norms,
     row_log10_norms,
 )
 from .scenario import GeneratorSettings, Scenario
@@ -338,7 +337,7 @@ class AttentionFlowResult(FlowResult):
             "cell": self.cell,
             "activation": None,
             "t": [int(v) for v in self.t],
-            "grad_norm": json_norms(self.grad_norm),
+            "grad_norm": json_finite(self.grad_norm),
             "log10_grad_norm": json_finite(self.log10_grad_norm),
             "log10_local_factor": json_finite(self.log10_local_factor),
             "log10_bound": [None] * self.steps,

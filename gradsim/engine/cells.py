@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from .errors import InputError
-from .flow import FlowResult, gradient_flow, json_finite, json_norms, row_log10_norms
+from .flow import FlowResult, gradient_flow, json_finite, row_log10_norms
 from .init import input_weights
 from .scenario import GeneratorSettings, Scenario
 from .thresholds import EXPLODE_THRESHOLD, VANISH_THRESHOLD, verdict_from_log10
@@ -286,15 +286,13 @@ class GatedFlowResult(FlowResult):
     def to_json_dict(self) -> dict[str, Any]:
         """The ``gradsim flow --cell lstm|gru --format json`` document: the RNN's keys (``log10_bound``
         all ``null``), plus ``log10_cell_grad_norm`` for the LSTM and the per-edge mean factors."""
-
-        finite_or_none = json_finite
         doc = {
             "cell": self.cell,
             "activation": self.activation,
             "t": [int(v) for v in self.t],
-            "grad_norm": json_norms(self.grad_norm),
-            "log10_grad_norm": finite_or_none(self.log10_grad_norm),
-            "log10_local_factor": finite_or_none(self.log10_local_factor),
+            "grad_norm": json_finite(self.grad_norm),
+            "log10_grad_norm": json_finite(self.log10_grad_norm),
+            "log10_local_factor": json_finite(self.log10_local_factor),
             "log10_bound": [None] * self.steps,
             "forward_overflow": [bool(v) for v in self.forward_overflow],
             "spectral_radius": self.spectral_radius,
@@ -304,8 +302,8 @@ class GatedFlowResult(FlowResult):
             **self.input_json(),
         }
         if self.log10_cell_grad_norm is not None:
-            doc["cell_grad_norm"] = json_norms(self.cell_grad_norm)
-            doc["log10_cell_grad_norm"] = finite_or_none(self.log10_cell_grad_norm)
+            doc["cell_grad_norm"] = json_finite(self.cell_grad_norm)
+            doc["log10_cell_grad_norm"] = json_finite(self.log10_cell_grad_norm)
             doc["cell_verdict"] = _verdict_dict(self.cell_verdict)
         if self.network is not None and self.network.forget_bias is not None:
             doc["forget_bias"] = self.network.forget_bias

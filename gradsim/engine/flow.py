@@ -122,7 +122,7 @@ class FlowResult:
             "cell": self.cell,
             "activation": self.activation,
             "t": [int(v) for v in self.t],
-            "grad_norm": json_norms(self.grad_norm),
+            "grad_norm": json_finite(self.grad_norm),
             "log10_grad_norm": json_finite(self.log10_grad_norm),
             "log10_local_factor": json_finite(self.log10_local_factor),
             "log10_bound": json_finite(self.log10_bound),
@@ -142,18 +142,13 @@ class FlowResult:
         """``input_grad_norm`` and ``log10_input_grad_norm`` for the JSON document of every cell."""
         if self.log10_input_grad_norm is None:
             return {}
-        return {"input_grad_norm": json_norms(self.input_grad_norm),
+        return {"input_grad_norm": json_finite(self.input_grad_norm),
                 "log10_input_grad_norm": json_finite(self.log10_input_grad_norm)}
 
 
 def json_finite(values: np.ndarray) -> list[float | None]:
-    """Floats for strict JSON: ``None`` for anything not finite (``-inf`` for an exact zero's log10)."""
-    return [float(v) if np.isfinite(v) else None for v in values]
-
-
-def json_norms(values: np.ndarray) -> list[float | None]:
-    """Norms for strict JSON: 0.0 where they underflow (as float64 does), ``None`` where they overflow
-    float64 or are not numbers (the exact value is in the log10 column)."""
+    """Floats for strict JSON, ``None`` for anything not finite: a log10 of an exact zero, or a norm
+    that overflows float64 (its exact value is in the log10 column; one that underflows is 0.0)."""
     return [float(v) if np.isfinite(v) else None for v in values]
 
 
