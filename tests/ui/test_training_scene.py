@@ -160,6 +160,10 @@ def test_start_pause_resume_finish_equals_an_uninterrupted_run(lab, main_window,
     reference = list(train_side_by_side(settings))
     for i, tr in enumerate(lab.traces):
         assert tr.run.curves.loss == [row[i].loss for row in reference]
+        # the outcome word follows the rule the presets' claims are checked with
+        text, accuracy, chance = lab.status.labels[i].text(), tr.run.curves.accuracy[-1], tr.settings.chance
+        assert ("learned" in text) == (accuracy >= 0.95)
+        assert ("at chance" in text) == (abs(accuracy - chance) <= 0.10)
     assert_views_show_engine(lab)
     # CSV export is the engine's curves
     show_tab(lab, 0)

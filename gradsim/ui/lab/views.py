@@ -20,7 +20,7 @@ from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QPushButton, QSi
 
 from ...engine.thresholds import EXPLODE_THRESHOLD
 from ...engine.training import CELL_LABELS, CELLS, TrainSettings
-from ...states.training import SLOT_NAMES
+from ...states.training import FAILS_MARGIN, LEARNS_ACCURACY, SLOT_NAMES, judge
 from ..plots import (
     Log10Axis,
     colormap,
@@ -640,6 +640,14 @@ class StatusLines(QWidget):
             done = int(tr.step.last())
             text = f"{head} &nbsp;step {done}/{s.steps} · held-out <b>{acc}</b>"
             tips = [f"chance {100 * s.chance:.1f} %"]
+            if tr.run is not None and tr.run.finished:
+                # the outcome, by the rule the presets' claims are checked with
+                verdict = judge(tr.run)
+                word = {True: ("learned", t.healthy), False: ("at chance", t.explode)}.get(verdict)
+                if word is not None:
+                    text += f" · <b style='color:{word[1]}'>{word[0]}</b>"
+                tips.append(f"learned: held-out accuracy ≥ {100 * LEARNS_ACCURACY:.0f} %; at chance: within "
+                            f"{100 * FAILS_MARGIN:.0f} points of chance")
             snap = tr.last
             reason = tr.run.stop_reason if tr.run is not None else None
             if reason:

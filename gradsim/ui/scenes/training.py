@@ -161,8 +161,10 @@ class TrainingScene(Scene):
         sf.addRow("Cells", cells)
         layout.addWidget(sweep_box)
 
+        stop = getattr(_ENGINE, "stop_accuracy", None)
         self.note = QLabel(f"Changing a setting resets the run. Held-out accuracy is measured every "
-                           f"{_ENGINE.eval_every} steps on {_ENGINE.eval_size} fresh sequences.")
+                           f"{_ENGINE.eval_every} steps on {_ENGINE.eval_size} fresh sequences"
+                           + (f"; a model stops training once it reaches {100 * stop:.0f} %." if stop else "."))
         self.note.setObjectName("caption")
         self.note.setWordWrap(True)
         layout.addWidget(self.note)
