@@ -355,3 +355,24 @@ def test_screenshot_option(tmp_path):
                            "--size", "1024x768"], cwd=ROOT, capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stderr
     assert out.stat().st_size > 10_000
+
+
+def test_the_drawer_shows_every_control_whole_on_a_big_projector(new_window, qtbot):
+    """At 1920x1080 in projector mode the controls' drawer is as wide as they need (the layout audit
+    sees a combo box's own width, not the drawer's edge that may cut it)."""
+    from PySide6.QtWidgets import QAbstractButton, QComboBox
+
+    window = new_window(True)
+    window.resize(1920, 1080)
+    window._follow_size()
+    lab = window.show_scene("training")
+    wait_idle(qtbot, window)
+    window._set_controls(True)
+    viewport = lab._scroll.viewport()
+    assert lab.drawer_mode and lab.controls_open()
+    for w in [*lab.controls_panel.findChildren(QComboBox), *lab.controls_panel.findChildren(QAbstractButton)]:
+        if w.isVisibleTo(lab.controls_panel):
+            right = w.mapTo(viewport, w.rect().topRight()).x()
+            text = w.currentText() if isinstance(w, QComboBox) else w.text()
+            assert right <= viewport.width(), f"{text!r} reaches {right} px, the drawer shows {viewport.width()} px"
+    lab.shutdown()
