@@ -145,7 +145,7 @@ class LessonBar(QFrame):
             return action
 
         add("Start the &built-in lesson", self.start_builtin, "Ctrl+L",
-            "From 0.5^20 to an LSTM that learns, across every scene")
+            "From 0.5²⁰ to an LSTM that keeps its gradient, across every scene")
         add("&Open lesson…", self.open_dialog, "Ctrl+Shift+O")
         add("&Save lesson as…", self.save_dialog, "Ctrl+Shift+S")
         menu.addSeparator()
@@ -284,7 +284,7 @@ class LessonBar(QFrame):
             return
         caption, ok = QInputDialog.getMultiLineText(
             self.window_, "Add a lesson step",
-            f"Caption for this step ({scene.title}); numbers like {{{{0.5^20}}}} are computed:", "")
+            f"Caption for this step ({scene.title}); type {{{{0.5^20}}}} for a number the app computes (0.5²⁰):", "")
         if not ok or not caption.strip():
             return
         point_at, ok = QInputDialog.getText(self.window_, "Add a lesson step", "What should the class look at?")

@@ -177,14 +177,15 @@ class SentenceView(QGraphicsView):
                 "height": total, "fonts": (chip_font, tag_font, small), "tag_h": tag_h}
 
     def choose_chip_px(self, width: float) -> int:
-        """The largest chip type, from 2.2 times the title size down to the body size, whose layout
-        fits the height budget (a long sentence on a small screen gets smaller chips, never cut ones)."""
+        """The largest chip type, from 2.2 times the title size down to the type scale's smallest size,
+        whose layout fits the height budget (a long sentence on a small screen, or under an open lesson
+        bar, gets smaller chips, never cut ones)."""
         t = self.theme
         largest = int(round(t.title_px * 2.2))
-        for px in range(largest, t.font_px - 1, -1):
+        for px in range(largest, t.small_px - 1, -1):
             if self.layout(width, px)["height"] <= self.height_budget:
                 return px
-        return t.font_px
+        return t.small_px
 
     def heightForWidth(self, width: int) -> int:  # noqa: N802 - Qt naming
         return int(math.ceil(self.layout(width, self.choose_chip_px(width))["height"]))
@@ -333,7 +334,7 @@ class WhyPopup(QFrame):
 class AgreementScene(Scene):
     scene_id = "agreement"
     title = "Subject-verb agreement"
-    summary = "Does the verb's error signal reach its subject, word by word?"
+    summary = "Does the verb's error signal reach its subject?"
     State = AgreementState
 
     # -- controls ---------------------------------------------------------------------------------
@@ -414,8 +415,8 @@ class AgreementScene(Scene):
         self.readout.setTextFormat(Qt.TextFormat.RichText)
         self.readout.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.readout.setToolTip(
-            "per word: geometric mean of the decay, (‖dL/dx_subject‖ / ‖dL/dx_verb‖)^(1/distance)\n"
-            "subject / verb: the share of the verb's signal that reaches the subject\n"
+            "per word: the geometric mean of the decay, (subject / verb) to the power 1 / distance\n"
+            "subject / verb: ‖dL/dxₜ‖ at the subject over ‖dL/dxₜ‖ at the verb, the share of the signal that arrives\n"
             "the seeds' rule of thumb: about 0.7 per word, over this distance\n"
             "P(plural): the network's probability that the verb is plural (badge: its answer)")
         self.readout_values: dict[str, str] = {}
@@ -485,7 +486,6 @@ class AgreementScene(Scene):
         self.why_popup.setStyleSheet(f"QFrame#whypopup {{ background: {t.panel}; border: 2px solid {t.muted}; }}"
                                      f"QFrame#whypopup QLabel {{ background: {t.panel}; }}")
         self.sentence_view.apply_theme(t)
-        self.chart.setMinimumHeight(int(12 * t.small_px))  # room for the legend, the title and a readable plot
         scoring = "" if self._curves is not None else ": scoring the shipped models…"
         style_plot(self.chart, t, f"held-out accuracy (%){scoring}")
         # the legend after the style: its entries keep the type size they were made with
@@ -530,8 +530,20 @@ class AgreementScene(Scene):
         self._fit_chips()
 
     def _fit_chips(self) -> None:
-        if hasattr(self, "sentence_view"):
-            self.sentence_view.set_height_budget(CHIP_SHARE * max(200, self.height()))
+        """The chips take up to CHIP_SHARE of the scene's height, and never the room the chart needs
+        for its legend, its title and a readable plot (a short scene, like 800 x 600 under an open
+        lesson bar, gets smaller chips rather than a chart squeezed to a line)."""
+        if not hasattr(self, "chart"):
+            return
+        height = max(200, self.height())
+        chart_min = int(min(12 * self.theme.small_px, 0.36 * height))
+        self.chart.setMinimumHeight(chart_min)
+        width = max(100, self.views_widget.width())
+        others = (self.header.sizeHint().height() + self.readout.heightForWidth(width)
+                  + self.insight.heightForWidth(width - self.why_button.sizeHint().width() - 20) + chart_min
+                  + 5 * self.views_layout.spacing() + 12)
+        budget = min(CHIP_SHARE * height, height - others)
+        self.sentence_view.set_height_budget(max(3.0 * self.theme.small_px, budget))
 
     # -- state --------------------------------------------------------------------------------------
     def show_state(self, state: AgreementState) -> None:
@@ -608,6 +620,7 @@ class AgreementScene(Scene):
         self.sentence_view.setToolTip(self._token_tooltip(sal))
         self.cursor.setValue(float(d))
         self.insight.setText(self.insight_text(sal))
+        self._fit_chips()  # the captions' height changed with their text
 
     def insight_text(self, sal: ag.Saliency) -> str:
         """What the figures mean for the network on show: chosen by the state, figures from the result."""
