@@ -168,3 +168,18 @@ def test_lesson_sweep_step_spans_orders_of_magnitude_on_ten_seeds():
     sweep = spectral_norm_sweep(settings, (0.8, 1.2), tuple(SEEDS), ())
     low, high = sweep.log10_grad_h1  # rows: norms, columns: seeds
     assert np.all(high - low > 2), high - low
+
+
+def test_quiz_eigenvalue_answers_hold_for_the_matrix_their_show_me_opens():
+    """eigen-inside / spectral-radius: with every |λ| < 1, powers of W_hh shrink like ρᵏ (‖Wᵏ‖^(1/k)
+    tends to ρ); the links open the same matrix as the lesson's step, whose flow vanishes (above)."""
+    quiz = {q.id: q for q in questions()}
+    matrix = _step("spectrum").settings["matrix"]
+    assert quiz["eigen-inside"].show_me.settings["matrix"] == matrix
+    assert quiz["step-jacobian"].show_me.settings["matrix"] == matrix
+    w = np.array(matrix, dtype=np.float64)
+    rho = max(abs(np.linalg.eigvals(w)))
+    assert rho < 1
+    rates = [np.linalg.norm(np.linalg.matrix_power(w, k), 2) ** (1 / k) for k in (10, 50, 200)]
+    assert all(abs(r - rho) < abs(q - rho) for q, r in zip(rates, rates[1:], strict=False))  # closer and closer
+    assert abs(rates[-1] - rho) < 0.01
