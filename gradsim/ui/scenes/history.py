@@ -159,29 +159,38 @@ class TimelineStrip(QWidget):
         found = None
         sizes = sorted({bold.pixelSize(), max(self.theme.small_px, int(round(bold.pixelSize() * 0.85))),
                         self.theme.small_px}, reverse=True)
-        attempts = [(True, sizes[0], True)] + [(False, px, True) for px in sizes] + [(False, sizes[-1], False)]
-        for with_year, px, strict in attempts:
+        # first with room at the end for the last label to sit over its own marker, then without
+        attempts = [(True, sizes[0], True, pad) for pad in (True, False)]
+        attempts += [(False, px, True, pad) for px in sizes for pad in (True, False)]
+        attempts.append((False, sizes[-1], False, True))
+        for with_year, px, strict, pad in attempts:
             font = QFont(bold)  # never below the type scale's smallest size
             font.setPixelSize(px)
-            placed, geometry = self._search(font, with_year, strict)
+            placed, geometry = self._search(font, with_year, strict, pad=pad)
             if placed is not None:
                 found = (placed, geometry, font, with_year)
                 break
         if found is None:  # nothing fits even with crossings: labels under their markers
-            placed, geometry = self._search(font, False, False, give_up=True)
+            placed, geometry = self._search(font, False, False, pad=True, give_up=True)
             found = (placed, geometry, font, False)
         self._placed, self._geometry, self._label_font, self._with_year = found
         self._layout_key = key
         return self._placed
 
-    def _frame(self, font: QFont) -> tuple[list[_Placed], tuple]:
-        """Marker positions (labels not placed yet) and the strip's geometry for this label font."""
+    def _frame(self, font: QFont, with_year: bool, pad: bool = True) -> tuple[list[_Placed], tuple]:
+        """Marker positions (labels not placed yet) and the strip's geometry for this label font.
+
+        With ``pad`` the time axis ends early enough for the last event's label to sit centred over its
+        marker (pushed left, it sits over the markers of the years before and reads as theirs)."""
         small, _bold = self._fonts()
         r = max(6.0, self.theme.marker_size * 0.7)
         legend_rows = self._legend_rows(small, r)
         legend_h = QFontMetricsF(small).height() * 1.3 * len(legend_rows)
         axis_h = QFontMetricsF(small).height() * 1.8
-        left, right = 12.0, self.width() - 12.0
+        last = max(e.year for e in self.events)
+        half = max(QFontMetricsF(font).horizontalAdvance(self.label_text(e, with_year)) / 2 + 6
+                   for e in self.events if e.year == last)
+        left, right = 12.0, self.width() - max(12.0, min(half, self.width() * 0.25) if pad else 0.0)
         top, bottom = legend_h + 8, self.height() - axis_h
         y0, y1 = self.year_range()
         lane_h = (bottom - top) / len(LANE_ORDER)
@@ -196,9 +205,9 @@ class TimelineStrip(QWidget):
             placed.append(_Placed(e, QPointF(cx, cy), QRectF()))
         return placed, (left, right, top, bottom, y0, y1, legend_rows, lane_h, r)
 
-    def _search(self, font: QFont, with_year: bool, strict: bool,
+    def _search(self, font: QFont, with_year: bool, strict: bool, pad: bool = True,
                 give_up: bool = False) -> tuple[list[_Placed] | None, tuple]:
-        placed, geometry = self._frame(font)
+        placed, geometry = self._frame(font, with_year, pad)
         top, bottom, r = geometry[2], geometry[3], geometry[-1]
         fm = QFontMetricsF(font)
         h = fm.height()
@@ -220,6 +229,9 @@ class TimelineStrip(QWidget):
                         mine.append((rect, self._leader_rect(p.marker, rect, r)))
             if give_up and not mine:
                 mine = [(QRectF(min(max(2.0, cx - w / 2), self.width() - w - 2), cy + r + 1, w, h), None)]
+            # a label that spans another marker of its lane reads as that marker's: those come last
+            others = [q.marker for q in placed if q is not p and abs(q.marker.y() - cy) < 1]
+            mine.sort(key=lambda o: any(o[0].left() - r <= m.x() <= o[0].right() + r for m in others))
             options.append(mine)
         # Labels interact only with their neighbours: events whose options can touch form a group,
         # and each group is searched on its own (a search over all twelve at once thrashes).
