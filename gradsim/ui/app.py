@@ -388,8 +388,11 @@ class MainWindow(QMainWindow):
         target = "gates" if scenario.cell != "rnn" and "gates" in self.scene_ids() else "flow"
         self._push_undo(f"open {Path(path).name}", [target])
         scene = self.show_scene(target)
+        self.message_bar.hide()
         if not scene.open_scenario(scenario):
-            self.show_error(f"{Path(path).name}: this scene cannot show the scenario")
+            # keep the scene's own reason (its limits and the command to use instead), if it gave one
+            reason = self.message_bar.label.text() if not self.message_bar.isHidden() else ""
+            self.show_error(f"{Path(path).name}: {reason or 'this scene cannot show the scenario'}")
             return False
         self._current_scenario_path = Path(path)
         self.show_status(f"Opened {path}")
