@@ -300,7 +300,8 @@ def test_mime_xml_installs_and_qt_recognises_a_scenario(tmp_path):
         "print(db.mimeTypeForFile('lesson.gradsim.json', QMimeDatabase.MatchMode.MatchExtension).name())\n"
     )
     env = {**os.environ, "XDG_DATA_DIRS": str(tmp_path), "XDG_DATA_HOME": str(tmp_path / "home")}
-    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=60)
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env,
+                          cwd=tmp_path, timeout=60)
     assert result.stdout.strip() == "application/x-gradsim-scenario+json", result.stdout + result.stderr
 
 
@@ -512,7 +513,8 @@ def test_install_and_uninstall_register_the_app_for_one_user(build_app, stand_in
     env = _user_env(tmp_path, None if with_xdg_utils else _path_without_xdg_utils(tmp_path))
     data, home = Path(env["XDG_DATA_HOME"]), Path(env["HOME"])
 
-    done = subprocess.run(["sh", str(top / "install.sh")], capture_output=True, text=True, env=env, timeout=120)
+    done = subprocess.run(["sh", str(top / "install.sh")], capture_output=True, text=True, env=env,
+                          cwd=tmp_path, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     desktop = data / "applications" / "gradsim.desktop"
     parser = configparser.ConfigParser(interpolation=None)
@@ -540,7 +542,8 @@ def test_install_and_uninstall_register_the_app_for_one_user(build_app, stand_in
     if with_xdg_utils:
         assert "application/x-gradsim-scenario+json=gradsim.desktop" in (home / ".config" / "mimeapps.list").read_text()
 
-    undone = subprocess.run(["sh", str(top / "uninstall.sh")], capture_output=True, text=True, env=env, timeout=120)
+    undone = subprocess.run(["sh", str(top / "uninstall.sh")], capture_output=True, text=True, env=env,
+                          cwd=tmp_path, timeout=120)
     assert undone.returncode == 0, undone.stdout + undone.stderr
     assert not desktop.exists() and not command.exists() and not command.is_symlink()
     assert not list(data.glob("icons/hicolor/*/apps/gradsim.png"))
@@ -554,7 +557,8 @@ def test_install_refuses_a_folder_a_menu_entry_cannot_name(build_app, stand_in_a
     tarball = build_app.make_tarball(stand_in_app, tmp_path / "dist", VERSION)
     top = _unpack(build_app, tarball, tmp_path / "costs $5")
     env = _user_env(tmp_path)
-    done = subprocess.run(["sh", str(top / "install.sh")], capture_output=True, text=True, env=env, timeout=60)
+    done = subprocess.run(["sh", str(top / "install.sh")], capture_output=True, text=True, env=env,
+                          cwd=tmp_path, timeout=60)
     assert done.returncode == 1 and len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert "move the folder" in done.stderr
     assert not (Path(env["XDG_DATA_HOME"]) / "applications" / "gradsim.desktop").exists()
