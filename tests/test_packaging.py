@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import configparser
 import fnmatch
+import json
 import os
 import shutil
 import struct
@@ -413,43 +414,53 @@ def stand_in_app(tmp_path_factory) -> Path:
     return app
 
 
-def _torch_report(version: str, requires: list[str], wheel: str) -> dict:
-    return {"install": [{"metadata": {"name": "torch", "version": version, "requires_dist": requires},
-                         "download_info": {"url": f"file:///somewhere/{wheel}"}}]}
+def _torch_report(version: str, requires: list[str], wheel: str, also: tuple[str, ...] = ()) -> dict:
+    """A ``pip install --dry-run --report`` document: torch and what pip resolved beside it."""
+    items = [{"metadata": {"name": "torch", "version": version, "requires_dist": requires},
+              "download_info": {"url": f"file:///somewhere/{wheel}"}}]
+    items += [{"metadata": {"name": name, "version": "1.0"}, "download_info": {"url": f"file:///somewhere/{name}.whl"}}
+              for name in also]
+    return {"install": items}
+
+
+LINUX_ONLY = ['nvidia-cudnn-cu13==9.20.0.48; platform_system == "Linux"',
+              'nvidia-nccl-cu13==2.29.7; platform_system == "Linux"']
 
 
 def test_build_app_tells_a_cuda_torch_from_a_cpu_one(build_app):
-    cpu = _torch_report("2.13.0+cpu", ["filelock", "sympy>=1.13.3"], "torch-2.13.0+cpu-cp311-linux_x86_64.whl")
-    plain_windows = _torch_report("2.13.0", ["filelock", "sympy>=1.13.3"], "torch-2.13.0-cp311-win_amd64.whl")
-    cuda = _torch_report("2.13.0", ["filelock", 'nvidia-cudnn-cu13==9.20.0.48; platform_system == "Linux"',
-                                    'nvidia-nccl-cu13==2.29.7; platform_system == "Linux"'],
-                         "torch-2.13.0-cp311-manylinux_2_28_x86_64.whl")
+    cpu = _torch_report("2.13.0+cpu", ["filelock", "sympy>=1.13.3"], "torch-2.13.0+cpu-cp311-linux_x86_64.whl",
+                        ("filelock", "sympy"))
+    # Windows and macOS wheels name nvidia-* packages for Linux only: pip resolves none of them there
+    windows = _torch_report("2.13.0", ["filelock", *LINUX_ONLY], "torch-2.13.0-cp311-win_amd64.whl", ("filelock",))
+    cuda = _torch_report("2.13.0", ["filelock", *LINUX_ONLY], "torch-2.13.0-cp311-manylinux_2_28_x86_64.whl",
+                         ("filelock", "nvidia-cudnn-cu13", "nvidia-nccl-cu13", "nvidia-cublas"))
     tagged = _torch_report("2.13.0+cu126", [], "torch-2.13.0+cu126-cp311-linux_x86_64.whl")
     assert build_app.cuda_torch_reason(cpu) is None
-    assert build_app.cuda_torch_reason(plain_windows) is None
+    assert build_app.cuda_torch_reason(windows) is None
     reason = build_app.cuda_torch_reason(cuda)
-    assert "CUDA" in reason and "manylinux_2_28" in reason and "nvidia-cudnn-cu13" in reason
+    assert "CUDA" in reason and "manylinux_2_28" in reason and "3 nvidia-* CUDA packages" in reason
     assert "CUDA" in build_app.cuda_torch_reason(tagged)
     assert build_app.torch_source_args(None) == []
     assert build_app.torch_source_args("file:///wheels/cpu") == ["--index-url", "file:///wheels/cpu"]
 
 
-def test_build_app_refuses_a_cuda_torch_in_one_line_before_downloading(build_app, tmp_path, monkeypatch, capsys):
-    """pip is asked with --dry-run; here its answer is a CUDA build (a find-links folder holding only
-    the metadata of one would not do, so the dry run's report is the stand-in)."""
-    cuda = _torch_report("2.13.0", ["nvidia-cublas==13.1.1.3"], "torch-2.13.0-cp311-manylinux_2_28_x86_64.whl")
+def test_build_app_refuses_a_cuda_torch_in_one_line_before_downloading(build_app, monkeypatch):
+    """pip is asked with --dry-run (it reads the wheels' metadata only); here its answer is a CUDA build."""
+    cuda = _torch_report("2.13.0", LINUX_ONLY, "torch-2.13.0-cp311-manylinux_2_28_x86_64.whl",
+                         ("nvidia-cudnn-cu13", "nvidia-nccl-cu13"))
     calls = []
 
     def fake_run(cmd, **kwargs):
         calls.append(cmd)
-        Path(cmd[cmd.index("--report") + 1]).write_text(__import__("json").dumps(cuda))
+        Path(cmd[cmd.index("--report") + 1]).write_text(json.dumps(cuda))
         return subprocess.CompletedProcess(cmd, 0)
 
     monkeypatch.setattr(build_app.subprocess, "run", fake_run)
     with pytest.raises(SystemExit) as refused:
         build_app.refuse_cuda_torch(Path(sys.executable), ["--index-url", "file:///x"], [])
     (cmd,) = calls
-    assert "--dry-run" in cmd and "--no-deps" in cmd and cmd[-1] == build_app.TORCH
+    assert "--dry-run" in cmd and "--no-deps" not in cmd and cmd[-1] == build_app.TORCH
+    assert cmd[cmd.index("--index-url") + 1] == "file:///x"
     message = str(refused.value)
     assert "\n" not in message and "CUDA" in message and "--torch-index" in message
     assert build_app.TORCH_INDEX_ENV in message
