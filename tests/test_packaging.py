@@ -281,8 +281,8 @@ def test_mime_xml_declares_the_scenario_file_type():
     (glob,) = mime.findall(f"{MIME_NS}glob")
     pattern = glob.get("pattern")
     assert pattern == "*.gradsim.json" and int(glob.get("weight", "50")) > 50  # beats plain *.json
-    presets = [p.name for p in (RESOURCES / "presets").glob("*")]
-    assert presets and all(fnmatch.fnmatch(name, pattern) for name in presets)
+    scenarios = [p.name for p in (RESOURCES / "presets").glob("*.json") if '"gradsim.scenario/1"' in p.read_text()]
+    assert scenarios and all(fnmatch.fnmatch(name, pattern) for name in scenarios)
     assert not fnmatch.fnmatch("data.json", pattern)
 
 

@@ -12,7 +12,7 @@ import math
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QObject, QRectF, Qt, QTimer, Signal
-from PySide6.QtGui import QBrush, QColor, QFont, QPen
+from PySide6.QtGui import QBrush, QColor, QPen
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsRectItem
 
 from .plots import colormap, format_power, power_label  # noqa: F401
@@ -59,6 +59,16 @@ class BackwardPulse(QObject):
     def finish(self) -> None:
         self.pause()
         self._set(1.0)
+
+    def seek(self, seconds: float) -> None:
+        """Show the pulse as it is ``seconds`` after leaving L at the current speed (paused): the
+        frame-by-frame renderer of the recorder uses this instead of the clock."""
+        self.pause()
+        self._set(max(1.0, self.steps + 1.0 - self.speed * max(0.0, seconds)))
+
+    def duration(self) -> float:
+        """Seconds from L to h₁ at the current speed."""
+        return self.steps / max(self.speed, 1e-9)
 
     def play(self) -> None:
         if self.position <= 1.0:
@@ -175,11 +185,9 @@ class ChainView(pg.GraphicsLayoutWidget):
         axis = self.colorbar.axis
         axis.setTextPen(theme.foreground)
         axis.setPen(theme.foreground)
-        tick_font = QFont()
-        tick_font.setPointSize(max(8, theme.font_pt - 2))
-        axis.setStyle(tickFont=tick_font)
+        axis.setStyle(tickFont=theme.qfont(theme.small_px))
         axis.setLabel("")  # the chain's title names the colour; a rotated label would collide with ticks
-        self.plot.setTitle("node colour: ‖dL/dh_t‖ →", color=theme.muted, size=f"{max(8, theme.font_pt - 1)}pt",
+        self.plot.setTitle("node colour: ‖dL/dh_t‖ →", color=theme.muted, size=f"{theme.small_px}px",
                            justify="right")
         # 64 shared brushes: the scatter's symbol atlas then renders each colour once, not per node
         lut = cmap.getLookupTable(0.0, 1.0, 64, alpha=True)
@@ -193,8 +201,7 @@ class ChainView(pg.GraphicsLayoutWidget):
         self._layout_steps = None  # force the static parts to be redrawn in the new colours
         self._pulse_drawn: tuple[float, float] | None = None
         self.line.setPen(pg.mkPen(theme.muted, width=max(1, theme.line_width / 2)))
-        font = QFont()
-        font.setPointSize(theme.font_pt)
+        font = theme.qfont(theme.font_px)
         for label in (*self.end_labels, self.value_text):
             label.setColor(theme.foreground)
             label.setFont(font)

@@ -142,6 +142,9 @@ def run_app(args) -> int:
 
         def refuse(message: str) -> int:
             print(f"gradsim gui: error: {' '.join(message.split())}", file=sys.stderr)
+            # let a job already running end (say, the first import of torch): stopped by the
+            # interpreter's exit, it would print a traceback under the one line
+            window.worker.shutdown(timeout=120)
             window.close()
             return 2
 

@@ -44,8 +44,7 @@ def test_train_and_flow_share_the_forget_bias():
 
 
 def test_flow_scene_starts_from_the_same_settings():
-    pytest.importorskip("PySide6")
-    from gradsim.ui.scenes.flow import DEFAULTS
+    from gradsim.states.flow import DEFAULTS
 
     assert GeneratorSettings() == DEFAULTS
 

@@ -100,8 +100,8 @@ def test_screenshot_with_a_file_that_cannot_be_opened_is_one_line_exit_2(tmp_pat
 
 
 @pytest.mark.parametrize("doc, limit", [
-    ({"steps": 5000, "hidden": 8}, "1000 steps"),
-    ({"steps": 5000, "hidden": 8, "cell": "lstm"}, "1000 steps"),
+    ({"steps": 5000, "hidden": 8}, "1000"),
+    ({"steps": 5000, "hidden": 8, "cell": "lstm"}, "1000"),
     ({"steps": 100, "hidden": 400}, "256"),
 ])
 def test_scenario_beyond_the_app_names_the_limit_and_the_command(tmp_path, doc, limit):
@@ -113,5 +113,6 @@ def test_scenario_beyond_the_app_names_the_limit_and_the_command(tmp_path, doc, 
     shot = tmp_path / "shot.png"
     line = one_error_line(gradsim("gui", "--scenario", str(path), "--screenshot", str(shot)))
     assert "large.gradsim.json" in line and limit in line and "gradsim flow --scenario" in line
+    assert line.count("gradsim flow") == 1
     assert "cannot show the scenario" not in line
     assert not shot.exists()

@@ -130,19 +130,47 @@ def test_forward_overflow_is_marked(flow, main_window, qtbot):
     assert flow.badge.text().startswith("EXPLODING")
 
 
-def test_presets_apply_and_undo(flow, main_window, qtbot):
-    flow.preset.set_value("sigmoid20")
+def test_presets_apply_undo_and_redo(flow, main_window, qtbot):
+    flow.preset_choice.set_value("sigmoid20")
     wait_idle(qtbot, main_window)
     s = flow.generator_settings()
     assert (s.activation, s.scale, s.steps) == ("sigmoid", 1.0, 20)
+    assert flow.state.preset == "sigmoid20"
     assert_shows_engine(flow)
     main_window.undo()
     wait_idle(qtbot, main_window)
     assert flow.generator_settings().activation == "tanh"
+    assert flow.preset_choice.value() == "custom" and flow.activation.value() == "tanh"
+    main_window.redo()
+    wait_idle(qtbot, main_window)
+    assert flow.state.preset == "sigmoid20" and flow.activation.value() == "sigmoid"
+    assert_shows_engine(flow)
+
+
+def test_a_slider_drag_is_one_undo_step(flow, main_window, qtbot):
+    start = flow.state
+    for value in (0.95, 1.0, 1.05, 1.1):  # one drag: many values, one step
+        flow.scale.slider.setValue(round(value / 0.01))
+    wait_idle(qtbot, main_window)
+    assert flow.state.scale == pytest.approx(1.1) and flow.state.preset == "custom"
+    assert_shows_engine(flow)
+    main_window.undo()
+    wait_idle(qtbot, main_window)
+    assert flow.state == start and flow.scale.value() == pytest.approx(start.scale)
+    assert_shows_engine(flow)
+
+
+def test_changing_the_seed_keeps_the_preset(flow, main_window, qtbot):
+    flow.apply_preset("tanh12")
+    flow.seed.setValue(7)
+    wait_idle(qtbot, main_window)
+    assert flow.state.preset == "tanh12" and flow.state.seed == 7
+    flow.steps.setValue(60)
+    assert flow.state.preset == "custom"
 
 
 def test_pytorch_example_preset_shows_seed_numbers(flow, main_window, qtbot):
-    flow.preset.set_value("pytorch")
+    flow.preset_choice.set_value("pytorch")
     wait_idle(qtbot, main_window)
     r = flow.result
     assert r.steps == 20 and r.grad_norm[-1] == pytest.approx(2.0)

@@ -8,7 +8,6 @@ The reference scene: controls -> ``settings()`` -> worker -> :func:`gradient_flo
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
 
 import numpy as np
 import pyqtgraph as pg
@@ -26,11 +25,10 @@ from PySide6.QtWidgets import (
 )
 
 from ...engine.activations import ACTIVATIONS, get_activation
-from ...engine.flow import FlowResult, gradient_flow
+from ...engine.flow import FlowResult
 from ...engine.init import INIT_LABELS, INITIALISERS
-from ...engine.scenario import GeneratorSettings, Scenario, load_scenario, scenario_from_dict
-from ...engine.thresholds import EXPLODE_THRESHOLD, VANISH_THRESHOLD
-from ...paths import resource
+from ...engine.scenario import Scenario
+from ...states.flow import APP_MAX_HIDDEN, APP_MAX_STEPS, FlowState, compute_flow
 from ..chain import BackwardPulse, ChainView
 from ..controls import Choice, PulseControls, ReadoutLabel, SliderSpin, ThresholdBox
 from ..plots import (
@@ -45,53 +43,6 @@ from ..plots import (
     threshold_line,
 )
 from .base import Scene
-
-DEFAULTS = GeneratorSettings(hidden=32, input=4, steps=100, activation="tanh", init="gaussian", scale=0.9,
-                             input_scale=0.5, seed=0)
-
-# The seeds' "things to try", and more. Each is a partial settings dict, or a file.
-PRESETS: dict[str, tuple[str, dict]] = {
-    "custom": ("Custom", {}),
-    "sigmoid20": ("Sigmoid, scale 1.0, 20 steps: blind beyond step 10",
-                  {"activation": "sigmoid", "scale": 1.0, "steps": 20, "init": "gaussian"}),
-    "tanh12": ("tanh at 1.2: mild explosion", {"activation": "tanh", "scale": 1.2, "steps": 50, "init": "gaussian",
-                                               "input_scale": 0.1}),
-    "tanh10": ("tanh at 1.0: the fragile edge", {"activation": "tanh", "scale": 1.0, "steps": 50, "init": "gaussian"}),
-    "pytorch": ("The seeds' PyTorch example (n = 4, T = 20)", {"file": "pytorch_example.gradsim.json"}),
-    "norm095": ("Orthogonal, gain 0.95, 100 steps, linear", {"activation": "identity", "init": "orthogonal",
-                                                           "scale": 0.95, "steps": 100}),
-    "norm105": ("Orthogonal, gain 1.05, 100 steps, linear", {"activation": "identity", "init": "orthogonal",
-                                                           "scale": 1.05, "steps": 100}),
-    "irnn": ("IRNN: ReLU with identity weights", {"activation": "relu", "init": "identity", "scale": 1.0,
-                                                  "steps": 200}),
-    "sigmoid1000": ("Sigmoid over 1000 steps: far below float64", {"activation": "sigmoid", "scale": 1.0,
-                                                                   "steps": 1000}),
-    "explode": ("Linear, scale 2.0, 1000 steps: beyond float64", {"activation": "identity", "init": "orthogonal",
-                                                                  "scale": 2.0, "steps": 1000}),
-}
-
-_GENERATOR_KEYS = ("hidden", "input", "steps", "activation", "init", "scale", "input_scale", "seed")
-
-
-@dataclass
-class FlowJob:
-    """What the worker computes: the scenario (built in the worker) and the thresholds."""
-
-    settings: GeneratorSettings | None
-    scenario: Scenario | None
-    vanish: float
-    explode: float
-
-
-def compute_flow(job: FlowJob) -> FlowResult:
-    """Runs on the worker thread: build the scenario, compute the flow and its derived figures."""
-    scenario = job.scenario if job.scenario is not None else job.settings.build()
-    result = gradient_flow(scenario, job.vanish, job.explode)
-    if job.settings is not None:  # generated weights: the spectrum scales with the weight scale
-        result.extra["spectral_radius"], result.extra["spectral_norm"] = job.settings.spectrum()
-    _ = result.spectral_radius, result.spectral_norm, result.log10_bound  # computed here, not in the GUI
-    result.extra["scenario"] = scenario
-    return result
 
 
 def _set_marks(marks: pg.ScatterPlotItem, x: np.ndarray, y: np.ndarray, size: float) -> None:
@@ -109,35 +60,32 @@ class FlowScene(Scene):
     has_animation = True
 
     # -- controls ---------------------------------------------------------------------------------
-    def build_controls(self, layout: QVBoxLayout) -> None:
-        self._explicit: Scenario | None = None
-        self._result: FlowResult | None = None
-        self._updating = False
+    State = FlowState
 
-        preset_box = QGroupBox("Presets")
-        pl = QVBoxLayout(preset_box)
-        self.preset = Choice([(k, v[0]) for k, v in PRESETS.items()], "custom",
-                             tooltip="Ready-made configurations: the seeds' things to try and more")
-        pl.addWidget(self.preset)
-        layout.addWidget(preset_box)
+    def build_controls(self, layout: QVBoxLayout) -> None:
+        self._result: FlowResult | None = None
+        self.make_preset_box(layout, "Ready-made configurations: the seeds' things to try and more; "
+                                     "each holds on every seed")
 
         net = QGroupBox("Network")
         form = QFormLayout(net)
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
-        self.activation = Choice([(a, get_activation(a).label) for a in ACTIVATIONS], DEFAULTS.activation,
-                                 tooltip="f in h_t = f(W_hh h_{t-1} + W_xh x_t). Sigmoid's derivative is at most 0.25.")
-        self.scale = SliderSpin(0.0, 2.5, 0.01, DEFAULTS.scale,
+        d = FlowState()
+        self.activation = Choice([(a, get_activation(a).label) for a in ACTIVATIONS], d.activation,
+                                 tooltip="f in hₜ = f(W_hh hₜ₋₁ + W_xh xₜ). Sigmoid's derivative is at most 0.25.")
+        self.scale = SliderSpin(0.0, 2.5, 0.01, d.scale,
                                 tooltip="Weight scale: the spectral radius of W_hh (gain for orthogonal and identity)")
-        self.steps = SliderSpin(1, 1000, 1, DEFAULTS.steps, integer=True, tooltip="Sequence length T")
-        self.hidden = SliderSpin(1, 256, 1, DEFAULTS.hidden, integer=True, tooltip="Hidden size n (W_hh is n × n)")
-        self.init = Choice([(i, INIT_LABELS[i]) for i in INITIALISERS], DEFAULTS.init,
+        self.steps = SliderSpin(1, APP_MAX_STEPS, 1, d.steps, integer=True, tooltip="Sequence length T")
+        self.hidden = SliderSpin(1, APP_MAX_HIDDEN, 1, d.hidden, integer=True, tooltip="Hidden size n (W_hh is n × n)")
+        self.init = Choice([(i, INIT_LABELS[i]) for i in INITIALISERS], d.init,
                            tooltip="How W_hh is drawn before it is scaled")
-        self.input_scale = SliderSpin(0.0, 3.0, 0.05, DEFAULTS.input_scale,
-                                      tooltip="Standard deviation of the inputs x_t; large inputs saturate tanh and sigmoid")
+        self.input_scale = SliderSpin(0.0, 3.0, 0.05, d.input_scale,
+                                      tooltip="Standard deviation of the inputs xₜ; large inputs saturate tanh and sigmoid")
         self.seed = QSpinBox()
         self.seed.setRange(0, 999_999)
-        self.seed.setValue(DEFAULTS.seed)
-        self.seed.setToolTip("Random seed of weights and inputs: the same seed gives the same picture")
+        self.seed.setValue(d.seed)
+        self.seed.setToolTip("Random seed of weights and inputs: the same seed gives the same picture "
+                             "(a preset's claim holds on every seed)")
         form.addRow("Activation", self.activation)
         form.addRow("Weight scale", self.scale)
         form.addRow("Steps T", self.steps)
@@ -152,7 +100,7 @@ class FlowScene(Scene):
         layout.addWidget(self.threshold_box)
 
         self.pulse = BackwardPulse(self)
-        self.pulse_controls = PulseControls(self.pulse, "Send the gradient backward from L (Space)", speed=10)
+        self.pulse_controls = PulseControls(self.pulse, "Send the gradient backward from L (Space)", speed=d.speed)
         pc = self.pulse_controls
         self.play_button, self.back_button, self.fwd_button, self.rewind_button, self.speed = (
             pc.play_button, pc.back_button, pc.fwd_button, pc.rewind_button, pc.speed)
@@ -163,16 +111,17 @@ class FlowScene(Scene):
         self.source_label.setWordWrap(True)
         layout.addWidget(self.source_label)
 
-
-        # wiring
-        self.preset.choiceChanged.connect(self._on_preset)
-        for w in (self.activation, self.init):
-            w.choiceChanged.connect(self._on_control)
-        for w in (self.scale, self.steps, self.hidden, self.input_scale):
-            w.valueChanged.connect(self._on_control)
-        self.seed.valueChanged.connect(self._on_control)
-        self.vanish_exp.valueChanged.connect(self._on_control)
-        self.explode_exp.valueChanged.connect(self._on_control)
+        # every control sends its change to the state; show_state puts states back on the controls
+        self.bind(self.activation, "activation")
+        self.bind(self.init, "init")
+        self.bind(self.scale, "scale")
+        self.bind(self.steps, "steps", int)
+        self.bind(self.hidden, "hidden", int)
+        self.bind(self.input_scale, "input_scale")
+        self.bind(self.seed, "seed", int)
+        self.bind(self.vanish_exp, "vanish", lambda e: 10.0 ** e, "change vanishing threshold")
+        self.bind(self.explode_exp, "explode", lambda e: 10.0 ** e, "change exploding threshold")
+        self.bind(self.speed, "speed", int, "change animation speed")
         self.pulse.position_changed.connect(self._on_pulse)
 
     # -- views --------------------------------------------------------------------------------------
@@ -246,166 +195,68 @@ class FlowScene(Scene):
         for line, colour in ((self.vanish_line, t.vanish), (self.explode_line, t.explode)):
             line.setPen(curve_pen(colour, t, Qt.PenStyle.DashLine, 0.75))
             line.label.setColor(colour)
-            font = line.label.textItem.font()
-            font.setPointSize(max(8, t.font_pt - 1))
-            line.label.setFont(font)
+            line.label.setFont(t.qfont(t.small_px))
         self.cursor.setPen(pg.mkPen(t.highlight, width=max(1.0, t.line_width * 0.6)))
         self.cursor_proxy.setPen(self.cursor.pen)
         self._legend_key = None
         if self._result is not None:
             self._draw(self._result)
 
-    # -- settings -------------------------------------------------------------------------------------
-    def generator_settings(self) -> GeneratorSettings:
-        return GeneratorSettings(
-            hidden=int(self.hidden.value()), input=DEFAULTS.input, steps=int(self.steps.value()),
-            activation=self.activation.value(), init=self.init.value(), scale=float(self.scale.value()),
-            input_scale=float(self.input_scale.value()), seed=int(self.seed.value()),
-        )
+    # -- state --------------------------------------------------------------------------------------
+    def show_state(self, state: FlowState) -> None:
+        self.activation.set_value(state.activation)
+        self.init.set_value(state.init)
+        self.scale.setValue(state.scale)
+        self.steps.setValue(state.steps)
+        self.hidden.setValue(state.hidden)
+        self.input_scale.setValue(state.input_scale)
+        self.seed.setValue(state.seed)
+        self.vanish_exp.setValue(int(round(math.log10(state.vanish))))
+        self.explode_exp.setValue(int(round(math.log10(state.explode))))
+        self.speed.setValue(state.speed)
+        self.pulse.speed = float(state.speed)
+        explicit = state.explicit()
+        if explicit is not None:
+            name = explicit.name or "explicit scenario"
+            self.source_label.setText(f"Showing: {name} (n = {explicit.hidden}, T = {explicit.steps}, every number "
+                                      "given). Change a control to go back to generated weights.")
+        else:
+            self.source_label.setText("Weights and inputs are drawn from the seed; File ▸ Save scenario keeps them.")
+
+    def generator_settings(self):
+        return self.state.generator()
 
     def thresholds(self) -> tuple[float, float]:
-        return 10.0 ** self.vanish_exp.value(), 10.0 ** self.explode_exp.value()
-
-    def settings(self) -> dict:
-        vanish, explode = self.thresholds()
-        out = {**{k: getattr(self.generator_settings(), k) for k in _GENERATOR_KEYS},
-               "vanish": vanish, "explode": explode, "preset": self.preset.value(), "speed": self.speed.value()}
-        if self._explicit is not None:
-            doc = self._explicit.to_json_dict()
-            if self._explicit.name:
-                doc["name"] = self._explicit.name
-            out["scenario"] = doc
-        return out
-
-    def apply_settings(self, settings: dict) -> None:
-        unknown = set(settings) - set(_GENERATOR_KEYS) - {"vanish", "explode", "preset", "speed", "scenario"}
-        if unknown:
-            raise ValueError(f"flow: unknown setting '{sorted(unknown)[0]}'")
-        if "preset" in settings and settings["preset"] not in PRESETS:
-            raise ValueError(f"flow: unknown preset {settings['preset']!r}")
-        merged = {k: settings.get(k, v) for k, v in self.settings().items() if k in _GENERATOR_KEYS}
-        try:
-            candidate = replace(DEFAULTS, **merged).validated("flow")
-        except TypeError as exc:
-            raise ValueError(f"flow: {exc}") from None
-        if candidate.hidden > 256 or candidate.steps > 1000:
-            raise ValueError("flow: the app shows up to 256 hidden units and 1000 steps")
-        vanish = float(settings.get("vanish", self.thresholds()[0]))
-        explode = float(settings.get("explode", self.thresholds()[1]))
-        if not (0 < vanish < 1 < explode):
-            raise ValueError("flow: thresholds must satisfy 0 < vanish < 1 < explode")
-        explicit = None
-        if settings.get("scenario") is not None:
-            explicit = scenario_from_dict(settings["scenario"], "flow scenario")
-        elif settings.get("preset") in PRESETS and "file" in PRESETS[settings["preset"]][1]:
-            explicit = load_scenario(resource("presets", PRESETS[settings["preset"]][1]["file"]))
-        self._updating = True
-        try:
-            self._set_controls(candidate)
-            self.vanish_exp.setValue(int(round(math.log10(vanish))))
-            self.explode_exp.setValue(int(round(math.log10(explode))))
-            if "speed" in settings:
-                self.speed.setValue(int(settings["speed"]))
-            self.preset.set_value(settings.get("preset", "custom"))
-        finally:
-            self._updating = False
-        self._explicit = explicit if explicit is not None and explicit.generator is None else None
-        self.refresh()
-
-    def _set_controls(self, s: GeneratorSettings) -> None:
-        self.activation.set_value(s.activation)
-        self.init.set_value(s.init)
-        self.scale.setValue(s.scale)
-        self.steps.setValue(s.steps)
-        self.hidden.setValue(s.hidden)
-        self.input_scale.setValue(s.input_scale)
-        self.seed.setValue(s.seed)
-
-    def reset(self) -> None:
-        self.apply_settings({**{k: getattr(DEFAULTS, k) for k in _GENERATOR_KEYS}, "vanish": VANISH_THRESHOLD,
-                             "explode": EXPLODE_THRESHOLD, "preset": "custom", "speed": 10})
-
-    def _on_preset(self, key: str) -> None:
-        if self._updating or key == "custom":
-            return
-        values = dict(PRESETS[key][1])
-        values.pop("file", None)
-        base = {k: getattr(DEFAULTS, k) for k in _GENERATOR_KEYS}
-        base.update(values)
-        base["seed"] = int(self.seed.value())
-        base["preset"] = key
-        main = self.window()
-        if hasattr(main, "_push_undo"):
-            main._push_undo(f"preset “{PRESETS[key][0]}”", ["flow"])
-        try:
-            self.apply_settings(base)
-        except ValueError as exc:
-            self.context.show_error(str(exc))
-
-    def _on_control(self, *_args) -> None:
-        if self._updating:
-            return
-        if self._explicit is not None:
-            self._explicit = None
-            self.context.show_status("Back to generated weights: the controls describe the network again")
-        if self.preset.value() != "custom":
-            self._updating = True
-            self.preset.set_value("custom")
-            self._updating = False
-        self.refresh()
-        self.settings_changed.emit()
+        return self.state.vanish, self.state.explode
 
     # -- scenarios ------------------------------------------------------------------------------------
     def open_scenario(self, scenario: Scenario) -> bool:
-        if scenario.cell != "rnn":
-            return False
-        if scenario.generator is not None:
-            g = scenario.generator
-            if g.hidden > 256 or g.steps > 1000:
-                self.context.show_error("This scenario is larger than the app shows (256 units, 1000 steps); "
-                                        "use `gradsim flow --scenario` for it")
-                return False
-            self.apply_settings({k: getattr(g, k) for k in _GENERATOR_KEYS} | {"preset": "custom"})
-            return True
-        self._updating = True
+        """Show a loaded scenario (one undo step). A scenario the app cannot show says why and returns False."""
         try:
-            self.activation.set_value(scenario.activation)
-            self.hidden.setValue(min(scenario.hidden, 256))
-            self.steps.setValue(min(scenario.steps, 1000))
-            self.preset.set_value("custom")
-        finally:
-            self._updating = False
-        self._explicit = scenario
-        self.refresh()
+            if scenario.generator is not None:
+                g = scenario.generator
+                new = FlowState.from_dict({k: getattr(g, k) for k in ("hidden", "steps", "activation", "init", "scale",
+                                                                      "input_scale", "seed")}, base=self.state)
+                new = new.replace(preset="custom", scenario=None)
+            else:
+                doc = scenario.to_json_dict()
+                if scenario.name:
+                    doc["name"] = scenario.name
+                new = self.state.replace(scenario=doc, preset="custom", activation=scenario.activation,
+                                         hidden=min(scenario.hidden, APP_MAX_HIDDEN),
+                                         steps=min(scenario.steps, APP_MAX_STEPS))
+        except ValueError as exc:
+            self.context.show_error(str(exc).removeprefix("flow: "))
+            return False
+        self.set_state(new, f"open {scenario.name or 'scenario'}")
         return True
 
     def scenario_document(self) -> dict:
-        if self._explicit is not None:
-            doc = self._explicit.to_json_dict()
-            if self._explicit.name:
-                doc["name"] = self._explicit.name
-            return doc
-        return {"format": "gradsim.scenario/1", **self.generator_settings().to_dict()}
+        return self.state.scenario_document()
 
     # -- compute and draw ------------------------------------------------------------------------------
     def refresh(self) -> None:
-        vanish, explode = self.thresholds()
-        if self._explicit is not None:
-            job = FlowJob(None, self._explicit, vanish, explode)
-        else:
-            job = FlowJob(self.generator_settings(), None, vanish, explode)
-        self._update_source_label()
-        self.request(compute_flow, job)
-
-    def _update_source_label(self) -> None:
-        if self._explicit is not None:
-            sc = self._explicit
-            name = sc.name or "explicit scenario"
-            self.source_label.setText(f"Showing: {name} (n = {sc.hidden}, T = {sc.steps}, every number given). "
-                                      "Change a control to go back to generated weights.")
-        else:
-            self.source_label.setText("Weights and inputs are drawn from the seed; "
-                                      "File ▸ Save scenario keeps them.")
+        self.request(compute_flow, self.state.job())
 
     def on_result(self, result: FlowResult, key: str) -> None:
         self._result = result
@@ -476,7 +327,7 @@ class FlowScene(Scene):
         self.badge.setText(text)
         self.badge.setToolTip(r.verdict.describe())
         colour = t.verdict_colour(kind)
-        style = f"background: {colour}; color: {'#000000' if not t.projector else '#ffffff'};"
+        style = f"background: {colour}; color: {t.on_colour(colour)};"
         if style != self.badge.styleSheet():  # re-polishing a widget costs more than the whole chart update
             self.badge.setStyleSheet(style)
 

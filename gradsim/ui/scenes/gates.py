@@ -744,7 +744,6 @@ class GatesScene(Scene):
             self.preset.set_value("custom")
             self._updating = False
         self.refresh()
-        self.settings_changed.emit()
 
     # -- scenarios ------------------------------------------------------------------------------------
     def open_scenario(self, scenario: Scenario) -> bool:
