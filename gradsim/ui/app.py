@@ -566,8 +566,15 @@ class MainWindow(QMainWindow):
         target = "gates" if scenario.cell != "rnn" and "gates" in self.scene_ids() else "flow"
         self._push_undo(f"open {Path(path).name}", [target])
         scene = self.show_scene(target)
+        self.message_bar.hide()
         if not scene.open_scenario(scenario):
-            self.show_error(f"{Path(path).name}: this scene cannot show the scenario")
+            # a valid file the scene refuses is beyond what the app shows: keep the scene's reason (its
+            # limits) and name the command line, which takes every valid file
+            reason = self.message_bar.label.text() if not self.message_bar.isHidden() else ""
+            reason = reason or "this scene cannot show the scenario"
+            if "gradsim flow" not in reason:
+                reason += f"; use `gradsim flow --scenario {Path(path).name}` for it"
+            self.show_error(f"{Path(path).name}: {reason}")
             return False
         self._current_scenario_path = Path(path)
         self.show_status(f"Opened {path}")
