@@ -262,7 +262,7 @@ class MainWindow(QMainWindow):
         self._action(file_menu, "Export &data as CSV…", lambda: self.export_dialog("csv"), "Ctrl+Shift+D",
                      "The numbers behind the chart, straight from the engine")
         self._action(file_menu, "&Copy picture", self.copy_picture, "Ctrl+Shift+C")
-        self._action(file_menu, "Export &animation…", self.export_animation_dialog, "Ctrl+Shift+A",
+        self._action(file_menu, "Export &animation…", self.export_animation_dialog, "Ctrl+Shift+G",
                      "Render the scene's animation frame by frame as GIF, WebP or MP4")
         self._action(file_menu, "Export lesson &handout…", self.export_handout_dialog, "Ctrl+Shift+H",
                      "One PDF page per lesson step (the open lesson, else the built-in one)")
