@@ -517,6 +517,7 @@ class LanesView(TimeStrip):
         self.plot.getViewBox().sigXRangeChanged.connect(self._place_readout)
         self.labels: list[str] = []
         self.logs: list[np.ndarray] = []
+        self.plot.getAxis("left").setTicks([[], []])  # no lanes, no labels (before the first result)
         self.levels = (-1.0, 0.0)
         self.steps = 1
         self.position = 1.0

@@ -172,7 +172,7 @@ class FlowScene(Scene):
         self.readout_labels: dict[str, ReadoutLabel] = {}
         names = [("factor", "per step", "Factor per step: the geometric mean of ‖dL/dhₜ₋₁‖ / ‖dL/dhₜ‖"),
                  ("radius", "ρ(W_hh)", "Spectral radius: the largest eigenvalue modulus of W_hh"),
-                 ("total", "left at t = 1", "What is left after T − 1 steps back: ‖dL/dh₁‖ / ‖dL/dh_T‖"),
+                 ("total", "left at t = 1", "What is left after T − 1 steps back: ‖dL/dh₁‖ divided by the gradient at the last step"),
                  ("norm", "‖W_hh‖₂", "Spectral norm: the largest singular value of W_hh, which bounds each "
                                      "step's growth")]
         self._readout_captions = {key: text for key, text, _tip in names}

@@ -628,6 +628,7 @@ class GatesScene(Scene):
         self.cursor = pg.InfiniteLine(angle=90, movable=False)
         for it in (self.vanish_line, self.explode_line, self.cursor):
             item.addItem(it, ignoreBounds=True)
+            it.setVisible(False)  # until the first result (the first one loads torch: a few seconds)
         self.lanes.follow(item)  # step t of the lanes sits above step t of the chart
         item.getViewBox().sigResized.connect(self._on_chart_resized)
         self.diagrams = CellDiagrams(t)
@@ -808,6 +809,8 @@ class GatesScene(Scene):
             zero_x.append(x[zero])
             zero_y.append(y[zero])
         self._drawn = drawn
+        for line in (self.vanish_line, self.explode_line, self.cursor):
+            line.setVisible(True)
         bx, by = np.concatenate(below_x), np.concatenate(below_y)
         zx, zy = np.concatenate(zero_x), np.concatenate(zero_y)
         self.below_float.setData(x=bx, y=by, size=t.marker_size)
