@@ -18,34 +18,11 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QFontMetricsF, QPen
 
+from ..formatting import format_log10 as format_power  # noqa: F401 - the one home, for the views
+from ..formatting import power_label
 from .theme import Theme
 
 pg.setConfigOptions(antialias=True, useNumba=False)
-
-_SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
-
-
-def power_label(exponent: float) -> str:
-    """``10⁻⁶`` for -6; decimals where the exponent is not whole."""
-    if abs(exponent - round(exponent)) < 1e-9:
-        return "10" + str(int(round(exponent))).translate(_SUPERSCRIPT)
-    return f"{10.0 ** exponent:.2g}" if -4 < exponent < 5 else f"10^{exponent:.1f}"
-
-
-def format_power(log10_value: float, digits: int = 3) -> str:
-    """A number given by its log10, as text, even far outside float64 (e.g. ``3.2 × 10⁻¹⁸⁰⁰``)."""
-    if log10_value is None or (isinstance(log10_value, float) and math.isnan(log10_value)):
-        return "n/a"
-    if log10_value == -math.inf:
-        return "0 (exactly)"
-    if log10_value == math.inf:
-        return "∞"
-    exponent = math.floor(log10_value)
-    mantissa = 10.0 ** (log10_value - exponent)
-    if -3 <= exponent <= 4:
-        return f"{10.0 ** log10_value:.{digits}g}"
-    return f"{mantissa:.{digits - 1}f} × 10" + str(exponent).translate(_SUPERSCRIPT)
-
 
 class Log10Axis(pg.AxisItem):
     """An axis for values that are already log10: ticks at whole powers, labelled ``10ⁿ``."""
