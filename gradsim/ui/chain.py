@@ -173,6 +173,9 @@ class TimeStrip(pg.GraphicsLayoutWidget):
         self.ci.layout.setColumnStretchFactor(1, 1)
         self._leader: pg.ViewBox | None = None
         self._own_range: tuple[float, float] = (0.0, 1.0)
+        self._bar_row = 40
+        self._bar_shown = True
+        self._picture_height = 100  # what the picture itself needs, below the colour bar
         self.plot.getViewBox().sigResized.connect(self.align)
 
     # -- colour bar -----------------------------------------------------------------------------------
@@ -199,7 +202,8 @@ class TimeStrip(pg.GraphicsLayoutWidget):
         axis.setHeight(int(theme.small_px * 1.5) + 6)
         axis.setLabel("")
         # the caption's label would make the row taller than the bar: the row is the bar's height
-        self.ci.layout.setRowFixedHeight(0, max(10, int(theme.small_px * 0.7)) + int(theme.small_px * 1.5) + 8)
+        self._bar_row = max(10, int(theme.small_px * 0.7)) + int(theme.small_px * 1.5) + 8
+        self._show_bar(self._bar_shown)
         self.caption.setText(self.caption.text, color=theme.muted, size=f"{theme.small_px}px")
         caption_width = QFontMetricsF(theme.qfont(theme.small_px)).horizontalAdvance(self.caption.text) + 16
         self.ci.layout.setColumnMinimumWidth(0, caption_width)
@@ -207,6 +211,33 @@ class TimeStrip(pg.GraphicsLayoutWidget):
 
     def set_levels(self, lo: float, hi: float) -> None:
         self.colorbar.setLevels((lo, hi))
+
+    def set_picture_height(self, pixels: float) -> None:
+        """The least height the picture needs; the colour bar above it comes on top when there is room."""
+        self._picture_height = int(pixels)
+        self.setMinimumHeight(self._picture_height)
+        self._show_bar(self.height() >= self._picture_height + self._bar_row)
+
+    def _show_bar(self, shown: bool) -> None:
+        """The colour bar's row, or none: on a short screen (a lesson bar below, 800x600) the picture
+        keeps its room and the chart below carries the same numbers."""
+        self._bar_shown = shown
+        placed = self.colorbar.scene() is not None
+        if shown and not placed:
+            self.addItem(self.caption, row=0, col=0)
+            self.addItem(self.colorbar, row=0, col=1)
+        elif not shown and placed:  # a hidden item would keep its row: take them out of the layout
+            self.removeItem(self.caption)
+            self.removeItem(self.colorbar)
+        self.ci.layout.setRowFixedHeight(0, self._bar_row if shown else 0)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt naming
+        super().resizeEvent(event)
+        if not hasattr(self, "_picture_height"):
+            return  # pyqtgraph's own constructor resizes before ours has run
+        shown = self.height() >= self._picture_height + self._bar_row
+        if shown != self._bar_shown:
+            self._show_bar(shown)
 
     # -- the shared time axis ---------------------------------------------------------------------------
     def follow(self, chart_plot: pg.PlotItem) -> None:
@@ -338,7 +369,7 @@ class ChainView(TimeStrip):
             label.textItem.document().setDocumentMargin(1)
         # room for the colour bar, the h0 / L labels above the nodes and the pulse's value below them
         text = self.value_text.textItem.boundingRect().height() or 1.3 * theme.font_px
-        self.setMinimumHeight(int(2.3 * theme.small_px + 18 + 2 * text + 2.2 * theme.marker_size + 12))
+        self.set_picture_height(2 * text + 2.2 * theme.marker_size + 16)
         if self._logs.size:
             self.set_values(self._logs)
 
@@ -541,7 +572,7 @@ class LanesView(TimeStrip):
         self.readout.textItem.document().setDocumentMargin(1)
         lanes = max(len(self.logs), 4)
         # every lane as tall as its label, the readout's line and the colour bar's row
-        self.setMinimumHeight(int(lanes * 1.2 * theme.small_px + 1.4 * theme.font_px + 2.3 * theme.small_px + 26))
+        self.set_picture_height(lanes * 1.2 * theme.small_px + 1.4 * theme.font_px + 12)
         self.separators.setPen(pg.mkPen(theme.background, width=max(2.0, theme.line_width)))
         self.unlit.setBrush(QBrush(QColor(theme.unlit)))
         if self.logs:

@@ -392,3 +392,27 @@ def test_screenshot_option(tmp_path):
                           env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
     assert proc.returncode == 0, proc.stderr
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("step", [4, 11])  # a flow step and a gates step of the built-in lesson
+def test_pictures_keep_their_room_under_a_lesson(main_window, qtbot, step):
+    """With the lesson bar below the scene at 1024x768 in projector mode, the chart keeps a readable
+    plot (the strip above gives up its colour bar first), lanes keep one label's height each, and no
+    text in the pictures is cut or too small."""
+    from gradsim.lesson import load_builtin_lesson
+
+    from .layout_audit import graphics_problems
+
+    main_window.resize(1024, 768)
+    main_window.toggle_projector()
+    main_window.lesson_bar.set_lesson(load_builtin_lesson(), start=step - 1)
+    wait_idle(qtbot, main_window, timeout=60000)
+    qtbot.wait(30)
+    scene = main_window.current_scene()
+    small = main_window.theme.small_px
+    assert scene.chart.getPlotItem().getViewBox().height() >= 6 * small
+    if scene.scene_id == "gates":
+        vb = scene.lanes.plot.getViewBox()
+        (y0, y1) = vb.viewRange()[1]
+        assert vb.height() / (y1 - y0) >= small  # pixels per lane
+    assert not graphics_problems(main_window, small)

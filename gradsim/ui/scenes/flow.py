@@ -137,7 +137,7 @@ class FlowScene(Scene):
     def build_views(self, layout: QVBoxLayout) -> None:
         t = self.theme
         self.chain = ChainView(t)
-        self.chart = make_plot(t, "", "time step t", "‖dL/dhₜ‖ (log scale)", log_y=True, legend_columns=3)
+        self.chart = make_plot(t, "", "time step t", "‖dL/dhₜ‖", log_y=True, legend_columns=3)
         item = self.chart.getPlotItem()
         self.curve = pg.PlotDataItem(name="‖dL/dhₜ‖ (exact)", connect="finite", skipFiniteCheck=True)
         self.bound_curve = pg.PlotDataItem(name=BOUND_LABEL, connect="finite", skipFiniteCheck=True)

@@ -610,7 +610,7 @@ class GatesScene(Scene):
         self.badge_lines: dict[str, tuple[str, str]] = {}
 
         self.lanes = LanesView(t)
-        self.chart = make_plot(t, "", "time step t", "gradient norm", log_y=True, legend_columns=4)
+        self.chart = make_plot(t, "", "time step t", "norm", log_y=True, legend_columns=4)
         item = self.chart.getPlotItem()
         self.curves: dict[str, pg.PlotDataItem] = {}
         for c in CURVES:
