@@ -97,7 +97,7 @@ def open_regular(path: str | os.PathLike[str], what: str = "file") -> IO[bytes]:
     try:
         fd = os.open(where, flags)
     except FileNotFoundError:
-        raise InputError(f"{where}: no such file") from None
+        raise InputError(f"{where}: cannot read the {what}: no such file") from None
     except IsADirectoryError:
         raise InputError(f"{where}: is a folder, not a {what}") from None
     except OSError as exc:
@@ -205,7 +205,7 @@ def loads_json(raw: bytes | bytearray | str, where: str, max_depth: int = DEFAUL
             text, parse_int=_parse_int, parse_float=_parse_float, parse_constant=_refuse_constant
         )
     except InputError as exc:
-        raise InputError(f"{where}: {exc}") from None
+        raise InputError(f"{where}: not valid JSON: {exc}") from None
     except json.JSONDecodeError as exc:
         raise InputError(f"{where}: not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})") from None
     except RecursionError:  # pragma: no cover - the depth check comes first
