@@ -10,6 +10,7 @@ from typing import Any
 
 from ..engine import tasks
 from ..engine.activations import ACTIVATIONS
+from ..engine.files import check_writable
 from ..engine.init import INITIALISERS
 from ..engine.training import CELL_LABELS, CELLS, OPTIMIZERS, TrainSettings, run_to_end, save_run
 
@@ -169,6 +170,8 @@ def settings_from_args(args: argparse.Namespace) -> TrainSettings:
 def cli_train(args: argparse.Namespace) -> dict:
     """Run ``gradsim train`` and return its result; raises :class:`InputError` for bad settings."""
     settings = settings_from_args(args)
+    if getattr(args, "save", None):
+        check_writable(args.save, "saved run")  # a bad --save path is refused before training
     wall = time.perf_counter()
     last = run_to_end(settings)
     seconds = time.perf_counter() - wall

@@ -170,11 +170,17 @@ def json_depth(raw: bytes, limit: int) -> int:
     return depth
 
 
-def _parse_int(token: str) -> int:
-    digits = len(token) - (token[0] == "-")
-    if digits > MAX_INT_DIGITS:
-        raise InputError(f"an integer of {digits} digits (at most {MAX_INT_DIGITS} are read)")
-    return int(token)
+def _int_parser(max_digits: int):
+    def parse(token: str) -> int:
+        digits = len(token) - (token[0] == "-")
+        if digits > max_digits:
+            raise InputError(f"an integer of {digits} digits (at most {max_digits} are read)")
+        return int(token)
+
+    return parse
+
+
+_parse_int = _int_parser(MAX_INT_DIGITS)
 
 
 def _parse_float(token: str) -> float:
@@ -189,8 +195,12 @@ def _refuse_constant(token: str) -> Any:
     raise InputError(f"{token} is not allowed (only finite numbers)")
 
 
-def loads_json(raw: bytes | bytearray | str, where: str, max_depth: int = DEFAULT_MAX_DEPTH) -> Any:
-    """Parse JSON strictly (see the module docstring); refusals are one line starting ``where: ``."""
+def loads_json(
+    raw: bytes | bytearray | str, where: str, max_depth: int = DEFAULT_MAX_DEPTH, max_int_digits: int = MAX_INT_DIGITS
+) -> Any:
+    """Parse JSON strictly (see the module docstring); refusals are one line starting ``where: ``.
+    ``max_int_digits`` may be raised for documents that hold wide integers on purpose (a random
+    generator's 128-bit state)."""
     data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else bytes(raw)
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
@@ -202,7 +212,10 @@ def loads_json(raw: bytes | bytearray | str, where: str, max_depth: int = DEFAUL
         raise InputError(f"{where}: JSON nested more than {max_depth} levels deep")
     try:
         return json.loads(
-            text, parse_int=_parse_int, parse_float=_parse_float, parse_constant=_refuse_constant
+            text,
+            parse_int=_parse_int if max_int_digits == MAX_INT_DIGITS else _int_parser(max_int_digits),
+            parse_float=_parse_float,
+            parse_constant=_refuse_constant,
         )
     except InputError as exc:
         raise InputError(f"{where}: not valid JSON: {exc}") from None
@@ -359,10 +372,14 @@ def check_writable(path: str | os.PathLike[str], what: str = "file") -> Path:
     parent = p.parent if str(p.parent) else Path(".")
     if not parent.is_dir():
         raise InputError(f"{where}: the folder {parent} does not exist")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise InputError(f"{where}: cannot write in the folder {parent} (permission denied)")
     if p.exists() and not os.access(p, os.W_OK):
         raise InputError(f"{where}: cannot write the {what} (permission denied)")
+    try:  # the real test: can a file be made beside it (a read-only disk, /proc, no permission)?
+        fd, probe = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".probe", dir=str(parent))
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise InputError(f"{where}: cannot write in the folder {parent} ({exc.strerror or exc})") from None
     return p
 
 
