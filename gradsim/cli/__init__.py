@@ -10,9 +10,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from ..engine.cancel import Cancelled, CancelToken, cancel_scope
 from ..engine.errors import InputError
 from . import flow, gui, scalar, spectrum, train
-from .common import Parser
+from .common import Parser, StderrProgress
 
 VERBS = (gui, flow, scalar, spectrum, train)
 
@@ -49,20 +50,38 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command is None:
             args = parser.parse_args(["gui"])
         return gui.run(args)
+    progress = StderrProgress(args.command) if _is_terminal(sys.stderr) else None
+    token = CancelToken(progress)
     try:
-        text = args.run(args)
+        with cancel_scope(token):
+            text = args.run(args)
     except InputError as exc:
+        _clear(progress)
         print(f"gradsim {args.command}: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Cancelled):
+        _clear(progress)
         print(f"gradsim {args.command}: interrupted", file=sys.stderr)
         return 130
+    _clear(progress)
     try:
         sys.stdout.write(text + "\n")
         sys.stdout.flush()
     except BrokenPipeError:  # e.g. piped into `head`
         return 0
     return 0
+
+
+def _is_terminal(stream) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+def _clear(progress: StderrProgress | None) -> None:
+    if progress is not None:
+        progress.clear()
 
 
 def main_gui() -> int:

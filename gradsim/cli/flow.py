@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import math
 
 from ..engine.activations import ACTIVATIONS
 from ..engine.errors import InputError
+from ..engine.files import dumps_json
 from ..engine.init import INITIALISERS
 from ..engine.scenario import CELLS, GeneratorSettings
 from ..engine.thresholds import EXPLODE_THRESHOLD, VANISH_THRESHOLD
@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> str:
     result = gradient_flow(scenario_from_args(args), args.vanish, args.explode)
     doc = result.to_json_dict()
     if args.format == "json":
-        return json.dumps(doc)
+        return dumps_json(doc)
     columns = {k: doc[k] for k in ("t", "grad_norm", "log10_grad_norm", "log10_local_factor", "log10_bound")}
     for key in ("cell_grad_norm", "log10_cell_grad_norm"):  # LSTM only: the cell-state gradient
         if key in doc:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import time
 from typing import Any
 
 from ..engine import tasks
 from ..engine.activations import ACTIVATIONS
-from ..engine.files import check_writable
+from ..engine.files import check_writable, dumps_json
 from ..engine.init import INITIALISERS
 from ..engine.training import CELL_LABELS, CELLS, OPTIMIZERS, TrainSettings, run_to_end, save_run
 
@@ -229,4 +228,4 @@ def run(args: argparse.Namespace) -> str:
     result = cli_train(args)
     if getattr(args, "format", "json") == "text":
         return format_train_result(result)
-    return json.dumps(result)
+    return dumps_json(result)
