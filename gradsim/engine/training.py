@@ -33,7 +33,7 @@ import numpy as np
 from gradsim.engine import tasks
 from gradsim.engine.activations import ACTIVATIONS
 from gradsim.engine.budget import check_memory, training_memory_bytes
-from gradsim.engine.cancel import check_cancelled, report_progress
+from gradsim.engine.cancel import Cancelled, check_cancelled, report_progress
 from gradsim.engine.errors import InputError
 from gradsim.engine.files import GIB, atomic_write, check_zip_archive, loads_json, one_word, open_regular
 from gradsim.engine.init import INITIALISERS, recurrent_weights
@@ -307,8 +307,10 @@ class RecurrentModel:
         kept: dict[int, Any] = {}
         states: list = []
         for t in range(length):
-            if not t & 63:
-                check_cancelled()  # a long sequence's step can take seconds: stay cancellable
+            if capture and not t & 63:
+                # a long sequence's step can take seconds: stay cancellable, but only in the
+                # training pass, before the optimiser has changed anything (never in evaluate)
+                check_cancelled()
             if s.cell == "rnn":
                 h = act(torch.addmm(steps_in[t], h, w_hh_t))
             elif s.cell == "lstm":
@@ -510,9 +512,18 @@ class TrainRun:
             )
 
     def step(self) -> Snapshot:
-        """One optimiser step on a fresh batch, with the per-timestep gradient captured."""
+        """One optimiser step on a fresh batch, with the per-timestep gradient captured.
+
+        A step cancelled part-way (:class:`~gradsim.engine.cancel.Cancelled`, raised before the
+        optimiser changes anything) leaves the run exactly as it was, its data stream included, so
+        the same run continues as if the step had never started."""
         with self.lock:
-            return self._step()
+            stream = self.train_rng.bit_generator.state
+            try:
+                return self._step()
+            except Cancelled:
+                self.train_rng.bit_generator.state = stream
+                raise
 
     def _step(self) -> Snapshot:
         import torch
