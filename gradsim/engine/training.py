@@ -18,7 +18,6 @@ torch is imported inside functions only: importing this module loads neither tor
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import threading
@@ -35,7 +34,15 @@ from gradsim.engine.activations import ACTIVATIONS
 from gradsim.engine.budget import check_memory, training_memory_bytes
 from gradsim.engine.cancel import Cancelled, check_cancelled, report_progress
 from gradsim.engine.errors import InputError
-from gradsim.engine.files import GIB, atomic_write, check_zip_archive, loads_json, one_word, open_regular
+from gradsim.engine.files import (
+    GIB,
+    atomic_write,
+    check_zip_archive,
+    format_csv,
+    loads_json,
+    one_word,
+    open_regular,
+)
 from gradsim.engine.init import INITIALISERS, recurrent_weights
 from gradsim.engine.thresholds import (
     EXPLODE_THRESHOLD,
@@ -438,26 +445,17 @@ class Curves:
         return np.vstack(self.log10_grad_h)
 
     def to_csv(self) -> str:
-        """The scalar curves as CSV, one row per step; held-out columns empty between evaluations."""
+        """The scalar curves as CSV, one row per step; held-out columns empty between evaluations
+        (gradsim's one CSV convention: a missing or non-finite number is an empty cell)."""
         evals = dict(zip(self.eval_step, zip(self.accuracy, self.eval_loss, strict=True), strict=True))
-        out = io.StringIO()
-        out.write("step,loss,grad_norm_before_clip,grad_norm_after_clip,heldout_accuracy,heldout_loss\n")
-        for k, step in enumerate(self.step):
-            acc, eloss = evals.get(step, (None, None))
-            row = [
-                str(step),
-                _num(self.loss[k]),
-                _num(self.grad_norm_before[k]),
-                _num(self.grad_norm_after[k]),
-                "" if acc is None else _num(acc),
-                "" if eloss is None else _num(eloss),
-            ]
-            out.write(",".join(row) + "\n")
-        return out.getvalue()
-
-
-def _num(x: float) -> str:
-    return repr(float(x))
+        return format_csv({
+            "step": self.step,
+            "loss": self.loss,
+            "grad_norm_before_clip": self.grad_norm_before,
+            "grad_norm_after_clip": self.grad_norm_after,
+            "heldout_accuracy": [evals.get(step, (None, None))[0] for step in self.step],
+            "heldout_loss": [evals.get(step, (None, None))[1] for step in self.step],
+        })
 
 
 class TrainRun:
