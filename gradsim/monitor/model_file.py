@@ -298,6 +298,8 @@ def load_input_sequence(path: str | os.PathLike[str], input_size: int) -> np.nda
         raise InputError(f"{p}: unknown input file type {p.suffix!r} (use .npy or .csv)")
     with open_regular(p, "input file") as f:
         raw = read_limited(f, MAX_INPUT_BYTES, str(p), "input file")
+    if not raw.strip():
+        raise InputError(f"{p}: the input file is empty")
     try:
         if suffix == ".npy":
             arr = _npy_from_bytes(raw, p)
