@@ -952,13 +952,13 @@ def load_runs(path: str | Path) -> list[TrainRun]:
     """
     import pickle
 
-    import torch
-
     name = str(path)
     with open_regular(path, "saved run") as f:
         if f.read(4) != b"PK\x03\x04":
             raise InputError(f"{name}: not a saved gradsim run (not a PyTorch zip archive)")
         total = check_zip_archive(f, name, MAX_RUN_FILE_BYTES, "saved run")
+        import torch  # only once the file has passed every check above
+
         try:
             payload = torch.load(f, weights_only=True, map_location="cpu")
         except pickle.UnpicklingError:

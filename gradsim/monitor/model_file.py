@@ -156,8 +156,6 @@ def _load_torch_file(p: Path) -> Any:
     loaded."""
     import pickle
 
-    import torch
-
     with open_regular(p, "model file") as f:
         if f.read(4) != b"PK\x03\x04":
             raise InputError(
@@ -165,6 +163,8 @@ def _load_torch_file(p: Path) -> Any:
                 "re-save older ones with a current PyTorch)"
             )
         check_zip_archive(f, str(p), MAX_FILE_BYTES, "model file")
+        import torch  # only once the file has passed every check above
+
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # torch's notes on pickle protocols are not for the user
@@ -202,9 +202,10 @@ def load_state_dict_file(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
         return {**{k: np.zeros(0) for k in names if k not in out and not _is_layer_key(k)}, **out}
     if suffix not in (".pt", ".pth", ".bin", ".ckpt"):
         raise InputError(f"{p}: unknown model file type {suffix!r} (use .pt, .pth or .safetensors)")
+    loaded = _load_torch_file(p)
     import torch
 
-    state = _find_state_dict(_load_torch_file(p))
+    state = _find_state_dict(loaded)
     if state is None:
         raise InputError(f"{p}: holds no weights of nn.RNN, nn.LSTM or nn.GRU (no weight_hh_l0 key)")
     chosen = {k: v for k, v in state.items() if _is_layer_key(k) and isinstance(v, torch.Tensor)}

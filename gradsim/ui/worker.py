@@ -53,25 +53,58 @@ LANES = (VISIBLE, BACKGROUND, FILES)
 
 _torch_ready = threading.Event()
 _torch_gate = threading.Lock()
+_torch_import_started = threading.Event()
 
 
-def run_guarded(fn: Callable[..., Any], *args: Any) -> Any:
+class _TorchImportWatch:
+    """A finder that only watches: it notes when some thread starts importing torch, and finds
+    nothing itself (the import goes on as usual)."""
+
+    @staticmethod
+    def find_spec(name: str, path: Any = None, target: Any = None) -> None:
+        if name == "torch":
+            _torch_import_started.set()
+        return None
+
+
+if not any(isinstance(f, _TorchImportWatch) for f in sys.meta_path):
+    sys.meta_path.insert(0, _TorchImportWatch())
+
+
+def _mark_torch_ready() -> None:
+    torch = sys.modules.get("torch")
+    if torch is not None and hasattr(torch, "Tensor") and hasattr(torch, "nn"):
+        _torch_ready.set()
+
+
+def run_guarded(fn: Callable[..., Any], *args: Any, visible: bool = False) -> Any:
     """Run ``fn`` so that at most one worker thread can be importing torch at a time.
 
     torch imported lazily from two threads at once (say the compute worker for the gates scene and a
     training task) can hand one of them a partially initialised module ("operator ... does not
-    exist"). Until torch is fully imported, jobs of all worker threads run one at a time under a
-    shared lock; afterwards they run freely.
+    exist"). Until torch is fully imported, jobs run one at a time under a shared lock; afterwards
+    they run freely.
+
+    The visible lane (``visible=True``) does not wait for another lane's whole job, only for a
+    torch import in progress: if the lock is held by a job that has not started importing torch
+    (reading a scenario, say), the visible job runs beside it.
     """
     if _torch_ready.is_set():
         return fn(*args)
-    with _torch_gate:
-        try:
-            return fn(*args)
-        finally:
-            torch = sys.modules.get("torch")
-            if torch is not None and hasattr(torch, "Tensor") and hasattr(torch, "nn"):
-                _torch_ready.set()
+    if visible and not _torch_gate.acquire(blocking=False):
+        if not _torch_import_started.is_set():
+            try:
+                return fn(*args)
+            finally:
+                _mark_torch_ready()
+        _torch_gate.acquire()
+    elif not visible:
+        _torch_gate.acquire()
+    try:
+        return fn(*args)
+    finally:
+        _mark_torch_ready()
+        _torch_gate.release()
 
 
 def _describe(exc: BaseException) -> str:
@@ -273,7 +306,7 @@ class ComputeWorker(QObject):
             try:
                 with cancel_scope(job.token):
                     job.token.check()
-                    result = run_guarded(job.fn, *job.args)
+                    result = run_guarded(job.fn, *job.args, visible=lane.name == VISIBLE)
             except Cancelled:
                 outcome = ("cancelled",)
             except Exception as exc:  # a job's failure must never kill the worker
