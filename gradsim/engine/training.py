@@ -990,7 +990,34 @@ def load_run(path: str | Path) -> TrainRun:
     return load_runs(path)[0]
 
 
+_CURVE_KEYS = ("step", "loss", "grad_norm_before", "grad_norm_after", "log10_grad_h", "eigenvalues_real",
+               "eigenvalues_imag", "eval_step", "accuracy", "eval_loss")
+
+
+def _check_item(item: Any) -> None:
+    """The shape of one saved run, checked before anything is built from it (a damaged file is
+    refused at once, not after a model has been made)."""
+    import torch
+
+    def need(ok: bool, what: str) -> None:
+        if not ok:
+            raise InputError(f"damaged saved run ({what})")
+
+    need(isinstance(item, dict), "a run is not a dictionary")
+    need(isinstance(item.get("settings"), str), "no settings")
+    need(isinstance(item.get("train_rng"), str), "no data stream state")
+    for key in ("model", "optimizer", "curves"):
+        need(isinstance(item.get(key), dict), f"no {key}")
+    need(all(isinstance(v, torch.Tensor) for v in item["model"].values()), "weights that are not tensors")
+    curves = item["curves"]
+    need(all(isinstance(curves.get(k), torch.Tensor) for k in _CURVE_KEYS), "curves missing or not tensors")
+    need(isinstance(item.get("step"), int) and not isinstance(item.get("step"), bool), "no step count")
+    need(isinstance(item.get("seconds"), (int, float)), "no training time")
+    need(item.get("stop_reason") is None or isinstance(item.get("stop_reason"), str), "a stop reason that is not text")
+
+
 def _restore_run(item: dict) -> TrainRun:
+    _check_item(item)
     settings = TrainSettings.from_json(item["settings"])
     run = TrainRun(settings)
     run.model.load_state_dict(item["model"])
