@@ -168,7 +168,7 @@ def cancel_table() -> None:
     print("\nCtrl+C on a terminal (progress shown on stderr):")
     for args, after in ((["flow", "--steps", "10000", "--hidden", "400", "--cell", "lstm", "--input", "512"], 12.0),
                         (["spectrum", "--hidden", "512", "--steps", "7812", "--sweep"], 12.0),
-                        (["train", "--cell", "lstm", "--delay", "40", "--steps", "5000"], 12.0)):
+                        (["train", "--cell", "lstm", "--delay", "40", "--steps", "5000"], 25.0)):
         code, seconds, progress = ctrl_c(args, after)
         print(f"  gradsim {' '.join(args)}: exit {code}, {seconds:.2f} s from Ctrl+C to exit; last: {progress.strip()[:70]}")
 
@@ -196,6 +196,8 @@ def cancel_table() -> None:
         t = time.perf_counter(); w.close(); app.quit()
         print(f"close {time.perf_counter() - t:.3f}", flush=True)
         print("exiting", flush=True)
+        from gradsim.cli import _end_process  # how `gradsim gui` ends once the window has closed
+        _end_process(0)
         """
     )
     proc = subprocess.Popen([PY, "-c", code], cwd=ROOT, env=ENV, stdout=subprocess.PIPE, text=True)
@@ -215,10 +217,13 @@ def cancel_table() -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="the files only")
+    parser.add_argument("--cancel-only", action="store_true", help="the cancellation timings only")
     args = parser.parse_args()
-    files_table()
-    if not args.quick:
-        cli_table()
+    if not args.cancel_only:
+        files_table()
+    if args.cancel_only or not args.quick:
+        if not args.cancel_only:
+            cli_table()
         cancel_table()
     return 0
 
