@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from gradsim.engine.budget import check_memory
+from gradsim.engine.cancel import report_progress
 from gradsim.engine.errors import InputError
 from gradsim.engine.files import GIB, MIB, check_zip_archive, one_word, open_regular, read_limited
 from gradsim.engine.init import spectral_norm, spectral_radius
@@ -94,12 +95,16 @@ class LayerSpec:
         """Every layer, direction and gate block of ``W_hh``, largest eigenvalues first."""
         out = []
         hidden = self.hidden_size
+        gates = GATE_NAMES[self.cell]
+        total = self.num_layers * self.directions * len(gates)
         for layer in range(self.num_layers):
             for d in range(self.directions):
                 suffix = f"_l{layer}" + ("_reverse" if d else "")
                 key = f"{self.name}/l{layer}" + ("/reverse" if d else "")
                 w_hh = self.weights["weight_hh" + suffix]
-                for g, gate in enumerate(GATE_NAMES[self.cell]):
+                for g, gate in enumerate(gates):
+                    # a checkpoint per block: one eigensolve of a 1024-unit block takes seconds
+                    report_progress(len(out), total, "eigenvalue blocks")
                     block = w_hh[g * hidden : (g + 1) * hidden]
                     eig = np.linalg.eigvals(block)
                     eig = eig[np.argsort(-np.abs(eig), kind="stable")]
