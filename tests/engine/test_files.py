@@ -106,7 +106,7 @@ def test_every_kind_of_the_issue_is_in_the_corpus():
     for needed in ("huge_int_whh", "huge_int_input_scale", "huge_int_forget_bias", "digits_5000", "e400",
                    "deep_100k", "newline_key", "ansi_key", "deep_header.safetensors", "dtype_list",
                    "zero_sized_huge_shape", "model_sparse", "model_zero_stride_view", "model_inflates_past",
-                   "model_pickle_code", "damaged_lines", "declares_20000x20000"):
+                   "model_pickle_code", "model_negative_numel", "damaged_lines", "declares_20000x20000"):
         assert any(needed in n for n in names), needed
 
 

@@ -118,6 +118,13 @@ def torch_files() -> dict[str, bytes]:
     out["model_inflates_past_declared.pt"] = lie_about_size(zip_bytes(bomb), "archive/data/bomb", 1024)
     # a record declaring 4 GB
     out["model_declares_4gb.pt"] = lie_about_size(good, members[-1][0], 0xFFFFFFF0)
+    # a tensor of -1 elements: the size in the pickle patched, the archive rebuilt around it
+    plain = saved({"rnn.weight_hh_l0": torch.zeros(7)})
+    with zipfile.ZipFile(io.BytesIO(plain)) as z:
+        records = [(i.filename, z.read(i.filename)) for i in z.infolist()]
+    patched = [(n, d.replace(b"K\x00K\x07\x85", b"K\x00J\xff\xff\xff\xff\x85") if n.endswith("data.pkl") else d,
+                zipfile.ZIP_STORED) for n, d in records]
+    out["model_negative_numel.pt"] = zip_bytes(patched)
     # a legacy (pre-zip) pickle
     out["model_legacy_pickle.pt"] = pickle.dumps(_RunsCode())
     # saved runs
@@ -215,7 +222,8 @@ def main() -> int:
         reader = "run" if name.startswith("run_") else "model"
         fragment = {"model_legacy_pickle.pt": "refused", "model_pickle_code.pt": "refused",
                     "run_pickle_code.gradsim-run.pt": "refused", "model_sparse.pt": "sparse",
-                    "model_inflates_past_declared.pt": "inflates past", "model_declares_4gb.pt": "limit"}.get(name, "")
+                    "model_inflates_past_declared.pt": "inflates past", "model_declares_4gb.pt": "limit",
+                    "model_negative_numel.pt": "cannot read"}.get(name, "")
         files[name] = (data, reader, fragment)
     expected = {}
     for name, (data, reader, fragment) in sorted(files.items()):
