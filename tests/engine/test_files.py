@@ -244,15 +244,20 @@ def test_strict_json_accepts_what_it_should():
     assert json_depth(b'["[[[[", {"a": [[]]}]', 1) == 4
 
 
-def test_zip_archive_bounds(tmp_path):
+def test_zip_archive_bounds():
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z:
-        z.writestr("a", b"x" * 1000, compress_type=zipfile.ZIP_DEFLATED)
+        z.writestr("a", b"x" * 1000)
         z.writestr("b", b"y" * 10)
     buf.seek(0)
     assert check_zip_archive(buf, "z.pt", 2000) == 1010
     with pytest.raises(InputError, match="over the"):
         check_zip_archive(buf, "z.pt", 1005)
+    deflated = io.BytesIO()
+    with zipfile.ZipFile(deflated, "w") as z:
+        z.writestr("a", b"x" * 1000, compress_type=zipfile.ZIP_DEFLATED)
+    with pytest.raises(InputError, match="compressed"):
+        check_zip_archive(deflated, "z.pt", 2000)
 
 
 def test_strict_json_output_and_one_csv_convention():

@@ -222,7 +222,7 @@ def main() -> int:
         reader = "run" if name.startswith("run_") else "model"
         fragment = {"model_legacy_pickle.pt": "refused", "model_pickle_code.pt": "refused",
                     "run_pickle_code.gradsim-run.pt": "refused", "model_sparse.pt": "sparse",
-                    "model_inflates_past_declared.pt": "inflates past", "model_declares_4gb.pt": "limit",
+                    "model_inflates_past_declared.pt": "compressed", "model_declares_4gb.pt": "limit",
                     "model_negative_numel.pt": "cannot read"}.get(name, "")
         files[name] = (data, reader, fragment)
     expected = {}
