@@ -20,8 +20,9 @@ FLOAT64 = 8
 FLOAT32 = 4
 
 # Training: float32 numbers kept per (sequence, step) for the backward pass, per hidden unit and per
-# input feature, measured with tracemalloc-free peak RSS (ru_maxrss) at T = 202, B = 512: RNN 6.7,
-# GRU 16.9, LSTM 16.1 per unit, 2.1-2.3 per input feature; rounded up by about 10 %.
+# input feature, measured as peak resident memory (ru_maxrss) at T = 202, B = 512: RNN 6.7, GRU 16.9,
+# LSTM 16.1 per unit, 2.1-2.3 per input feature; rounded up by about 10 %. The held-out evaluation
+# measured 1.0 per input feature and 1.0 per gate unit (eval_size 8192).
 TRAIN_FLOATS_PER_UNIT = {"rnn": 7.5, "gru": 18.5, "lstm": 18.0}
 TRAIN_FLOATS_PER_INPUT = 2.5
 GATES = {"rnn": 1, "gru": 3, "lstm": 4}

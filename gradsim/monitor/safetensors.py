@@ -14,8 +14,9 @@ bounded before any of them is built. Every field of the header is checked for it
 where a dtype belongs, a string where a shape belongs), every shape for its size (each dimension at
 most 2**40, the product bounded as it is computed, so a zero-sized shape with a huge dimension or a
 shape that overflows int64 are refused), and every span for lying inside the file. The package would
-add a compiled dependency to the offline app for none of this. ``tests/engine/test_files.py`` reads
-files written by the reference writer's layout, byte for byte.
+add a compiled dependency to the offline app for none of this. ``tests/engine/test_monitor.py``
+reads files made by a writer of its own that follows the format's description (sharing no code with
+this reader), and ``tests/engine/test_files.py`` fuzzes every header field.
 """
 
 from __future__ import annotations
