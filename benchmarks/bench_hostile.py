@@ -106,6 +106,49 @@ def files_table() -> None:
           f"largest peak {worst_m:.0f} MB (2048 MB budget)")
 
 
+BUDGET_CODE = textwrap.dedent(
+    """
+    import json, resource, sys
+    import torch
+    torch.zeros(2) + 1
+    kind, kw = sys.argv[1], json.loads(sys.argv[2])
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    if kind == "train":
+        from gradsim.engine.training import TrainRun, TrainSettings
+        s = TrainSettings(**kw, steps=2, eval_every=1)
+        estimate = s.memory_bytes()
+        run = TrainRun(s); run.step(); run.step()
+    else:
+        from gradsim.engine.budget import flow_memory_bytes
+        from gradsim.engine.flow import gradient_flow
+        from gradsim.engine.scenario import GeneratorSettings
+        g = GeneratorSettings(**kw)
+        estimate = flow_memory_bytes(g.cell, g.steps, g.hidden, g.input)
+        gradient_flow(g.build())
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"estimate_mb": estimate / 2**20, "measured_mb": (peak - base) / 1024}))
+    """
+)
+
+
+def budget_table() -> None:
+    cases = [
+        ("train", {"cell": "lstm", "delay": 200, "batch": 256, "hidden": 128}),
+        ("train", {"cell": "gru", "delay": 400, "batch": 128, "hidden": 256}),
+        ("train", {"cell": "rnn", "delay": 400, "batch": 512, "hidden": 64, "embedding": 256}),
+        ("train", {"cell": "lstm", "delay": 100, "batch": 32, "hidden": 64, "eval_size": 16384}),
+        ("flow", {"cell": "lstm", "steps": 10000, "hidden": 400, "input": 512}),
+        ("flow", {"cell": "rnn", "steps": 10000, "hidden": 400, "input": 512}),
+    ]
+    print(f"\n{'memory estimate against measured peak':60s} {'estimate MB':>11s} {'measured MB':>11s}")
+    for kind, kw in cases:
+        proc = subprocess.run([PY, "-c", BUDGET_CODE, kind, json.dumps(kw)], capture_output=True, text=True,
+                              cwd=ROOT, env=ENV, timeout=900)
+        r = json.loads(proc.stdout.strip().splitlines()[-1])
+        shown = kind + " " + " ".join(f"{k}={v}" for k, v in kw.items())
+        print(f"{shown[:60]:60s} {r['estimate_mb']:11.0f} {r['measured_mb']:11.0f}")
+
+
 def cli_table() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         fifo = Path(tmp) / "x.gradsim.json"
@@ -224,6 +267,7 @@ def main() -> int:
     if args.cancel_only or not args.quick:
         if not args.cancel_only:
             cli_table()
+            budget_table()
         cancel_table()
     return 0
 

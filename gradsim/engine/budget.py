@@ -69,6 +69,6 @@ def training_memory_bytes(
     (``eval_size x T x gates*H``) and looks up the embedding for the whole batch."""
     gates = GATES.get(cell, 4)
     train = FLOAT32 * batch * length * (TRAIN_FLOATS_PER_UNIT.get(cell, 18.5) * hidden + TRAIN_FLOATS_PER_INPUT * features)
-    evaluate = 1.1 * FLOAT32 * eval_size * length * (gates * hidden + features)
+    evaluate = 1.15 * FLOAT32 * eval_size * length * (gates * hidden + features)
     params = FLOAT32 * 4 * (gates * hidden * (hidden + features + 2) + outputs * (hidden + 1))  # + grad, Adam's two
     return train + evaluate + params
