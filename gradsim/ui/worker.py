@@ -315,6 +315,13 @@ class ComputeWorker(QObject):
                 outcome = ("errored", exc)
             else:
                 outcome = ("finished", result)
+            # the result's signal is queued before the job stops counting as running, so a caller
+            # that sees the worker idle knows every result is already on its way
+            if outcome[0] == "finished" and not job.token.cancelled:
+                self._emit(self.finished, job.key, job.request_id, outcome[1])
+            elif outcome[0] == "errored":
+                self._emit(self.errored, job.key, job.request_id, outcome[1])
+                self._emit(self.failed, job.key, job.request_id, _describe(outcome[1]))
             with self._cond:
                 lane.running = None
                 if outcome[0] == "cancelled":
@@ -322,12 +329,6 @@ class ComputeWorker(QObject):
                 else:
                     self.completed += 1
                 self._cond.notify_all()
-            if outcome[0] == "finished" and not job.token.cancelled:
-                self._emit(self.finished, job.key, job.request_id, outcome[1])
-            elif outcome[0] == "errored":
-                self._emit(self.errored, job.key, job.request_id, outcome[1])
-                self._emit(self.failed, job.key, job.request_id, _describe(outcome[1]))
-            with self._cond:  # after the result, so "idle" means its signal is already queued
                 self._update_busy()
             if lane.retired:
                 return
