@@ -109,8 +109,9 @@ def open_regular(path: str | os.PathLike[str], what: str = "file") -> IO[bytes]:
         kind = _kind_of(mode)
         if kind is not None:
             raise InputError(f"{where}: is {kind}, not a {what}; only regular files are read")
-        if hasattr(os, "set_blocking"):
-            os.set_blocking(fd, True)  # a regular file: plain reads from here on
+        if hasattr(os, "set_blocking") and flags & getattr(os, "O_NONBLOCK", 0):
+            with contextlib.suppress(OSError):
+                os.set_blocking(fd, True)  # a regular file: plain reads from here on
         return os.fdopen(fd, "rb")
     except BaseException:
         os.close(fd)
