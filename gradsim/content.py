@@ -26,8 +26,8 @@ from typing import Any
 import numpy as np
 
 from gradsim.engine.errors import InputError
-from gradsim.formatting import format_log10, format_number  # noqa: F401 - the one home; re-exported
 from gradsim.engine.files import loads_json, read_bytes
+from gradsim.formatting import format_log10, format_number  # noqa: F401 - the one home; re-exported
 from gradsim.paths import resource
 from gradsim.registry import SCENE_IDS
 

@@ -17,10 +17,10 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QFontMetricsF, QPen
 
-from ..formatting import format_log10 as format_power  # noqa: F401 - the one home, for the views
-from ..formatting import power_label
 from ..engine.errors import InputError
 from ..engine.files import format_csv, write_text
+from ..formatting import format_log10 as format_power  # noqa: F401 - the one home, for the views
+from ..formatting import power_label
 from .theme import Theme
 
 pg.setConfigOptions(antialias=True, useNumba=False)
