@@ -8,7 +8,6 @@ never used. Non-finite values are cleaned once, here, and shown by explicit mark
 
 from __future__ import annotations
 
-import csv
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,34 +17,13 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QFontMetricsF, QPen
 
+from ..engine.errors import InputError
+from ..engine.files import format_csv, write_text
+from ..formatting import format_log10 as format_power  # noqa: F401 - the one home, for the views
+from ..formatting import power_label
 from .theme import Theme
 
 pg.setConfigOptions(antialias=True, useNumba=False)
-
-_SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
-
-
-def power_label(exponent: float) -> str:
-    """``10⁻⁶`` for -6; decimals where the exponent is not whole."""
-    if abs(exponent - round(exponent)) < 1e-9:
-        return "10" + str(int(round(exponent))).translate(_SUPERSCRIPT)
-    return f"{10.0 ** exponent:.2g}" if -4 < exponent < 5 else f"10^{exponent:.1f}"
-
-
-def format_power(log10_value: float, digits: int = 3) -> str:
-    """A number given by its log10, as text, even far outside float64 (e.g. ``3.2 × 10⁻¹⁸⁰⁰``)."""
-    if log10_value is None or (isinstance(log10_value, float) and math.isnan(log10_value)):
-        return "n/a"
-    if log10_value == -math.inf:
-        return "0 (exactly)"
-    if log10_value == math.inf:
-        return "∞"
-    exponent = math.floor(log10_value)
-    mantissa = 10.0 ** (log10_value - exponent)
-    if -3 <= exponent <= 4:
-        return f"{10.0 ** log10_value:.{digits}g}"
-    return f"{mantissa:.{digits - 1}f} × 10" + str(exponent).translate(_SUPERSCRIPT)
-
 
 class Log10Axis(pg.AxisItem):
     """An axis for values that are already log10: ticks at whole powers, labelled ``10ⁿ``."""
@@ -219,21 +197,14 @@ def export_svg(widget, path: str | Path, title: str = "gradsim chart") -> None:
 
 
 def write_csv(path: str | Path, columns: dict[str, Sequence]) -> None:
-    """Write engine arrays (never values read back from a plot) as CSV, full precision."""
-    keys = list(columns)
-    length = max((len(columns[k]) for k in keys), default=0)
-    with open(path, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(keys)
-        for i in range(length):
-            row = []
-            for k in keys:
-                col = columns[k]
-                v = col[i] if i < len(col) else ""
-                if isinstance(v, (float, np.floating)):
-                    v = repr(float(v)) if np.isfinite(v) else ("" if np.isnan(v) else ("inf" if v > 0 else "-inf"))
-                row.append(v)
-            writer.writerow(row)
+    """Write engine arrays (never values read back from a plot) as CSV, full precision, atomically.
+
+    The one CSV convention of gradsim (:func:`gradsim.engine.files.format_csv`, shared with the
+    command line): a non-finite or missing number is an empty cell. Failures are ``OSError``."""
+    try:
+        write_text(path, format_csv(columns), "CSV table")
+    except InputError as exc:
+        raise OSError(str(exc).split(": ", 1)[-1]) from None
 
 
 def settle_view(chart: pg.GraphicsView | pg.PlotItem) -> None:
