@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..engine.activations import get_activation
 from ..engine.scalar import ActivationRow, ScalarTrace, activation_table, scalar_trace
 from ..engine.sweep import (
     FeedforwardComparison,
@@ -89,6 +90,7 @@ class ScalarResult:
     trace: ScalarTrace
     log10_trace_cumprod: np.ndarray  # log10 |dhₜ/dh₀|
     activations: list[ActivationRow]
+    slopes_at_one: dict[str, tuple[float, float]]  # f′(−1) and f′(+1) of each activation (ReLU: 0 and 1)
     z: np.ndarray
     derivatives: dict[str, np.ndarray]
     feedforward: FeedforwardComparison
@@ -108,13 +110,24 @@ def compute_scalar(job: ScalarJob) -> ScalarResult:
     with np.errstate(divide="ignore"):
         log_cum = np.log10(np.abs(trace.cumprod))
     user_log = next(r.log10_value for r in rows if r.user)
+    activations = activation_table()
     return ScalarResult(
         job=job, rows=rows, curve_weights=weights, curve_t=t, curve_log10=logs, trace=trace,
-        log10_trace_cumprod=log_cum, activations=activation_table(), z=Z_GRID.copy(),
+        log10_trace_cumprod=log_cum, activations=activations,
+        slopes_at_one={row.name: _slopes_at_one(row) for row in activations}, z=Z_GRID.copy(),
         derivatives=activation_curves(Z_GRID),
         feedforward=feedforward_vs_recurrent(job.w, job.spread, job.steps, job.seed),
         verdict=verdict_from_log10(np.array([user_log]), VANISH_THRESHOLD, EXPLODE_THRESHOLD),
     )
+
+
+def _slopes_at_one(row: ActivationRow) -> tuple[float, float]:
+    """f′(−1) and f′(+1): the engine's table has them once it splits its mean (ReLU's 0.5 is a slope
+    ReLU never has); until then, the activation's own derivative at those two points."""
+    if hasattr(row, "derivative_at_minus_1"):
+        return float(row.derivative_at_minus_1), float(row.derivative_at_plus_1)
+    at_minus, at_plus = get_activation(row.name).df(np.array([-1.0, 1.0]))
+    return float(at_minus), float(at_plus)
 
 
 def outcome(state: ScalarState) -> Verdict:

@@ -46,9 +46,9 @@ def torch_trace(w, steps, h0):
 
 
 def shown_rows(scene):
-    """(w, log10 wᵀ, the wᵀ text, the reading text) of both halves of the table, from the cells."""
+    """(w, log10 wᵀ, the wᵀ text, the reading text) of every part of the table, from the cells."""
     out = []
-    for table in scene.power_tables:
+    for table in scene.power_tables:  # the parts in use; the others have no rows
         for i in range(table.rowCount()):
             out.append((cell_value(table, i, 0), cell_value(table, i, 1), table.item(i, 1).text(),
                         table.item(i, 2).text()))
@@ -71,7 +71,7 @@ def test_default_table_shows_the_seeds_numbers(scalar):
     texts = {r[0]: r[2] for r in rows}
     assert texts[0.5] == "9.54 × 10⁻⁷" and texts[1.5] == "3,325" and texts[2.0] == "1.05 × 10⁶"
     assert highlighted_power_rows(scalar) == [0.5]
-    assert scalar.badge.text() == "VANISHING\nwᵀ = 9.54 × 10⁻⁷ < 10⁻⁶"
+    assert scalar.badge.text() == "VANISHING · wᵀ = 9.54 × 10⁻⁷ < 10⁻⁶"
 
 
 def test_w_slider_adds_the_users_row_and_curve(scalar, main_window, qtbot):
@@ -90,7 +90,7 @@ def test_w_slider_adds_the_users_row_and_curve(scalar, main_window, qtbot):
         np.testing.assert_array_equal(x, np.arange(21.0))
         np.testing.assert_allclose(10.0 ** y, np.power(row[0], x), rtol=1e-12)
     # 0.8²⁰ = 0.0115: healthy, on its way down
-    assert scalar.badge.text() == "HEALTHY\nwᵀ = 0.0115 ≥ 10⁻⁶"
+    assert scalar.badge.text() == "HEALTHY · wᵀ = 0.0115 ≥ 10⁻⁶"
 
 
 def test_steps_change_the_exponent_beyond_float64(scalar, main_window, qtbot):
@@ -99,7 +99,7 @@ def test_steps_change_the_exponent_beyond_float64(scalar, main_window, qtbot):
     rows = {r[0]: r[1] for r in shown_rows(scalar)}
     assert rows[3.0] == pytest.approx(200 * math.log10(3.0))
     assert rows[0.5] == pytest.approx(200 * math.log10(0.5))
-    assert scalar.badge.text() == "EXPLODING\nwᵀ = 2.66 × 10⁹⁵ > 10³"
+    assert scalar.badge.text() == "EXPLODING · wᵀ = 2.66 × 10⁹⁵ > 10³"
 
 
 def test_threshold_names_sit_in_the_margin_not_on_curves(scalar):
@@ -216,15 +216,18 @@ def test_activation_view_equals_autograd(scalar):
         i = rows[name]
         z = torch.tensor([-1.0, 1.0], dtype=torch.float64, requires_grad=True)
         f(z).sum().backward()
-        typical = z.grad.mean().item()
+        at_minus, at_plus = z.grad.tolist()
         closed_max = {"sigmoid": 0.25}.get(name, 1.0)
         assert cell_value(table, i, 1) == pytest.approx(closed_max, abs=1e-9)
-        assert cell_value(table, i, 2) == pytest.approx(typical, rel=1e-12)
-        assert cell_value(table, i, 3) == pytest.approx(closed_max ** 10, rel=1e-8)
-        assert cell_value(table, i, 4) == pytest.approx(closed_max ** 50, rel=1e-7)
+        assert cell_value(table, i, 2) == pytest.approx(at_minus, rel=1e-12)
+        assert cell_value(table, i, 3) == pytest.approx(at_plus, rel=1e-12)
+        assert cell_value(table, i, 4) == pytest.approx(closed_max ** 10, rel=1e-8)
+        assert cell_value(table, i, 5) == pytest.approx(closed_max ** 50, rel=1e-7)
+    # ReLU: 0 at −1 and 1 at +1 (not their mean, 0.5, a slope ReLU never has)
+    assert (table.item(rows["relu"], 2).text(), table.item(rows["relu"], 3).text()) == ("0", "1")
     # seeds: sigmoid's best case after 10 steps is about 1e-6, after 50 about 1e-30
-    assert math.log10(cell_value(table, rows["sigmoid"], 3)) == pytest.approx(-6, abs=0.05)
-    assert math.log10(cell_value(table, rows["sigmoid"], 4)) == pytest.approx(-30, abs=0.2)
+    assert math.log10(cell_value(table, rows["sigmoid"], 4)) == pytest.approx(-6, abs=0.05)
+    assert math.log10(cell_value(table, rows["sigmoid"], 5)) == pytest.approx(-30, abs=0.2)
 
 
 def test_feedforward_view_follows_its_controls(scalar, main_window, qtbot):
@@ -253,7 +256,7 @@ def test_presets_apply_undo_and_redo(scalar, main_window, qtbot):
     wait_idle(qtbot, main_window)
     assert (scalar.state.w, scalar.state.steps, scalar.state.preset) == (1.5, 20, "explode15")
     assert scalar.w.value() == pytest.approx(1.5)
-    assert scalar.badge.text() == "EXPLODING\nwᵀ = 3,325 > 10³"
+    assert scalar.badge.text() == "EXPLODING · wᵀ = 3,325 > 10³"
     main_window.undo()
     wait_idle(qtbot, main_window)
     assert scalar.state == ScalarState() and scalar.preset_choice.value() == "custom"
@@ -337,7 +340,8 @@ def test_the_table_is_whole_on_a_projector(new_window, qtbot):
     scene.apply_settings({"w": 0.8})  # eight rows, the longest readings
     wait_idle(qtbot, window)
     assert window.width() == 1024
-    for table in scene.power_tables:
+    assert [t.isVisible() for t in scene.power_tables] == [True, True, False, False]  # two parts of four rows
+    for table in scene.power_tables[:2]:
         metrics = table.fontMetrics()
         for i in range(table.rowCount()):
             for j in range(table.columnCount()):

@@ -5,7 +5,8 @@ Four views, each drawn from one engine result (``gradsim.states.scalar.compute_s
 
 * **wᵀ**: the curves ``wᵗ`` on a log axis (exact log10 values, so 3²⁰⁰ is drawn where it belongs)
   above the seeds' table ``w, wᵀ, reading``, whose rows carry each curve's line: the table is the
-  legend. It is set in two halves side by side so the chart keeps most of the screen.
+  legend. It is set in as many parts side by side as the width takes (two on a 1024-pixel
+  projector, three or four on wider screens), so the chart keeps most of the screen.
 * **Trace**: ``hₜ = tanh(w hₜ₋₁)`` row by row (t, hₜ, the local factor ``w (1 − hₜ²)``, the product
   ``dhₜ/dh₀``) under its chart; an animation walks through the rows (Space, arrows, R).
 * **Activations**: the derivative curves of sigmoid, tanh, ReLU and identity, and the table of their
@@ -54,6 +55,21 @@ from .base import Scene
 
 VIEW_TITLES = {"powers": "wᵀ", "trace": "Trace", "activations": "Activations", "feedforward": "Feedforward"}
 TRACE_ROWS_SHOWN = 4  # rows of the trace table on show (it scrolls to the animated row)
+MAX_TABLE_PARTS = 4  # the wᵀ table's rows are set in up to this many parts side by side
+TABLE_SPACING = 6
+
+
+class _ResizeAware(QWidget):
+    """A page that calls back when its width changes (the wᵀ table re-divides its rows)."""
+
+    def __init__(self, on_width) -> None:
+        super().__init__()
+        self._on_width = on_width
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt naming
+        super().resizeEvent(event)
+        if event.size().width() != event.oldSize().width():
+            self._on_width()
 
 
 def _item(text: str, value: float | None = None, align_right: bool = True) -> QTableWidgetItem:
@@ -86,11 +102,11 @@ def _table(headers: list[str], tips: list[str]) -> QTableWidget:
 def short_reading(reading: str) -> str:
     """The engine's reading of a wᵀ without its first word where the number says it already
     ("explodes: training will diverge" beside 3,325 reads "training will diverge"): the table then
-    fits a 1024-pixel projector in two halves. The tooltip keeps the whole reading."""
+    fits a 1024-pixel projector in two parts. The tooltip keeps the whole reading."""
     return reading.split(": ", 1)[-1]
 
 
-ICON_ASPECT = 1.8  # a curve's line sample in the table: this many times as wide as the text is high
+ICON_ASPECT = 1.5  # a curve's line sample in the table: this many times as wide as the text is high
 
 
 def _line_icon(pen: QPen, height: int) -> QIcon:
@@ -136,7 +152,7 @@ def _fit_columns(table: QTableWidget) -> None:
 class ScalarScene(Scene):
     scene_id = "scalar"
     title = "Scalar intuition"
-    summary = "One weight w, multiplied T times: wᵀ."
+    summary = "w × w × … × w = wᵀ"
     has_animation = True
     State = ScalarState
 
@@ -228,21 +244,23 @@ class ScalarScene(Scene):
         self.power_vanish, self.power_explode = threshold_lines(self.power_chart)
         tips = ["the weight (the line is its curve's)", "w multiplied by itself T times",
                 "what that means for learning"]
-        self.power_tables = (_table(["w", "wᵀ", "reading"], tips), _table(["w", "wᵀ", "reading"], tips))
-        powers = QWidget()
-        pl = QVBoxLayout(powers)
+        self.power_tables = tuple(_table(["w", "wᵀ", "reading"], tips) for _ in range(MAX_TABLE_PARTS))
+        self._table_parts = 0  # how many of them show rows
+        self._part_width = 0  # the width one part needs for the current rows and type
+        self.power_page = _ResizeAware(self._redivide_power_table)
+        pl = QVBoxLayout(self.power_page)
         pl.setContentsMargins(0, 0, 0, 0)
         pl.setSpacing(4)
         pl.addWidget(self.power_chart, 1)
-        halves = QHBoxLayout()
-        halves.setContentsMargins(0, 0, 0, 0)
-        halves.setSpacing(8)
+        parts = QHBoxLayout()
+        parts.setContentsMargins(0, 0, 0, 0)
+        parts.setSpacing(TABLE_SPACING)
         for table in self.power_tables:
             table.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
             table.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
-            halves.addWidget(table, 1, Qt.AlignmentFlag.AlignTop)
-        pl.addLayout(halves, 0)
-        self.tabs.addTab(powers, VIEW_TITLES["powers"])
+            parts.addWidget(table, 1, Qt.AlignmentFlag.AlignTop)
+        pl.addLayout(parts, 0)
+        self.tabs.addTab(self.power_page, VIEW_TITLES["powers"])
 
         # trace
         self.trace_table = _table(["t", "hₜ", "w (1 − hₜ²)", "dhₜ/dh₀"],
@@ -278,10 +296,10 @@ class ScalarScene(Scene):
         self.act_unit_swatch = pg.PlotDataItem()
         self.act_chart.set_legend([(self.act_items[n], n) for n in ACTIVATIONS]
                                   + [(self.act_unit_swatch, "|z| = 1")])
-        self.act_table = _table(["", "max f′", "f′(±1)", "(max f′)¹⁰", "(max f′)⁵⁰"],
-                                ["the activation", "largest derivative anywhere",
-                                 "typical derivative: mean of f′(−1) and f′(1)",
-                                 "the best case after 10 steps", "the best case after 50 steps"])
+        self.act_table = _table(["f", "max f′", "f′(−1)", "f′(+1)", "(max f′)¹⁰", "(max f′)⁵⁰"],
+                                ["the activation", "largest derivative anywhere", "the slope at z = −1",
+                                 "the slope at z = +1", "the best case after 10 steps",
+                                 "the best case after 50 steps"])
         self.act_table.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.act_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         acts = QWidget()
@@ -352,7 +370,8 @@ class ScalarScene(Scene):
         for chart in (self.power_chart, self.trace_chart, self.act_chart, self.ff_chart, self.layer_chart):
             style_plot(chart, t)
         # the tables are the charts' legends: set in the legends' size, the smallest of the type scale
-        table_style = f"QTableWidget, QHeaderView::section {{ font-size: {t.small_px}px; }}"
+        table_style = (f"QTableWidget {{ font-size: {t.small_px}px; padding: 0; }} "
+                       f"QHeaderView::section {{ font-size: {t.small_px}px; }}")
         for table in (*self.power_tables, self.trace_table, self.act_table):
             table.setStyleSheet(table_style)
             table.setFont(t.qfont(t.small_px))
@@ -398,7 +417,7 @@ class ScalarScene(Scene):
         self._draw_badge(r, t)
 
     def _badge_texts(self, r: ScalarResult) -> tuple[str, str]:
-        """The badge's two lines: the verdict, and the number it judged against which threshold."""
+        """The badge's two parts: the verdict, and the number it judged against which threshold."""
         user = r.user_row
         value = format_log10(user.log10_value)
         kind = r.verdict.kind
@@ -411,7 +430,7 @@ class ScalarScene(Scene):
 
     def _draw_badge(self, r: ScalarResult, t) -> None:
         head, detail = self._badge_texts(r)
-        self.badge.setText(f"{head}\n{detail}")
+        self.badge.setText(f"{head} · {detail}")
         self.badge.setToolTip(f"Your w = {r.user_row.w:g} multiplied T = {r.job.steps} times: {r.user_row.reading}. "
                               "The badge compares wᵀ with the vanishing threshold 10⁻⁶ and the exploding "
                               "threshold 10³: healthy means in between.")
@@ -421,44 +440,37 @@ class ScalarScene(Scene):
             self.badge.setStyleSheet(style)
 
     def _size_badge(self) -> None:
-        """One fixed size, that of the widest badge, so a new verdict never relayouts the window."""
+        """One line, one fixed size (the widest badge's), so a new verdict never relayouts the window
+        and the title's row stays one line high wherever the title and summary fit beside it."""
         self.badge.ensurePolished()
         text = self.badge.text()
         width = 0
         # the extremes: 0.01²⁰⁰ = 10⁻⁴⁰⁰ and 3²⁰⁰ ≈ 2.66 × 10⁹⁵
-        for widest in ("HEALTHY\nwᵀ = 8.88 × 10⁻⁶ ≥ 10⁻⁶", "VANISHING\nwᵀ = 8.88 × 10⁻⁴⁰⁰ < 10⁻⁶",
-                       "EXPLODING\nwᵀ = 8.88 × 10⁹⁵ > 10³"):
+        for widest in ("HEALTHY · wᵀ = 8.88 × 10⁻⁶ ≥ 10⁻⁶", "VANISHING · wᵀ = 8.88 × 10⁻⁴⁰⁰ < 10⁻⁶",
+                       "EXPLODING · wᵀ = 8.88 × 10⁹⁵ > 10³"):
             self.badge.setText(widest)
             width = max(width, self.badge.sizeHint().width())
         self.badge.setText(text)
         metrics = self.badge.fontMetrics()
-        self.badge.setFixedSize(width, int(2 * metrics.lineSpacing() + 0.5 * metrics.height() + 6))
+        self.badge.setFixedSize(width, int(metrics.lineSpacing() + 0.5 * metrics.height() + 6))
+
+    def _update_header(self) -> None:
+        """Title and summary on one line where they fit, else the summary whole on a second line: the
+        height goes to the chart."""
+        t = self.theme
+        summary = self.summary.replace(" ", "&nbsp;")  # it wraps as a whole, never inside
+        self.header.setText(f"<span style='font-size:{t.title_px}px; font-weight:bold'>{self.title}</span>"
+                            f"&nbsp;&nbsp; <span style='color:{t.muted}'>{summary}</span>")
 
     def _draw_powers(self, r: ScalarResult, t) -> None:
-        half = (len(r.rows) + 1) // 2
-        parts = (list(enumerate(r.rows))[:half], list(enumerate(r.rows))[half:])
-        icon_height = QFontMetrics(t.qfont(t.small_px)).height()
-        pens = self._power_pens(r, t)
-        for table, part in zip(self.power_tables, parts, strict=True):
-            table.setRowCount(len(part))
-            table.setIconSize(QSize(int(icon_height * ICON_ASPECT), icon_height))
-            for i, (k, row) in enumerate(part):
-                cells = [_item(f"{row.w:g}", row.w), _item(format_log10(row.log10_value), row.log10_value),
-                         _item(short_reading(row.reading), None, align_right=False)]
-                cells[0].setIcon(_line_icon(pens[k], icon_height))
-                for cell in cells:
-                    cell.setToolTip(f"w = {row.w:g}: wᵀ = {format_log10(row.log10_value)}, {row.reading}"
-                                    + (" (your w)" if row.user else ""))
-                    if row.user:
-                        font = t.qfont(t.small_px, bold=True)
-                        cell.setFont(font)
-                        cell.setBackground(QBrush(QColor(t.highlight)))
-                        cell.setForeground(QBrush(QColor(t.on_colour(t.highlight))))
-                for j, cell in enumerate(cells):
-                    table.setItem(i, j, cell)
-            _fit_columns(table)
-            _fit_rows(table, half)
+        # the width one part needs: every row in one table, measured by Qt itself
+        self._fill_power_table(r, t, 1)
+        self._part_width = self.power_tables[0].minimumWidth()
+        parts = self._parts_that_fit()
+        if parts != 1:
+            self._fill_power_table(r, t, parts)
         # curves: one per weight, coloured along the colour map, the user's dashed and thick
+        pens = self._power_pens(r, t)
         while len(self.power_items) < len(r.curve_weights):
             item = pg.PlotDataItem(connect="finite", skipFiniteCheck=True)
             self.power_chart.getPlotItem().addItem(item)
@@ -478,6 +490,43 @@ class ScalarScene(Scene):
         self.power_chart.getPlotItem().setRange(xRange=(0, r.job.steps), yRange=(lo, hi), padding=0.02)
         settle_view(self.power_chart)
 
+    def _parts_that_fit(self) -> int:
+        """As many parts side by side as the page's width takes (at least one, at most four)."""
+        room = self.power_page.width() + TABLE_SPACING
+        return max(1, min(MAX_TABLE_PARTS, room // (self._part_width + TABLE_SPACING)))
+
+    def _redivide_power_table(self) -> None:
+        if self._result is not None and self._part_width and self._parts_that_fit() != self._table_parts:
+            self._fill_power_table(self._result, self.theme, self._parts_that_fit())
+
+    def _fill_power_table(self, r: ScalarResult, t, parts: int) -> None:
+        """The rows of the wᵀ table, in order, down the first part, then the next (``parts`` of them)."""
+        self._table_parts = parts
+        per_part = -(-len(r.rows) // parts)
+        icon_height = QFontMetrics(t.qfont(t.small_px)).height()
+        pens = self._power_pens(r, t)
+        for p, table in enumerate(self.power_tables):
+            part = list(enumerate(r.rows))[p * per_part:(p + 1) * per_part] if p < parts else []
+            table.setVisible(p < parts)
+            table.setRowCount(len(part))
+            table.setIconSize(QSize(int(icon_height * ICON_ASPECT), icon_height))
+            for i, (k, row) in enumerate(part):
+                cells = [_item(f"{row.w:g}", row.w), _item(format_log10(row.log10_value), row.log10_value),
+                         _item(short_reading(row.reading), None, align_right=False)]
+                cells[0].setIcon(_line_icon(pens[k], icon_height))
+                for cell in cells:
+                    cell.setToolTip(f"w = {row.w:g}: wᵀ = {format_log10(row.log10_value)}, {row.reading}"
+                                    + (" (your w)" if row.user else ""))
+                    if row.user:
+                        cell.setFont(t.qfont(t.small_px, bold=True))
+                        cell.setBackground(QBrush(QColor(t.highlight)))
+                        cell.setForeground(QBrush(QColor(t.on_colour(t.highlight))))
+                for j, cell in enumerate(cells):
+                    table.setItem(i, j, cell)
+            if p < parts:
+                _fit_columns(table)
+                _fit_rows(table, per_part)
+
     @staticmethod
     def _power_pens(r: ScalarResult, t) -> list[QPen]:
         cmap = pg.colormap.get(t.colormap)
@@ -492,11 +541,11 @@ class ScalarScene(Scene):
         return pens
 
     def power_rows(self) -> list[tuple[PowerRow, str, str]]:
-        """(engine row, the wᵀ text shown, the reading shown) in table order: left half, then right."""
+        """(engine row, the wᵀ text shown, the reading shown) in table order: down each part, left to right."""
         if self._result is None:
             return []
         cells = [(table.item(i, 1).text(), table.item(i, 2).text())
-                 for table in self.power_tables for i in range(table.rowCount())]
+                 for table in self.power_tables[:self._table_parts] for i in range(table.rowCount())]
         return [(row, text, reading) for row, (text, reading) in zip(self._result.rows, cells, strict=True)]
 
     def _draw_trace(self, r: ScalarResult, t) -> None:
@@ -534,8 +583,9 @@ class ScalarScene(Scene):
         for i, row in enumerate(r.activations):
             table.setItem(i, 0, _item(row.name, None, align_right=False))
             table.setItem(i, 1, _item(format_number(row.max_derivative), row.max_derivative))
-            table.setItem(i, 2, _item(format_number(row.typical_derivative), row.typical_derivative))
-            for j, value in ((3, row.after_10), (4, row.after_50)):
+            for j, value in enumerate(r.slopes_at_one[row.name], start=2):
+                table.setItem(i, j, _item(format_number(value), value))
+            for j, value in ((4, row.after_10), (5, row.after_50)):
                 table.setItem(i, j, _item(format_number(value), value))
         _fit_rows(table)
 
