@@ -11,10 +11,10 @@ import sys
 from collections.abc import Sequence
 
 from ..engine.errors import InputError
-from . import flow, gui, scalar, spectrum, train
+from . import flow, gui, lesson, scalar, spectrum, train
 from .common import Parser
 
-VERBS = (gui, flow, scalar, spectrum, train)
+VERBS = (gui, flow, scalar, spectrum, train, lesson)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,6 +49,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command is None:
             args = parser.parse_args(["gui"])
         return gui.run(args)
+    if args.command == "lesson":  # draws with Qt and reports for itself
+        return lesson.run(args)
     try:
         text = args.run(args)
     except InputError as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..registry import SCENE_IDS
+from .common import finite_float, positive_int
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -18,11 +19,21 @@ def add_parser(sub) -> argparse.ArgumentParser:
     gui.add_argument("--lesson", metavar="FILE", help="open a lesson file, or 'builtin' for the built-in lesson")
     gui.add_argument("--open-model", metavar="FILE", help="open a saved nn.RNN/LSTM/GRU state dict (.pt, .safetensors)")
     gui.add_argument("--open-run", metavar="FILE", help="open a gradsim.monitor run log and follow it")
+    gui.add_argument("--preset", metavar="ID", help="show one of the scene's presets")
+    rec = gui.add_argument_group("recording (render the animation frame by frame, then exit)")
+    rec.add_argument("--record", metavar="FILE", help="write the scene's animation (or the lesson) as .gif, .webp or .mp4")
+    rec.add_argument("--seconds", type=finite_float(0, 120), default=None,
+                     help="length (default: the animation's own; per step with --lesson)")
+    rec.add_argument("--fps", type=positive_int(1, 60), default=30, help="frames per second (default %(default)s)")
     gui.set_defaults(run=None)
     return gui
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.record:
+        from ..ui.record import run_record
+
+        return run_record(args)
     from ..ui.launch import run_app
 
     return run_app(args)

@@ -11,7 +11,7 @@ from typing import Any
 from ..engine import tasks
 from ..engine.activations import ACTIVATIONS
 from ..engine.init import INITIALISERS
-from ..engine.training import CELL_LABELS, CELLS, OPTIMIZERS, TrainSettings, run_to_end, save_run
+from ..engine.training import CELL_LABELS, MODELS, OPTIMIZERS, TrainSettings, run_to_end, save_run
 
 
 def _clip_value(text: str) -> float:
@@ -65,7 +65,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--task", choices=tasks.TASKS, default=d.task, help="copy-memory (default) or the adding problem"
     )
-    parser.add_argument("--cell", choices=CELLS, required=True, help="vanilla rnn, lstm or gru")
+    parser.add_argument("--cell", choices=MODELS, required=True,
+                        help="vanilla rnn, lstm, gru, or a small causal transformer")
     parser.add_argument(
         "--delay",
         type=_count(0),

@@ -25,7 +25,8 @@ from .errors import InputError
 from .init import INITIALISERS, input_weights, scale_recurrent, spectral_norm, spectral_radius, unit_recurrent
 
 FORMAT = "gradsim.scenario/1"
-CELLS = ("rnn", "lstm", "gru")
+CELLS = ("rnn", "lstm", "gru", "residual", "attention")
+ACTIVATION_CELLS = ("rnn", "residual")  # the cells whose activation f is a setting
 LOSSES = ("sum_last",)
 
 # Limits that keep the app responsive and the files sane; documented in the README.
@@ -38,6 +39,7 @@ MAX_FILE_BYTES = 50 * 1024 * 1024
 MAX_SCALE = 100.0
 MAX_INPUT_SCALE = 1e3
 MAX_FORGET_BIAS = 20.0
+MAX_RESIDUAL_SCALE = 10.0
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,8 @@ class GeneratorSettings:
 
     ``scale`` is the initialiser's weight scale (the spectral radius for ``gaussian``, the gain for
     ``orthogonal`` and ``identity``; see :mod:`gradsim.engine.init`). ``forget_bias`` is used by the
-    LSTM only.
+    LSTM only, ``residual_scale`` (alpha in ``h_t = h_{t-1} + alpha f(W_hh h_{t-1} + W_xh x_t + b)``)
+    by the residual RNN only.
     """
 
     hidden: int = 32
@@ -60,6 +63,7 @@ class GeneratorSettings:
     cell: str = "rnn"
     forget_bias: float = 1.0
     loss: str = "sum_last"
+    residual_scale: float = 1.0
 
     def validated(self, where: str = "settings") -> GeneratorSettings:
         """Return self if every field is in range, else raise one-line :class:`InputError`."""
@@ -76,9 +80,11 @@ class GeneratorSettings:
         _check_float(self.scale, "scale", 0.0, MAX_SCALE, where)
         _check_float(self.input_scale, "input_scale", 0.0, MAX_INPUT_SCALE, where)
         _check_float(self.forget_bias, "forget_bias", -MAX_FORGET_BIAS, MAX_FORGET_BIAS, where)
-        if self.cell != "rnn" and self.activation != "tanh":
-            raise InputError(f"{where}: 'activation' applies to the vanilla RNN only; the {self.cell.upper()} "
-                             "uses sigmoid gates and tanh")
+        _check_float(self.residual_scale, "residual_scale", 0.0, MAX_RESIDUAL_SCALE, where)
+        if self.cell not in ACTIVATION_CELLS and self.activation != "tanh":
+            what = ("the attention layer has none to choose (softmax attention)" if self.cell == "attention"
+                    else f"the {self.cell.upper()} uses sigmoid gates and tanh")
+            raise InputError(f"{where}: 'activation' applies to the vanilla and residual RNN only; {what}")
         return self
 
     def build(self) -> Scenario:

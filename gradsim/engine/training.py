@@ -42,8 +42,12 @@ from gradsim.engine.thresholds import (
     verdict_from_log10,
 )
 
-CELLS = ("rnn", "lstm", "gru")
-CELL_LABELS = {"rnn": "vanilla RNN", "lstm": "LSTM", "gru": "GRU"}
+CELLS = ("rnn", "lstm", "gru")  # the recurrent cells (the lab's model slots and delay sweep list these)
+TRANSFORMER_BLOCKS = 2
+TRANSFORMER_MLP = 2  # width of each block's MLP, in multiples of the model width
+MODELS = (*CELLS, "transformer")  # every model `gradsim train --cell` trains
+CELL_LABELS = {"rnn": "vanilla RNN", "lstm": "LSTM", "gru": "GRU",
+               "transformer": f"Transformer ({TRANSFORMER_BLOCKS} blocks)"}
 OPTIMIZERS = ("adam", "sgd")
 SETTINGS_FORMAT = "gradsim.train/1"
 RUN_FORMAT = "gradsim.run/1"
@@ -92,7 +96,7 @@ class TrainSettings:
     def validate(self) -> TrainSettings:
         """Return ``self`` if every value is acceptable; otherwise raise :class:`InputError`."""
         _choice("task", self.task, tasks.TASKS)
-        _choice("cell", self.cell, CELLS)
+        _choice("cell", self.cell, MODELS)
         _choice("activation", self.activation, ACTIVATIONS)
         _choice("init", self.init, INITIALISERS)
         _choice("optimizer", self.optimizer, OPTIMIZERS)
@@ -203,7 +207,42 @@ def _number(name: str, value: Any, low: float, high: float, low_open: bool = Fal
 # the model
 
 
-class RecurrentModel:
+class _ParameterModel:
+    """What every model of the lab shares: named float parameters drawn from a NumPy generator (so
+    the seed alone fixes them), their state dict, and loading one back (shapes checked)."""
+
+    params: dict[str, Any]
+
+    def parameters(self) -> list:
+        return list(self.params.values())
+
+    def state_dict(self) -> dict:
+        return {name: p.detach().clone() for name, p in self.params.items()}
+
+    def load_state_dict(self, state: dict) -> None:
+        import torch
+
+        if set(state) != set(self.params):
+            raise InputError("saved weights do not match the model described by the saved settings")
+        with torch.no_grad():
+            for name, p in self.params.items():
+                value = state[name]
+                if not isinstance(value, torch.Tensor) or tuple(value.shape) != tuple(p.shape):
+                    raise InputError(f"saved weight {name} has the wrong shape for the saved settings")
+                p.copy_(value.to(p.dtype))
+
+    def recurrent_matrix(self) -> np.ndarray | None:
+        return None
+
+
+def build_model(settings: TrainSettings, rng: np.random.Generator, dtype: Any = None) -> _ParameterModel:
+    """The model of ``settings.cell``: :class:`TransformerModel` or :class:`RecurrentModel`."""
+    if settings.cell == "transformer":
+        return TransformerModel(settings, rng, dtype)
+    return RecurrentModel(settings, rng, dtype)
+
+
+class RecurrentModel(_ParameterModel):
     """A one-layer recurrent network with an input layer and a linear read-out.
 
     Parameters follow PyTorch's names and layouts (``weight_ih``, ``weight_hh``, ``bias_ih``,
@@ -245,24 +284,6 @@ class RecurrentModel:
             name: torch.nn.Parameter(torch.as_tensor(value, dtype=self.dtype))
             for name, value in params.items()
         }
-
-    def parameters(self) -> list:
-        return list(self.params.values())
-
-    def state_dict(self) -> dict:
-        return {name: p.detach().clone() for name, p in self.params.items()}
-
-    def load_state_dict(self, state: dict) -> None:
-        import torch
-
-        if set(state) != set(self.params):
-            raise InputError("saved weights do not match the model described by the saved settings")
-        with torch.no_grad():
-            for name, p in self.params.items():
-                value = state[name]
-                if not isinstance(value, torch.Tensor) or tuple(value.shape) != tuple(p.shape):
-                    raise InputError(f"saved weight {name} has the wrong shape for the saved settings")
-                p.copy_(value.to(p.dtype))
 
     def recurrent_matrix(self) -> np.ndarray | None:
         """``W_hh`` of the vanilla RNN as float64 (None for gated cells, whose W_hh is per gate)."""
@@ -319,6 +340,125 @@ class RecurrentModel:
         hs = torch.stack([kept[int(t)] for t in readout], 1)
         out = torch.matmul(hs, p["head_weight"].t()) + p["head_bias"]
         return out, states
+
+
+def transformer_heads(width: int) -> int:
+    """Attention heads of the lab's Transformer: 4 when the width allows, else 2, else 1."""
+    return next(h for h in (4, 2, 1) if width % h == 0)
+
+
+class TransformerModel(_ParameterModel):
+    """A small causal Transformer for the same tasks: ``TRANSFORMER_BLOCKS`` blocks of the gradient-flow
+    view's self-attention layer.
+
+    Each position is embedded as ``e_t = W_in x_t + b_in + p_t`` (``x_t`` the token's embedding or
+    the adding problem's two numbers, ``p_t`` the sinusoidal position code), as in
+    :mod:`gradsim.engine.additive`. A block is that causal self-attention layer with its residual
+    connection, preceded by a LayerNorm, then a ReLU MLP of width ``TRANSFORMER_MLP n`` with its own residual
+    connection (the pre-LayerNorm arrangement, which trains stably without a warm-up); a last
+    LayerNorm and the linear read-out follow. ``n = hidden``, with :func:`transformer_heads` heads.
+    The attention projections are named and laid out as ``torch.nn.MultiheadAttention``'s and drawn
+    as PyTorch draws them (Xavier-uniform in-projection, ``U(-1/sqrt(fan_in), ...)`` linear layers,
+    zero projection biases), from the NumPy generator of the seed.
+
+    The per-timestep gradient the lab records is ``||dL/de_t||``, the gradient reaching the
+    embedded input at position ``t`` (there is no recurrent state): the same measure as the
+    recurrent cells' ``||dL/dh_t||`` at the input end.
+    """
+
+    def __init__(self, settings: TrainSettings, rng: np.random.Generator, dtype: Any = None):
+        import torch
+
+        self.settings = settings
+        s = settings
+        width = s.hidden
+        self.heads = transformer_heads(width)
+        self.dtype = dtype or torch.float32
+        params: dict[str, np.ndarray] = {}
+        if s.task == "copy":
+            params["embedding"] = rng.standard_normal((tasks.copy_vocabulary(s.categories), s.embedding))
+            n_in, n_out = s.embedding, s.categories
+        else:
+            n_in, n_out = 2, 1
+
+        def linear(rows: int, cols: int) -> tuple[np.ndarray, np.ndarray]:
+            bound = 1.0 / math.sqrt(cols)
+            return rng.uniform(-bound, bound, (rows, cols)), rng.uniform(-bound, bound, rows)
+
+        params["weight_ih"], params["bias_ih"] = linear(width, n_in)
+        xavier = math.sqrt(6.0 / (width + 3 * width))
+        for b in range(TRANSFORMER_BLOCKS):
+            p = f"block{b}."
+            params[p + "norm1.weight"], params[p + "norm1.bias"] = np.ones(width), np.zeros(width)
+            params[p + "in_proj_weight"] = rng.uniform(-xavier, xavier, (3 * width, width))
+            params[p + "in_proj_bias"] = np.zeros(3 * width)
+            params[p + "out_proj.weight"] = linear(width, width)[0]
+            params[p + "out_proj.bias"] = np.zeros(width)
+            params[p + "norm2.weight"], params[p + "norm2.bias"] = np.ones(width), np.zeros(width)
+            params[p + "mlp1.weight"], params[p + "mlp1.bias"] = linear(TRANSFORMER_MLP * width, width)
+            params[p + "mlp2.weight"], params[p + "mlp2.bias"] = linear(width, TRANSFORMER_MLP * width)
+        params["norm.weight"], params["norm.bias"] = np.ones(width), np.zeros(width)
+        params["head_weight"], params["head_bias"] = linear(n_out, width)
+        self.params = {
+            name: torch.nn.Parameter(torch.as_tensor(value, dtype=self.dtype))
+            for name, value in params.items()
+        }
+        self._positions: Any = None
+
+    def positions(self, length: int) -> Any:
+        """The sinusoidal code of positions ``0 .. length-1`` (a constant, not a parameter)."""
+        import torch
+
+        from gradsim.engine.additive import sinusoidal_positions
+
+        if self._positions is None or self._positions.shape[0] < length:
+            self._positions = torch.as_tensor(sinusoidal_positions(length, self.settings.hidden), dtype=self.dtype)
+        return self._positions[:length]
+
+    def forward(self, inputs: Any, readout: Sequence[int], capture: bool = False) -> tuple[Any, list]:
+        """Outputs at the ``readout`` positions, ``(B, len(readout), n_out)``; with ``capture`` the list
+        holds every position's embedded input ``e_t`` as a node of the graph."""
+        import torch
+        import torch.nn.functional as F
+
+        s = self.settings
+        p = self.params
+        x = p["embedding"][inputs] if s.task == "copy" else inputs.to(self.dtype)
+        batch, length = x.shape[0], x.shape[1]
+        width, heads = s.hidden, self.heads
+        h = F.linear(x, p["weight_ih"], p["bias_ih"]) + self.positions(length)
+        states: list = []
+        if capture:
+            states = list(h.unbind(1))
+            h = torch.stack(states, 1)
+        rows = torch.as_tensor(np.asarray(readout, dtype=np.int64))
+        d = width // heads
+        for b in range(TRANSFORMER_BLOCKS):
+            q = f"block{b}."
+            a = F.layer_norm(h, (width,), p[q + "norm1.weight"], p[q + "norm1.bias"])
+            w_in, b_in = p[q + "in_proj_weight"], p[q + "in_proj_bias"]
+            if b < TRANSFORMER_BLOCKS - 1:
+                # unbind, not indexing: its backward is one stack, not a zero-filled copy per piece
+                queries, keys, values = F.linear(a, w_in, b_in).reshape(batch, length, 3, heads, d).permute(
+                    2, 0, 3, 1, 4).unbind(0)
+                mixed = F.scaled_dot_product_attention(queries, keys, values, is_causal=True)
+            else:
+                # the last block: only the read-out positions reach the loss, so only their queries,
+                # attention and MLP are formed (same outputs and gradients, about half the work)
+                h = h[:, rows]
+                keys, values = F.linear(a, w_in[width:], b_in[width:]).reshape(batch, length, 2, heads, d).permute(
+                    2, 0, 3, 1, 4).unbind(0)
+                queries = F.linear(a[:, rows], w_in[:width], b_in[:width])
+                queries = queries.reshape(batch, rows.numel(), heads, d).transpose(1, 2)
+                causal = torch.arange(length)[None, :] <= rows[:, None]
+                mixed = F.scaled_dot_product_attention(queries, keys, values, attn_mask=causal)
+            mixed = mixed.transpose(1, 2).reshape(batch, -1, width)
+            h = h + F.linear(mixed, p[q + "out_proj.weight"], p[q + "out_proj.bias"])
+            a = F.layer_norm(h, (width,), p[q + "norm2.weight"], p[q + "norm2.bias"])
+            h = h + F.linear(torch.relu(F.linear(a, p[q + "mlp1.weight"], p[q + "mlp1.bias"])),
+                             p[q + "mlp2.weight"], p[q + "mlp2.bias"])
+        h = F.layer_norm(h, (width,), p["norm.weight"], p["norm.bias"])
+        return F.linear(h, p["head_weight"], p["head_bias"]), states
 
 
 def _torch_float64() -> Any:
@@ -455,7 +595,7 @@ class TrainRun:
         settings.validate()
         self.settings = settings
         init_seq, train_seq, eval_seq = np.random.SeedSequence(settings.seed).spawn(3)
-        self.model = RecurrentModel(settings, np.random.default_rng(init_seq))
+        self.model = build_model(settings, np.random.default_rng(init_seq))
         self.train_rng = np.random.default_rng(train_seq)
         held_out = make_batch(settings, np.random.default_rng(eval_seq), settings.eval_size)
         self.eval_inputs, self.eval_targets = _as_torch(held_out)
@@ -782,7 +922,7 @@ def delay_sweep(
     if not delays or not cells:
         raise InputError("a delay sweep needs at least one delay and one cell")
     for cell in cells:
-        _choice("cell", cell, CELLS)
+        _choice("cell", cell, MODELS)
     points: list[SweepPoint] = []
     total = len(delays) * len(cells)
     for cell in cells:

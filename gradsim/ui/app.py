@@ -187,6 +187,8 @@ class MainWindow(QMainWindow):
         self._entries = scene_registry.available()
         self._current_scenario_path: Path | None = None
         self._presenting: bool | None = None
+        self._recording = False  # rendering frames for a recording or a handout: no chrome
+        self.undo_paused = False  # scenes change without undo records (a handout walking a lesson)
         self._controls_wanted: dict[bool, bool] = {}  # per layout: controls shown (docked) / drawer open
 
         central = QWidget()
@@ -266,6 +268,10 @@ class MainWindow(QMainWindow):
         self._action(file_menu, "Export &data as CSV…", lambda: self.export_dialog("csv"), "Ctrl+Shift+D",
                      "The numbers behind the chart, straight from the engine")
         self._action(file_menu, "&Copy picture", self.copy_picture, "Ctrl+Shift+C")
+        self._action(file_menu, "Export &animation…", self.export_animation_dialog, "Ctrl+Shift+A",
+                     "Render the scene's animation frame by frame as GIF, WebP or MP4")
+        self._action(file_menu, "Export lesson &handout…", self.export_handout_dialog, "Ctrl+Shift+H",
+                     "One PDF page per lesson step (the open lesson, else the built-in one)")
         file_menu.addSeparator()
         self.file_menu = file_menu
         self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
@@ -342,6 +348,7 @@ class MainWindow(QMainWindow):
             cls = scene_registry.load_class(target)
             scene = cls(self)
             self.scenes[scene_id] = scene
+            scene.set_bare(self._recording)
             self.stack.addWidget(scene)
             self._lay_out_scene(scene)
             scene.refresh()
@@ -455,10 +462,10 @@ class MainWindow(QMainWindow):
     def _place_chrome(self) -> None:
         """Scene names in a row when they fit, else a switcher in the menu bar (a row in full screen);
         the status bar only in a docked layout (presenting, messages appear over the picture)."""
-        full = self.isFullScreen()
+        full = self.isFullScreen() or self._recording
         compact = self.scene_bar.fit(self.width())
         in_corner = compact and not full
-        self.scene_bar.setVisible(not in_corner)
+        self.scene_bar.setVisible(not in_corner and not self._recording)
         self.scene_bar.corner_button.setVisible(in_corner)
         self.menuBar().setVisible(not full)
         self.statusBar().setVisible(not full and not self.presenting())
@@ -494,6 +501,28 @@ class MainWindow(QMainWindow):
         if event.type() == QEvent.Type.WindowStateChange:
             self.fullscreen_action.setChecked(self.isFullScreen())
             self._place_chrome()
+
+    def set_recording(self, on: bool, size: tuple[int, int] | None = None) -> None:
+        """Frames for a recording or a handout: no menu, status or scene bar, controls closed, and the
+        content ``size`` pixels, or the same picture drawn k times larger where the layout needs more
+        room than ``size`` (the frames are then scaled down by k: type follows the window, so the
+        picture keeps its proportions)."""
+        self._recording = on
+        for scene in self.scenes.values():
+            scene.set_bare(on)
+        if on:
+            self._set_controls(False)
+            self.message_bar.hide()
+        self._place_chrome()
+        if on and size is not None:
+            self.resize(*size)
+            self._follow_size()
+            QApplication.processEvents()
+            need = self.minimumSizeHint()
+            k = max(1.0, need.width() / size[0], need.height() / size[1])
+            if k > 1.0:
+                self.resize(int(round(size[0] * k)), int(round(size[1] * k)))
+                self._follow_size()
 
     def toggle_fullscreen(self) -> None:
         if self.isFullScreen():
@@ -646,6 +675,108 @@ class MainWindow(QMainWindow):
         path, _ = QFileDialog.getOpenFileName(self, "Open run", self._last_dir(), RUN_FILTER)
         if path:
             self.open_run_path(path)
+
+    def export_animation(self, path: str | Path, seconds: float | None = None, fps: int = 30,
+                         progress=None) -> bool:
+        """Record the current scene's animation at the window's present size; errors in the bar."""
+        from . import record
+
+        scene = self.current_scene()
+        if scene is None:
+            return False
+        try:
+            record.check_timing(seconds, fps)
+            record.check_target(path)
+            self.set_recording(True)
+            try:
+                record.wait_until_drawn(self)
+                shots = record.scene_shots(self, scene, seconds, fps)
+                total = sum(s.frames for s in shots)
+                result = record.write(path, record.render_frames(self.centralWidget(), shots, fps), total, fps,
+                                      progress)
+            finally:
+                self.set_recording(False)
+        except InputError as exc:
+            self.show_error(str(exc))
+            return False
+        self.show_status(f"Wrote {result.path.name}: {result.frames} frames, {result.bytes / 1e6:.1f} MB")
+        return True
+
+    def export_animation_dialog(self) -> None:
+        from PySide6.QtWidgets import QProgressDialog
+
+        scene = self.current_scene()
+        if scene is None:
+            return
+        default = str(Path(self._last_dir()) / f"gradsim-{scene.scene_id}.gif")
+        path, _ = QFileDialog.getSaveFileName(self, "Export animation", default,
+                                              "GIF (*.gif);;WebP (*.webp);;MP4 video (*.mp4)")
+        if not path:
+            return
+        self._remember_dir(path)
+        dialog = QProgressDialog("Rendering frames…", "Cancel", 0, 100, self)
+        dialog.setWindowModality(Qt.WindowModality.WindowModal)
+        dialog.setMinimumDuration(300)
+
+        def progress(done: int, total: int) -> bool:
+            dialog.setMaximum(total)
+            dialog.setValue(done)
+            return not dialog.wasCanceled()
+
+        self.export_animation(path, progress=progress)
+        dialog.close()
+
+    def export_handout(self, path: str | Path, page: str = "a4", progress=None) -> bool:
+        from ..lesson import load_builtin_lesson
+        from .handout import write_handout
+
+        bar = self.lesson_bar
+        lesson, index = (bar.lesson, bar.index) if bar is not None and bar.lesson else (None, 0)
+        current = self.current_scene()
+        before = {sid: s.state for sid, s in self.scenes.items() if s.state is not None}
+        legacy = {sid: s.settings() for sid, s in self.scenes.items() if s.state is None}
+        self.undo_paused = True
+        try:
+            pages = write_handout(self, lesson or load_builtin_lesson(), path, page, progress)
+        except InputError as exc:
+            self.show_error(str(exc))
+            return False
+        finally:  # the handout walked through the lesson: put the lesson bar and every scene back
+            if lesson is None:
+                bar.close_lesson()
+            else:
+                bar.set_lesson(lesson, start=index)
+            for sid, scene in self.scenes.items():
+                if scene.State is not None:
+                    scene.adopt_state(before.get(sid, scene.State()))
+                elif sid in legacy:
+                    scene.apply_settings(legacy[sid])
+            self.undo_paused = False
+            if current is not None:
+                self.show_scene(current.scene_id)
+        self.show_status(f"Wrote {Path(path).name}: {pages} pages")
+        return True
+
+    def export_handout_dialog(self) -> None:
+        from PySide6.QtWidgets import QProgressDialog
+
+        default = str(Path(self._last_dir()) / "gradsim-lesson.pdf")
+        path, chosen = QFileDialog.getSaveFileName(self, "Export lesson handout", default,
+                                                   "PDF, A4 (*.pdf);;PDF, Letter (*.pdf)")
+        if not path:
+            return
+        self._remember_dir(path)
+        dialog = QProgressDialog("Drawing the lesson's pages…", "Cancel", 0, 100, self)
+        dialog.setWindowModality(Qt.WindowModality.WindowModal)
+        dialog.setMinimumDuration(300)
+
+        def progress(done: int, total: int) -> bool:
+            dialog.setMaximum(total)
+            dialog.setValue(done)
+            return not dialog.wasCanceled()
+
+        self.export_handout(path, "letter" if "Letter" in chosen else "a4", progress)
+        dialog.close()
 
     def copy_picture(self) -> None:
         scene = self.current_scene()

@@ -60,6 +60,16 @@ class BackwardPulse(QObject):
         self.pause()
         self._set(1.0)
 
+    def seek(self, seconds: float) -> None:
+        """Show the pulse as it is ``seconds`` after leaving L at the current speed (paused): the
+        frame-by-frame renderer of the recorder uses this instead of the clock."""
+        self.pause()
+        self._set(max(1.0, self.steps + 1.0 - self.speed * max(0.0, seconds)))
+
+    def duration(self) -> float:
+        """Seconds from L to h₁ at the current speed."""
+        return self.steps / max(self.speed, 1e-9)
+
     def play(self) -> None:
         if self.position <= 1.0:
             self._set(self.steps + 1.0)

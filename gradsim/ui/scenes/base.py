@@ -111,6 +111,7 @@ class Scene(QWidget):
         self.preset_choice: QComboBox | None = None
         self._drawer_mode = False
         self._controls_open = True
+        self._bare = False  # recording: no drawer button either
 
         outer = QHBoxLayout(self)
         outer.setContentsMargins(6, 6, 6, 6)
@@ -194,6 +195,9 @@ class Scene(QWidget):
             raise RuntimeError(f"scene '{self.scene_id}' has no state class")
         if state == self._state:
             self._show(self._state)  # a control may show a value the state refused: put it back
+            return
+        if getattr(self.context, "undo_paused", False):  # walking a lesson for a handout: not the user's doing
+            self.adopt_state(state)
             return
         self.context.undo_stack.push(StateChange(self, self._state, state, label, merge_key))
 
@@ -321,6 +325,22 @@ class Scene(QWidget):
 
     def rewind(self) -> None: ...
 
+    # -- the animation as a function of time (recording, issue 19) ------------------------------------
+    def animation_length(self) -> float | None:
+        """Seconds the scene's animation lasts at its current speed, or None for a still scene.
+
+        Scenes with a backward pulse (``self.pulse``) have one; others override both methods.
+        """
+        pulse = getattr(self, "pulse", None)
+        return pulse.duration() if pulse is not None else None
+
+    def seek_animation(self, seconds: float) -> None:
+        """Show the animation at ``seconds`` from its start, paused (frames are rendered at exact
+        times, not captured from a running clock)."""
+        pulse = getattr(self, "pulse", None)
+        if pulse is not None:
+            pulse.seek(seconds)
+
     def activate(self) -> None:
         """Called when the scene becomes visible."""
 
@@ -389,8 +409,13 @@ class Scene(QWidget):
             self._scroll.setObjectName("")
             self._scroll.setFrameShape(QFrame.Shape.NoFrame)
             self._outer.insertWidget(0, self._scroll, 0)
-        self.drawer_button.setVisible(drawer)
+        self.drawer_button.setVisible(drawer and not self._bare)
         self.set_controls_open(not drawer)
+
+    def set_bare(self, bare: bool) -> None:
+        """Only the pictures and their titles (frames for a recording or a handout)."""
+        self._bare = bare
+        self.drawer_button.setVisible(self._drawer_mode and not bare)
 
     @property
     def drawer_mode(self) -> bool:
