@@ -186,6 +186,18 @@ def test_play_from_another_view_shows_the_trace(scalar, main_window, qtbot):
     assert not scalar.playing
 
 
+def test_animation_as_a_function_of_time(scalar, main_window, qtbot):
+    """What recording and handouts use: the trace's length at its speed, and the row at a time."""
+    assert scalar.animation_length() is None  # the wᵀ view is a still
+    scalar.apply_settings({"steps": 12, "speed": 4, "view": "trace"})
+    wait_idle(qtbot, main_window)
+    assert scalar.animation_length() == pytest.approx(11 / 4)
+    scalar.seek_animation(1.0)
+    assert scalar.current_row == 4 and highlighted_rows(scalar) == [4] and not scalar.playing
+    scalar.seek_animation(99.0)
+    assert scalar.current_row == 11
+
+
 def test_keyboard_hooks_drive_the_animation(scalar, main_window, qtbot):
     scalar.apply_settings({"steps": 8, "view": "trace"})
     wait_idle(qtbot, main_window)

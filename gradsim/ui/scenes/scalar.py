@@ -161,6 +161,7 @@ class ScalarScene(Scene):
         self._result: ScalarResult | None = None
         self._row = 0  # 0-based trace row the animation shows
         self._row_setting: int | None = None  # the state's row last put on the animation
+        self._restart = False  # the next state shown starts the animation at its row
         self._lit_row: int | None = None
         self.make_preset_box(layout, "Ready-made weights and views: the seeds' numbers")
         d = ScalarState()
@@ -389,12 +390,33 @@ class ScalarScene(Scene):
         self.speed.setValue(state.speed)
         self.tabs.setCurrentIndex(VIEWS.index(state.view))
         self.timer.setInterval(int(1000 / max(1, state.speed)))
-        if state.row != self._row_setting:  # a lesson, preset or undo names a row: start there
-            self._row_setting = state.row
+        if state.row != self._row_setting or self._restart:  # a lesson, preset, reset or undo: start at its row
+            self._row_setting, self._restart = state.row, False
             self.pause()
             self._row = state.row - 1
         self._row = min(self._row, state.steps - 1)
         self._show_row()
+
+    def apply_settings(self, settings: dict, label: str = "apply settings") -> None:
+        self._restart = True  # a lesson step or "show me": the animation starts at the row it names
+        try:
+            super().apply_settings(settings, label)
+        finally:
+            self._restart = False
+
+    def apply_preset(self, preset_id: str) -> None:
+        self._restart = True
+        try:
+            super().apply_preset(preset_id)
+        finally:
+            self._restart = False
+
+    def reset(self) -> None:
+        self._restart = True
+        try:
+            super().reset()
+        finally:
+            self._restart = False
 
     # -- compute and draw ------------------------------------------------------------------------------
     def refresh(self) -> None:
@@ -691,6 +713,18 @@ class ScalarScene(Scene):
     def rewind(self) -> None:
         self.pause()
         self._row = 0
+        self._show_row()
+
+    def animation_length(self) -> float | None:
+        """The trace animation: one row per 1/speed seconds from t = 1 to T (a still in other views)."""
+        if self.state.view != "trace":
+            return None
+        return (self.state.steps - 1) / self.state.speed
+
+    def seek_animation(self, seconds: float) -> None:
+        """The row the animation shows ``seconds`` after it starts at t = 1, paused."""
+        self.pause()
+        self._row = min(max(int(math.floor(seconds * self.state.speed + 1e-9)), 0), self.state.steps - 1)
         self._show_row()
 
     def deactivate(self) -> None:
