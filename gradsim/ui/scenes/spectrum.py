@@ -2,7 +2,8 @@
 predict about the gradient, and what the engine then measures.
 
 Above the four views: the prediction of Pascanu, Mikolov & Bengio (2013) for the matrix on show as
-the subtitle (``σ_max·γ < 1``: vanishing guaranteed; otherwise no guarantee), the measured verdict
+the subtitle (``σ_max·γ < 1``: shrinking guaranteed, so it vanishes as T grows; otherwise no
+guarantee), the measured verdict
 as the badge, and that matrix's own figures (ρ, ‖W_hh‖₂, the measured factor per step, the memory
 horizon) as readouts. Prediction and measurement come from ``gradsim.states.spectrum``.
 
@@ -92,7 +93,8 @@ def prediction_text(prediction) -> str:
     if prediction.gamma != 1:  # sigmoid: show the product, the point of the example
         figures = f"σ_max·γ = {_figure(prediction.sigma_max)} × {prediction.gamma:g} = {_figure(prediction.bound_per_step)}"
     if prediction.vanishing_guaranteed:
-        return f"{figures} < 1: vanishing guaranteed"
+        # "shrinking", not "vanishing": over a short T the badge may still (rightly) say HEALTHY
+        return f"{figures} < 1: shrinking guaranteed"
     return f"{figures} ≥ 1: no guarantee either way"
 
 
@@ -101,7 +103,9 @@ def prediction_tip(prediction) -> str:
     linear = (f" As a linear map, W_hh changes the gradient by ρ = {_figure(rate)} per step in the long run."
               if rate is not None else "")
     return ("Pascanu, Mikolov & Bengio (2013): one step back multiplies ‖dL/dhₜ‖ by at most σ_max(W_hh)·γ, "
-            "γ = max |f′|. Below 1 that guarantees vanishing; above 1 the gradient may grow or still shrink "
+            "γ = max |f′|. Below 1 the gradient shrinks at least that fast at every step, so it vanishes as "
+            "the distance grows (the badge says whether it has passed 10⁻⁶ within these T steps); above 1 "
+            "it may grow or still shrink "
             f"(a product above 1 is necessary for exploding, not sufficient).{linear} "
             "The badge says what the engine measured.")
 
@@ -576,7 +580,7 @@ class SpectrumScene(Scene):
         self.readout_row.setVisible(True)
         if s is None:
             return
-        self._set_subtitle(f"Vanishing guaranteed wherever ‖W_hh‖₂ < 1/γ = {_figure(1 / s.gamma)}",
+        self._set_subtitle(f"Shrinking guaranteed wherever ‖W_hh‖₂ < 1/γ = {_figure(1 / s.gamma)}",
                            "Pascanu, Mikolov & Bengio (2013): with γ = max |f′|, a spectral norm below 1/γ "
                            "guarantees that the gradient vanishes; above it nothing is guaranteed.")
         sweep = s.sweep
