@@ -50,18 +50,21 @@ class GeneratorSettings:
     ``orthogonal`` and ``identity``; see :mod:`gradsim.engine.init`). ``forget_bias`` is used by the
     LSTM only, ``residual_scale`` (alpha in ``h_t = h_{t-1} + alpha f(W_hh h_{t-1} + W_xh x_t + b)``)
     by the residual RNN only.
+
+    The defaults are the one set the command line and the app start from (what the flow scene
+    shows when it opens); a generated scenario file that leaves a key out gets them too.
     """
 
     hidden: int = 32
     input: int = 4
-    steps: int = 50
+    steps: int = 100
     activation: str = "tanh"
     init: str = "gaussian"
-    scale: float = 1.0
-    input_scale: float = 1.0
+    scale: float = 0.9
+    input_scale: float = 0.5
     seed: int = 0
     cell: str = "rnn"
-    forget_bias: float = 1.0
+    forget_bias: float = 3.0
     loss: str = "sum_last"
     residual_scale: float = 1.0
 

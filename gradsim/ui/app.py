@@ -268,7 +268,7 @@ class MainWindow(QMainWindow):
         self._action(file_menu, "Export &data as CSV…", lambda: self.export_dialog("csv"), "Ctrl+Shift+D",
                      "The numbers behind the chart, straight from the engine")
         self._action(file_menu, "&Copy picture", self.copy_picture, "Ctrl+Shift+C")
-        self._action(file_menu, "Export &animation…", self.export_animation_dialog, "Ctrl+Shift+A",
+        self._action(file_menu, "Export &animation…", self.export_animation_dialog, "Ctrl+Shift+G",
                      "Render the scene's animation frame by frame as GIF, WebP or MP4")
         self._action(file_menu, "Export lesson &handout…", self.export_handout_dialog, "Ctrl+Shift+H",
                      "One PDF page per lesson step (the open lesson, else the built-in one)")
@@ -572,8 +572,15 @@ class MainWindow(QMainWindow):
         target = "gates" if scenario.cell != "rnn" and "gates" in self.scene_ids() else "flow"
         self._push_undo(f"open {Path(path).name}", [target])
         scene = self.show_scene(target)
+        self.message_bar.hide()
         if not scene.open_scenario(scenario):
-            self.show_error(f"{Path(path).name}: this scene cannot show the scenario")
+            # a valid file the scene refuses is beyond what the app shows: keep the scene's reason (its
+            # limits) and name the command line, which takes every valid file
+            reason = self.message_bar.label.text() if not self.message_bar.isHidden() else ""
+            reason = reason or "this scene cannot show the scenario"
+            if "gradsim flow" not in reason:
+                reason += f"; use `gradsim flow --scenario {Path(path).name}` for it"
+            self.show_error(f"{Path(path).name}: {reason}")
             return False
         self._current_scenario_path = Path(path)
         self.show_status(f"Opened {path}")

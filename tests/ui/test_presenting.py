@@ -143,3 +143,20 @@ def Qt_key(name: str):  # noqa: N802 - reads like the Qt enum it returns
     from PySide6.QtCore import Qt
 
     return getattr(Qt.Key, f"Key_{name}")
+
+
+def test_no_two_actions_share_a_shortcut(main_window):
+    """An ambiguous shortcut fires neither action: every key sequence has one owner."""
+    from PySide6.QtGui import QAction
+
+    owners: dict[str, str] = {}
+    clashes = []
+    for action in main_window.findChildren(QAction):
+        for sequence in action.shortcuts():
+            key = sequence.toString()
+            if not key:
+                continue
+            if key in owners and owners[key] != action.text():
+                clashes.append(f"{key}: {owners[key]!r} and {action.text()!r}")
+            owners[key] = action.text()
+    assert not clashes, clashes
