@@ -608,8 +608,13 @@ class SpectrumScene(Scene):
     def _set_badge(self, verdict: Verdict, steps: int) -> None:
         head, detail = badge_texts(verdict, steps)
         self.badge.setText(f"{head}\n{detail}")
-        self.badge.setToolTip(f"Measured: {verdict.describe()}, over T = {steps} steps; healthy means "
-                              "‖dL/dhₜ‖ stays within 10⁻⁶…10³ at every step.")
+        if verdict.kind == "healthy":
+            what = f"‖dL/dhₜ‖ stays within 10⁻⁶…10³ at every step t = 1 … {steps}"
+        else:
+            limit = "below 10⁻⁶" if verdict.kind == "vanishing" else "above 10³"
+            what = (f"counting back from t = {steps}, ‖dL/dhₜ‖ is {limit} from t = {verdict.first_t} on "
+                    "(healthy would mean within 10⁻⁶…10³ at every step)")
+        self.badge.setToolTip(f"Measured: {what}.")
         self._badge_colour(self.theme.verdict_colour(verdict.kind))
 
     def _badge_colour(self, colour: str) -> None:
