@@ -165,3 +165,12 @@ def test_linear_sweep_marks_are_the_closed_form():
     # the note: 0.8⁷⁹ below 10⁻⁶, 1.2⁷⁹ above 10³
     assert 79 * math.log10(0.8) < -6 and 79 * math.log10(1.2) > 3
     assert (out["norm 0.8"].kind, out["norm 1.2"].kind) == ("vanishing", "exploding")
+
+
+@pytest.mark.parametrize("seed", [7, 4242])
+def test_a_linear_orthogonal_network_multiplies_by_its_gain_exactly(seed):
+    """The linear11 preset's note: without a nonlinearity every step back multiplies by exactly 1.1."""
+    state = SpectrumState.from_settings({"preset": "linear11", "seed": seed})
+    r = compute_network(state.generator())
+    np.testing.assert_allclose(np.diff(r.network.flow.log10_grad_norm), -math.log10(1.1), atol=1e-9)
+    assert r.prediction.long_run_rate_per_step == pytest.approx(1.1)  # ρ, given for a linear map only
