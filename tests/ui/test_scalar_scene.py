@@ -362,3 +362,12 @@ def test_the_table_is_whole_on_a_projector(new_window, qtbot):
                 assert need <= table.columnWidth(j), (item.text(), need, table.columnWidth(j))
         right = table.mapTo(window, table.rect().topRight()).x()
         assert right <= window.width()
+
+
+def test_a_quick_undo_draws_the_state_it_returns_to(scalar, main_window, qtbot):
+    """An undo before the worker answers: the picture ends on the state shown, not the one left."""
+    scalar.w.setValue(1.7)
+    main_window.undo()
+    wait_idle(qtbot, main_window)
+    assert scalar.state == ScalarState() and scalar.result.job == scalar.state.job()
+    assert scalar.badge.text().startswith("VANISHING")

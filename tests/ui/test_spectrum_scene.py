@@ -430,3 +430,15 @@ def test_every_shipped_show_me_is_accepted(spectrum, main_window, qtbot):
         wait_idle(qtbot, main_window)
         for key, value in settings.items():
             assert spectrum.settings()[key] == value
+
+
+def test_a_quick_undo_draws_the_state_it_returns_to(spectrum, main_window, qtbot):
+    spectrum.apply_settings({"view": "matrix"})
+    wait_idle(qtbot, main_window)
+    before = spectrum.state
+    spectrum.matrix_table.item(0, 0).setText("3")
+    main_window.undo()
+    wait_idle(qtbot, main_window)
+    assert spectrum.state == before
+    assert np.array_equal(spectrum.study.study.w_hh, np.array(SEED_MATRIX))
+    assert spectrum.badge.text().startswith("VANISHING")

@@ -162,6 +162,7 @@ class ScalarScene(Scene):
         self._row = 0  # 0-based trace row the animation shows
         self._row_setting: int | None = None  # the state's row last put on the animation
         self._restart = False  # the next state shown starts the animation at its row
+        self._asked_job = None  # the job last requested: the result on its way, or drawn
         self._lit_row: int | None = None
         self.make_preset_box(layout, "Ready-made weights and views: the seeds' numbers")
         d = ScalarState()
@@ -421,8 +422,9 @@ class ScalarScene(Scene):
     # -- compute and draw ------------------------------------------------------------------------------
     def refresh(self) -> None:
         job = self.state.job()
-        if self._result is not None and self._result.job == job and self.drawn_once:
-            return  # another tab, row or speed: nothing to compute
+        if job == self._asked_job:
+            return  # another tab, row or speed: nothing new to compute (the last request stands)
+        self._asked_job = job
         self.request(compute_scalar, job)
 
     def on_result(self, result: ScalarResult, key: str) -> None:
