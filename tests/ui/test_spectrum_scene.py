@@ -130,7 +130,7 @@ def test_memory_horizon_and_rate_readouts(spectrum, main_window, qtbot):
     if below.size:
         assert spectrum.badge.text() == f"VANISHING\nbelow 10⁻⁶ from t = {below.max() + 1}"
     else:
-        assert spectrum.badge.text() == "HEALTHY\nwithin 10⁻⁶…10³, T = 60"
+        assert spectrum.badge.text() == "HEALTHY\nwithin 10⁻⁶…10³ over T = 60"
 
 
 def test_step_jacobian_singular_values_equal_autograd(spectrum, main_window, qtbot):
@@ -354,9 +354,10 @@ def test_prediction_and_badge_never_contradict(spectrum, main_window, qtbot):
             assert result.prediction.vanishing_guaranteed, what
 
 
-def test_the_matrix_view_fits_a_projector_without_scrolling(new_window, qtbot):
+@pytest.mark.parametrize("size", [(1024, 768), (800, 600)], ids=["1024x768", "800x600"])
+def test_the_matrix_view_fits_a_projector_without_scrolling(new_window, qtbot, size):
     window = new_window(True)
-    window.resize(1024, 768)
+    window.resize(*size)
     window._follow_size()
     scene = window.show_scene("spectrum")
     scene.apply_settings({"view": "matrix", "matrix": [[0.9, 5, 0, 0], [0, 0.9, 5, 0], [0, 0, 0.9, 5], [0, 0, 0, 0.9]]})
@@ -368,6 +369,13 @@ def test_the_matrix_view_fits_a_projector_without_scrolling(new_window, qtbot):
         bottom = widget.mapTo(page, widget.rect().bottomLeft()).y()
         assert widget.isVisible() and bottom <= page.height(), widget
     assert scene.matrix_chart.height() >= 0.6 * page.height()
+    table = scene.matrix_table  # every entry of the 4 × 4 matrix whole, inside the editor's column
+    for i in range(4):
+        for j in range(4):
+            assert table.fontMetrics().horizontalAdvance(table.item(i, j).text()) <= table.columnWidth(j)
+    right = table.mapTo(page, table.rect().topRight()).x()
+    assert right <= scene.matrix_left.mapTo(page, scene.matrix_left.rect().topRight()).x() + 1
+    assert table.viewport().width() >= sum(table.columnWidth(j) for j in range(4))
 
 
 def test_settings_round_trip_and_refusals(spectrum, main_window, qtbot):

@@ -49,6 +49,7 @@ from ...engine.init import INIT_LABELS, INITIALISERS
 from ...engine.sweep import MARKED_NORMS, MAX_ENTRY, MAX_MATRIX
 from ...engine.thresholds import VANISH_THRESHOLD, Verdict
 from ...formatting import format_log10, format_number
+from ...states.flow import verdict_badge
 from ...states.spectrum import (
     MAX_HIDDEN,
     MAX_STEPS,
@@ -108,15 +109,6 @@ def prediction_tip(prediction) -> str:
             "it may grow or still shrink "
             f"(a product above 1 is necessary for exploding, not sufficient).{linear} "
             "The badge says what the engine measured.")
-
-
-def badge_texts(verdict: Verdict, steps: int) -> tuple[str, str]:
-    """The badge's two lines: the measured verdict, and against which threshold over which steps."""
-    if verdict.kind == "vanishing":
-        return "VANISHING", f"below 10⁻⁶ from t = {verdict.first_t}"
-    if verdict.kind == "exploding":
-        return "EXPLODING", f"above 10³ from t = {verdict.first_t}"
-    return "HEALTHY", f"within 10⁻⁶…10³, T = {steps}"
 
 
 class SpectrumScene(Scene):
@@ -287,7 +279,8 @@ class SpectrumScene(Scene):
         self.matrix_eig = pg.ScatterPlotItem()
         for item in (self.matrix_unit, self.matrix_eig):
             mpp.addItem(item)
-        left.addWidget(self.matrix_plane, 0)
+        self.matrix_plane.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Expanding)
+        left.addWidget(self.matrix_plane, 10)
         self.matrix_label = QLabel()
         self.matrix_label.setWordWrap(True)
         self.matrix_label.setTextFormat(Qt.TextFormat.RichText)
@@ -346,8 +339,13 @@ class SpectrumScene(Scene):
         style_threshold_lines(self.sweep_chart, (self.sweep_vanish, self.sweep_explode), t)
         self.matrix_unit.setPen(curve_pen(t.foreground, t, scale=0.6))
         side = max(160, int(11 * t.font_px))
-        self.matrix_plane.setFixedSize(side, side)
-        self.matrix_left.setFixedWidth(side)
+        # square where there is room; on a short window it gives up height (its aspect stays locked)
+        # rather than hold the whole window taller than the screen
+        self.matrix_plane.setFixedWidth(side)
+        self.matrix_plane.setMinimumHeight(max(100, side // 2))
+        self.matrix_plane.setMaximumHeight(side)
+        self.matrix_table.setStyleSheet("QTableWidget { padding: 0; }")
+        self._fit_matrix_column()
         self.matrix_eig.setBrush(pg.mkBrush(t.series[0]))
         self.matrix_eig.setPen(pg.mkPen(t.foreground, width=1))
         self.matrix_eig.setSize(t.marker_size * 1.2)
@@ -462,6 +460,21 @@ class SpectrumScene(Scene):
         self.matrix_size.blockSignals(size_blocked)
         table.resizeColumnsToContents()
         table.updateGeometry()
+        self._fit_matrix_column()
+
+    def _fit_matrix_column(self) -> None:
+        """The editor's column: as wide as the plane, or as the whole table where it is wider (4 × 4)."""
+        table = self.matrix_table
+        table.ensurePolished()
+        table.resizeColumnsToContents()
+        table.resizeRowsToContents()
+        frame = 2 * table.frameWidth() + 2  # and a pixel of air each side, so no cell is clipped
+        width = table.verticalHeader().sizeHint().width() + frame + sum(
+            table.columnWidth(j) for j in range(table.columnCount()))
+        height = table.horizontalHeader().sizeHint().height() + frame + sum(
+            table.rowHeight(i) for i in range(table.rowCount()))
+        table.setFixedSize(width, height)
+        self.matrix_left.setFixedWidth(max(self.matrix_plane.width(), width))
 
     def _on_matrix_size(self, n: int) -> None:
         if self._showing:
@@ -606,7 +619,7 @@ class SpectrumScene(Scene):
         self.header.setToolTip(tip)
 
     def _set_badge(self, verdict: Verdict, steps: int) -> None:
-        head, detail = badge_texts(verdict, steps)
+        head, detail = verdict_badge(verdict, steps)  # the flow scene's words, one home
         self.badge.setText(f"{head}\n{detail}")
         if verdict.kind == "healthy":
             what = f"‖dL/dhₜ‖ stays within 10⁻⁶…10³ at every step t = 1 … {steps}"
@@ -627,7 +640,7 @@ class SpectrumScene(Scene):
         self.badge.ensurePolished()
         text = self.badge.text()
         width = 0
-        for widest in ("HEALTHY\nwithin 10⁻⁶…10³, T = 1000", "VANISHING\nbelow 10⁻⁶ from t = 1000",
+        for widest in ("HEALTHY\nwithin 10⁻⁶…10³ over T = 1000", "VANISHING\nbelow 10⁻⁶ from t = 1000",
                        "EXPLODING\nabove 10³ from t = 1000"):
             self.badge.setText(widest)
             width = max(width, self.badge.sizeHint().width())
