@@ -343,9 +343,10 @@ def test_every_shipped_show_me_is_accepted(scalar, main_window, qtbot):
             scalar.state.view)
 
 
-def test_the_table_is_whole_on_a_projector(new_window, qtbot):
+def test_the_table_is_whole_on_a_projector(main_window, qtbot):
     """Every cell of the wᵀ table shows its whole text (the reading column was cut at 1024 pixels)."""
-    window = new_window(True)
+    window = main_window  # the module's window, put back to 1280x800 normal before the next test
+    window.toggle_projector()
     window.resize(1024, 768)
     window._follow_size()
     scene = window.show_scene("scalar")

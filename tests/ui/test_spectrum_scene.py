@@ -355,8 +355,9 @@ def test_prediction_and_badge_never_contradict(spectrum, main_window, qtbot):
 
 
 @pytest.mark.parametrize("size", [(1024, 768), (800, 600)], ids=["1024x768", "800x600"])
-def test_the_matrix_view_fits_a_projector_without_scrolling(new_window, qtbot, size):
-    window = new_window(True)
+def test_the_matrix_view_fits_a_projector_without_scrolling(main_window, qtbot, size):
+    window = main_window  # the module's window, put back to 1280x800 normal before the next test
+    window.toggle_projector()
     window.resize(*size)
     window._follow_size()
     scene = window.show_scene("spectrum")
