@@ -44,7 +44,7 @@ from ..registry import entry
 from . import scenes as scene_registry
 from .plots import export_png, export_svg, write_csv
 from .scenes.base import Scene
-from .theme import Theme, stylesheet, theme_for
+from .theme import Theme, stylesheet, theme_for, tooltip_stylesheet
 from .worker import ComputeWorker
 
 SCENARIO_FILTER = "gradsim scenarios (*.gradsim.json);;JSON files (*.json);;All files (*)"
@@ -346,7 +346,7 @@ class MainWindow(QMainWindow):
             if target is None:
                 raise InputError(f"unknown scene '{scene_id}' (available: {', '.join(self.scene_ids())})")
             cls = scene_registry.load_class(target)
-            scene = cls(self)
+            scene = cls(self, parent=self.stack)  # a child from the start: it is built in the window's style
             self.scenes[scene_id] = scene
             scene.set_bare(self._recording)
             self.stack.addWidget(scene)
@@ -416,9 +416,12 @@ class MainWindow(QMainWindow):
     # -- theme and layout -----------------------------------------------------------------------------
     def apply_theme(self, theme: Theme) -> None:
         self.theme = theme
+        # The window's own style sheet (its menus, dialogs and model windows inherit it), not the
+        # application's: a second window (a test's, a tool's) must not restyle this one.
+        self.setStyleSheet(stylesheet(theme))
         app = QApplication.instance()
-        if app is not None:
-            app.setStyleSheet(stylesheet(theme))
+        if app is not None:  # tooltips are top-level and read only the application's sheet
+            app.setStyleSheet(tooltip_stylesheet(theme))
         self.projector_action.setChecked(theme.projector)
         for scene in self.scenes.values():
             scene.set_theme(theme)
