@@ -17,7 +17,7 @@ import os
 import sys
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal
+from PySide6.QtCore import QByteArray, QSettings, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QGuiApplication, QIcon, QKeySequence, QUndoStack
 from PySide6.QtWidgets import (
     QApplication,
@@ -45,7 +45,7 @@ from ..registry import entry
 from . import scenes as scene_registry
 from .plots import export_png, export_svg, write_csv
 from .scenes.base import Scene
-from .theme import Theme, stylesheet, theme_for
+from .theme import Theme, stylesheet, theme_for, tooltip_stylesheet
 from .worker import ComputeWorker
 
 SCENARIO_FILTER = "gradsim scenarios (*.gradsim.json);;JSON files (*.json);;All files (*)"
@@ -146,6 +146,12 @@ class SceneBar(QWidget):
         number = self._ids.index(scene_id) + 1 if scene_id in self._ids else 0
         for button in (self.menu_button, self.corner_button):
             button.setText(f"☰ {number} · {entry(scene_id).title}" if number else "☰ Scenes")
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt naming
+        """As narrow as the compact switcher: a row of names that does not fit gives way to it, so
+        it must not hold the window wider than that (a 1024-pixel window was kept at 1153)."""
+        hint = super().minimumSizeHint()
+        return QSize(min(hint.width(), self.menu_button.sizeHint().width() + 8), hint.height())
 
     def fit(self, width: int) -> bool:
         """Buttons if all of them fit ``width``, else the menu button; True when compact."""
@@ -345,7 +351,7 @@ class MainWindow(QMainWindow):
             if target is None:
                 raise InputError(f"unknown scene '{scene_id}' (available: {', '.join(self.scene_ids())})")
             cls = scene_registry.load_class(target)
-            scene = cls(self)
+            scene = cls(self, parent=self.stack)  # a child from the start: it is built in the window's style
             self.scenes[scene_id] = scene
             scene.set_bare(self._recording)
             self.stack.addWidget(scene)
@@ -415,9 +421,12 @@ class MainWindow(QMainWindow):
     # -- theme and layout -----------------------------------------------------------------------------
     def apply_theme(self, theme: Theme) -> None:
         self.theme = theme
+        # The window's own style sheet (its menus, dialogs and model windows inherit it), not the
+        # application's: a second window (a test's, a tool's) must not restyle this one.
+        self.setStyleSheet(stylesheet(theme))
         app = QApplication.instance()
-        if app is not None:
-            app.setStyleSheet(stylesheet(theme))
+        if app is not None:  # tooltips are top-level and read only the application's sheet
+            app.setStyleSheet(tooltip_stylesheet(theme))
         self.projector_action.setChecked(theme.projector)
         for scene in self.scenes.values():
             scene.set_theme(theme)
