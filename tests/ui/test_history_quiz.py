@@ -255,12 +255,20 @@ def test_answering_marks_explains_and_scores(qtbot, main_window):
 
 
 def test_letter_keys_choose(qtbot, main_window):
+    """B chooses B; C chooses C although C also opens the controls (no ambiguous shortcut)."""
     scene = _quiz(qtbot, main_window, seed=0, question=0)
     main_window.activateWindow()  # other tests' windows may have taken the focus
     qtbot.waitUntil(main_window.isActiveWindow, timeout=5000)
     scene.cards[0].setFocus()
     qtbot.keyClick(scene.cards[0], Qt.Key.Key_B)
     assert scene.answers[scene.current_question().id] == 1
+    scene.step(1)
+    controls = scene.controls_open()
+    qtbot.keyClick(scene.cards[0], Qt.Key.Key_C)
+    assert scene.answers[scene.current_question().id] == 2 and scene.controls_open() == controls
+    scene.seed.setFocus()  # a spin box keeps its letters (and nothing is chosen)
+    qtbot.keyClick(scene.seed, Qt.Key.Key_A)
+    assert scene.answers[scene.current_question().id] == 2
 
 
 def test_present_to_class_hides_correctness_until_revealed(qtbot, main_window):

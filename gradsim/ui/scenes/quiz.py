@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
+    QAbstractSpinBox,
+    QApplication,
     QButtonGroup,
     QFrame,
     QGridLayout,
@@ -290,10 +291,11 @@ class QuizScene(Scene):
         self.next_button.clicked.connect(lambda: self.step(1))
         self.reveal_button.clicked.connect(self.reveal)
         self.q_show_me.clicked.connect(lambda: self._show_me(self.current_question().show_me))
-        for i, letter in enumerate(LETTERS):
-            sc = QShortcut(QKeySequence(letter), page)
-            sc.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-            sc.activated.connect(lambda i=i: self.choose(i))
+        # A-F choose an answer. Not QShortcuts: C is also the window's "show controls" key, and two
+        # shortcuts on one key fire neither; the filter claims the letters while a question is on show.
+        app = QApplication.instance()
+        if app is not None:
+            app.installEventFilter(self)
         self.quiz_page = page
         self.stack.addWidget(page)
 
@@ -444,6 +446,27 @@ class QuizScene(Scene):
             self.score.record(q, option)
         self.answers[q.id] = option
         self._draw_question()
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt naming
+        """A-F (no modifier) choose an answer while a question is on show and no text field has the
+        keyboard: the shortcut override is claimed, so no window shortcut on the same key fires."""
+        kind = event.type()
+        if kind not in (QEvent.Type.ShortcutOverride, QEvent.Type.KeyPress):
+            return False
+        key = event.key()
+        if not Qt.Key.Key_A.value <= key <= Qt.Key.Key_A.value + len(LETTERS) - 1:
+            return False
+        if event.modifiers() not in (Qt.KeyboardModifier.NoModifier, Qt.KeyboardModifier.KeypadModifier):
+            return False
+        if (not isinstance(obj, QWidget) or obj.window() is not self.window() or not self.isVisible()
+                or self.state.mode != "quiz" or not self.order
+                or isinstance(QApplication.focusWidget(), QAbstractSpinBox)):
+            return False
+        if kind == QEvent.Type.ShortcutOverride:
+            event.accept()
+        else:
+            self.choose(key - Qt.Key.Key_A.value)
+        return True
 
     def reveal(self) -> None:
         if self.order:
