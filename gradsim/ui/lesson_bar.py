@@ -326,6 +326,14 @@ class LessonBar(QFrame):
         self._update()
         self._fit_caption()
 
+    def shown_caption(self) -> str:
+        """The caption as the audience reads it (plain text: the step's caption and what to look at)."""
+        from PySide6.QtGui import QTextDocument
+
+        doc = QTextDocument()
+        doc.setHtml(self.caption_label.text())
+        return doc.toPlainText()
+
     def resizeEvent(self, event) -> None:  # noqa: N802 - Qt naming
         super().resizeEvent(event)
         self._fit_caption()

@@ -425,13 +425,13 @@ def test_page_down_walks_the_builtin_lesson(qtbot, main_window):
     bar.start_builtin()
     assert bar.isVisible() and bar.index == 0
     assert bar.step_label.text() == f"Step 1 of {len(lesson.steps)}"
-    assert lesson.steps[0].rendered_caption in bar.caption_label.text()
+    assert lesson.steps[0].rendered_caption in bar.shown_caption()
     focus = main_window.scene_bar.buttons["flow"]
     for i in range(1, len(lesson.steps)):
         qtbot.keyClick(focus, Qt.Key.Key_PageDown)
         assert bar.index == i
         step = lesson.steps[i]
-        assert step.rendered_caption in bar.caption_label.text()
+        assert step.rendered_caption in bar.shown_caption()
         assert bar.step_label.text() == f"Step {i + 1} of {len(lesson.steps)}"
         if step.scene in registered:
             assert main_window.current_scene().scene_id == step.scene
@@ -481,7 +481,7 @@ def test_save_current_state_as_steps_and_reopen(qtbot, main_window, tmp_path):
     assert bar.load_path(path)
     assert main_window.current_scene().scene_id == "history"
     assert history.current_id == "bengio-1994"
-    assert "0.00515" in bar.caption_label.text()
+    assert "0.00515" in bar.shown_caption()
     wait_idle(qtbot, main_window)
 
 
