@@ -168,3 +168,23 @@ def test_quiz_eigenvalue_answers_hold_for_the_matrix_their_show_me_opens():
     rates = [np.linalg.norm(np.linalg.matrix_power(w, k), 2) ** (1 / k) for k in (10, 50, 200)]
     assert all(abs(r - rho) < abs(q - rho) for q, r in zip(rates, rates[1:], strict=False))  # closer and closer
     assert abs(rates[-1] - rho) < 0.01
+
+
+def test_lesson_history_and_activation_captions_match_the_data():
+    """Step 14's years come from the timeline (1991 to 1997: six years; 1997 to 2017: twenty), step 3's
+    slopes from the activations (sigmoid′ at most 0.25, tanh′ reaching 1)."""
+    from gradsim.engine.activations import get_activation
+    from gradsim.states.history import timeline
+
+    year = {e.id: e.year for e in timeline()}
+    step = _step("history")
+    assert step.settings["event"] == "lstm-1997"
+    assert "(1991)" in step.caption and "(1997)" in step.caption and "six years" in step.caption
+    assert (year["hochreiter-1991"], year["lstm-1997"]) == (1991, 1997)
+    assert year["lstm-1997"] - year["hochreiter-1991"] == 6 and "twenty more" in step.caption
+    assert year["transformer-2017"] - year["lstm-1997"] == 20
+    caption = _step("scalar", 2).caption
+    assert "at most 0.25" in caption and "tanh′ reaches 1" in caption
+    z = np.linspace(-6, 6, 12001)
+    assert get_activation("sigmoid").max_derivative == 0.25 == pytest.approx(get_activation("sigmoid").df(z).max())
+    assert get_activation("tanh").df(z).max() == pytest.approx(1.0)
