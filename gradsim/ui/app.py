@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QProgressBar,
     QPushButton,
+    QSizePolicy,
     QStackedWidget,
     QToolButton,
     QVBoxLayout,
@@ -90,6 +91,10 @@ class SceneBar(QWidget):
         super().__init__(parent)
         self.setObjectName("scenebar")
         self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
+        # The row of names must never hold the window wider than the screen asks for: ``fit`` turns it
+        # into the compact switcher when the window is narrower (without this, a projector window made
+        # at 1280 pixels could not be resized to 1024: the row's width was its minimum).
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
         self._ids = [e[0] for e in entries]
         layout = QHBoxLayout(self)
         layout.setContentsMargins(4, 0, 4, 0)
