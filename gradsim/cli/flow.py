@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import math
+from pathlib import Path
 
 from ..engine.activations import ACTIVATIONS
 from ..engine.errors import InputError
+from ..engine.files import dumps_json
 from ..engine.init import INITIALISERS
 from ..engine.scenario import CELLS, GeneratorSettings
 from ..engine.thresholds import EXPLODE_THRESHOLD, VANISH_THRESHOLD
@@ -68,17 +69,35 @@ def add_parser(sub) -> None:
     add_generator_options(flow)
     add_threshold_options(flow)
     flow.add_argument("--format", choices=("csv", "json"), default="json", help="default %(default)s")
+    flow.add_argument("--save-scenario", metavar="FILE",
+                      help="also write the scenario to FILE (*.gradsim.json) in the form the app and "
+                           "--scenario reopen to the same picture: the generator settings, or every number")
     flow.set_defaults(run=run)
+
+
+def save_scenario_file(scenario, path: str) -> None:
+    """Write ``scenario`` to ``path`` atomically (a temporary file renamed over it), or refuse in one line."""
+    from ..engine.scenario import save_scenario
+
+    target = Path(path)
+    try:
+        save_scenario(scenario, target)
+    except OSError as exc:
+        target.with_name(target.name + ".tmp").unlink(missing_ok=True)
+        raise InputError(f"{target}: cannot write ({exc.strerror or exc})") from None
 
 
 def run(args: argparse.Namespace) -> str:
     from ..engine.flow import gradient_flow
 
     check_thresholds(args)
-    result = gradient_flow(scenario_from_args(args), args.vanish, args.explode)
+    scenario = scenario_from_args(args)
+    result = gradient_flow(scenario, args.vanish, args.explode)
+    if args.save_scenario:
+        save_scenario_file(scenario, args.save_scenario)
     doc = result.to_json_dict()
     if args.format == "json":
-        return json.dumps(doc)
+        return dumps_json(doc)
     columns = {k: doc[k] for k in ("t", "grad_norm", "log10_grad_norm", "log10_local_factor", "log10_bound")}
     for key in ("input_grad_norm", "log10_input_grad_norm",  # every cell: the gradient at the input
                 "cell_grad_norm", "log10_cell_grad_norm"):  # LSTM only: the cell-state gradient

@@ -350,7 +350,7 @@ def test_zero_recurrent_weights_give_exact_zero_hidden_gradient():
 
 
 def test_forget_bias_3_keeps_the_lstm_gradient_alive_where_the_rnn_loses_it():
-    settings = GeneratorSettings(steps=200, forget_bias=3.0)  # defaults otherwise: n = 32, gaussian radius 1
+    settings = GeneratorSettings(steps=200, forget_bias=3.0, scale=1.0, input_scale=1.0)  # n = 32, gaussian
     cmp = compare_cells(settings)
     assert cmp.lstm.grad_norm[0] > 1e-6 and cmp.lstm.verdict.kind == "healthy"
     assert cmp.rnn.grad_norm[0] < 1e-6 and cmp.rnn.verdict.kind == "vanishing"

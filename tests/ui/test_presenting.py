@@ -132,6 +132,8 @@ def test_presenting_layout_keeps_the_state(main_window, qtbot):
 
 def test_full_screen_hides_the_bars_and_esc_leaves(new_window, qtbot):
     window = new_window(True)
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow)
     window.toggle_fullscreen()
     assert not window.menuBar().isVisible() and not window.statusBar().isVisible()
     assert window.scene_bar.isVisible()  # the scene names stay: the only way to see where you are
@@ -143,3 +145,20 @@ def Qt_key(name: str):  # noqa: N802 - reads like the Qt enum it returns
     from PySide6.QtCore import Qt
 
     return getattr(Qt.Key, f"Key_{name}")
+
+
+def test_no_two_actions_share_a_shortcut(main_window):
+    """An ambiguous shortcut fires neither action: every key sequence has one owner."""
+    from PySide6.QtGui import QAction
+
+    owners: dict[str, str] = {}
+    clashes = []
+    for action in main_window.findChildren(QAction):
+        for sequence in action.shortcuts():
+            key = sequence.toString()
+            if not key:
+                continue
+            if key in owners and owners[key] != action.text():
+                clashes.append(f"{key}: {owners[key]!r} and {action.text()!r}")
+            owners[key] = action.text()
+    assert not clashes, clashes
