@@ -1,8 +1,9 @@
 """Gradient flow through an LSTM and a GRU, side by side with the vanilla RNN, exactly.
 
-The cells are PyTorch's own (``torch.nn.LSTM`` gate order i, f, g, o; ``torch.nn.GRU`` gate order
-r, z, n; the same parameter names and layouts), so a state dict of a real one-layer ``nn.LSTM`` or
-``nn.GRU`` loads unchanged and the numbers here are the numbers PyTorch computes.
+The cells are PyTorch's own, as :mod:`gradsim.engine.equations` writes them down (``torch.nn.LSTM``
+gate order i, f, g, o; ``torch.nn.GRU`` gate order r, z, n; the same parameter names and layouts),
+so a state dict of a real one-layer ``nn.LSTM`` or ``nn.GRU`` loads unchanged and the numbers here
+are the numbers PyTorch computes.
 
 Why a hand-written backward pass: autograd with ``retain_grad`` returns float64 tensors, and over a
 thousand steps ``||dL/dh_t||`` falls far below 1e-308, where those tensors hold zeros. The backward
@@ -32,6 +33,14 @@ from typing import Any
 
 import numpy as np
 
+from .equations import (
+    CANDIDATE_BLOCK,
+    GATE_NAMES,
+    GATES,
+    gru_local_derivatives,
+    input_drive,
+    lstm_local_derivatives,
+)
 from .errors import InputError
 from .flow import FlowResult, gradient_flow, json_finite, row_log10_norms
 from .init import input_weights
@@ -39,9 +48,6 @@ from .scenario import GeneratorSettings, Scenario
 from .thresholds import EXPLODE_THRESHOLD, VANISH_THRESHOLD, verdict_from_log10
 
 GATED_CELLS = ("lstm", "gru")
-GATES = {"lstm": 4, "gru": 3}
-GATE_NAMES = {"lstm": ("i", "f", "g", "o"), "gru": ("r", "z", "n")}
-CANDIDATE_BLOCK = 2  # index of g (LSTM) and n (GRU) in PyTorch's stacking
 STATE_KEYS = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
 
 _FLOAT_TINY_LOG10 = float(np.log10(np.finfo(np.float64).smallest_subnormal))
@@ -320,7 +326,13 @@ def _verdict_dict(v) -> dict[str, Any]:
 
 
 def _forward(net: GatedNetwork) -> dict[str, np.ndarray]:
-    """Run the cell over ``x``; return ``h`` (and ``c``) and the gate activations, each ``T x n``."""
+    """Run the cell over ``x``; return ``h`` (and ``c``) and the gate activations, each ``T x n``.
+
+    The equations of :mod:`gradsim.engine.equations` in a second form, for speed: one sequence,
+    every result written in place into the arrays the backward pass reads (about half the torch
+    calls per step of the batched step functions, which matters over thousands of steps);
+    ``tests/engine/test_equations.py`` checks that both forms give the same numbers.
+    """
     import torch
 
     f64 = torch.float64
@@ -337,7 +349,7 @@ def _forward(net: GatedNetwork) -> dict[str, np.ndarray]:
     with torch.no_grad():
         if net.cell == "lstm":
             c_all = torch.empty((steps, n), dtype=f64)
-            drive = torch.addmm(b_ih + b_hh, x, w_ih.t())  # T x 4n: every input term at once
+            drive = input_drive("lstm", x, w_ih, b_ih, b_hh)  # T x 4n: every input term at once
             c = torch.from_numpy(net.c0)
             for t in range(steps):
                 gates = torch.addmv(drive[t], w_hh, h)
@@ -349,7 +361,7 @@ def _forward(net: GatedNetwork) -> dict[str, np.ndarray]:
                 h = torch.mul(o, torch.tanh(c), out=h_all[t])
             return {"h": h_all.numpy(), "c": c_all.numpy(), "act": act.numpy()}
         hn_all = torch.empty((steps, n), dtype=f64)  # W_hn h_{t-1} + b_hn, the term r multiplies
-        drive = torch.addmm(b_ih, x, w_ih.t())  # T x 3n
+        drive = input_drive("gru", x, w_ih, b_ih)  # T x 3n (b_hh enters with the recurrent term)
         for t in range(steps):
             gh = torch.addmv(b_hh, w_hh, h)
             a = act[t]
@@ -378,14 +390,9 @@ def _lstm_backward(net: GatedNetwork, fw: dict[str, np.ndarray]) -> tuple[np.nda
     n, steps = net.hidden, net.steps
     act, c = fw["act"], fw["c"]
     i, f, g, o = act[:, :n], act[:, n : 2 * n], act[:, 2 * n : 3 * n], act[:, 3 * n :]
-    tc = np.tanh(c)
-    dtc = o * (1.0 - tc * tc)  # dh_t/dc_t, element-wise
     c_prev = np.vstack([net.c0[None, :], c[:-1]])
-    k = np.empty((steps, 4 * n))  # d gates_t = k_t * [b, b, b, a]
-    k[:, :n] = g * (i * (1.0 - i))
-    k[:, n : 2 * n] = c_prev * (f * (1.0 - f))
-    k[:, 2 * n : 3 * n] = i * (1.0 - g * g)
-    k[:, 3 * n :] = tc * (o * (1.0 - o))
+    *factors, dtc = lstm_local_derivatives(i, f, g, o, c_prev, np.tanh(c))  # dtc: dh_t/dc_t, element-wise
+    k = np.concatenate(factors, axis=1)  # d gates_t = k_t * [b, b, b, a]
     wt = np.ascontiguousarray(net.weight_hh.T)
     # row t of a_rows / b_rows holds (a_t, b_t) / 10**offsets[t]; the norms are taken at the end
     a_rows = np.empty((steps, n))
@@ -432,11 +439,8 @@ def _gru_backward(net: GatedNetwork, fw: dict[str, np.ndarray]) -> tuple[np.ndar
     act, h, hn = fw["act"], fw["h"], fw["hn"]
     r, z, nn_ = act[:, :n], act[:, n : 2 * n], act[:, 2 * n :]
     h_prev = np.vstack([net.h0[None, :], h[:-1]])
-    dpre_n = (1.0 - z) * (1.0 - nn_ * nn_)
-    k = np.empty((steps, 3 * n))
-    k[:, :n] = dpre_n * hn * (r * (1.0 - r))
-    k[:, n : 2 * n] = (h_prev - nn_) * (z * (1.0 - z))
-    k[:, 2 * n :] = dpre_n * r
+    k_r, k_z, k_n, dpre_n = gru_local_derivatives(r, z, nn_, h_prev, hn)
+    k = np.concatenate([k_r, k_z, k_n], axis=1)
     wt = np.ascontiguousarray(net.weight_hh.T)
     a_rows = np.empty((steps, n))
     offsets = np.zeros(steps)

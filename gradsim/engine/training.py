@@ -8,10 +8,11 @@ not calling ``next()``, single-steps by calling it once, and resets by closing t
 starting a new one from the same settings (same seed, same run). Nothing happens between yields, so
 the worker thread can stop it at any yield.
 
-The recurrences are written out step by step (PyTorch's own equations and parameter layout, so the
-weights load into ``torch.nn.RNN/LSTM/GRU``) because the per-timestep gradient needs a handle on every
-``h_t``: the backward pass is asked for the gradients of the parameters and of every ``h_t`` at once,
-which costs no extra matrix products (see :func:`backward_capturing`).
+The recurrences run step by step with the equations of :mod:`gradsim.engine.equations` (PyTorch's
+own, in its parameter layout, so the weights load into ``torch.nn.RNN/LSTM/GRU``) because the
+per-timestep gradient needs a handle on every ``h_t``: the backward pass is asked for the gradients
+of the parameters and of every ``h_t`` at once, which costs no extra matrix products (see
+:func:`backward_capturing`).
 
 torch is imported inside functions only: importing this module loads neither torch nor Qt.
 """
@@ -30,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from gradsim.engine import tasks
+from gradsim.engine import equations, tasks
 from gradsim.engine.activations import ACTIVATIONS
 from gradsim.engine.errors import InputError
 from gradsim.engine.init import INITIALISERS, recurrent_weights
@@ -42,7 +43,7 @@ from gradsim.engine.thresholds import (
     verdict_from_log10,
 )
 
-CELLS = ("rnn", "lstm", "gru")  # the recurrent cells (the lab's model slots and delay sweep list these)
+CELLS = equations.CELLS  # the recurrent cells (the lab's model slots and delay sweep list these)
 TRANSFORMER_BLOCKS = 2
 TRANSFORMER_MLP = 2  # width of each block's MLP, in multiples of the model width
 MODELS = (*CELLS, "transformer")  # every model `gradsim train --cell` trains
@@ -51,8 +52,6 @@ CELL_LABELS = {"rnn": "vanilla RNN", "lstm": "LSTM", "gru": "GRU",
 OPTIMIZERS = ("adam", "sgd")
 SETTINGS_FORMAT = "gradsim.train/1"
 RUN_FORMAT = "gradsim.run/1"
-
-_GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -257,7 +256,7 @@ class RecurrentModel(_ParameterModel):
         self.settings = settings
         s = settings
         h = s.hidden
-        gates = _GATES[s.cell]
+        gates = equations.GATES[s.cell]
         self.dtype = dtype or torch.float32
         params: dict[str, np.ndarray] = {}
         if s.task == "copy":
@@ -304,14 +303,7 @@ class RecurrentModel(_ParameterModel):
         x = p["embedding"][inputs] if s.task == "copy" else inputs.to(self.dtype)
         batch, length = x.shape[0], x.shape[1]
         w_hh_t = p["weight_hh"].t()
-        if s.cell == "gru":
-            steps_in = torch.addmm(p["bias_ih"], x.reshape(batch * length, -1), p["weight_ih"].t())
-        else:
-            steps_in = torch.addmm(
-                p["bias_ih"] + p["bias_hh"], x.reshape(batch * length, -1), p["weight_ih"].t()
-            )
-        steps_in = steps_in.reshape(batch, length, -1).unbind(1)
-        act = _torch_activation(s.activation)
+        steps_in = equations.input_drive(s.cell, x, p["weight_ih"], p["bias_ih"], p["bias_hh"]).unbind(1)
         h = torch.zeros(batch, s.hidden, dtype=self.dtype)
         c = torch.zeros(batch, s.hidden, dtype=self.dtype) if s.cell == "lstm" else None
         wanted = {int(t) for t in readout}
@@ -319,20 +311,11 @@ class RecurrentModel(_ParameterModel):
         states: list = []
         for t in range(length):
             if s.cell == "rnn":
-                h = act(torch.addmm(steps_in[t], h, w_hh_t))
+                h = equations.rnn_step(steps_in[t], h, w_hh_t, s.activation)
             elif s.cell == "lstm":
-                gates = torch.addmm(steps_in[t], h, w_hh_t)
-                i, f, g, o = gates.chunk(4, 1)
-                c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-                h = torch.sigmoid(o) * torch.tanh(c)
+                h, c = equations.lstm_step(steps_in[t], h, c, w_hh_t)
             else:
-                gh = torch.addmm(p["bias_hh"], h, w_hh_t)
-                ir, iz, in_ = steps_in[t].chunk(3, 1)
-                hr, hz, hn = gh.chunk(3, 1)
-                r = torch.sigmoid(ir + hr)
-                z = torch.sigmoid(iz + hz)
-                n = torch.tanh(in_ + r * hn)
-                h = n + z * (h - n)
+                h = equations.gru_step(steps_in[t], h, w_hh_t, p["bias_hh"])
             if capture:
                 states.append(h)
             if t in wanted:
@@ -465,18 +448,6 @@ def _torch_float64() -> Any:
     import torch
 
     return torch.float64
-
-
-def _torch_activation(name: str) -> Any:
-    import torch
-
-    if name == "tanh":
-        return torch.tanh
-    if name == "sigmoid":
-        return torch.sigmoid
-    if name == "relu":
-        return torch.relu
-    return lambda z: z
 
 
 def task_loss(settings: TrainSettings, outputs: Any, targets: Any) -> Any:
