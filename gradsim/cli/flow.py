@@ -8,10 +8,12 @@ import math
 from pathlib import Path
 
 from ..engine.activations import ACTIVATIONS
+from ..engine.cells import GATED_CELLS
 from ..engine.errors import InputError
 from ..engine.init import INITIALISERS
 from ..engine.scenario import CELLS, GeneratorSettings
 from ..engine.thresholds import EXPLODE_THRESHOLD, VANISH_THRESHOLD
+from ..threads import use_gradsim_threads
 from .common import emit, finite_float, positive_int
 
 
@@ -92,6 +94,8 @@ def run(args: argparse.Namespace) -> str:
 
     check_thresholds(args)
     scenario = scenario_from_args(args)
+    if scenario.cell in GATED_CELLS:  # computed in torch, in this process of the command line's own
+        use_gradsim_threads()
     result = gradient_flow(scenario, args.vanish, args.explode)
     if args.save_scenario:
         save_scenario_file(scenario, args.save_scenario)

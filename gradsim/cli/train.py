@@ -12,6 +12,7 @@ from ..engine import tasks
 from ..engine.activations import ACTIVATIONS
 from ..engine.init import INITIALISERS
 from ..engine.training import CELL_LABELS, MODELS, OPTIMIZERS, TrainSettings, run_to_end, save_run
+from ..threads import use_gradsim_threads
 
 
 def _clip_value(text: str) -> float:
@@ -224,6 +225,7 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> str:
+    use_gradsim_threads()  # this process is the command line's own (the engine never sets threads)
     result = cli_train(args)
     if getattr(args, "format", "json") == "text":
         return format_train_result(result)

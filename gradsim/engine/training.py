@@ -618,7 +618,6 @@ class TrainRun:
 
         if self.finished:
             raise InputError("this run has finished; reset it to train again")
-        _limit_threads()
         s = self.settings
         began = time.perf_counter()
         inputs, targets = _as_torch(make_batch(s, self.train_rng, s.batch))
@@ -795,19 +794,6 @@ def _alerts(
             f"exploding update: gradient norm {before:.3g} above {EXPLODE_THRESHOLD:.0e}{clip_note}"
         )
     return tuple(alerts)
-
-
-_THREADS_SET = False
-
-
-def _limit_threads() -> None:
-    """One intra-op thread: the matrices are small, and the machine is shared with the GUI thread."""
-    global _THREADS_SET
-    if not _THREADS_SET:
-        import torch
-
-        torch.set_num_threads(1)
-        _THREADS_SET = True
 
 
 # --------------------------------------------------------------------------------------------------

@@ -45,6 +45,9 @@ def run_guarded(fn: Callable[..., Any], *args: Any) -> Any:
         finally:
             torch = sys.modules.get("torch")
             if torch is not None and hasattr(torch, "Tensor") and hasattr(torch, "nn"):
+                from ..threads import use_gradsim_threads  # the app's process: its thread count, once
+
+                use_gradsim_threads(torch)
                 _torch_ready.set()
 
 
