@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 import math
 from pathlib import Path
 
 from ..engine.activations import ACTIVATIONS
 from ..engine.cells import GATED_CELLS
 from ..engine.errors import InputError
+from ..engine.files import dumps_json
 from ..engine.init import INITIALISERS
 from ..engine.scenario import CELLS, GeneratorSettings
 from ..engine.thresholds import EXPLODE_THRESHOLD, VANISH_THRESHOLD
@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> str:
         save_scenario_file(scenario, args.save_scenario)
     doc = result.to_json_dict()
     if args.format == "json":
-        return json.dumps(doc)
+        return dumps_json(doc)
     columns = {k: doc[k] for k in ("t", "grad_norm", "log10_grad_norm", "log10_local_factor", "log10_bound")}
     for key in ("input_grad_norm", "log10_input_grad_norm",  # every cell: the gradient at the input
                 "cell_grad_norm", "log10_cell_grad_norm"):  # LSTM only: the cell-state gradient

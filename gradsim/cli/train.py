@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import time
 from typing import Any
 
 from ..engine import tasks
 from ..engine.activations import ACTIVATIONS
+from ..engine.files import check_writable, dumps_json
 from ..engine.init import INITIALISERS
 from ..engine.training import CELL_LABELS, MODELS, OPTIMIZERS, TrainSettings, run_to_end, save_run
 from ..threads import use_gradsim_threads
@@ -171,6 +171,8 @@ def settings_from_args(args: argparse.Namespace) -> TrainSettings:
 def cli_train(args: argparse.Namespace) -> dict:
     """Run ``gradsim train`` and return its result; raises :class:`InputError` for bad settings."""
     settings = settings_from_args(args)
+    if getattr(args, "save", None):
+        check_writable(args.save, "saved run")  # a bad --save path is refused before training
     wall = time.perf_counter()
     last = run_to_end(settings)
     seconds = time.perf_counter() - wall
@@ -229,4 +231,4 @@ def run(args: argparse.Namespace) -> str:
     result = cli_train(args)
     if getattr(args, "format", "json") == "text":
         return format_train_result(result)
-    return json.dumps(result)
+    return dumps_json(result)

@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from .cancel import Ticker
 from .equations import (
     CANDIDATE_BLOCK,
     GATE_NAMES,
@@ -351,7 +352,10 @@ def _forward(net: GatedNetwork) -> dict[str, np.ndarray]:
             c_all = torch.empty((steps, n), dtype=f64)
             drive = input_drive("lstm", x, w_ih, b_ih, b_hh)  # T x 4n: every input term at once
             c = torch.from_numpy(net.c0)
+            tick = Ticker(2 * steps, "LSTM steps")
             for t in range(steps):
+                if not t & 15:
+                    tick(t)
                 gates = torch.addmv(drive[t], w_hh, h)
                 a = act[t]
                 torch.sigmoid(gates, out=a)  # i, f and o; the g block is overwritten next
@@ -362,7 +366,10 @@ def _forward(net: GatedNetwork) -> dict[str, np.ndarray]:
             return {"h": h_all.numpy(), "c": c_all.numpy(), "act": act.numpy()}
         hn_all = torch.empty((steps, n), dtype=f64)  # W_hn h_{t-1} + b_hn, the term r multiplies
         drive = input_drive("gru", x, w_ih, b_ih)  # T x 3n (b_hh enters with the recurrent term)
+        tick = Ticker(2 * steps, "GRU steps")
         for t in range(steps):
+            if not t & 15:
+                tick(t)
             gh = torch.addmv(b_hh, w_hh, h)
             a = act[t]
             torch.sigmoid(drive[t, : 2 * n] + gh[: 2 * n], out=a[: 2 * n])
@@ -405,7 +412,10 @@ def _lstm_backward(net: GatedNetwork, fw: dict[str, np.ndarray]) -> tuple[np.nda
     offset = 0.0
     u = np.empty(4 * n)
     u3 = u[: 3 * n].reshape(3, n)
+    tick = Ticker(2 * steps, "LSTM steps")
     for t in range(steps - 1, 0, -1):
+        if not t & 15:
+            tick(2 * steps - t)
         u3[:] = b
         u[3 * n :] = a
         u *= k[t]
@@ -449,7 +459,10 @@ def _gru_backward(net: GatedNetwork, fw: dict[str, np.ndarray]) -> tuple[np.ndar
     offset = 0.0
     u = np.empty(3 * n)
     u3 = u.reshape(3, n)
+    tick = Ticker(2 * steps, "GRU steps")
     for t in range(steps - 1, 0, -1):
+        if not t & 15:
+            tick(2 * steps - t)
         u3[:] = a
         u *= k[t]
         a_new = np.dot(wt, u, out=a_rows[t - 1])

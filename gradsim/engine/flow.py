@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from .activations import get_activation
+from .cancel import check_cancelled
 from .init import spectral_norm, spectral_radius
 from .scenario import Scenario
 from .thresholds import EXPLODE_THRESHOLD, VANISH_THRESHOLD, Verdict, verdict_from_log10
@@ -288,6 +289,7 @@ def backward_chain(w_hh: np.ndarray, dfdz: np.ndarray, block: int = 16, identity
 
     with np.errstate(all="ignore"):
         while t > 0:
+            check_cancelled()
             k = min(block, t)  # steps t-1 .. t-k are computed from rows t .. t-k+1 of f'
             if not dead[t - k + 1 : t + 1].any():
                 prev = g

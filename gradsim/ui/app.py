@@ -557,9 +557,10 @@ class MainWindow(QMainWindow):
     def open_scenario_path(self, path: str | Path) -> bool:
         """Load a scenario file into the flow scene. A bad file changes nothing and says why."""
         from ..engine.scenario import load_scenario
+        from .worker import read_off_gui_thread
 
         try:
-            scenario = load_scenario(path)
+            scenario = read_off_gui_thread(self.worker, load_scenario, path)
         except InputError as exc:
             self.show_error(str(exc))
             return False

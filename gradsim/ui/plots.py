@@ -8,7 +8,6 @@ never used. Non-finite values are cleaned once, here, and shown by explicit mark
 
 from __future__ import annotations
 
-import csv
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,6 +17,8 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QFontMetricsF, QPen
 
+from ..engine.errors import InputError
+from ..engine.files import format_csv, write_text
 from ..formatting import format_log10 as format_power  # noqa: F401 - the one home, for the views
 from ..formatting import power_label
 from .theme import Theme
@@ -196,21 +197,14 @@ def export_svg(widget, path: str | Path, title: str = "gradsim chart") -> None:
 
 
 def write_csv(path: str | Path, columns: dict[str, Sequence]) -> None:
-    """Write engine arrays (never values read back from a plot) as CSV, full precision."""
-    keys = list(columns)
-    length = max((len(columns[k]) for k in keys), default=0)
-    with open(path, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(keys)
-        for i in range(length):
-            row = []
-            for k in keys:
-                col = columns[k]
-                v = col[i] if i < len(col) else ""
-                if isinstance(v, (float, np.floating)):
-                    v = repr(float(v)) if np.isfinite(v) else ("" if np.isnan(v) else ("inf" if v > 0 else "-inf"))
-                row.append(v)
-            writer.writerow(row)
+    """Write engine arrays (never values read back from a plot) as CSV, full precision, atomically.
+
+    The one CSV convention of gradsim (:func:`gradsim.engine.files.format_csv`, shared with the
+    command line): a non-finite or missing number is an empty cell. Failures are ``OSError``."""
+    try:
+        write_text(path, format_csv(columns), "CSV table")
+    except InputError as exc:
+        raise OSError(str(exc).split(": ", 1)[-1]) from None
 
 
 def settle_view(chart: pg.GraphicsView | pg.PlotItem) -> None:

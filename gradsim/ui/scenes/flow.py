@@ -1,8 +1,8 @@
 """Scene ``flow``: the gradient flowing backward through time, animated, with its exact numbers.
 
-The reference scene: controls -> ``settings()`` -> worker -> :func:`gradient_flow` -> ``on_result``
--> chain view, log chart and readouts. The chart plots exact log10 values, so a gradient of
-10^-1800 is drawn where it belongs and marked as beyond float64, never a silent gap.
+The reference scene: controls -> a new :class:`FlowState` -> worker -> :func:`compute_flow` ->
+``on_result`` -> chain view, log chart and readouts. The chart plots exact log10 values, so a gradient of
+10⁻¹⁸⁰⁰ is drawn where it belongs and marked as beyond float64, never a silent gap.
 """
 
 from __future__ import annotations
@@ -28,15 +28,21 @@ from ...engine.activations import ACTIVATIONS, get_activation
 from ...engine.flow import FlowResult
 from ...engine.init import INIT_LABELS, INITIALISERS
 from ...engine.scenario import Scenario
-from ...states.flow import APP_MAX_HIDDEN, APP_MAX_STEPS, FlowState, compute_flow
-from ..chain import BackwardPulse, ChainView
+from ...states.flow import (
+    APP_MAX_HIDDEN,
+    APP_MAX_STEPS,
+    FlowState,
+    compute_flow,
+    threshold_text,
+    verdict_badge,
+)
+from ..chain import BackwardPulse, ChainView, ThresholdLabels, fit_legend, subscript
 from ..controls import Choice, PulseControls, ReadoutLabel, SliderSpin, ThresholdBox
 from ..plots import (
     clean_log10,
     curve_pen,
     format_power,
     make_plot,
-    power_label,
     reserve_tick_width,
     settle_view,
     style_plot,
@@ -53,10 +59,13 @@ def _set_marks(marks: pg.ScatterPlotItem, x: np.ndarray, y: np.ndarray, size: fl
     marks.setVisible(bool(x.size))
 
 
+BOUND_LABEL = "bound (c‖W_hh‖₂)ᵀ⁻ᵗ"
+
+
 class FlowScene(Scene):
     scene_id = "flow"
     title = "Gradient flow through time"
-    summary = "‖dL/dh_t‖ at every step: the learning signal shrinks or grows by a factor per step."
+    summary = "‖dL/dhₜ‖ at every step: the learning signal shrinks or grows by a factor per step."
     has_animation = True
 
     # -- controls ---------------------------------------------------------------------------------
@@ -128,21 +137,26 @@ class FlowScene(Scene):
     def build_views(self, layout: QVBoxLayout) -> None:
         t = self.theme
         self.chain = ChainView(t)
-        self.chart = make_plot(t, "", "time step t", "‖dL/dh_t‖ (log scale)", log_y=True, legend_columns=2)
+        self.chart = make_plot(t, "", "time step t", "‖dL/dhₜ‖", log_y=True, legend_columns=3)
         item = self.chart.getPlotItem()
-        self.curve = pg.PlotDataItem(name="‖dL/dh_t‖ (exact)", connect="finite", skipFiniteCheck=True)
-        self.bound_curve = pg.PlotDataItem(name="bound ‖g_T‖ (c‖W_hh‖₂)^(T−t)", connect="finite", skipFiniteCheck=True)
-        self.below_float = pg.ScatterPlotItem(name="below float64 range (exact log shown)", symbol="t")
+        self.curve = pg.PlotDataItem(name="‖dL/dhₜ‖ (exact)", connect="finite", skipFiniteCheck=True)
+        self.bound_curve = pg.PlotDataItem(name=BOUND_LABEL, connect="finite", skipFiniteCheck=True)
+        self.below_float = pg.ScatterPlotItem(name="beyond float64 (exact log shown)", symbol="t")
         self.zero_marks = pg.ScatterPlotItem(name="exactly 0 (dead units)", symbol="x")
-        self.overflow_marks = pg.ScatterPlotItem(name="forward pass overflowed (h_t = ±∞/NaN)", symbol="star")
+        self.overflow_marks = pg.ScatterPlotItem(name="forward pass overflowed (±∞/NaN)", symbol="star")
         self.vanish_line = threshold_line(t, t.vanish, "vanishing threshold")
         self.explode_line = threshold_line(t, t.explode, "exploding threshold", below=True)
+        self.threshold_labels = ThresholdLabels(item, self.vanish_line, self.explode_line)
+        self.threshold_proxies = {"vanish": pg.PlotDataItem(), "explode": pg.PlotDataItem()}  # legend entries, never drawn
         self.cursor = pg.InfiniteLine(angle=90, movable=False)
         self.cursor_proxy = pg.PlotDataItem()  # legend entry for the cursor line (never drawn)
         for it in (self.bound_curve, self.curve, self.below_float, self.zero_marks, self.overflow_marks):
             item.addItem(it)
         for it in (self.vanish_line, self.explode_line, self.cursor):
             item.addItem(it, ignoreBounds=True)
+        # step t of the chain sits above step t of the chart, whatever the sizes and the theme
+        self.chain.follow(item)
+        item.getViewBox().sigResized.connect(self._on_chart_resized)
 
         readouts = QWidget()
         grid = QGridLayout(readouts)
@@ -151,17 +165,20 @@ class FlowScene(Scene):
         grid.setVerticalSpacing(2)
         self.badge = QLabel("…")
         self.badge.setObjectName("badge")
+        self.badge.setTextFormat(Qt.TextFormat.RichText)
         self.badge.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.badge.setToolTip("Verdict from the thresholds: healthy, vanishing or exploding, and from which step")
+        self.badge.setToolTip("The verdict, against the two thresholds: healthy (within both at every step), "
+                              "vanishing or exploding (past one, from the step named)")
         self.readout_labels: dict[str, ReadoutLabel] = {}
-        names = [("factor", "per step", "Factor per step: geometric mean of ‖dL/dh_{t−1}‖ / ‖dL/dh_t‖"),
+        names = [("factor", "per step", "Factor per step: the geometric mean of ‖dL/dhₜ₋₁‖ / ‖dL/dhₜ‖"),
                  ("radius", "ρ(W_hh)", "Spectral radius: the largest eigenvalue modulus of W_hh"),
-                 ("total", "left at t=1", "What is left after T−1 steps back: ‖dL/dh_1‖ / ‖dL/dh_T‖"),
-                 ("norm", "‖W_hh‖₂", "Spectral norm: the largest singular value of W_hh, which bounds each step's growth")]
+                 ("total", "left at t = 1", "What is left after T − 1 steps back: ‖dL/dh₁‖ divided by the gradient at the last step"),
+                 ("norm", "‖W_hh‖₂", "Spectral norm: the largest singular value of W_hh, which bounds each "
+                                     "step's growth")]
         self._readout_captions = {key: text for key, text, _tip in names}
         for i, (key, _text, tip) in enumerate(names):
             row, col = divmod(i, 2)
-            value = ReadoutLabel("–")  # may be clipped on a narrow projector window, never widens it
+            value = ReadoutLabel("–")  # shrinks (or wraps) to fit, never cut, never widens the window
             value.setToolTip(tip)
             grid.addWidget(value, row, 2 * col)
             self.readout_labels[key] = value
@@ -171,8 +188,9 @@ class FlowScene(Scene):
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(self.chain)
         splitter.addWidget(self.chart)
-        splitter.setStretchFactor(0, 2)
-        splitter.setStretchFactor(1, 5)
+        splitter.setStretchFactor(0, 1)
+        splitter.setStretchFactor(1, 4)
+        splitter.setChildrenCollapsible(False)
         layout.addWidget(readouts)
         layout.addWidget(splitter, 1)
         self.apply_theme(t)
@@ -181,7 +199,6 @@ class FlowScene(Scene):
         t = theme
         self.chain.apply_theme(t)
         self._style_chart()
-        self._size_badge()
         self.curve.setPen(curve_pen(t.series[0], t))
         self.curve.setSymbolBrush(t.series[0])
         self.curve.setSymbolPen(t.series[0])
@@ -192,13 +209,16 @@ class FlowScene(Scene):
         self.zero_marks.setBrush(pg.mkBrush(t.foreground))
         self.overflow_marks.setBrush(pg.mkBrush(t.explode))
         self.overflow_marks.setPen(pg.mkPen(t.foreground))
-        for line, colour in ((self.vanish_line, t.vanish), (self.explode_line, t.explode)):
-            line.setPen(curve_pen(colour, t, Qt.PenStyle.DashLine, 0.75))
+        for name, line, colour in (("vanish", self.vanish_line, t.vanish), ("explode", self.explode_line, t.explode)):
+            pen = curve_pen(colour, t, Qt.PenStyle.DashLine, 0.75)
+            line.setPen(pen)
+            self.threshold_proxies[name].setPen(pen)
             line.label.setColor(colour)
             line.label.setFont(t.qfont(t.small_px))
         self.cursor.setPen(pg.mkPen(t.highlight, width=max(1.0, t.line_width * 0.6)))
         self.cursor_proxy.setPen(self.cursor.pen)
         self._legend_key = None
+        self._badge_key = None
         if self._result is not None:
             self._draw(self._result)
 
@@ -275,15 +295,17 @@ class FlowScene(Scene):
         few = r.steps <= 60
         self.curve.setData(x, y, symbol="o" if few else None, symbolSize=t.marker_size * 0.8)
         bound = r.log10_bound
-        show_bound = np.isfinite(bound).all() and bound.min() > floor - 50
-        self.bound_curve.setData(x, np.clip(bound, floor - 5, None) if show_bound else np.array([]) * 1.0,
-                                 **({} if show_bound else {"x": np.array([], dtype=np.float64)}))
+        show_bound = bool(np.isfinite(bound).all() and bound.min() > floor - 50)
+        bound_y = np.clip(bound, floor - 5, None) if show_bound else np.zeros(0)
+        self.bound_curve.setData(x if show_bound else np.zeros(0), bound_y)
         below = r.underflow | r.overflow
         _set_marks(self.below_float, x[below], y[below], t.marker_size)
         _set_marks(self.zero_marks, x[zero], y[zero], t.marker_size)
         over = r.forward_overflow
         top = max(hi_data, math.log10(explode)) + 0.5
         _set_marks(self.overflow_marks, x[over], np.full(int(over.sum()), top), t.marker_size)
+        # what the threshold labels must keep clear of
+        self._drawn = [(x, y), (x if show_bound else np.zeros(0), bound_y), (x[over], np.full(int(over.sum()), top))]
         thresholds = (vanish, explode)
         if thresholds != getattr(self, "_drawn_thresholds", None):
             # A label's setFormat relayouts its text document and costs a second paint of the chart:
@@ -291,22 +313,23 @@ class FlowScene(Scene):
             self._drawn_thresholds = thresholds
             self.vanish_line.setValue(math.log10(vanish))
             self.explode_line.setValue(math.log10(explode))
-            self.vanish_line.label.setFormat(f"vanishing threshold {power_label(math.log10(vanish))}")
-            self.explode_line.label.setFormat(f"exploding threshold {power_label(math.log10(explode))}")
-        ymin = min(lo_data, math.log10(vanish)) - 0.8
-        ymax = max(hi_data, math.log10(explode)) + 0.8
+            self.vanish_line.label.setFormat(f"vanishing threshold {threshold_text(vanish)}")
+            self.explode_line.label.setFormat(f"exploding threshold {threshold_text(explode)}")
+        lo = min(lo_data, math.log10(vanish))
+        hi = max(hi_data, math.log10(explode))
         if zero.any():
-            ymin = floor - 0.5
+            lo = floor - 0.5
         if over.any():
-            ymax = top + 0.5
-        self.chart.getPlotItem().setRange(xRange=(0.5, r.steps + 0.5), yRange=(ymin, ymax), padding=0.02)
-        self._update_legend(below.any(), zero.any(), over.any())
-        settle_view(self.chart)
+            hi = top + 0.5
+        self._y_span = (lo, hi)
+        self._marks = (bool(below.any()), bool(zero.any()), bool(over.any()))
+        self._frame(r.steps, decide_legend=True)
 
         self.chain.set_values(logs)
         self.pulse.steps = r.steps
         self.pulse.position = min(self.pulse.position, r.steps + 1.0)
         self._on_pulse(self.pulse.position)
+        self.chain.align()
         settle_view(self.chain)  # its colour bar's range moved with the data
 
         factor = r.log10_mean_factor
@@ -319,50 +342,110 @@ class FlowScene(Scene):
         for key, text in values.items():
             self.readout_labels[key].setText(
                 f"<span style='color:{t.muted}'>{self._readout_captions[key]}</span>&nbsp; <b>{text}</b>")
-        kind = r.verdict.kind
-        # Always two lines in a box sized for the widest verdict: a badge that changes size moves the
-        # chart below it by a pixel, and Qt then repaints the whole chart a second time.
-        text = {"healthy": f"HEALTHY\nover T = {r.steps}", "vanishing": f"VANISHING\nfrom t = {r.verdict.first_t}",
-                "exploding": f"EXPLODING\nfrom t = {r.verdict.first_t}"}[kind]
-        self.badge.setText(text)
-        self.badge.setToolTip(r.verdict.describe())
-        colour = t.verdict_colour(kind)
+        if getattr(self, "_readout_steps", None) != r.steps:
+            self._readout_steps = r.steps
+            self.readout_labels["total"].setToolTip(
+                f"What is left after {r.steps - 1} steps back: ‖dL/dh₁‖ / ‖dL/dh{subscript(r.steps)}‖")
+        self._show_verdict(r)
+
+    def _frame(self, steps: int, decide_legend: bool) -> None:
+        """The chart's ranges, with room beyond each threshold line for its label, the labels where
+        no curve runs, and the legend (which carries a threshold whose label found no free place)."""
+        item = self.chart.getPlotItem()
+        lo, hi = self._y_span
+        height = item.getViewBox().height()
+        head = self.threshold_labels.headroom(hi - lo, height if height > 50 else 300.0)
+        pad = max(0.5, 0.015 * (steps + 1))
+        # x from h0 (t = 0) to the loss L (t = T + 1): the chain above shows both, column for column
+        item.setRange(xRange=(-pad, steps + 1 + pad), yRange=(lo - head, hi + head), padding=0)
+        self.threshold_labels.place(lambda: self._drawn, decide_legend)
+        self._update_legend(*self._marks)
+        settle_view(self.chart)
+
+    def _on_chart_resized(self, *_args) -> None:
+        fit_legend(self.chart, 3)
+        if self._result is not None and getattr(self, "_y_span", None) is not None:
+            self._frame(self._result.steps, decide_legend=False)
+
+    def _show_verdict(self, r: FlowResult) -> None:
+        t = self.theme
+        headline, detail = verdict_badge(r.verdict, r.steps)
+        self.badge_lines = (headline, detail)
+        key = (headline, detail, t.name, t.small_px)
+        if key == self._badge_key:
+            return
+        if (r.verdict.vanish_threshold, r.verdict.explode_threshold, t.name, t.font_px) != getattr(self, "_badge_size_key", None):
+            self._size_badge(r.verdict.vanish_threshold, r.verdict.explode_threshold)
+        self._badge_key = key
+        self.badge.setText(self._badge_html(headline, detail))
+        self.badge.setToolTip(self._verdict_tip(r))
+        colour = t.verdict_colour(r.verdict.kind)
         style = f"background: {colour}; color: {t.on_colour(colour)};"
         if style != self.badge.styleSheet():  # re-polishing a widget costs more than the whole chart update
             self.badge.setStyleSheet(style)
 
+    @staticmethod
+    def _verdict_tip(r: FlowResult) -> str:
+        """What the badge measured, in words (the verdict's steps and thresholds, and the ratio)."""
+        v, steps = r.verdict, r.steps
+        band = f"{threshold_text(v.vanish_threshold)}…{threshold_text(v.explode_threshold)}"
+        ratio = (f"‖dL/dh₁‖ / ‖dL/dh{subscript(steps)}‖ = {format_power(r.log10_total_factor)}" if steps > 1
+                 else "one step: nothing travels back")
+        if v.kind == "healthy":
+            return f"‖dL/dhₜ‖ stays within {band} at all {steps} steps; {ratio}"
+        if v.kind == "vanishing":
+            return (f"‖dL/dhₜ‖ is below {threshold_text(v.vanish_threshold)} at t = {v.first_t} and within {band} "
+                    f"at the {steps - v.first_t} steps after it (nearer the loss); {ratio}")
+        return (f"‖dL/dhₜ‖ is above {threshold_text(v.explode_threshold)} at t = {v.first_t} and at most that at the "
+                f"{steps - v.first_t} steps after it (nearer the loss); thresholds {band}; {ratio}")
+
+    def _badge_html(self, headline: str, detail: str) -> str:
+        return (f"<span style='font-size:{self.theme.font_px}px'>{headline}</span><br>"
+                f"<span style='font-size:{self.theme.small_px}px; font-weight:normal'>{detail}</span>")
+
     def _update_legend(self, below: bool, zero: bool, over: bool) -> None:
-        wanted = [(self.curve, "‖dL/dh_t‖ (exact)", True),
-                  (self.bound_curve, "bound (c‖W_hh‖₂)^(T−t)", True),
+        vanish, explode = self._drawn_thresholds
+        in_legend = self.threshold_labels.in_legend
+        wanted = [(self.curve, "‖dL/dhₜ‖ (exact)", True),
+                  (self.bound_curve, BOUND_LABEL, True),
                   (self.below_float, "beyond float64 (exact log shown)", below),
                   (self.zero_marks, "exactly 0 (dead units)", zero),
                   (self.overflow_marks, "forward pass overflowed (±∞/NaN)", over),
+                  (self.threshold_proxies["vanish"], f"vanishing threshold {threshold_text(vanish)}",
+                   "vanish" in in_legend),
+                  (self.threshold_proxies["explode"], f"exploding threshold {threshold_text(explode)}",
+                   "explode" in in_legend),
                   (self.cursor_proxy, "pulse position", True)]
         entries = [(item, label) for item, label, show in wanted if show]
-        key = (tuple(label for _item, label in entries), self.theme.name)
+        key = (tuple(label for _item, label in entries), self.theme.name, self.theme.small_px)
         if key == getattr(self, "_legend_key", None):
             return  # rebuilding the legend relayouts the chart: only when its entries change
         self._legend_key = key
         self.chart.set_legend(entries)
         self._style_chart()
+        fit_legend(self.chart, 3)
 
-    def _size_badge(self) -> None:
-        """One fixed size for the two-line badge: the size of its widest possible verdict.
+    def _size_badge(self, vanish: float, explode: float) -> None:
+        """One fixed size for the two-line badge: the size of its widest possible verdict (with these
+        thresholds).
 
         A label that follows its text asks the whole window to lay out again whenever the verdict
         changes (``from t = 9`` to ``from t = 10``), which cost two extra paint passes per control
         move; the widest verdict still leaves the title room at 1024 pixels in projector mode.
         """
+        from ...engine.thresholds import Verdict
+
+        self._badge_size_key = (vanish, explode, self.theme.name, self.theme.font_px)
         self.badge.ensurePolished()  # the style sheet makes it bold and pads it
         text = self.badge.text()
-        width = 0
-        for widest in ("HEALTHY\nover T = 1000", "VANISHING\nfrom t = 1000", "EXPLODING\nfrom t = 1000"):
-            self.badge.setText(widest)
-            width = max(width, self.badge.sizeHint().width())
+        width = height = 0
+        for kind in ("healthy", "vanishing", "exploding"):
+            widest = Verdict(kind, None if kind == "healthy" else APP_MAX_STEPS, vanish, explode)
+            self.badge.setText(self._badge_html(*verdict_badge(widest, APP_MAX_STEPS)))
+            hint = self.badge.sizeHint()
+            width, height = max(width, hint.width()), max(height, hint.height())
         self.badge.setText(text)
-        metrics = self.badge.fontMetrics()
-        # the style sheet's padding, 0.25em above and below, and a little air
-        self.badge.setFixedSize(width, int(2 * metrics.lineSpacing() + 0.5 * metrics.height() + 6))
+        self.badge.setFixedSize(width + 4, height + 2)
 
     def _style_chart(self) -> None:
         style_plot(self.chart, self.theme)
@@ -381,9 +464,9 @@ class FlowScene(Scene):
 
     # -- animation ------------------------------------------------------------------------------------
     def _on_pulse(self, position: float) -> None:
+        """The pulse ring on the chain and the chart's cursor at the same x (the same screen column)."""
         self.chain.set_pulse(position)
-        t = min(max(math.ceil(position - 1e-9), 1), self.pulse.steps)
-        self.cursor.setValue(float(t) if position <= self.pulse.steps else self.pulse.steps + 0.5)
+        self.cursor.setValue(min(max(position, 1.0), self.pulse.steps + 1.0))
 
     def play_pause(self) -> None:
         self.pulse.toggle()
