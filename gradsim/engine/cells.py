@@ -2,8 +2,8 @@
 
 The cells are PyTorch's own, as :mod:`gradsim.engine.equations` writes them down (``torch.nn.LSTM``
 gate order i, f, g, o; ``torch.nn.GRU`` gate order r, z, n; the same parameter names and layouts),
-so a state dict of a real one-layer ``nn.LSTM`` or ``nn.GRU`` loads unchanged and the numbers here
-are the numbers PyTorch computes.
+so :meth:`GatedNetwork.state_dict` loads unchanged into a real one-layer ``nn.LSTM`` or ``nn.GRU``
+and the numbers here are the numbers PyTorch computes.
 
 Why a hand-written backward pass: autograd with ``retain_grad`` returns float64 tensors, and over a
 thousand steps ``||dL/dh_t||`` falls far below 1e-308, where those tensors hold zeros. The backward
@@ -27,7 +27,6 @@ torch is imported inside functions only: importing this module loads neither tor
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -49,7 +48,6 @@ from .scenario import GeneratorSettings, Scenario
 from .thresholds import EXPLODE_THRESHOLD, VANISH_THRESHOLD, verdict_from_log10
 
 GATED_CELLS = ("lstm", "gru")
-STATE_KEYS = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
 
 _FLOAT_TINY_LOG10 = float(np.log10(np.finfo(np.float64).smallest_subnormal))
 _FLOAT_MAX_LOG10 = float(np.log10(np.finfo(np.float64).max))
@@ -128,31 +126,6 @@ class GatedNetwork:
             "bias_ih_l0": torch.tensor(self.bias_ih, dtype=torch.float64),
             "bias_hh_l0": torch.tensor(self.bias_hh, dtype=torch.float64),
         }
-
-    @classmethod
-    def from_state_dict(cls, cell: str, state: Mapping[str, Any], x: Any,
-                        h0: Any = None, c0: Any = None) -> GatedNetwork:
-        """Load the weights of a one-layer, one-direction ``nn.LSTM`` / ``nn.GRU`` (``bias=False``
-        modules simply lack the bias keys). Anything else (more layers, bidirectional, projections)
-        is refused with one line rather than silently half-read."""
-        keys = set(state)
-        extra = sorted(keys - set(STATE_KEYS))
-        if extra:
-            raise InputError(f"state dict key {extra[0]!r} is not supported (one layer, one direction only)")
-        for key in ("weight_ih_l0", "weight_hh_l0"):
-            if key not in keys:
-                raise InputError(f"state dict is missing {key!r}")
-        w_hh = _to_numpy(state["weight_hh_l0"])
-        rows = w_hh.shape[0]
-        bias = {k: _to_numpy(state[k]) if k in keys else np.zeros(rows) for k in ("bias_ih_l0", "bias_hh_l0")}
-        return cls(cell, _to_numpy(state["weight_ih_l0"]), w_hh, bias["bias_ih_l0"], bias["bias_hh_l0"],
-                   _to_numpy(x), None if h0 is None else _to_numpy(h0), None if c0 is None else _to_numpy(c0))
-
-
-def _to_numpy(v: Any) -> np.ndarray:
-    if hasattr(v, "detach"):
-        v = v.detach().cpu().double().numpy()
-    return np.array(v, dtype=np.float64)
 
 
 def _float_array(v: Any, name: str, ndim: int) -> np.ndarray:
@@ -235,7 +208,6 @@ class Edge:
     label: str
     factor: float
     kind: str
-    meaning: str
 
 
 @dataclass
@@ -503,18 +475,18 @@ def _lstm_edges(net: GatedNetwork, fw: dict[str, np.ndarray], log_h: np.ndarray,
     i, f, g, o = act[:, :n], act[:, n : 2 * n], act[:, 2 * n : 3 * n], act[:, 3 * n :]
     tc = np.tanh(c)
     return (
-        Edge("forget", "× f", _mean_over_backward_steps(f), "additive",
-             "mean forget gate f_t: what the cell state keeps per step (c_t = f c_{t-1} + i g)"),
-        Edge("out", "× o·tanh′(c)", _mean_over_backward_steps(o * (1.0 - tc * tc)), "gate",
-             "mean o_t (1 - tanh² c_t): from the cell state to the hidden state"),
-        Edge("write", "× i·tanh′", _mean_over_backward_steps(i * (1.0 - g * g)), "gate",
-             "mean i_t (1 - g_t²): from the candidate's pre-activation into the cell state"),
-        Edge("w_hh", "W_hh", _spectral_norm(net.weight_hh), "matrix",
-             "spectral norm of the stacked recurrent weights [W_hi; W_hf; W_hg; W_ho]: h_{t-1} into the gates"),
-        Edge("step_h", "per step (h)", _geometric_step(log_h), "step",
-             "geometric mean of ||dL/dh_{t-1}|| / ||dL/dh_t|| over the run"),
-        Edge("step_c", "per step (c)", _geometric_step(log_c), "step",
-             "geometric mean of ||dL/dc_{t-1}|| / ||dL/dc_t|| over the run"),
+        # mean forget gate f_t: what the cell state keeps per step (c_t = f c_{t-1} + i g)
+        Edge("forget", "× f", _mean_over_backward_steps(f), "additive"),
+        # mean o_t (1 - tanh² c_t): from the cell state to the hidden state
+        Edge("out", "× o·tanh′(c)", _mean_over_backward_steps(o * (1.0 - tc * tc)), "gate"),
+        # mean i_t (1 - g_t²): from the candidate's pre-activation into the cell state
+        Edge("write", "× i·tanh′", _mean_over_backward_steps(i * (1.0 - g * g)), "gate"),
+        # spectral norm of the stacked recurrent weights [W_hi; W_hf; W_hg; W_ho]: h_{t-1} into the gates
+        Edge("w_hh", "W_hh", _spectral_norm(net.weight_hh), "matrix"),
+        # geometric mean of ||dL/dh_{t-1}|| / ||dL/dh_t|| over the run
+        Edge("step_h", "per step (h)", _geometric_step(log_h), "step"),
+        # geometric mean of ||dL/dc_{t-1}|| / ||dL/dc_t|| over the run
+        Edge("step_c", "per step (c)", _geometric_step(log_c), "step"),
     )
 
 
@@ -523,28 +495,28 @@ def _gru_edges(net: GatedNetwork, fw: dict[str, np.ndarray], log_h: np.ndarray) 
     act = fw["act"]
     r, z, nn_ = act[:, :n], act[:, n : 2 * n], act[:, 2 * n :]
     return (
-        Edge("keep", "× z", _mean_over_backward_steps(z), "additive",
-             "mean update gate z_t: the share of h_{t-1} copied straight into h_t"),
-        Edge("cand", "× (1−z)·tanh′(n)", _mean_over_backward_steps((1.0 - z) * (1.0 - nn_ * nn_)), "gate",
-             "mean (1 - z_t)(1 - n_t²): through the candidate n_t into h_t"),
-        Edge("reset", "× r", _mean_over_backward_steps(r), "gate",
-             "mean reset gate r_t: how much of W_hn h_{t-1} reaches the candidate"),
-        Edge("w_hh", "W_hh", _spectral_norm(net.weight_hh), "matrix",
-             "spectral norm of the stacked recurrent weights [W_hr; W_hz; W_hn]: h_{t-1} into the gates"),
-        Edge("step_h", "per step (h)", _geometric_step(log_h), "step",
-             "geometric mean of ||dL/dh_{t-1}|| / ||dL/dh_t|| over the run"),
+        # mean update gate z_t: the share of h_{t-1} copied straight into h_t
+        Edge("keep", "× z", _mean_over_backward_steps(z), "additive"),
+        # mean (1 - z_t)(1 - n_t²): through the candidate n_t into h_t
+        Edge("cand", "× (1−z)·tanh′(n)", _mean_over_backward_steps((1.0 - z) * (1.0 - nn_ * nn_)), "gate"),
+        # mean reset gate r_t: how much of W_hn h_{t-1} reaches the candidate
+        Edge("reset", "× r", _mean_over_backward_steps(r), "gate"),
+        # spectral norm of the stacked recurrent weights [W_hr; W_hz; W_hn]: h_{t-1} into the gates
+        Edge("w_hh", "W_hh", _spectral_norm(net.weight_hh), "matrix"),
+        # geometric mean of ||dL/dh_{t-1}|| / ||dL/dh_t|| over the run
+        Edge("step_h", "per step (h)", _geometric_step(log_h), "step"),
     )
 
 
 def rnn_edges(result: FlowResult) -> tuple[Edge, ...]:
     """The vanilla RNN's diagram edges, from its :class:`FlowResult` (same definitions as the cells')."""
     return (
-        Edge("act", "× f′(z)", _mean_over_backward_steps(result.dfdz), "gate",
-             f"mean {result.activation}′(z_t): the activation's slope on the only path back"),
-        Edge("w_hh", "W_hh", _spectral_norm(result.w_hh), "matrix",
-             "spectral norm of W_hh: h_{t-1} into the pre-activation"),
-        Edge("step_h", "per step (h)", _geometric_step(result.log10_grad_norm), "step",
-             "geometric mean of ||dL/dh_{t-1}|| / ||dL/dh_t|| over the run"),
+        # mean f′(z_t): the activation's slope on the only path back
+        Edge("act", "× f′(z)", _mean_over_backward_steps(result.dfdz), "gate"),
+        # spectral norm of W_hh: h_{t-1} into the pre-activation
+        Edge("w_hh", "W_hh", _spectral_norm(result.w_hh), "matrix"),
+        # geometric mean of ||dL/dh_{t-1}|| / ||dL/dh_t|| over the run
+        Edge("step_h", "per step (h)", _geometric_step(result.log10_grad_norm), "step"),
     )
 
 

@@ -40,7 +40,6 @@ CELLS = ("rnn", "lstm", "gru")
 GATE_NAMES = {"rnn": ("h",), "lstm": ("i", "f", "g", "o"), "gru": ("r", "z", "n")}
 GATES = {cell: len(names) for cell, names in GATE_NAMES.items()}
 CANDIDATE_BLOCK = 2  # g (LSTM) and n (GRU): the block in the place of the vanilla RNN's W_hh
-KEEP_BLOCK = 1  # f (LSTM) and z (GRU): the gate that multiplies the additive path back in time
 
 _ACTIVATE = {
     "tanh": lambda z: z.tanh(),
@@ -99,31 +98,6 @@ def gru_step(drive: Any, h: Any, w_hh_t: Any, bias_hh: Any = None) -> Any:
     hidden = h @ w_hh_t if bias_hh is None else bias_hh.addmm(h, w_hh_t)
     _, z, n = gru_gates(drive, hidden)
     return n + z * (h - n)
-
-
-def unroll(cell: str, x: Any, weight_ih: Any, weight_hh: Any, bias_ih: Any = None, bias_hh: Any = None,
-           h0: Any = None, c0: Any = None, activation: str = "tanh") -> tuple[list, list]:
-    """Run one layer over time-major ``x`` (``T x B x m``, PyTorch's default layout): the lists of
-    ``h_1..h_T`` and (LSTM) ``c_1..c_T``, each ``B x n`` and a node of the autograd graph (so a
-    caller can ask for the gradient of every state). ``h0`` / ``c0`` default to zeros."""
-    n = weight_hh.shape[1]
-    zeros = x.new_zeros(x.shape[1], n)
-    h = zeros if h0 is None else h0
-    c = zeros if c0 is None else c0
-    drive = input_drive(cell, x, weight_ih, bias_ih, bias_hh).unbind(0)
-    w_hh_t = weight_hh.t()
-    hs: list = []
-    cs: list = []
-    for d in drive:
-        if cell == "lstm":
-            h, c = lstm_step(d, h, c, w_hh_t)
-            cs.append(c)
-        elif cell == "gru":
-            h = gru_step(d, h, w_hh_t, bias_hh)
-        else:
-            h = rnn_step(d, h, w_hh_t, activation)
-        hs.append(h)
-    return hs, cs
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -209,11 +209,6 @@ def derivative_from_output(activation: str, y: np.ndarray) -> np.ndarray:
     raise ValueError(f"unknown activation {activation!r}")
 
 
-def backward_log10(w_hh: np.ndarray, dfdz: np.ndarray, block: int = 16) -> np.ndarray:
-    """``log10 ||g_t||`` for ``t = 1..T`` with ``g_T = 1`` and ``g_{t-1} = W_hh^T (f'(z_t) g_t)``."""
-    return backward_chain(w_hh, dfdz, block).log10_norm
-
-
 @dataclass
 class BackwardChain:
     """The backward pass of a recurrence, kept in log space.

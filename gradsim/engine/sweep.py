@@ -307,14 +307,13 @@ class FeedforwardComparison:
     """A product of different per-layer weights beside one weight multiplied by itself.
 
     ``layer_weights[k]`` is layer ``k + 1``'s weight, drawn uniformly in ``[w - spread, w + spread]``.
-    The products are kept as log10 of their absolute value (``-inf`` once a factor is 0) and the
-    sign separately, so long products stay exact.
+    The products are kept as log10 of their absolute value (``-inf`` once a factor is 0), so long
+    products stay exact.
     """
 
     t: np.ndarray  # 1..T
     layer_weights: np.ndarray
     log10_feedforward: np.ndarray  # log10 |w_1 ... w_t|
-    sign_feedforward: np.ndarray
     log10_recurrent: np.ndarray  # log10 |w|^t
 
 
@@ -329,5 +328,4 @@ def feedforward_vs_recurrent(w: float, spread: float, steps: int, seed: int = 0)
     with np.errstate(divide="ignore"):
         logs = np.cumsum(np.log10(np.abs(weights)))
         rec = np.arange(1, steps + 1) * np.log10(abs(w)) if w != 0 else np.full(steps, -np.inf)
-    signs = np.cumprod(np.sign(weights))
-    return FeedforwardComparison(np.arange(1, steps + 1), weights, logs, signs, rec)
+    return FeedforwardComparison(np.arange(1, steps + 1), weights, logs, rec)

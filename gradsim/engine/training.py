@@ -39,7 +39,6 @@ from gradsim.engine.files import (
     GIB,
     atomic_write,
     check_zip_archive,
-    format_csv,
     loads_json,
     one_word,
     open_regular,
@@ -524,7 +523,6 @@ class Snapshot:
     eigenvalues: np.ndarray | None
     grad_norm_before: float
     grad_norm_after: float
-    clipped: bool
     verdict: Verdict
     alerts: tuple[str, ...]
     stopped: bool
@@ -554,19 +552,6 @@ class Curves:
         if not self.log10_grad_h:
             return np.zeros((0, 0))
         return np.vstack(self.log10_grad_h)
-
-    def to_csv(self) -> str:
-        """The scalar curves as CSV, one row per step; held-out columns empty between evaluations
-        (gradsim's one CSV convention: a missing or non-finite number is an empty cell)."""
-        evals = dict(zip(self.eval_step, zip(self.accuracy, self.eval_loss, strict=True), strict=True))
-        return format_csv({
-            "step": self.step,
-            "loss": self.loss,
-            "grad_norm_before_clip": self.grad_norm_before,
-            "grad_norm_after_clip": self.grad_norm_after,
-            "heldout_accuracy": [evals.get(step, (None, None))[0] for step in self.step],
-            "heldout_loss": [evals.get(step, (None, None))[1] for step in self.step],
-        })
 
 
 class TrainRun:
@@ -714,7 +699,6 @@ class TrainRun:
             eigenvalues=eigs,
             grad_norm_before=before,
             grad_norm_after=after,
-            clipped=bool(s.clip and math.isfinite(before) and before > s.clip_threshold),
             verdict=verdict,
             alerts=alerts,
             stopped=self.stopped,

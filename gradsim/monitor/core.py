@@ -242,7 +242,6 @@ class Monitor:
         if not hasattr(getattr(torch.autograd.Variable, "_execution_engine", None), "queue_callback"):
             raise InputError("monitor: this PyTorch build cannot run a callback at the end of backward")
 
-        self._param_names = [n for n, p in model.named_parameters() if p.requires_grad]
         modules = [_module_summary(name, m) for m, name in self._rnns.items()]
         parameters = [{"name": n, "shape": list(p.shape)} for n, p in model.named_parameters() if p.requires_grad]
         notes = []

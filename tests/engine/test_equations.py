@@ -14,6 +14,8 @@ only in the order of their roundings.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -21,7 +23,7 @@ from hypothesis import strategies as st
 
 from gradsim.engine import equations
 from gradsim.engine.cells import GatedNetwork, _forward, gated_flow
-from gradsim.engine.equations import GATES, gru_gates, input_drive, lstm_gates, unroll
+from gradsim.engine.equations import GATES, gru_gates, gru_step, input_drive, lstm_gates, lstm_step, rnn_step
 
 torch = pytest.importorskip("torch")
 from gradsim.monitor.recurrence import LayerWeights, backward_direction  # noqa: E402
@@ -32,6 +34,31 @@ CELL_KINDS = st.sampled_from([("rnn", "tanh"), ("rnn", "relu"), ("lstm", "tanh")
 # weight scales: zero (no path back through W_hh at all) or well inside float64 (the exact log-space
 # values below float64's range are tested against segmented autograd in test_cells.py)
 SCALES = st.one_of(st.just(0.0), st.floats(1e-3, 2.0))
+
+
+def unroll(cell: str, x: Any, weight_ih: Any, weight_hh: Any, bias_ih: Any = None, bias_hh: Any = None,
+           h0: Any = None, c0: Any = None, activation: str = "tanh") -> tuple[list, list]:
+    """One layer over time-major ``x`` (``T x B x m``, PyTorch's default layout) with the home's step
+    functions, as the trainer loops them: the lists of ``h_1..h_T`` and (LSTM) ``c_1..c_T``, each
+    ``B x n`` and a node of the autograd graph. ``h0`` / ``c0`` default to zeros."""
+    n = weight_hh.shape[1]
+    zeros = x.new_zeros(x.shape[1], n)
+    h = zeros if h0 is None else h0
+    c = zeros if c0 is None else c0
+    drive = input_drive(cell, x, weight_ih, bias_ih, bias_hh).unbind(0)
+    w_hh_t = weight_hh.t()
+    hs: list = []
+    cs: list = []
+    for d in drive:
+        if cell == "lstm":
+            h, c = lstm_step(d, h, c, w_hh_t)
+            cs.append(c)
+        elif cell == "gru":
+            h = gru_step(d, h, w_hh_t, bias_hh)
+        else:
+            h = rnn_step(d, h, w_hh_t, activation)
+        hs.append(h)
+    return hs, cs
 
 
 def random_weights(cell: str, n: int, m: int, gen: torch.Generator, scale: float, bias: bool) -> dict:
