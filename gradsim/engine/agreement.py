@@ -48,6 +48,7 @@ from typing import Any
 import numpy as np
 
 from gradsim.engine.errors import InputError
+from gradsim.engine.files import read_json
 from gradsim.paths import resource
 
 SINGULAR, PLURAL = 0, 1
@@ -67,6 +68,7 @@ SEED_DECAY_FACTOR = 0.7
 MODELS_FORMAT = "gradsim.agreement-models/1"
 VOCABULARY_FORMAT = "gradsim.agreement-vocabulary/1"
 SENTENCES_FORMAT = "gradsim.agreement-sentences/1"
+MAX_DATA_BYTES = 1024 * 1024  # a vocabulary or sentences file (the shipped ones are 2 KB)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -106,13 +108,7 @@ class Vocabulary:
 
     def number_of(self, word: str) -> int | None:
         """SINGULAR or PLURAL for a noun, ``None`` for any other word."""
-        key = word.lower()
-        for singular, plural in self.nouns:
-            if key == singular:
-                return SINGULAR
-            if key == plural:
-                return PLURAL
-        return None
+        return _number_in(self.nouns, word)
 
     def filler_words(self) -> tuple[str, ...]:
         """Every word that carries no number: what the training corpus draws its fillers from."""
@@ -130,10 +126,8 @@ def _word_index(words: tuple[str, ...]) -> dict[str, int]:
 
 
 def _read_json(path: Path, fmt: str) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(f"{path.name}: cannot read agreement data ({exc.__class__.__name__})") from None
+    """A vocabulary or sentences file, read as strictly as every JSON file gradsim opens."""
+    data = read_json(path, MAX_DATA_BYTES, "agreement data")
     if not isinstance(data, dict) or data.get("format") != fmt:
         raise InputError(f"{path.name}: not a {fmt} file")
     return data
@@ -271,7 +265,7 @@ def seed_sentences(path: str | None = None) -> tuple[Sentence, ...]:
         number = vocab.number_of(tokens[subject])
         if number is None:
             raise InputError(f"{p.name}: sentence {i + 1}: {tokens[subject]!r} is not a known noun")
-        verb_number = _verb_number(vocab, tokens[verb])
+        verb_number = _number_in(vocab.verbs, tokens[verb])
         if verb_number is not None and verb_number != number:
             raise InputError(f"{p.name}: sentence {i + 1}: the verb does not agree with the subject")
         vocab.encode(tokens[:verb])  # every token the model reads must be known
@@ -282,9 +276,10 @@ def seed_sentences(path: str | None = None) -> tuple[Sentence, ...]:
     return tuple(out)
 
 
-def _verb_number(vocab: Vocabulary, word: str) -> int | None:
+def _number_in(pairs: tuple[tuple[str, str], ...], word: str) -> int | None:
+    """SINGULAR or PLURAL if ``word`` is one of the (singular, plural) ``pairs``, else ``None``."""
     key = word.lower()
-    for singular, plural in vocab.verbs:
+    for singular, plural in pairs:
         if key == singular:
             return SINGULAR
         if key == plural:

@@ -249,6 +249,16 @@ class _ParameterModel:
     def recurrent_matrix(self) -> np.ndarray | None:
         return None
 
+    def _task_ends(self, rng: np.random.Generator, params: dict[str, np.ndarray]) -> tuple[int, int]:
+        """The task's two ends, the same for every model: copy-memory draws a token embedding (first
+        from the generator) and reads out one logit per symbol category; the adding problem feeds
+        its two numbers per step and reads out one number. Returns ``(inputs per step, outputs)``."""
+        s = self.settings
+        if s.task == "copy":
+            params["embedding"] = rng.standard_normal((tasks.copy_vocabulary(s.categories), s.embedding))
+            return s.embedding, s.categories
+        return 2, 1
+
 
 def build_model(settings: TrainSettings, rng: np.random.Generator, dtype: Any = None) -> _ParameterModel:
     """The model of ``settings.cell``: :class:`TransformerModel` or :class:`RecurrentModel`."""
@@ -275,11 +285,7 @@ class RecurrentModel(_ParameterModel):
         gates = equations.GATES[s.cell]
         self.dtype = dtype or torch.float32
         params: dict[str, np.ndarray] = {}
-        if s.task == "copy":
-            params["embedding"] = rng.standard_normal((tasks.copy_vocabulary(s.categories), s.embedding))
-            n_in, n_out = s.embedding, s.categories
-        else:
-            n_in, n_out = 2, 1
+        n_in, n_out = self._task_ends(rng, params)
         bound = 1.0 / math.sqrt(h)
         params["weight_ih"] = rng.uniform(-bound, bound, (gates * h, n_in))
         if s.cell == "rnn":
@@ -378,11 +384,7 @@ class TransformerModel(_ParameterModel):
         self.heads = transformer_heads(width)
         self.dtype = dtype or torch.float32
         params: dict[str, np.ndarray] = {}
-        if s.task == "copy":
-            params["embedding"] = rng.standard_normal((tasks.copy_vocabulary(s.categories), s.embedding))
-            n_in, n_out = s.embedding, s.categories
-        else:
-            n_in, n_out = 2, 1
+        n_in, n_out = self._task_ends(rng, params)
 
         def linear(rows: int, cols: int) -> tuple[np.ndarray, np.ndarray]:
             bound = 1.0 / math.sqrt(cols)
