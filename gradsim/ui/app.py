@@ -17,7 +17,7 @@ import os
 import sys
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal
+from PySide6.QtCore import QByteArray, QSettings, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QGuiApplication, QIcon, QKeySequence, QUndoStack
 from PySide6.QtWidgets import (
     QApplication,
@@ -141,6 +141,12 @@ class SceneBar(QWidget):
         number = self._ids.index(scene_id) + 1 if scene_id in self._ids else 0
         for button in (self.menu_button, self.corner_button):
             button.setText(f"☰ {number} · {entry(scene_id).title}" if number else "☰ Scenes")
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt naming
+        """As narrow as the compact switcher: a row of names that does not fit gives way to it, so
+        it must not hold the window wider than that (a 1024-pixel window was kept at 1153)."""
+        hint = super().minimumSizeHint()
+        return QSize(min(hint.width(), self.menu_button.sizeHint().width() + 8), hint.height())
 
     def fit(self, width: int) -> bool:
         """Buttons if all of them fit ``width``, else the menu button; True when compact."""
