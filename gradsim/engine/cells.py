@@ -347,8 +347,11 @@ def _lstm_backward(net: GatedNetwork, fw: dict[str, np.ndarray]) -> tuple[np.nda
     act, c = fw["act"], fw["c"]
     i, f, g, o = act[:, :n], act[:, n : 2 * n], act[:, 2 * n : 3 * n], act[:, 3 * n :]
     c_prev = np.vstack([net.c0[None, :], c[:-1]])
-    *factors, dtc = lstm_local_derivatives(i, f, g, o, c_prev, np.tanh(c))  # dtc: dh_t/dc_t, element-wise
-    k = np.concatenate(factors, axis=1)  # d gates_t = k_t * [b, b, b, a]
+    factors = lstm_local_derivatives(i, f, g, o, c_prev, np.tanh(c))
+    k = np.empty((steps, 4 * n))  # d gates_t = k_t * [b, b, b, a]
+    for block in range(4):
+        k[:, block * n : (block + 1) * n] = next(factors)
+    dtc = next(factors)  # dh_t/dc_t, element-wise
     wt = np.ascontiguousarray(net.weight_hh.T)
     # row t of a_rows / b_rows holds (a_t, b_t) / 10**offsets[t]; the norms are taken at the end
     a_rows = np.empty((steps, n))
@@ -398,8 +401,11 @@ def _gru_backward(net: GatedNetwork, fw: dict[str, np.ndarray]) -> tuple[np.ndar
     act, h, hn = fw["act"], fw["h"], fw["hn"]
     r, z, nn_ = act[:, :n], act[:, n : 2 * n], act[:, 2 * n :]
     h_prev = np.vstack([net.h0[None, :], h[:-1]])
-    k_r, k_z, k_n, dpre_n = gru_local_derivatives(r, z, nn_, h_prev, hn)
-    k = np.concatenate([k_r, k_z, k_n], axis=1)
+    factors = gru_local_derivatives(r, z, nn_, h_prev, hn)
+    k = np.empty((steps, 3 * n))
+    for block in range(3):
+        k[:, block * n : (block + 1) * n] = next(factors)
+    dpre_n = next(factors)
     wt = np.ascontiguousarray(net.weight_hh.T)
     a_rows = np.empty((steps, n))
     offsets = np.zeros(steps)
