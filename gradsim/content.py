@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from gradsim.engine.errors import InputError
-from gradsim.engine.files import loads_json, read_bytes
+from gradsim.engine.files import read_json
 from gradsim.formatting import format_log10, format_number  # noqa: F401 - the one home; re-exported
 from gradsim.formatting import superscript as sup
 from gradsim.paths import resource
@@ -170,8 +170,7 @@ def read_json_file(path: str | Path, what: str = "file") -> Any:
     """Parse one JSON file strictly through :mod:`gradsim.engine.files`: a regular file of at most
     ``MAX_CONTENT_BYTES``, UTF-8, no NaN/Infinity, bounded numbers and nesting. One-line errors
     name the file."""
-    raw = read_bytes(path, MAX_CONTENT_BYTES, what)
-    return loads_json(raw, Path(path).name, max_depth=32)
+    return read_json(path, MAX_CONTENT_BYTES, what, max_depth=32)
 
 
 def _obj(value: Any, where: str) -> dict[str, Any]:
@@ -180,7 +179,10 @@ def _obj(value: Any, where: str) -> dict[str, Any]:
     return value
 
 
-def _str(data: dict, key: str, where: str, required: bool = True, allow_empty: bool = False) -> str:
+def _str(data: dict, key: str, where: str, required: bool = True, allow_empty: bool = False,
+         limit: int = MAX_TEXT) -> str:
+    """The text under ``key``: missing (an error when ``required``), not text, empty (unless
+    ``allow_empty``), longer than ``limit`` or with an unknown ``{{...}}`` placeholder is refused."""
     if key not in data:
         if required:
             raise InputError(f"{where}: missing {key!r}")
@@ -190,8 +192,8 @@ def _str(data: dict, key: str, where: str, required: bool = True, allow_empty: b
         raise InputError(f"{where}: {key!r} must be text")
     if not allow_empty and not v.strip():
         raise InputError(f"{where}: {key!r} is empty")
-    if len(v) > MAX_TEXT:
-        raise InputError(f"{where}: {key!r} is longer than {MAX_TEXT} characters")
+    if len(v) > limit:
+        raise InputError(f"{where}: {key!r} is longer than {limit} characters")
     _check_placeholders(v, f"{where} {key!r}")
     return v
 

@@ -7,7 +7,7 @@ import os
 import sys
 
 from ..registry import SCENE_IDS
-from .common import finite_float, positive_int
+from .common import finite_float, whole_number
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -27,7 +27,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     rec.add_argument("--record", metavar="FILE", help="write the scene's animation (or the lesson) as .gif, .webp or .mp4")
     rec.add_argument("--seconds", type=finite_float(0, 120), default=None,
                      help="length (default: the animation's own; per step with --lesson)")
-    rec.add_argument("--fps", type=positive_int(1, 60), default=30, help="frames per second (default %(default)s)")
+    rec.add_argument("--fps", type=whole_number(1, 60), default=30, help="frames per second (default %(default)s)")
     gui.set_defaults(run=None)
     return gui
 

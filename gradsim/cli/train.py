@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import math
 import time
-from typing import Any
 
 from ..engine import tasks
 from ..engine.activations import ACTIVATIONS
 from ..engine.files import check_writable, dumps_json
 from ..engine.init import INITIALISERS
 from ..engine.training import CELL_LABELS, MODELS, OPTIMIZERS, TrainSettings, run_to_end, save_run
+from ..threads import use_gradsim_threads
+from .common import finite_float, whole_number
 
 
 def _clip_value(text: str) -> float:
@@ -26,37 +27,10 @@ def _clip_value(text: str) -> float:
     return value
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive finite number, got {text!r}")
-    return value
-
-
-def _finite_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
-    return value
-
-
-def _count(low: int) -> Any:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"expected a whole number >= {low}, got {text!r}")
-        return value
-
-    return parse
+# the value parsers every verb shares (gradsim.cli.common), under the names the options below use
+_positive_float = finite_float(0.0, low_open=True)
+_finite_float = finite_float()
+_count = whole_number
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
@@ -226,6 +200,7 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> str:
+    use_gradsim_threads()  # this process is the command line's own (the engine never sets threads)
     result = cli_train(args)
     if getattr(args, "format", "json") == "text":
         return format_train_result(result)
