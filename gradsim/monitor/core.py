@@ -576,7 +576,7 @@ def monitor(
     explode_threshold: float = EXPLODE_THRESHOLD,
     every: int = 1,
     *,
-    budget: float | None = None,
+    budget: float | None = DEFAULT_BUDGET,
     warn: bool = True,
 ) -> Monitor:
     """Start monitoring ``model``; see :class:`Monitor`. ``every=k`` records one training step in k,
