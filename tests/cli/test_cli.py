@@ -81,7 +81,11 @@ def test_spectrum_json():
     proc = run("spectrum", "--hidden", "6", "--scale", "1.2", "--init", "orthogonal", "--activation", "identity")
     out = json.loads(proc.stdout)
     assert out["spectral_radius"] == pytest.approx(1.2)
-    assert out["prediction"] == "explode" and out["verdict"] == "exploding"
+    # sigma_max * gamma = 1.2 >= 1: the theorem guarantees nothing and never promises an explosion,
+    # while the measured verdict beside it is exploding
+    assert out["prediction"] == "no guarantee" and out["verdict"] == "exploding"
+    assert out["sigma_max_times_gamma"] == pytest.approx(1.2) and out["long_run_rate_per_step"] == pytest.approx(1.2)
+    assert out["log10_measured_first_to_last"] <= out["log10_bound_first_to_last"] + 1e-9
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in BAD.glob("*.gradsim.json")))
