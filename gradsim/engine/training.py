@@ -50,6 +50,9 @@ RUN_FORMAT = "gradsim.run/1"
 
 _GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 
+LEARNED_MARGIN = 0.10
+"""A run *learned* when its held-out accuracy ends more than this above chance (10 points)."""
+
 
 # --------------------------------------------------------------------------------------------------
 # settings

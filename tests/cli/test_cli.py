@@ -138,3 +138,16 @@ def test_spectrum_sweep_option():
     assert proc.returncode == 0, proc.stderr
     sweep = json.loads(proc.stdout)["sweep"]
     assert len(sweep["spectral_norms"]) == 20 and len(sweep["log10_grad_norm_h1"]) == 20
+
+
+def test_train_needs_no_task_setting_and_prints_strict_json():
+    """``--cell`` alone runs the demo's task (here cut to 2 steps); JSON holds the contract's fields."""
+    proc = run("train", "--cell", "rnn", "--steps", "2", "--eval-size", "32")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout, parse_constant=lambda c: pytest.fail(f"non-strict JSON constant {c}"))
+    for key in ("accuracy", "chance", "loss", "steps", "seconds", "learned", "accuracy_above_chance",
+                "last_batch_gradient"):
+        assert key in doc
+    assert doc["steps"] == 2 and doc["settings"]["delay"] == doc["delay"]
+    missing = run("train")
+    assert missing.returncode == 2 and "--cell" in missing.stderr and "Traceback" not in missing.stderr
