@@ -112,6 +112,20 @@ class GradientPrediction:
             out = np.where(k == 0, 0.0, k * log_b)
         return float(out) if out.ndim == 0 else out
 
+    def badge(self) -> tuple[str, str]:
+        """The two lines of a prediction badge, e.g. ``("VANISHING GUARANTEED", "σ_max·γ = 0.5 < 1")``
+        or ``("NO GUARANTEE", "σ_max·γ = 1.2 ≥ 1")``; for a linear map the detail adds ``ρ``, and for
+        gated cells it says the theorem does not cover them. Never a promise of an explosion."""
+        if self.bound_per_step is None:
+            return "NO GUARANTEE", f"the theorem does not cover the {self.cell.upper()}"
+        product = f"σ_max·γ = {_figure(self.bound_per_step)}"
+        if self.vanishing_guaranteed:
+            return "VANISHING GUARANTEED", f"{product} < 1"
+        detail = f"{product} ≥ 1"
+        if self.long_run_rate_per_step is not None:
+            detail += f"; ρ = {_figure(self.long_run_rate_per_step)} per step in the long run"
+        return "NO GUARANTEE", detail
+
     def to_json_dict(self) -> dict:
         return {
             "prediction": self.prediction,

@@ -73,6 +73,7 @@ def test_issue_counterexample_sigmoid_orthogonal_norm_two_vanishes_guaranteed():
     assert pred.spectral_radius == pytest.approx(2.0)
     assert pred.vanishing_guaranteed and pred.prediction == PREDICTION_VANISH
     assert "sufficient" in pred.explanation and "explode" not in pred.explanation
+    assert pred.badge() == ("VANISHING GUARANTEED", "σ_max·γ = 0.5 < 1")
     flow = gradient_flow(scenario)
     assert flow.verdict.kind == "vanishing"
     assert flow.log10_grad_norm[0] - flow.log10_grad_norm[-1] <= pred.log10_bound(49) + 1e-9
@@ -91,6 +92,9 @@ def test_issue_counterexample_non_normal_matrix_explodes_and_is_not_called_vanis
     assert pred.spectral_radius == pytest.approx(0.9) and pred.sigma_max == pytest.approx(30.5)
     assert not pred.vanishing_guaranteed and pred.prediction == PREDICTION_NONE
     assert "necessary" in pred.explanation and "sufficient" in pred.explanation
+    headline, detail = pred.badge()
+    assert headline == "NO GUARANTEE" and detail.startswith("σ_max·γ = 30.5 ≥ 1")
+    assert "VANISH" not in headline and "EXPLO" not in headline
     flow = gradient_flow(_zero_input(w, activation))
     assert flow.verdict.kind == "exploding"
     assert flow.log10_grad_norm.max() == pytest.approx(4.41, abs=0.01)
@@ -112,7 +116,7 @@ def test_gated_cells_get_no_guarantee_and_say_why(cell):
     pred = theorem_prediction(np.eye(3) * 0.1, None, cell)
     assert pred.gamma is None and pred.bound_per_step is None and pred.log10_bound(5) is None
     assert not pred.vanishing_guaranteed and pred.prediction == PREDICTION_NONE
-    assert "gate" in pred.explanation
+    assert "gate" in pred.explanation and pred.badge() == ("NO GUARANTEE", f"the theorem does not cover the {cell.upper()}")
     doc = spectrum_report(GeneratorSettings(hidden=4, steps=10, cell=cell).build())
     assert doc["prediction"] == PREDICTION_NONE and doc["gamma"] is None
     json.dumps(doc, allow_nan=False)
@@ -156,6 +160,7 @@ def test_whenever_it_says_vanish_every_k_steps_shrink_by_the_bound(scenario):
     assert pred.vanishing_guaranteed == (product < 1.0)
     assert ("vanish" in pred.prediction) == pred.vanishing_guaranteed
     assert "explode" not in pred.prediction and "explosion" not in pred.prediction
+    assert ("VANISH" in pred.badge()[0]) == pred.vanishing_guaranteed and "EXPLO" not in pred.badge()[0]
     if not pred.vanishing_guaranteed:
         return
     logs = gradient_flow(scenario).log10_grad_norm
