@@ -38,6 +38,18 @@ def _clip_value(text: str) -> float:
     return value
 
 
+def _stop_value(text: str) -> float | None:
+    if text.strip().lower() in ("off", "none", "no"):
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a fraction in (0, 1] or 'off', got {text!r}") from None
+    if not (math.isfinite(value) and 0 < value <= 1):
+        raise argparse.ArgumentTypeError(f"expected a fraction in (0, 1] or 'off', got {text!r}")
+    return value
+
+
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -147,6 +159,13 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"held-out sequences the accuracy is measured on (default {d.eval_size})",
     )
     parser.add_argument(
+        "--stop-accuracy",
+        type=_stop_value,
+        default=d.stop_accuracy,
+        help="end the run once the held-out accuracy reaches this fraction, or 'off' to train every step "
+        f"(default {d.stop_accuracy:g})",
+    )
+    parser.add_argument(
         "--eval-every",
         type=_count(1),
         default=d.eval_every,
@@ -183,6 +202,7 @@ def settings_from_args(args: argparse.Namespace) -> TrainSettings:
         eval_every=int(args.eval_every),
         eval_size=int(args.eval_size),
         seed=int(args.seed),
+        stop_accuracy=args.stop_accuracy,
     ).validate()
 
 

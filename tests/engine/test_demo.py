@@ -28,12 +28,17 @@ def test_only_the_cell_is_required_and_every_default_is_the_settings_default():
         assert settings_from_args(_parse(["--cell", cell])) == TrainSettings(cell=cell)
     with pytest.raises(SystemExit):
         _parse([])  # --cell stays required (CONTRACTS section 3)
+    assert settings_from_args(_parse(["--cell", "rnn", "--stop-accuracy", "off"])).stop_accuracy is None
+    assert settings_from_args(_parse(["--cell", "rnn", "--stop-accuracy", "0.9"])).stop_accuracy == 0.9
+    for bad in ("0", "1.5", "nan", "x"):
+        with pytest.raises(SystemExit):
+            _parse(["--cell", "rnn", "--stop-accuracy", bad])
 
 
 def test_train_settings_defaults_are_the_demo():
     """The defaults are one home (TrainSettings); the demo is copy-memory with a forget bias of 3."""
     d = TrainSettings()
-    assert d.task == "copy" and d.forget_bias == 3.0 and d.clip and d.stop_accuracy is None
+    assert d.task == "copy" and d.forget_bias == 3.0 and d.clip and d.stop_accuracy == 0.99
     assert {f.name for f in fields(TrainSettings)} >= {"delay", "symbols", "categories", "steps", "lr", "batch"}
     assert d.validate() is d
 
@@ -67,6 +72,8 @@ def test_learned_follows_the_stated_rule():
                                "--lr", "0.02", "--eval-size", "128", "--seed", "0"]))
     assert result["learned"] is (result["accuracy"] > result["chance"] + 0.10)
     assert result["accuracy"] > 0.5 and result["learned"] is True
+    if result["steps"] < 60:  # ended early at the default target: the accuracy says so
+        assert result["accuracy"] >= 0.99 and "reached the target held-out accuracy 99%" in result["stopped"]
 
 
 @pytest.mark.slow
