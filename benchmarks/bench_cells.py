@@ -13,6 +13,10 @@ What is timed:
 The goal (issue 5): a control change redraws within 100 ms at (T = 200, n = 64) on a 2-core CPU, so
 the engine's share should stay well below that.
 
+The five-model comparison (issue 20: RNN, LSTM, GRU, residual RNN, self-attention, with ``||dL/dx_t||``
+for each) is timed against the three-cell one in the same run, as a ratio: what a slider step of the
+gates scene costs when it shows all five.
+
 Run: ``python benchmarks/bench_cells.py`` (add ``--quick`` for fewer repeats, ``--gui`` to time the
 scene's whole redraw, engine plus drawing, offscreen).
 """
@@ -31,6 +35,7 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from gradsim.engine import GeneratorSettings  # noqa: E402
+from gradsim.engine.additive import attention_gradient_flow, compare_models, residual_flow  # noqa: E402
 from gradsim.engine.cells import build_network, compare_cells, gated_gradient_flow  # noqa: E402
 
 
@@ -140,8 +145,37 @@ def main() -> None:
     print("vs retain_grad: how many times faster the exact three-cell comparison is than plain autograd;")
     print("vs fused: our time over one fused nn.LSTM + nn.GRU forward+backward (which gives no per-step norms);")
     print("of 100 ms: share of the redraw budget at that size (goal: (200, 64) well under 100%)")
+    five_models(repeats)
     if args.gui:
         gui_redraw(repeats)
+
+
+def five_models(repeats: int) -> None:
+    """The five-model comparison against the three-cell one, alternated run by run so that a busy
+    machine slows both sides alike; best of ``3 * repeats`` each."""
+    print("\nfive models (RNN, LSTM, GRU, residual RNN, attention; ||dL/dx_t|| for each) vs the three cells")
+    print(f"{'(T, n)':>12} {'3 cells ms':>11} {'5 models ms':>12} {'residual ms':>12} {'attention ms':>13}"
+          f" {'5 / 3':>7} {'of 100 ms':>10}")
+    for steps, n in [(50, 32), (200, 64), (1000, 64), (1000, 128)]:
+        s = GeneratorSettings(hidden=n, input=4, steps=steps, forget_bias=1.0)
+        base = s.build()
+        compare_cells(s)
+        compare_models(s)
+        three, five = [], []
+        for _ in range(3 * repeats):
+            t0 = time.perf_counter()
+            compare_cells(s)
+            t1 = time.perf_counter()
+            compare_models(s)
+            t2 = time.perf_counter()
+            three.append(t1 - t0)
+            five.append(t2 - t1)
+        residual = best_of(lambda s=s, base=base: residual_flow(base, s.residual_scale), repeats)
+        attention = best_of(lambda s=s, base=base: attention_gradient_flow(s, base=base), repeats)
+        t3, t5 = min(three), min(five)
+        print(f"{str((steps, n)):>12} {t3 * 1e3:11.1f} {t5 * 1e3:12.1f} {residual * 1e3:12.2f} {attention * 1e3:13.2f}"
+              f" {t5 / t3:6.2f}x {t5 / 0.1:9.0%}")
+    print("5 / 3: the five-model comparison's time over the three-cell one (same settings, same run)")
 
 
 def gui_redraw(repeats: int) -> None:

@@ -15,7 +15,6 @@ Every refusal is an :class:`InputError` with one line that names the file and wh
 
 from __future__ import annotations
 
-import json
 import math
 import random
 import re
@@ -27,6 +26,8 @@ from typing import Any
 import numpy as np
 
 from gradsim.engine.errors import InputError
+from gradsim.engine.files import loads_json, read_bytes
+from gradsim.formatting import format_log10, format_number  # noqa: F401 - the one home; re-exported
 from gradsim.paths import resource
 from gradsim.registry import SCENE_IDS
 
@@ -55,48 +56,10 @@ MAX_SETTINGS_DEPTH = 6
 MAX_SETTINGS_ITEMS = 4000
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([0-9]+(?:\.[0-9]+)?)\s*([\^*])\s*([0-9]+(?:\.[0-9]+)?)\s*\}\}")
-_SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
 
 
 # --------------------------------------------------------------------------------------------------
 # numbers in texts
-
-
-def format_number(value: float) -> str:
-    """A number as a teacher would write it on the board: three significant figures, plain for
-    ordinary magnitudes and ``a.bc × 10ⁿ`` for very small or very large ones."""
-    v = float(value)
-    if math.isnan(v):
-        return "NaN"
-    if math.isinf(v):
-        return "∞" if v > 0 else "-∞"
-    if v == 0.0:
-        return "0"
-    a = abs(v)
-    if 1e-3 <= a < 1000:
-        return f"{v:.3g}"
-    if 1000 <= a < 1e6:
-        return f"{v:,.0f}"
-    exponent = math.floor(math.log10(a))
-    mantissa = v / 10.0**exponent
-    if abs(round(mantissa, 2)) >= 10:
-        mantissa /= 10
-        exponent += 1
-    return f"{mantissa:.2f} × 10{str(exponent).translate(_SUPERSCRIPT)}"
-
-
-def format_log10(log10_value: float) -> str:
-    """A magnitude given by its log10 (exact far outside float64), written as ``a.bc × 10ⁿ``."""
-    if not math.isfinite(log10_value):
-        return "0" if log10_value == -math.inf else format_number(log10_value)
-    if -3 <= log10_value < 6:
-        return format_number(10.0**log10_value)
-    exponent = math.floor(log10_value)
-    mantissa = 10.0 ** (log10_value - exponent)
-    if round(mantissa, 2) >= 10:
-        mantissa /= 10
-        exponent += 1
-    return f"{mantissa:.2f} × 10{str(exponent).translate(_SUPERSCRIPT)}"
 
 
 def placeholder_value(base: float, op: str, other: float) -> float:
@@ -190,35 +153,12 @@ class Exercise:
 # reading and checking
 
 
-def _refuse_constant(token: str) -> float:
-    raise ValueError(f"{token} is not allowed")
-
-
 def read_json_file(path: str | Path, what: str = "file") -> Any:
-    """Parse one JSON file strictly: size limit, UTF-8, no NaN/Infinity. One-line errors name the file."""
-    p = Path(path)
-    name = p.name
-    try:
-        size = p.stat().st_size
-    except OSError as exc:
-        raise InputError(f"{name}: cannot read the {what} ({exc.strerror or exc})") from None
-    if size > MAX_CONTENT_BYTES:
-        raise InputError(f"{name}: {what} is too large ({size} bytes, limit {MAX_CONTENT_BYTES})")
-    try:
-        raw = p.read_bytes()
-        text = raw.decode("utf-8")
-    except OSError as exc:
-        raise InputError(f"{name}: cannot read the {what} ({exc.strerror or exc})") from None
-    except UnicodeDecodeError:
-        raise InputError(f"{name}: {what} is not UTF-8 text") from None
-    try:
-        return json.loads(text, parse_constant=_refuse_constant)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{name}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
-    except ValueError as exc:
-        raise InputError(f"{name}: not valid JSON ({exc})") from None
-    except RecursionError:
-        raise InputError(f"{name}: JSON nested too deeply") from None
+    """Parse one JSON file strictly through :mod:`gradsim.engine.files`: a regular file of at most
+    ``MAX_CONTENT_BYTES``, UTF-8, no NaN/Infinity, bounded numbers and nesting. One-line errors
+    name the file."""
+    raw = read_bytes(path, MAX_CONTENT_BYTES, what)
+    return loads_json(raw, Path(path).name, max_depth=32)
 
 
 def _obj(value: Any, where: str) -> dict[str, Any]:

@@ -41,6 +41,7 @@ from gradsim.content import (
 )
 from gradsim.engine.errors import InputError
 from gradsim.paths import resource
+from gradsim.presets import check_expect
 
 LESSON_FORMAT = "gradsim.lesson/1"
 LESSON_SUFFIX = ".gradsim-lesson.json"
@@ -59,6 +60,7 @@ class LessonStep:
     settings: dict[str, Any]
     caption: str
     point_at: str = ""
+    expect: Any = None  # the outcome the caption claims, as a preset's ``expect`` (checked by the tests)
 
     @property
     def rendered_caption(self) -> str:
@@ -68,6 +70,8 @@ class LessonStep:
         d: dict[str, Any] = {"scene": self.scene, "settings": self.settings, "caption": self.caption}
         if self.point_at:
             d["point_at"] = self.point_at
+        if self.expect is not None:
+            d["expect"] = self.expect
         return d
 
 
@@ -104,7 +108,7 @@ def _text(data: dict, key: str, where: str, limit: int, required: bool) -> str:
 def step_from_dict(data: Any, where: str) -> LessonStep:
     if not isinstance(data, dict):
         raise InputError(f"{where} must be a JSON object")
-    _unknown_keys(data, {"scene", "settings", "caption", "point_at"}, where)
+    _unknown_keys(data, {"scene", "settings", "caption", "point_at", "expect"}, where)
     scene = data.get("scene")
     if scene not in SCENE_IDS:
         raise InputError(f"{where}: unknown scene {scene!r} (choose one of {', '.join(SCENE_IDS)})")
@@ -114,6 +118,7 @@ def step_from_dict(data: Any, where: str) -> LessonStep:
         settings=settings,
         caption=_text(data, "caption", where, MAX_CAPTION, True),
         point_at=_text(data, "point_at", where, MAX_POINT_AT, False),
+        expect=check_expect(data.get("expect"), where),
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import configparser
 import fnmatch
+import json
 import os
 import shutil
 import struct
@@ -38,10 +39,10 @@ class _Step:
             self.datas = list(kwargs.get("datas", []))
 
 
-@pytest.fixture(scope="module")
-def spec(tmp_path_factory):
-    """The spec's build steps, in order, as PyInstaller would receive them on this platform."""
-    work = tmp_path_factory.mktemp("pyinstaller-work")
+def _run_spec(work: Path, platform: str) -> dict[str, list[_Step]]:
+    """The spec's build steps, in order, as PyInstaller would receive them on ``platform``."""
+    import types
+
     log: list[_Step] = []
     namespace = {
         "__name__": "__main__",
@@ -52,12 +53,37 @@ def spec(tmp_path_factory):
     }
     for kind in ("Analysis", "PYZ", "EXE", "COLLECT", "BUNDLE"):
         namespace[kind] = lambda *a, _k=kind, **kw: _Step(_k, log, *a, **kw)
+    # the Windows version resource is built from PyInstaller's classes: stand-ins that keep their arguments
+    versioninfo = types.ModuleType("PyInstaller.utils.win32.versioninfo")
+    for name in ("FixedFileInfo", "StringFileInfo", "StringStruct", "StringTable", "VarFileInfo", "VarStruct",
+                 "VSVersionInfo"):
+        setattr(versioninfo, name, lambda *a, _n=name, **kw: (_n, a, kw))
+    stubs = {name: types.ModuleType(name) for name in ("PyInstaller", "PyInstaller.utils", "PyInstaller.utils.win32")}
+    stubs["PyInstaller.utils.win32.versioninfo"] = versioninfo
+    saved_modules = {name: sys.modules.get(name) for name in stubs}
+    saved_platform = sys.platform
     source = (ROOT / "gradsim.spec").read_text(encoding="utf-8")
-    exec(compile(source, "gradsim.spec", "exec"), namespace)  # noqa: S102 - our own build file
-    steps = {}
+    try:
+        sys.modules.update(stubs)
+        sys.platform = platform
+        exec(compile(source, "gradsim.spec", "exec"), namespace)  # noqa: S102 - our own build file
+    finally:
+        sys.platform = saved_platform
+        for name, module in saved_modules.items():
+            if module is None:
+                sys.modules.pop(name, None)
+            else:
+                sys.modules[name] = module
+    steps: dict[str, list[_Step]] = {}
     for step in log:
         steps.setdefault(step.kind, []).append(step)
     return steps
+
+
+@pytest.fixture(scope="module")
+def spec(tmp_path_factory):
+    """The spec's build steps on this platform."""
+    return _run_spec(tmp_path_factory.mktemp("pyinstaller-work"), sys.platform)
 
 
 def _bundled_path(datas, source: Path) -> PurePosixPath | None:
@@ -147,17 +173,30 @@ def test_spec_copies_no_qt_plugins_by_hand(spec):
         assert "PySide6" not in str(src) and "plugins" not in str(src), src
 
 
-def test_spec_makes_a_windowed_app_and_a_console_twin(spec):
-    exes = {step.kwargs["name"]: step.kwargs for step in spec["EXE"]}
+@pytest.mark.parametrize("platform, names", [
+    ("linux", ["gradsim"]),
+    ("darwin", ["gradsim"]),
+    ("win32", ["gradsim", "gradsim-cli"]),
+])
+def test_spec_makes_one_program_and_a_console_twin_on_windows_only(tmp_path, platform, names):
+    """Linux and macOS: one executable (a windowed program prints to its terminal there). Windows: an
+    .exe is a GUI or a console program, so the console twin is the only way to read `--self-test`."""
+    steps = _run_spec(tmp_path, platform)
+    exes = {step.kwargs["name"]: step.kwargs for step in steps["EXE"]}
+    assert list(exes) == names
     assert exes["gradsim"]["console"] is False
-    assert exes["gradsim-cli"]["console"] is True
+    if "gradsim-cli" in exes:
+        assert exes["gradsim-cli"]["console"] is True
     for options in exes.values():
         assert options["exclude_binaries"] is True  # one folder, not one file
         assert options["upx"] is False
         if options["icon"] is not None:
             assert Path(options["icon"]).is_file()
-    (collect,) = spec["COLLECT"]
+    assert (options["version"] is not None) == (platform == "win32")
+    (collect,) = steps["COLLECT"]
     assert collect.kwargs["name"] == "gradsim"
+    assert [a for a in collect.args if isinstance(a, _Step) and a.kind == "EXE"] == steps["EXE"]
+    assert ("BUNDLE" in steps) == (platform == "darwin")
 
 
 def test_frozen_entry_imports_torch_before_qt_on_windows_only(spec):
@@ -242,8 +281,8 @@ def test_mime_xml_declares_the_scenario_file_type():
     (glob,) = mime.findall(f"{MIME_NS}glob")
     pattern = glob.get("pattern")
     assert pattern == "*.gradsim.json" and int(glob.get("weight", "50")) > 50  # beats plain *.json
-    presets = [p.name for p in (RESOURCES / "presets").glob("*")]
-    assert presets and all(fnmatch.fnmatch(name, pattern) for name in presets)
+    scenarios = [p.name for p in (RESOURCES / "presets").glob("*.json") if '"gradsim.scenario/1"' in p.read_text()]
+    assert scenarios and all(fnmatch.fnmatch(name, pattern) for name in scenarios)
     assert not fnmatch.fnmatch("data.json", pattern)
 
 
@@ -262,7 +301,8 @@ def test_mime_xml_installs_and_qt_recognises_a_scenario(tmp_path):
         "print(db.mimeTypeForFile('lesson.gradsim.json', QMimeDatabase.MatchMode.MatchExtension).name())\n"
     )
     env = {**os.environ, "XDG_DATA_DIRS": str(tmp_path), "XDG_DATA_HOME": str(tmp_path / "home")}
-    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=60)
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env,
+                          cwd=tmp_path, timeout=60)
     assert result.stdout.strip() == "application/x-gradsim-scenario+json", result.stdout + result.stderr
 
 
@@ -343,3 +383,243 @@ def test_self_test_command_passes_offscreen(tmp_path):
     assert "SELF-TEST PASSED" in result.stdout and "[PASS] every scene opens and draws" in result.stdout
     shots = list(tmp_path.glob("gradsim-self-test-*/scene-flow.png"))
     assert shots and shots[0].stat().st_size > 1000
+
+
+# -- the Linux release: archive, install.sh / uninstall.sh, .deb --------------------------------------------
+# Built here from a stand-in app folder (a tiny script named `gradsim` beside the real resources, laid
+# out as PyInstaller lays out the frozen app), so the test takes seconds; `scripts/build-app` makes the
+# same files from the real app and self-tests them unpacked.
+VERSION = "9.8.7"
+ICON_SIZES = (16, 24, 32, 48, 64, 128, 256, 512)
+STAND_IN = '#!/bin/sh\necho "stand-in gradsim $*"\n'
+
+
+@pytest.fixture(scope="module")
+def build_app():
+    from importlib.machinery import SourceFileLoader
+    from importlib.util import module_from_spec, spec_from_loader
+
+    loader = SourceFileLoader("build_app", str(ROOT / "scripts" / "build-app"))
+    module = module_from_spec(spec_from_loader("build_app", loader))
+    loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def stand_in_app(tmp_path_factory) -> Path:
+    app = tmp_path_factory.mktemp("frozen") / "gradsim"
+    shutil.copytree(RESOURCES, app / "_internal" / "gradsim" / "resources")
+    (app / "gradsim").write_text(STAND_IN)
+    (app / "gradsim").chmod(0o755)
+    return app
+
+
+def _torch_report(version: str, requires: list[str], wheel: str, also: tuple[str, ...] = ()) -> dict:
+    """A ``pip install --dry-run --report`` document: torch and what pip resolved beside it."""
+    items = [{"metadata": {"name": "torch", "version": version, "requires_dist": requires},
+              "download_info": {"url": f"file:///somewhere/{wheel}"}}]
+    items += [{"metadata": {"name": name, "version": "1.0"}, "download_info": {"url": f"file:///somewhere/{name}.whl"}}
+              for name in also]
+    return {"install": items}
+
+
+LINUX_ONLY = ['nvidia-cudnn-cu13==9.20.0.48; platform_system == "Linux"',
+              'nvidia-nccl-cu13==2.29.7; platform_system == "Linux"']
+
+
+def test_build_app_tells_a_cuda_torch_from_a_cpu_one(build_app):
+    cpu = _torch_report("2.13.0+cpu", ["filelock", "sympy>=1.13.3"], "torch-2.13.0+cpu-cp311-linux_x86_64.whl",
+                        ("filelock", "sympy"))
+    # Windows and macOS wheels name nvidia-* packages for Linux only: pip resolves none of them there
+    windows = _torch_report("2.13.0", ["filelock", *LINUX_ONLY], "torch-2.13.0-cp311-win_amd64.whl", ("filelock",))
+    cuda = _torch_report("2.13.0", ["filelock", *LINUX_ONLY], "torch-2.13.0-cp311-manylinux_2_28_x86_64.whl",
+                         ("filelock", "nvidia-cudnn-cu13", "nvidia-nccl-cu13", "nvidia-cublas"))
+    tagged = _torch_report("2.13.0+cu126", [], "torch-2.13.0+cu126-cp311-linux_x86_64.whl")
+    assert build_app.cuda_torch_reason(cpu) is None
+    assert build_app.cuda_torch_reason(windows) is None
+    reason = build_app.cuda_torch_reason(cuda)
+    assert "CUDA" in reason and "manylinux_2_28" in reason and "3 nvidia-* CUDA packages" in reason
+    assert "CUDA" in build_app.cuda_torch_reason(tagged)
+    assert build_app.torch_source_args(None) == []
+    assert build_app.torch_source_args("file:///wheels/cpu") == ["--index-url", "file:///wheels/cpu"]
+
+
+def test_build_app_refuses_a_cuda_torch_in_one_line_before_downloading(build_app, monkeypatch):
+    """pip is asked with --dry-run (it reads the wheels' metadata only); here its answer is a CUDA build."""
+    cuda = _torch_report("2.13.0", LINUX_ONLY, "torch-2.13.0-cp311-manylinux_2_28_x86_64.whl",
+                         ("nvidia-cudnn-cu13", "nvidia-nccl-cu13"))
+    calls = []
+
+    def fake_run(cmd, **kwargs):
+        calls.append(cmd)
+        Path(cmd[cmd.index("--report") + 1]).write_text(json.dumps(cuda))
+        return subprocess.CompletedProcess(cmd, 0)
+
+    monkeypatch.setattr(build_app.subprocess, "run", fake_run)
+    with pytest.raises(SystemExit) as refused:
+        build_app.refuse_cuda_torch(Path(sys.executable), ["--index-url", "file:///x"], [])
+    (cmd,) = calls
+    assert "--dry-run" in cmd and "--no-deps" not in cmd and cmd[-1] == build_app.TORCH
+    assert cmd[cmd.index("--index-url") + 1] == "file:///x"
+    message = str(refused.value)
+    assert "\n" not in message and "CUDA" in message and "--torch-index" in message
+    assert build_app.TORCH_INDEX_ENV in message
+
+
+def test_tarball_has_one_folder_with_the_app_and_its_scripts(build_app, stand_in_app, tmp_path):
+    import tarfile
+
+    tarball = build_app.make_tarball(stand_in_app, tmp_path / "dist", VERSION)
+    assert tarball.name == f"gradsim-{VERSION}-linux-x86_64.tar.gz"
+    assert [p.name for p in tarball.parent.iterdir()] == [tarball.name]  # written whole, no .part left
+    with tarfile.open(tarball) as tar:
+        members = {m.name: m for m in tar.getmembers()}
+    top = f"gradsim-{VERSION}-linux-x86_64"
+    assert {name.split("/")[0] for name in members} == {top}
+    for name in ("gradsim", "install.sh", "uninstall.sh"):
+        assert members[f"{top}/{name}"].mode & 0o111 == 0o111, name
+    assert f"{top}/README.txt" in members and f"{top}/_internal/gradsim/resources/gradsim.desktop" in members
+    assert all(m.uid == 0 and m.gid == 0 for m in members.values())
+    assert sum(1 for name in members if name.endswith("/gradsim") and members[name].isfile()) == 1  # one program
+
+
+def _unpack(build_app, tarball: Path, dest: Path) -> Path:
+    import tarfile
+
+    with tarfile.open(tarball) as tar:
+        build_app.extract_all(tar, dest)
+    (top,) = dest.iterdir()
+    return top
+
+
+def _user_env(tmp_path: Path, path: str | None = None) -> dict:
+    home = tmp_path / "home"  # (xdg-utils itself cannot take a home folder with spaces)
+    home.mkdir(exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("XDG_")}
+    env.update(HOME=str(home), XDG_DATA_HOME=str(home / ".local" / "share"), XDG_CONFIG_HOME=str(home / ".config"),
+               XDG_DATA_DIRS="/usr/share", XDG_UTILS_INSTALL_MODE="user")
+    if path is not None:
+        env["PATH"] = path
+    return env
+
+
+def _path_without_xdg_utils(tmp_path: Path) -> str:
+    """A PATH holding only the plain tools the scripts use: no xdg-utils."""
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    for name in ("sh", "sed", "mktemp", "rm", "mkdir", "cp", "ln", "id", "readlink", "dirname", "cat",
+                 "update-mime-database", "update-desktop-database"):
+        found = shutil.which(name)
+        if found:
+            (tools / name).symlink_to(found)
+    return str(tools)
+
+
+@pytest.mark.parametrize("with_xdg_utils", [True, False], ids=["xdg-utils", "plain-copy"])
+def test_install_and_uninstall_register_the_app_for_one_user(build_app, stand_in_app, tmp_path, with_xdg_utils):
+    if with_xdg_utils and not all(shutil.which(t) for t in ("xdg-desktop-menu", "xdg-icon-resource", "xdg-mime")):
+        pytest.skip("xdg-utils is not installed")
+    tarball = build_app.make_tarball(stand_in_app, tmp_path / "dist", VERSION)
+    top = _unpack(build_app, tarball, tmp_path / "unpacked by a teacher")
+    env = _user_env(tmp_path, None if with_xdg_utils else _path_without_xdg_utils(tmp_path))
+    data, home = Path(env["XDG_DATA_HOME"]), Path(env["HOME"])
+
+    done = subprocess.run(["sh", str(top / "install.sh")], capture_output=True, text=True, env=env,
+                          cwd=tmp_path, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    desktop = data / "applications" / "gradsim.desktop"
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.optionxform = str
+    parser.read(desktop, encoding="utf-8")
+    entry = parser["Desktop Entry"]
+    program = top.resolve() / "gradsim"
+    assert entry["Exec"] == f'"{program}" %f'  # absolute, quoted: the folder's name has spaces
+    assert entry["TryExec"] == str(program)
+    assert entry["MimeType"] == _desktop_entry()["MimeType"]
+    validator = shutil.which("desktop-file-validate")
+    if validator:
+        out = subprocess.run([validator, str(desktop)], capture_output=True, text=True)
+        assert out.returncode == 0 and "error" not in out.stdout.lower(), out.stdout
+    for size in ICON_SIZES:
+        icon = data / "icons" / "hicolor" / f"{size}x{size}" / "apps" / "gradsim.png"
+        assert icon.read_bytes() == (RESOURCES / "icons" / f"gradsim-{size}.png").read_bytes()
+    assert (data / "mime" / "packages" / "gradsim-mime.xml").read_bytes() == (RESOURCES / "gradsim-mime.xml").read_bytes()
+    if shutil.which("update-mime-database"):
+        assert "application/x-gradsim-scenario+json" in (data / "mime" / "globs2").read_text()
+    command = home / ".local" / "bin" / "gradsim"
+    assert command.is_symlink() and command.resolve() == program
+    ran = subprocess.run([str(command), "--version"], capture_output=True, text=True, env=env, timeout=30)
+    assert ran.stdout.strip() == "stand-in gradsim --version"
+    if with_xdg_utils:
+        assert "application/x-gradsim-scenario+json=gradsim.desktop" in (home / ".config" / "mimeapps.list").read_text()
+
+    undone = subprocess.run(["sh", str(top / "uninstall.sh")], capture_output=True, text=True, env=env,
+                          cwd=tmp_path, timeout=120)
+    assert undone.returncode == 0, undone.stdout + undone.stderr
+    assert not desktop.exists() and not command.exists() and not command.is_symlink()
+    assert not list(data.glob("icons/hicolor/*/apps/gradsim.png"))
+    assert not (data / "mime" / "packages" / "gradsim-mime.xml").exists()
+    mimeapps = home / ".config" / "mimeapps.list"
+    assert not mimeapps.exists() or "gradsim.desktop" not in mimeapps.read_text()
+    assert program.exists()  # the folder itself is the user's to delete
+
+
+def test_install_refuses_a_folder_a_menu_entry_cannot_name(build_app, stand_in_app, tmp_path):
+    tarball = build_app.make_tarball(stand_in_app, tmp_path / "dist", VERSION)
+    top = _unpack(build_app, tarball, tmp_path / "costs $5")
+    env = _user_env(tmp_path)
+    done = subprocess.run(["sh", str(top / "install.sh")], capture_output=True, text=True, env=env,
+                          cwd=tmp_path, timeout=60)
+    assert done.returncode == 1 and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert "move the folder" in done.stderr
+    assert not (Path(env["XDG_DATA_HOME"]) / "applications" / "gradsim.desktop").exists()
+
+
+@pytest.mark.skipif(not shutil.which("dpkg-deb"), reason="dpkg-deb is not installed")
+def test_deb_installs_the_app_in_opt_with_a_command_menu_entry_icons_and_file_type(build_app, stand_in_app,
+                                                                                    tmp_path):
+    deb = build_app.make_deb(stand_in_app, tmp_path / "dist", VERSION, tmp_path / "work", compression="gzip")
+    assert deb.name == f"gradsim_{VERSION}_amd64.deb"
+    assert not (tmp_path / "work" / "deb-root").exists()  # the staging tree is removed
+    fields = subprocess.run(["dpkg-deb", "-f", str(deb), "Package", "Version", "Architecture", "Depends",
+                             "Installed-Size"], capture_output=True, text=True, check=True).stdout
+    info = dict(line.split(": ", 1) for line in fields.strip().splitlines())
+    assert (info["Package"], info["Version"], info["Architecture"]) == ("gradsim", VERSION, "amd64")
+    assert "libxcb-cursor0" in info["Depends"]
+    payload_kib = sum(p.stat().st_size for p in stand_in_app.rglob("*") if p.is_file()) / 1024
+    assert int(info["Installed-Size"]) >= payload_kib
+    listing = subprocess.run(["dpkg-deb", "-c", str(deb)], capture_output=True, text=True, check=True).stdout
+    assert all(" root/root " in line for line in listing.splitlines()), listing[:500]
+
+    root = tmp_path / "root"
+    subprocess.run(["dpkg-deb", "-x", str(deb), str(root)], check=True)
+    app = root / "opt" / "gradsim" / "gradsim"
+    assert app.read_text() == STAND_IN and os.access(app, os.X_OK)
+    assert (root / "opt" / "gradsim" / "_internal" / "gradsim" / "resources" / "quiz.json").is_file()
+    command = root / "usr" / "bin" / "gradsim"
+    assert command.is_symlink() and os.readlink(command) == "/opt/gradsim/gradsim"
+    ran = subprocess.run([str(root / os.readlink(command).lstrip("/")), "--self-test"], capture_output=True, text=True)
+    assert ran.stdout.strip() == "stand-in gradsim --self-test"
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.optionxform = str
+    parser.read(root / "usr" / "share" / "applications" / "gradsim.desktop", encoding="utf-8")
+    assert parser["Desktop Entry"]["Exec"] == "/usr/bin/gradsim %f"
+    for size in ICON_SIZES:
+        icon = root / "usr" / "share" / "icons" / "hicolor" / f"{size}x{size}" / "apps" / "gradsim.png"
+        assert struct.unpack(">II", icon.read_bytes()[16:24]) == (size, size)
+    assert (root / "usr" / "share" / "icons" / "hicolor" / "scalable" / "apps" / "gradsim.svg").is_file()
+    mime = root / "usr" / "share" / "mime" / "packages" / "gradsim.xml"
+    assert mime.read_bytes() == (RESOURCES / "gradsim-mime.xml").read_bytes()
+    # no maintainer scripts: the desktop, MIME and icon caches are refreshed by dpkg triggers
+    control = subprocess.run(["dpkg-deb", "-I", str(deb)], capture_output=True, text=True, check=True).stdout
+    assert "postinst" not in control and "preinst" not in control
+
+
+def test_release_scripts_are_posix_sh():
+    for name in ("install.sh", "uninstall.sh"):
+        path = ROOT / "packaging" / name
+        assert path.read_text().startswith("#!/bin/sh\n") and os.access(path, os.X_OK)
+        assert subprocess.run(["sh", "-n", str(path)]).returncode == 0
+        if shutil.which("shellcheck"):
+            out = subprocess.run(["shellcheck", "-s", "sh", str(path)], capture_output=True, text=True)
+            assert out.returncode == 0, out.stdout

@@ -6,11 +6,12 @@ Every refusal is one line on stderr and exit status 2, as argparse does for bad 
 from __future__ import annotations
 
 import argparse
-import csv
-import io
-import json
 import math
-from typing import Any
+import sys
+import time
+from typing import Any, TextIO
+
+from ..engine.files import dumps_json, format_csv
 
 
 class Parser(argparse.ArgumentParser):
@@ -49,13 +50,46 @@ def finite_float(lo: float = -math.inf, hi: float = math.inf):
 
 
 def emit(columns: dict[str, list], fmt: str, extra: dict[str, Any] | None = None) -> str:
-    """Columns as JSON (one object) or CSV (a header, then one row per index)."""
+    """Columns as JSON (one object) or CSV (a header, then one row per index).
+
+    One convention for both, shared with the app's exports (:mod:`gradsim.engine.files`): JSON is
+    strict, a non-finite number is ``null``; in CSV it is an empty cell."""
     if fmt == "json":
-        return json.dumps({**columns, **(extra or {})}, allow_nan=True)
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    keys = list(columns)
-    writer.writerow(keys)
-    for row in zip(*(columns[k] for k in keys), strict=True):
-        writer.writerow(["" if v is None else repr(v) if isinstance(v, float) else v for v in row])
-    return buf.getvalue().rstrip("\n")
+        return dumps_json({**columns, **(extra or {})})
+    return format_csv(columns).rstrip("\n")
+
+
+class StderrProgress:
+    """Progress of a long run on stderr, when stderr is a terminal: one line rewritten in place at
+    most a few times a second, erased when the work ends."""
+
+    def __init__(self, verb: str, stream: TextIO | None = None, interval: float = 0.25, delay: float = 1.0) -> None:
+        self.verb = verb
+        self.stream = stream or sys.stderr
+        self.interval = interval
+        self._start = time.monotonic()
+        self._next = self._start + delay  # quick runs print nothing
+        self._shown = False
+
+    def __call__(self, done: float, total: float, what: str) -> None:
+        now = time.monotonic()
+        if now < self._next:
+            return
+        self._next = now + self.interval
+        share = f" {100.0 * done / total:3.0f}%" if total else ""
+        line = f"gradsim {self.verb}: {what} {int(done)}/{int(total)}{share}, {now - self._start:.0f} s (Ctrl+C stops)"
+        try:
+            self.stream.write("\r" + line[:200] + "\x1b[K")
+            self.stream.flush()
+            self._shown = True
+        except (OSError, ValueError):
+            pass
+
+    def clear(self) -> None:
+        if self._shown:
+            try:
+                self.stream.write("\r\x1b[K")
+                self.stream.flush()
+            except (OSError, ValueError):
+                pass
+            self._shown = False

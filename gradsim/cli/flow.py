@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import math
+from pathlib import Path
 
 from ..engine.activations import ACTIVATIONS
 from ..engine.errors import InputError
+from ..engine.files import dumps_json
 from ..engine.init import INITIALISERS
 from ..engine.scenario import CELLS, GeneratorSettings
 from ..engine.thresholds import EXPLODE_THRESHOLD, VANISH_THRESHOLD
@@ -18,9 +19,11 @@ def add_generator_options(p: argparse.ArgumentParser) -> None:
     d = GeneratorSettings()
     g = p.add_argument_group("generator options (used when no --scenario is given)")
     g.add_argument("--cell", choices=CELLS, default=d.cell,
-                   help="rnn, or lstm/gru with PyTorch's equations (default %(default)s)")
+                   help="rnn; lstm/gru with PyTorch's equations; residual (h_t = h_{t-1} + alpha f(...)); "
+                        "attention (one causal self-attention layer with a residual connection) "
+                        "(default %(default)s)")
     g.add_argument("--activation", choices=ACTIVATIONS, default=d.activation,
-                   help="vanilla RNN only; lstm/gru take tanh (default %(default)s)")
+                   help="vanilla and residual RNN only; the other cells take tanh (default %(default)s)")
     g.add_argument("--hidden", type=positive_int(1, 512), default=d.hidden, help="hidden size (default %(default)s)")
     g.add_argument("--input", type=positive_int(1, 512), default=d.input, help="input size (default %(default)s)")
     g.add_argument("--steps", type=positive_int(1, 10_000), default=d.steps, help="sequence length T (default %(default)s)")
@@ -31,6 +34,8 @@ def add_generator_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--seed", type=positive_int(0, 2**32 - 1), default=d.seed, help="default %(default)s")
     g.add_argument("--forget-bias", type=finite_float(-20, 20), default=d.forget_bias,
                    help="LSTM forget-gate bias (default %(default)s)")
+    g.add_argument("--residual-scale", type=finite_float(0, 10), default=d.residual_scale,
+                   help="residual RNN's alpha (default %(default)s)")
 
 
 def add_threshold_options(p: argparse.ArgumentParser) -> None:
@@ -48,7 +53,7 @@ def scenario_from_args(args: argparse.Namespace):
     settings = GeneratorSettings(
         hidden=args.hidden, input=args.input, steps=args.steps, activation=args.activation, init=args.init,
         scale=args.scale, input_scale=args.input_scale, seed=args.seed, cell=args.cell,
-        forget_bias=args.forget_bias,
+        forget_bias=args.forget_bias, residual_scale=args.residual_scale,
     )
     return settings.validated("arguments").build()
 
@@ -64,19 +69,38 @@ def add_parser(sub) -> None:
     add_generator_options(flow)
     add_threshold_options(flow)
     flow.add_argument("--format", choices=("csv", "json"), default="json", help="default %(default)s")
+    flow.add_argument("--save-scenario", metavar="FILE",
+                      help="also write the scenario to FILE (*.gradsim.json) in the form the app and "
+                           "--scenario reopen to the same picture: the generator settings, or every number")
     flow.set_defaults(run=run)
+
+
+def save_scenario_file(scenario, path: str) -> None:
+    """Write ``scenario`` to ``path`` atomically (a temporary file renamed over it), or refuse in one line."""
+    from ..engine.scenario import save_scenario
+
+    target = Path(path)
+    try:
+        save_scenario(scenario, target)
+    except OSError as exc:
+        target.with_name(target.name + ".tmp").unlink(missing_ok=True)
+        raise InputError(f"{target}: cannot write ({exc.strerror or exc})") from None
 
 
 def run(args: argparse.Namespace) -> str:
     from ..engine.flow import gradient_flow
 
     check_thresholds(args)
-    result = gradient_flow(scenario_from_args(args), args.vanish, args.explode)
+    scenario = scenario_from_args(args)
+    result = gradient_flow(scenario, args.vanish, args.explode)
+    if args.save_scenario:
+        save_scenario_file(scenario, args.save_scenario)
     doc = result.to_json_dict()
     if args.format == "json":
-        return json.dumps(doc)
+        return dumps_json(doc)
     columns = {k: doc[k] for k in ("t", "grad_norm", "log10_grad_norm", "log10_local_factor", "log10_bound")}
-    for key in ("cell_grad_norm", "log10_cell_grad_norm"):  # LSTM only: the cell-state gradient
+    for key in ("input_grad_norm", "log10_input_grad_norm",  # every cell: the gradient at the input
+                "cell_grad_norm", "log10_cell_grad_norm"):  # LSTM only: the cell-state gradient
         if key in doc:
             columns[key] = doc[key]
     return emit(columns, "csv")

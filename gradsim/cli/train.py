@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import time
 from typing import Any
@@ -12,12 +11,13 @@ import numpy as np
 
 from ..engine import tasks
 from ..engine.activations import ACTIVATIONS
+from ..engine.files import check_writable, dumps_json
 from ..engine.init import INITIALISERS
 from ..engine.thresholds import verdict_badge, verdict_sentence
 from ..engine.training import (
     CELL_LABELS,
-    CELLS,
     LEARNED_MARGIN,
+    MODELS,
     OPTIMIZERS,
     Snapshot,
     TrainSettings,
@@ -89,7 +89,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--task", choices=tasks.TASKS, default=d.task, help="copy-memory (default) or the adding problem"
     )
-    parser.add_argument("--cell", choices=CELLS, required=True, help="vanilla rnn, lstm or gru")
+    parser.add_argument("--cell", choices=MODELS, required=True,
+                        help="vanilla rnn, lstm, gru, or a small causal transformer")
     parser.add_argument(
         "--delay",
         type=_count(0),
@@ -236,6 +237,8 @@ def gradient_verdict(last: Snapshot, settings: TrainSettings) -> dict[str, Any]:
 def cli_train(args: argparse.Namespace) -> dict:
     """Run ``gradsim train`` and return its result; raises :class:`InputError` for bad settings."""
     settings = settings_from_args(args)
+    if getattr(args, "save", None):
+        check_writable(args.save, "saved run")  # a bad --save path is refused before training
     wall = time.perf_counter()
     last = run_to_end(settings)
     seconds = time.perf_counter() - wall
@@ -307,4 +310,4 @@ def run(args: argparse.Namespace) -> str:
     result = cli_train(args)
     if getattr(args, "format", "json") == "text":
         return format_train_result(result)
-    return json.dumps(result)
+    return dumps_json(result)

@@ -32,8 +32,9 @@ from typing import Any
 
 import numpy as np
 
+from .cancel import Ticker
 from .errors import InputError
-from .flow import FlowResult, gradient_flow
+from .flow import FlowResult, gradient_flow, json_finite, row_log10_norms
 from .init import input_weights
 from .scenario import GeneratorSettings, Scenario
 from .thresholds import EXPLODE_THRESHOLD, VANISH_THRESHOLD, verdict_from_log10
@@ -286,27 +287,24 @@ class GatedFlowResult(FlowResult):
     def to_json_dict(self) -> dict[str, Any]:
         """The ``gradsim flow --cell lstm|gru --format json`` document: the RNN's keys (``log10_bound``
         all ``null``), plus ``log10_cell_grad_norm`` for the LSTM and the per-edge mean factors."""
-
-        def finite_or_none(values: np.ndarray) -> list[float | None]:
-            return [float(v) if np.isfinite(v) else None for v in values]
-
         doc = {
             "cell": self.cell,
             "activation": self.activation,
             "t": [int(v) for v in self.t],
-            "grad_norm": [float(v) for v in self.grad_norm],
-            "log10_grad_norm": finite_or_none(self.log10_grad_norm),
-            "log10_local_factor": finite_or_none(self.log10_local_factor),
+            "grad_norm": json_finite(self.grad_norm),
+            "log10_grad_norm": json_finite(self.log10_grad_norm),
+            "log10_local_factor": json_finite(self.log10_local_factor),
             "log10_bound": [None] * self.steps,
             "forward_overflow": [bool(v) for v in self.forward_overflow],
             "spectral_radius": self.spectral_radius,
             "spectral_norm": self.spectral_norm,
             "verdict": _verdict_dict(self.verdict),
             "edges": {e.key: (float(e.factor) if np.isfinite(e.factor) else None) for e in self.edges},
+            **self.input_json(),
         }
         if self.log10_cell_grad_norm is not None:
-            doc["cell_grad_norm"] = [float(v) for v in self.cell_grad_norm]
-            doc["log10_cell_grad_norm"] = finite_or_none(self.log10_cell_grad_norm)
+            doc["cell_grad_norm"] = json_finite(self.cell_grad_norm)
+            doc["log10_cell_grad_norm"] = json_finite(self.log10_cell_grad_norm)
             doc["cell_verdict"] = _verdict_dict(self.cell_verdict)
         if self.network is not None and self.network.forget_bias is not None:
             doc["forget_bias"] = self.network.forget_bias
@@ -342,7 +340,10 @@ def _forward(net: GatedNetwork) -> dict[str, np.ndarray]:
             c_all = torch.empty((steps, n), dtype=f64)
             drive = torch.addmm(b_ih + b_hh, x, w_ih.t())  # T x 4n: every input term at once
             c = torch.from_numpy(net.c0)
+            tick = Ticker(2 * steps, "LSTM steps")
             for t in range(steps):
+                if not t & 15:
+                    tick(t)
                 gates = torch.addmv(drive[t], w_hh, h)
                 a = act[t]
                 torch.sigmoid(gates, out=a)  # i, f and o; the g block is overwritten next
@@ -353,7 +354,10 @@ def _forward(net: GatedNetwork) -> dict[str, np.ndarray]:
             return {"h": h_all.numpy(), "c": c_all.numpy(), "act": act.numpy()}
         hn_all = torch.empty((steps, n), dtype=f64)  # W_hn h_{t-1} + b_hn, the term r multiplies
         drive = torch.addmm(b_ih, x, w_ih.t())  # T x 3n
+        tick = Ticker(2 * steps, "GRU steps")
         for t in range(steps):
+            if not t & 15:
+                tick(t)
             gh = torch.addmv(b_hh, w_hh, h)
             a = act[t]
             torch.sigmoid(drive[t, : 2 * n] + gh[: 2 * n], out=a[: 2 * n])
@@ -368,13 +372,15 @@ def _forward(net: GatedNetwork) -> dict[str, np.ndarray]:
 # backward (exact log10 norms)
 
 
-def _lstm_backward(net: GatedNetwork, fw: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """``log10 ||dL/dh_t||`` and ``log10 ||dL/dc_t||`` for ``t = 1..T``, ``L = sum(h_T)``.
+def _lstm_backward(net: GatedNetwork, fw: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``log10 ||dL/dh_t||``, ``log10 ||dL/dc_t||`` and ``log10 ||dL/dx_t||`` for ``t = 1..T``,
+    ``L = sum(h_T)``.
 
     With ``a_t = dL/dh_t`` and ``b_t = dL/dc_t`` (total derivatives), step ``t`` sends back
     ``d gates_t = [b_t g i(1-i), b_t c_{t-1} f(1-f), b_t i (1-g^2), a_t tanh(c_t) o(1-o)]``,
     ``a_{t-1} = W_hh^T d gates_t`` and ``b_{t-1} = f_t b_t + o_{t-1} (1 - tanh^2 c_{t-1}) a_{t-1}``.
-    The pair is rescaled by its largest entry every step and the scale's log10 kept aside.
+    The pair is rescaled by its largest entry every step and the scale's log10 kept aside. The input
+    receives ``dL/dx_t = W_ih^T d gates_t``, formed for every step at once from the kept rows.
     """
     n, steps = net.hidden, net.steps
     act, c = fw["act"], fw["c"]
@@ -399,7 +405,10 @@ def _lstm_backward(net: GatedNetwork, fw: dict[str, np.ndarray]) -> tuple[np.nda
     offset = 0.0
     u = np.empty(4 * n)
     u3 = u[: 3 * n].reshape(3, n)
+    tick = Ticker(2 * steps, "LSTM steps")
     for t in range(steps - 1, 0, -1):
+        if not t & 15:
+            tick(2 * steps - t)
         u3[:] = b
         u[3 * n :] = a
         u *= k[t]
@@ -415,15 +424,19 @@ def _lstm_backward(net: GatedNetwork, fw: dict[str, np.ndarray]) -> tuple[np.nda
         b /= peak
         offset += math.log10(peak)
         offsets[t - 1] = offset
-    return _row_log10_norms(a_rows, offsets), _row_log10_norms(b_rows, offsets)
+    d_gates = k * np.concatenate([b_rows, b_rows, b_rows, a_rows], axis=1)
+    log_x = row_log10_norms(d_gates, offsets, net.weight_ih)
+    return row_log10_norms(a_rows, offsets), row_log10_norms(b_rows, offsets), log_x
 
 
-def _gru_backward(net: GatedNetwork, fw: dict[str, np.ndarray]) -> np.ndarray:
-    """``log10 ||dL/dh_t||`` for ``t = 1..T``, ``L = sum(h_T)``.
+def _gru_backward(net: GatedNetwork, fw: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """``log10 ||dL/dh_t||`` and ``log10 ||dL/dx_t||`` for ``t = 1..T``, ``L = sum(h_T)``.
 
     Step ``t`` sends back ``a_{t-1} = z_t a_t + W_hh^T [a_t k_r, a_t k_z, a_t k_n]`` with
     ``k_n = (1-z)(1-n^2) r``, ``k_r = (1-z)(1-n^2) (W_hn h_{t-1} + b_hn) r(1-r)`` and
-    ``k_z = (h_{t-1} - n) z(1-z)``; ``a`` is rescaled every step.
+    ``k_z = (h_{t-1} - n) z(1-z)``; ``a`` is rescaled every step. The input side differs only in
+    the candidate block, where ``r`` multiplies the recurrent term and not the input's:
+    ``dL/dx_t = W_ih^T [a_t k_r, a_t k_z, a_t (1-z)(1-n^2)]``.
     """
     n, steps = net.hidden, net.steps
     act, h, hn = fw["act"], fw["h"], fw["hn"]
@@ -442,7 +455,10 @@ def _gru_backward(net: GatedNetwork, fw: dict[str, np.ndarray]) -> np.ndarray:
     offset = 0.0
     u = np.empty(3 * n)
     u3 = u.reshape(3, n)
+    tick = Ticker(2 * steps, "GRU steps")
     for t in range(steps - 1, 0, -1):
+        if not t & 15:
+            tick(2 * steps - t)
         u3[:] = a
         u *= k[t]
         a_new = np.dot(wt, u, out=a_rows[t - 1])
@@ -455,20 +471,9 @@ def _gru_backward(net: GatedNetwork, fw: dict[str, np.ndarray]) -> np.ndarray:
         a /= peak
         offset += math.log10(peak)
         offsets[t - 1] = offset
-    return _row_log10_norms(a_rows, offsets)
-
-
-def _row_log10_norms(rows: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-    """``log10 ||row_t|| + offsets[t]`` for every row at once, each row scaled by its largest entry
-    before squaring (so nothing underflows), ``-inf`` for rows that are exactly zero."""
-    peak = np.max(np.abs(rows), axis=1)
-    zero = peak == 0.0
-    safe = np.where(zero, 1.0, peak)
-    unit = rows / safe[:, None]
-    with np.errstate(divide="ignore"):
-        out = offsets + np.log10(safe) + 0.5 * np.log10(np.einsum("ij,ij->i", unit, unit))
-    out[zero] = -np.inf
-    return out
+    k[:, 2 * n :] = dpre_n  # the input's candidate term has no reset gate
+    d_input = k * np.concatenate([a_rows, a_rows, a_rows], axis=1)
+    return row_log10_norms(a_rows, offsets), row_log10_norms(d_input, offsets, net.weight_ih)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -552,11 +557,11 @@ def gated_flow(
     fw = _forward(net)
     n = net.hidden
     if net.cell == "lstm":
-        log_h, log_c = _lstm_backward(net, fw)
+        log_h, log_c, log_x = _lstm_backward(net, fw)
         edges = _lstm_edges(net, fw, log_h, log_c)
         additive = fw["act"][:, n : 2 * n]
     else:
-        log_h, log_c = _gru_backward(net, fw), None
+        (log_h, log_x), log_c = _gru_backward(net, fw), None
         edges = _gru_edges(net, fw, log_h)
         additive = fw["act"][:, n : 2 * n]
     steps = net.steps
@@ -582,6 +587,7 @@ def gated_flow(
         verdict=verdict_from_log10(log_h, vanish_threshold, explode_threshold),
         cell=net.cell,
         activation="tanh",
+        log10_input_grad_norm=log_x,
         log10_cell_grad_norm=log_c,
         edges=edges,
         gates=gates,
@@ -630,14 +636,17 @@ def compare_cells(
     vanish_threshold: float = VANISH_THRESHOLD,
     explode_threshold: float = EXPLODE_THRESHOLD,
     cells: tuple[str, ...] = ("rnn", "lstm", "gru"),
+    base: Scenario | None = None,
 ) -> CellComparison:
     """Run each of ``cells`` on ``settings`` (its ``cell`` field is ignored), all on the same inputs.
     The RNN uses the settings' activation; the gated cells have their own (sigmoid gates, tanh
-    candidate), so the activation is not passed on to them."""
+    candidate), so the activation is not passed on to them. ``base``, the vanilla RNN's scenario of
+    the same settings, saves drawing it again when the caller has it."""
     unknown = [c for c in cells if c != "rnn" and c not in GATED_CELLS]
     if unknown:
         raise InputError(f"unknown cell {unknown[0]!r} (expected one of: rnn, {', '.join(GATED_CELLS)})")
-    base = replace(settings, cell="rnn").validated().build()  # W_hh, W_xh and x, drawn once for all three
+    if base is None:  # W_hh, W_xh and x, drawn once for all three
+        base = replace(settings, cell="rnn").validated().build()
     results: dict[str, FlowResult] = {}
     edges: dict[str, tuple[Edge, ...]] = {}
     for cell in cells:

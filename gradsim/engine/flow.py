@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from .activations import get_activation
+from .cancel import check_cancelled
 from .init import spectral_norm, spectral_radius
 from .scenario import Scenario
 from .thresholds import EXPLODE_THRESHOLD, VANISH_THRESHOLD, Verdict, verdict_from_log10
@@ -50,10 +51,21 @@ class FlowResult:
     cell: str = "rnn"
     activation: str = "tanh"
     extra: dict[str, Any] = field(default_factory=dict)
+    # log10 ||dL/dx_t||, the gradient reaching the input at step t: the measure every model shares
+    # (an attention layer has no recurrent state to compare). Exact like log10_grad_norm.
+    log10_input_grad_norm: np.ndarray | None = None
 
     @property
     def steps(self) -> int:
         return int(self.t.size)
+
+    @property
+    def input_grad_norm(self) -> np.ndarray | None:
+        """``||dL/dx_t||_2`` as float64 (0.0 where it underflows, ``inf`` where it overflows)."""
+        if self.log10_input_grad_norm is None:
+            return None
+        with np.errstate(over="ignore", under="ignore"):
+            return np.power(10.0, self.log10_input_grad_norm)
 
     @property
     def spectral_radius(self) -> float:
@@ -107,16 +119,14 @@ class FlowResult:
 
     def to_json_dict(self) -> dict[str, Any]:
         """The ``gradsim flow --format json`` document (CONTRACTS section 3)."""
-        logs = [None if not np.isfinite(v) else float(v) for v in self.log10_grad_norm]
-        local = [None if not np.isfinite(v) else float(v) for v in self.log10_local_factor]
         return {
             "cell": self.cell,
             "activation": self.activation,
             "t": [int(v) for v in self.t],
-            "grad_norm": [float(v) for v in self.grad_norm],
-            "log10_grad_norm": logs,
-            "log10_local_factor": local,
-            "log10_bound": [float(v) for v in self.log10_bound],
+            "grad_norm": json_finite(self.grad_norm),
+            "log10_grad_norm": json_finite(self.log10_grad_norm),
+            "log10_local_factor": json_finite(self.log10_local_factor),
+            "log10_bound": json_finite(self.log10_bound),
             "forward_overflow": [bool(v) for v in self.forward_overflow],
             "spectral_radius": self.spectral_radius,
             "spectral_norm": self.spectral_norm,
@@ -126,7 +136,21 @@ class FlowResult:
                 "vanish_threshold": self.verdict.vanish_threshold,
                 "explode_threshold": self.verdict.explode_threshold,
             },
+            **self.input_json(),
         }
+
+    def input_json(self) -> dict[str, list]:
+        """``input_grad_norm`` and ``log10_input_grad_norm`` for the JSON document of every cell."""
+        if self.log10_input_grad_norm is None:
+            return {}
+        return {"input_grad_norm": json_finite(self.input_grad_norm),
+                "log10_input_grad_norm": json_finite(self.log10_input_grad_norm)}
+
+
+def json_finite(values: np.ndarray) -> list[float | None]:
+    """Floats for strict JSON, ``None`` for anything not finite: a log10 of an exact zero, or a norm
+    that overflows float64 (its exact value is in the log10 column; one that underflows is 0.0)."""
+    return [float(v) if np.isfinite(v) else None for v in values]
 
 
 def forward(scenario: Scenario) -> np.ndarray:
@@ -186,26 +210,69 @@ def derivative_from_output(activation: str, y: np.ndarray) -> np.ndarray:
 
 
 def backward_log10(w_hh: np.ndarray, dfdz: np.ndarray, block: int = 16) -> np.ndarray:
-    """``log10 ||g_t||`` for ``t = 1..T`` with ``g_T = 1`` and ``g_{t-1} = W_hh^T (f'(z_t) g_t)``.
+    """``log10 ||g_t||`` for ``t = 1..T`` with ``g_T = 1`` and ``g_{t-1} = W_hh^T (f'(z_t) g_t)``."""
+    return backward_chain(w_hh, dfdz, block).log10_norm
 
-    Each row of ``f'`` is divided by its largest entry first (and that log added back). The chain is
-    then run in blocks of ``block`` steps with two NumPy calls a step; the norms of a block are taken
-    at once and the direction renormalised at the block's end. A block whose norms leave
+
+@dataclass
+class BackwardChain:
+    """The backward pass of a recurrence, kept in log space.
+
+    ``log10_norm[t]`` is ``log10 ||g_t||`` (exact, ``-inf`` for an exact zero). ``directions[t]``
+    times ``10**log10_scale[t]`` is the vector ``g_t`` itself: the rows are of moderate size, so
+    products with them (the gradient reaching the input, ``W_xh^T (f' g_t)``) are taken for all
+    steps at once afterwards, without ever forming a number outside float64.
+    ``slopes[t] * 10**log10_slope_scale[t]`` is the element-wise factor of step ``t`` (``f'(z_t)``,
+    or ``alpha f'(z_t)`` for the residual RNN).
+    """
+
+    log10_norm: np.ndarray
+    directions: np.ndarray
+    log10_scale: np.ndarray
+    slopes: np.ndarray
+    log10_slope_scale: np.ndarray
+
+    def input_log10_norms(self, w_in: np.ndarray) -> np.ndarray:
+        """``log10 ||W_in^T (slope_t * g_t)||`` for every step: ``log10 ||dL/dx_t||`` when ``W_in``
+        is the input matrix that feeds the pre-activation ``z_t``. Both factors are stored with
+        their largest entries near 1 (the slopes exactly 1, the directions within 1e+-60), so the
+        product of all steps is one matrix product without underflow."""
+        rows = np.multiply(self.slopes, self.directions) @ np.asarray(w_in, dtype=np.float64)
+        return row_log10_norms(rows, self.log10_scale + self.log10_slope_scale)
+
+
+def backward_chain(w_hh: np.ndarray, dfdz: np.ndarray, block: int = 16, identity: bool = False) -> BackwardChain:
+    """The backward pass ``g_T = 1``, ``g_{t-1} = W_hh^T (f'(z_t) g_t)`` (plus ``g_t`` when
+    ``identity``: the residual RNN ``h_t = h_{t-1} + alpha f(z_t)``, whose ``dfdz`` is then
+    ``alpha f'(z_t)``), with exact log10 norms and the direction of every ``g_t``.
+
+    Without the identity each row of ``f'`` is divided by its largest entry first (and that log
+    added back); with it the rows are used as they are, since ``g_t`` is added unscaled. The chain
+    is run in blocks of ``block`` steps with two or three NumPy calls a step; the norms of a block
+    are taken at once and the direction renormalised at the block's end. A block whose norms leave
     ``[1e-60, 1e60]`` (where squares would lose digits) is recomputed step by step with the careful,
     per-step renormalisation, so the result is exact at any depth and fast in the common case.
     """
+    dfdz = np.asarray(dfdz, dtype=np.float64)
     steps, n = dfdz.shape
     out = np.empty(steps)
-    wt = np.ascontiguousarray(w_hh.T)
+    directions = np.empty((steps, n))
+    log_scale = np.zeros(steps)
+    wt = np.ascontiguousarray(np.asarray(w_hh, dtype=np.float64).T)
     with np.errstate(divide="ignore", invalid="ignore"):
-        row_max = np.max(np.abs(dfdz), axis=1)
-        dead = row_max == 0.0
-        row_scale = np.where(dead, 1.0, row_max)
-        d_scaled = dfdz / row_scale[:, None]
-        log_row = np.log10(row_scale)
+        if identity:
+            d_scaled = dfdz
+            log_row = np.zeros(steps)
+            dead = np.zeros(steps, dtype=bool)
+        else:
+            row_max = np.max(np.abs(dfdz), axis=1) if n else np.zeros(steps)
+            dead = row_max == 0.0
+            row_scale = np.where(dead, 1.0, row_max)
+            d_scaled = dfdz / row_scale[:, None]
+            log_row = np.log10(row_scale)
     out[steps - 1] = 0.5 * np.log10(n)
-    chain = np.empty((block, n))
-    chain_rows = list(chain)
+    directions[steps - 1] = 1.0
+    rows = list(directions)
     d_rows = list(d_scaled)
     tmp = np.empty(n)
     g = np.ones(n)
@@ -213,39 +280,81 @@ def backward_log10(w_hh: np.ndarray, dfdz: np.ndarray, block: int = 16) -> np.nd
     t = steps - 1  # index of the step whose gradient g holds
     low2, high2 = _RENORM_LOW**2, _RENORM_HIGH**2
     multiply, dot = np.multiply, np.dot
+
+    def done() -> BackwardChain:
+        if not identity:
+            return BackwardChain(out, directions, log_scale, d_scaled, log_row)
+        slopes, log_slopes = _peak_scaled(dfdz, np.zeros(steps))  # alpha f' can be far below 1
+        return BackwardChain(out, directions, log_scale, slopes, log_slopes)
+
     with np.errstate(all="ignore"):
         while t > 0:
+            check_cancelled()
             k = min(block, t)  # steps t-1 .. t-k are computed from rows t .. t-k+1 of f'
             if not dead[t - k + 1 : t + 1].any():
                 prev = g
                 for i in range(k):
                     multiply(d_rows[t - i], prev, out=tmp)
-                    prev = dot(wt, tmp, out=chain_rows[i])
-                sq = np.einsum("ij,ij->i", chain[:k], chain[:k])
+                    row = dot(wt, tmp, out=rows[t - 1 - i])
+                    if identity:
+                        row += prev
+                    prev = row
+                chunk = directions[t - k : t]  # steps t-k .. t-1, in increasing order
+                sq = np.einsum("ij,ij->i", chunk, chunk)
                 if np.all((sq > low2) & (sq < high2)):
-                    logs = offset + np.cumsum(log_row[t - k + 1 : t + 1][::-1]) + 0.5 * np.log10(sq)
-                    out[t - k : t][::-1] = logs
-                    g = chain[k - 1] / np.sqrt(sq[k - 1])
-                    offset = float(logs[-1])
+                    scales = (offset + np.cumsum(log_row[t - k + 1 : t + 1][::-1]))[::-1]
+                    log_scale[t - k : t] = scales
+                    out[t - k : t] = scales + 0.5 * np.log10(sq)
+                    g = chunk[0] / np.sqrt(sq[0])
+                    offset = float(out[t - k])
                     t -= k
                     continue
             # careful path: one step at a time, rescaling by the largest entry before squaring
             if dead[t]:
                 out[:t] = -np.inf
-                return out
-            v = wt @ (d_scaled[t] * g)
+                directions[:t] = 0.0
+                return done()
+            v = dot(wt, d_scaled[t] * g, out=rows[t - 1])
+            if identity:
+                v += g
             offset += log_row[t]
             t -= 1
             amax = float(np.max(np.abs(v)))
             if amax == 0.0:
                 out[: t + 1] = -np.inf
-                return out
-            unit = v / amax
+                directions[:t] = 0.0
+                return done()
+            unit = np.divide(v, amax, out=v)  # the stored direction: largest entry 1
+            log_scale[t] = offset + np.log10(amax)
             rel = float(np.sqrt(unit @ unit))
             out[t] = offset + np.log10(amax) + np.log10(rel)
             g = unit / rel
             offset = float(out[t])
+    return done()
+
+
+def row_log10_norms(rows: np.ndarray, offsets: np.ndarray, right: np.ndarray | None = None) -> np.ndarray:
+    """``log10 ||row_t|| + offsets[t]`` for every row at once (of ``row_t @ right`` when ``right``
+    is given), each row scaled by its largest entry first so that nothing underflows when squared
+    (nor in the product); ``-inf`` for rows that are exactly zero."""
+    rows, offsets = _peak_scaled(np.asarray(rows, dtype=np.float64), np.asarray(offsets, dtype=np.float64))
+    if right is not None:
+        rows, offsets = _peak_scaled(rows @ right, offsets)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = offsets + 0.5 * np.log10(np.einsum("ij,ij->i", rows, rows))
+    out[~np.any(rows != 0.0, axis=1)] = -np.inf
     return out
+
+
+def _peak_scaled(rows: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows divided by their largest magnitude, that magnitude's log10 added to the offsets (rows of
+    zeros, NaN or inf are left as they are)."""
+    if rows.shape[1] == 0:
+        return rows, offsets
+    with np.errstate(invalid="ignore", divide="ignore"):
+        peak = np.max(np.abs(rows), axis=1)
+        safe = np.where((peak > 0.0) & np.isfinite(peak), peak, 1.0)
+        return rows / safe[:, None], offsets + np.log10(safe)
 
 
 def gradient_flow(
@@ -253,11 +362,17 @@ def gradient_flow(
     vanish_threshold: float = VANISH_THRESHOLD,
     explode_threshold: float = EXPLODE_THRESHOLD,
 ) -> FlowResult:
-    """The gradient flow of CONTRACTS section 1: ``||dL/dh_t||_2`` for ``t = 1..T``, float64.
+    """The gradient flow of CONTRACTS section 1: ``||dL/dh_t||_2`` for ``t = 1..T``, float64, and
+    the gradient reaching the input, ``||dL/dx_t||_2``.
 
     LSTM and GRU scenarios (generated form) are handed to :mod:`gradsim.engine.cells`, which imports
-    torch; vanilla RNNs are pure NumPy.
+    torch; residual RNNs and the attention layer to :mod:`gradsim.engine.additive`; vanilla RNNs
+    are pure NumPy.
     """
+    if scenario.cell in ("residual", "attention"):
+        from .additive import scenario_flow
+
+        return scenario_flow(scenario, vanish_threshold, explode_threshold)
     if scenario.cell != "rnn":
         from .cells import gated_gradient_flow  # imports torch lazily
 
@@ -267,11 +382,24 @@ def gradient_flow(
 
     h = forward(scenario)
     dfdz = derivative_from_output(scenario.activation, h)
-    log10_norm = backward_log10(scenario.W_hh, dfdz)
-    return _assemble(scenario, h, dfdz, log10_norm, vanish_threshold, explode_threshold)
+    chain = backward_chain(scenario.W_hh, dfdz)
+    return assemble_result(chain.log10_norm, h, dfdz, scenario.W_hh, vanish_threshold, explode_threshold,
+                           cell="rnn", activation=scenario.activation,
+                           log10_input_grad_norm=chain.input_log10_norms(scenario.W_xh))  # W_xh^T (f' g_t)
 
 
-def _assemble(scenario, h, dfdz, log10_norm, vanish_threshold, explode_threshold) -> FlowResult:
+def assemble_result(
+    log10_norm: np.ndarray,
+    h: np.ndarray,
+    dfdz: np.ndarray,
+    w_hh: np.ndarray,
+    vanish_threshold: float,
+    explode_threshold: float,
+    cls: type[FlowResult] = FlowResult,
+    **fields: Any,
+) -> FlowResult:
+    """A result of class ``cls`` from the exact log10 norms: the float64 norms, per-step factors,
+    cumulative factors, forward-overflow flags and the verdict are derived here for every model."""
     steps = log10_norm.size
     t = np.arange(1, steps + 1)
     with np.errstate(over="ignore", under="ignore"):
@@ -281,7 +409,7 @@ def _assemble(scenario, h, dfdz, log10_norm, vanish_threshold, explode_threshold
         local[1:] = log10_norm[:-1] - log10_norm[1:]
         cumulative = log10_norm - log10_norm[-1]
     overflow = ~np.all(np.isfinite(h), axis=1)
-    return FlowResult(
+    return cls(
         t=t,
         log10_grad_norm=log10_norm,
         grad_norm=grad_norm,
@@ -290,8 +418,7 @@ def _assemble(scenario, h, dfdz, log10_norm, vanish_threshold, explode_threshold
         dfdz=dfdz,
         h=h,
         forward_overflow=overflow,
-        w_hh=scenario.W_hh,
+        w_hh=w_hh,
         verdict=verdict_from_log10(log10_norm, vanish_threshold, explode_threshold),
-        cell="rnn",
-        activation=scenario.activation,
+        **fields,
     )

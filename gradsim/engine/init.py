@@ -13,10 +13,10 @@ import numpy as np
 INITIALISERS = ("gaussian", "orthogonal", "identity", "pytorch_default")
 
 INIT_LABELS = {
-    "gaussian": "Gaussian, scaled to spectral radius",
+    "gaussian": "Gaussian (spectral radius)",
     "orthogonal": "orthogonal × gain",
     "identity": "identity × gain (IRNN)",
-    "pytorch_default": "PyTorch default uniform × scale",
+    "pytorch_default": "PyTorch uniform × scale",
 }
 
 

@@ -11,7 +11,6 @@ refusal is an :class:`InputError` whose message is one line naming the file and 
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, dataclass, field, fields, replace
 from functools import lru_cache
@@ -21,11 +20,14 @@ from typing import Any
 import numpy as np
 
 from .activations import ACTIVATIONS
+from .budget import check_memory, flow_memory_bytes
 from .errors import InputError
+from .files import dumps_json, loads_json, read_bytes, write_text
 from .init import INITIALISERS, input_weights, scale_recurrent, spectral_norm, spectral_radius, unit_recurrent
 
 FORMAT = "gradsim.scenario/1"
-CELLS = ("rnn", "lstm", "gru")
+CELLS = ("rnn", "lstm", "gru", "residual", "attention")
+ACTIVATION_CELLS = ("rnn", "residual")  # the cells whose activation f is a setting
 LOSSES = ("sum_last",)
 
 # Limits that keep the app responsive and the files sane; documented in the README.
@@ -38,6 +40,7 @@ MAX_FILE_BYTES = 50 * 1024 * 1024
 MAX_SCALE = 100.0
 MAX_INPUT_SCALE = 1e3
 MAX_FORGET_BIAS = 20.0
+MAX_RESIDUAL_SCALE = 10.0
 
 
 @dataclass(frozen=True)
@@ -46,20 +49,25 @@ class GeneratorSettings:
 
     ``scale`` is the initialiser's weight scale (the spectral radius for ``gaussian``, the gain for
     ``orthogonal`` and ``identity``; see :mod:`gradsim.engine.init`). ``forget_bias`` is used by the
-    LSTM only.
+    LSTM only, ``residual_scale`` (alpha in ``h_t = h_{t-1} + alpha f(W_hh h_{t-1} + W_xh x_t + b)``)
+    by the residual RNN only.
+
+    The defaults are the one set the command line and the app start from (what the flow scene
+    shows when it opens); a generated scenario file that leaves a key out gets them too.
     """
 
     hidden: int = 32
     input: int = 4
-    steps: int = 50
+    steps: int = 100
     activation: str = "tanh"
     init: str = "gaussian"
-    scale: float = 1.0
-    input_scale: float = 1.0
+    scale: float = 0.9
+    input_scale: float = 0.5
     seed: int = 0
     cell: str = "rnn"
-    forget_bias: float = 1.0
+    forget_bias: float = 3.0
     loss: str = "sum_last"
+    residual_scale: float = 1.0
 
     def validated(self, where: str = "settings") -> GeneratorSettings:
         """Return self if every field is in range, else raise one-line :class:`InputError`."""
@@ -76,9 +84,12 @@ class GeneratorSettings:
         _check_float(self.scale, "scale", 0.0, MAX_SCALE, where)
         _check_float(self.input_scale, "input_scale", 0.0, MAX_INPUT_SCALE, where)
         _check_float(self.forget_bias, "forget_bias", -MAX_FORGET_BIAS, MAX_FORGET_BIAS, where)
-        if self.cell != "rnn" and self.activation != "tanh":
-            raise InputError(f"{where}: 'activation' applies to the vanilla RNN only; the {self.cell.upper()} "
-                             "uses sigmoid gates and tanh")
+        _check_float(self.residual_scale, "residual_scale", 0.0, MAX_RESIDUAL_SCALE, where)
+        if self.cell not in ACTIVATION_CELLS and self.activation != "tanh":
+            what = ("the attention layer has none to choose (softmax attention)" if self.cell == "attention"
+                    else f"the {self.cell.upper()} uses sigmoid gates and tanh")
+            raise InputError(f"{where}: 'activation' applies to the vanilla and residual RNN only; {what}")
+        check_memory(flow_memory_bytes(self.cell, self.steps, self.hidden, self.input), "this gradient flow", where)
         return self
 
     def build(self) -> Scenario:
@@ -194,8 +205,16 @@ def _check_int(v: Any, key: str, lo: int, hi: int, where: str) -> int:
     return v
 
 
+def _finite(v: Any) -> bool:
+    """A finite number (a Python int beyond float range, such as 10**400, is not)."""
+    try:
+        return math.isfinite(v)
+    except OverflowError:
+        return False
+
+
 def _check_float(v: Any, key: str, lo: float, hi: float, where: str) -> float:
-    if not _is_number(v) or not math.isfinite(v):
+    if not _is_number(v) or not _finite(v):
         raise InputError(f"{where}: '{key}' must be a finite number, got {v!r}")
     if not lo <= v <= hi:
         raise InputError(f"{where}: '{key}' = {v} is outside the allowed range {lo:g}..{hi:g}")
@@ -231,6 +250,8 @@ def _matrix(data: dict, key: str, where: str, ndim: int, required: bool = True) 
             if not _is_number(v):
                 at = f"[{j}]" if ndim == 1 else f"[{i}][{j}]"
                 raise InputError(f"{where}: '{key}'{at} is not a number: {v!r}")
+            if isinstance(v, int) and abs(v) > MAX_ABS_VALUE:
+                raise InputError(f"{where}: '{key}' holds a value beyond ±{MAX_ABS_VALUE:g}")
     arr = np.asarray(value, dtype=np.float64)
     if not np.all(np.isfinite(arr)):
         raise InputError(f"{where}: '{key}' holds a non-finite number")
@@ -289,6 +310,7 @@ def _explicit(data: dict, where: str, name: str) -> Scenario:
         raise InputError(f"{where}: sequence length {steps} exceeds the limit {MAX_STEPS}")
     if steps * n > MAX_CELLS:
         raise InputError(f"{where}: steps x hidden = {steps * n} exceeds the limit {MAX_CELLS}")
+    check_memory(flow_memory_bytes("rnn", steps, n, m), "this gradient flow", where)
     vectors = {}
     for key in ("b_h", "h0"):
         v = _matrix(data, key, where, 1, required=False)
@@ -308,7 +330,7 @@ def _generated(data: dict, where: str, name: str) -> Scenario:
     values = {k: v for k, v in data.items() if k not in ("format", "name", "description")}
     defaults = GeneratorSettings()
     for key in ("scale", "input_scale", "forget_bias"):
-        if key in values and _is_number(values[key]):
+        if key in values and _is_number(values[key]) and _finite(values[key]):
             values[key] = float(values[key])
     try:
         settings = replace(defaults, **values)
@@ -321,53 +343,23 @@ def _generated(data: dict, where: str, name: str) -> Scenario:
 
 
 def load_scenario(path: str | Path) -> Scenario:
-    """Read and validate a ``*.gradsim.json`` file; raise :class:`InputError` naming the file."""
-    path = Path(path)
+    """Read and validate a ``*.gradsim.json`` file; raise :class:`InputError` naming the file.
+
+    The file is read through :mod:`gradsim.files`: regular files only (a named pipe or a device is
+    refused at once), at most :data:`MAX_FILE_BYTES` read, strict JSON."""
     where = str(path)
-    try:
-        size = path.stat().st_size
-    except FileNotFoundError:
-        raise InputError(f"{where}: no such file") from None
-    except OSError as exc:
-        raise InputError(f"{where}: cannot read ({exc.strerror or exc})") from None
-    if path.is_dir():
-        raise InputError(f"{where}: is a folder, not a scenario file")
-    if size > MAX_FILE_BYTES:
-        raise InputError(f"{where}: file is {size / 1e6:.0f} MB, over the {MAX_FILE_BYTES // (1024 * 1024)} MB limit")
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"{where}: cannot read ({exc.strerror or exc})") from None
-    return scenario_from_json(raw, where)
-
-
-def _refuse_constant(token: str) -> float:
-    raise InputError(f"non-standard JSON number {token}")
+    return scenario_from_json(read_bytes(path, MAX_FILE_BYTES, "scenario file"), where)
 
 
 def scenario_from_json(raw: bytes | str, where: str = "scenario") -> Scenario:
-    """Parse JSON text (UTF-8) and validate it; NaN and Infinity are refused."""
-    try:
-        text = raw.decode("utf-8-sig") if isinstance(raw, bytes) else raw
-    except UnicodeDecodeError:
-        raise InputError(f"{where}: not UTF-8 text") from None
-    try:
-        data = json.loads(text, parse_constant=_refuse_constant)
-    except InputError as exc:
-        raise InputError(f"{where}: {exc} is not allowed (only finite numbers)") from None
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{where}: not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})") from None
-    except RecursionError:
-        raise InputError(f"{where}: JSON nested too deeply") from None
-    return scenario_from_dict(data, where)
+    """Parse JSON text (UTF-8) strictly and validate it: NaN, Infinity, numbers beyond float64 and
+    integers of more than 20 digits are refused, and so is nesting deeper than a scenario needs."""
+    return scenario_from_dict(loads_json(raw, where, max_depth=8), where)
 
 
 def save_scenario(scenario: Scenario, path: str | Path) -> None:
     """Write the scenario as JSON (atomically: a crash never leaves half a file behind)."""
-    path = Path(path)
     doc = scenario.to_json_dict()
     if scenario.name:
         doc["name"] = scenario.name
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(doc, indent=1, allow_nan=False) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    write_text(path, dumps_json(doc, indent=1) + "\n", "scenario file")

@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from .activations import ACTIVATIONS, get_activation
+from .cancel import report_progress
 from .errors import InputError
 from .flow import FlowResult, gradient_flow
 from .init import spectral_norm, spectral_radius
@@ -132,6 +133,7 @@ def spectral_norm_sweep(
         unit = rescale_to_norm(base.W_hh, 1.0)
         ratio[j] = spectral_radius(unit)
         for i, target in enumerate(all_norms):
+            report_progress(j * all_norms.size + i, all_norms.size * len(seeds), "sweep runs")
             scenario = replace(base, W_hh=unit * target, generator=None)
             out[i, j] = gradient_flow(scenario).log10_grad_norm[0]
     k = len(norms)

@@ -18,7 +18,6 @@ torch is imported inside functions only: importing this module loads neither tor
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import threading
@@ -32,7 +31,18 @@ import numpy as np
 
 from gradsim.engine import tasks
 from gradsim.engine.activations import ACTIVATIONS
+from gradsim.engine.budget import check_memory, training_memory_bytes
+from gradsim.engine.cancel import Cancelled, check_cancelled, report_progress
 from gradsim.engine.errors import InputError
+from gradsim.engine.files import (
+    GIB,
+    atomic_write,
+    check_zip_archive,
+    format_csv,
+    loads_json,
+    one_word,
+    open_regular,
+)
 from gradsim.engine.init import INITIALISERS, recurrent_weights
 from gradsim.engine.thresholds import (
     EXPLODE_THRESHOLD,
@@ -42,8 +52,12 @@ from gradsim.engine.thresholds import (
     verdict_from_log10,
 )
 
-CELLS = ("rnn", "lstm", "gru")
-CELL_LABELS = {"rnn": "vanilla RNN", "lstm": "LSTM", "gru": "GRU"}
+CELLS = ("rnn", "lstm", "gru")  # the recurrent cells (the lab's model slots and delay sweep list these)
+TRANSFORMER_BLOCKS = 2
+TRANSFORMER_MLP = 2  # width of each block's MLP, in multiples of the model width
+MODELS = (*CELLS, "transformer")  # every model `gradsim train --cell` trains
+CELL_LABELS = {"rnn": "vanilla RNN", "lstm": "LSTM", "gru": "GRU",
+               "transformer": f"Transformer ({TRANSFORMER_BLOCKS} blocks)"}
 OPTIMIZERS = ("adam", "sgd")
 SETTINGS_FORMAT = "gradsim.train/1"
 RUN_FORMAT = "gradsim.run/1"
@@ -106,7 +120,7 @@ class TrainSettings:
     def validate(self) -> TrainSettings:
         """Return ``self`` if every value is acceptable; otherwise raise :class:`InputError`."""
         _choice("task", self.task, tasks.TASKS)
-        _choice("cell", self.cell, CELLS)
+        _choice("cell", self.cell, MODELS)
         _choice("activation", self.activation, ACTIVATIONS)
         _choice("init", self.init, INITIALISERS)
         _choice("optimizer", self.optimizer, OPTIMIZERS)
@@ -133,7 +147,19 @@ class TrainSettings:
             _number("stop_accuracy", self.stop_accuracy, 0.0, 1.0, low_open=True)
         if self.length * self.batch * self.hidden > 200_000_000:
             raise InputError("run too large: sequence length x batch x hidden must stay below 2e8")
+        check_memory(self.memory_bytes(), "this training run", "training settings",
+                     "lower the batch, delay, hidden size, held-out size or steps")
         return self
+
+    def memory_bytes(self) -> float:
+        """Estimated peak memory of the run (see :mod:`gradsim.engine.budget`): one step's graph, one
+        held-out evaluation, the parameters with Adam's state, and the curves kept for every step
+        (``log10 ||dL/dh_t||`` for each t, and the vanilla RNN's eigenvalues)."""
+        features = self.embedding if self.task == "copy" else 2
+        work = training_memory_bytes(self.cell, self.length, self.batch, self.hidden, features, self.eval_size,
+                                     self.categories)
+        curves = self.steps * (8.0 * self.length + (16.0 * self.hidden if self.cell == "rnn" else 0.0) + 200.0)
+        return work + curves
 
     @property
     def length(self) -> int:
@@ -183,15 +209,7 @@ class TrainSettings:
 
     @classmethod
     def from_json(cls, text: str) -> TrainSettings:
-        try:
-            data = json.loads(text, parse_constant=_refuse_constant)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"training settings are not valid JSON: {exc.msg} (line {exc.lineno})") from None
-        return cls.from_dict(data)
-
-
-def _refuse_constant(name: str) -> Any:
-    raise InputError(f"training settings may not contain {name}")
+        return cls.from_dict(loads_json(text, "training settings", max_depth=4))
 
 
 def _choice(name: str, value: Any, options: Sequence[str]) -> None:
@@ -206,7 +224,10 @@ def _integer(name: str, value: Any, low: int, high: int) -> None:
 
 def _number(name: str, value: Any, low: float, high: float, low_open: bool = False) -> None:
     ok = isinstance(value, (int, float, np.floating, np.integer)) and not isinstance(value, bool)
-    ok = ok and math.isfinite(float(value)) and float(value) <= high
+    try:
+        ok = ok and math.isfinite(float(value)) and float(value) <= high
+    except OverflowError:  # an int beyond float range, such as 10**400
+        ok = False
     ok = ok and (float(value) > low if low_open else float(value) >= low)
     if not ok:
         bound = f"above {low:g}" if low_open else f"from {low:g}"
@@ -217,7 +238,42 @@ def _number(name: str, value: Any, low: float, high: float, low_open: bool = Fal
 # the model
 
 
-class RecurrentModel:
+class _ParameterModel:
+    """What every model of the lab shares: named float parameters drawn from a NumPy generator (so
+    the seed alone fixes them), their state dict, and loading one back (shapes checked)."""
+
+    params: dict[str, Any]
+
+    def parameters(self) -> list:
+        return list(self.params.values())
+
+    def state_dict(self) -> dict:
+        return {name: p.detach().clone() for name, p in self.params.items()}
+
+    def load_state_dict(self, state: dict) -> None:
+        import torch
+
+        if set(state) != set(self.params):
+            raise InputError("saved weights do not match the model described by the saved settings")
+        with torch.no_grad():
+            for name, p in self.params.items():
+                value = state[name]
+                if not isinstance(value, torch.Tensor) or tuple(value.shape) != tuple(p.shape):
+                    raise InputError(f"saved weight {name} has the wrong shape for the saved settings")
+                p.copy_(value.to(p.dtype))
+
+    def recurrent_matrix(self) -> np.ndarray | None:
+        return None
+
+
+def build_model(settings: TrainSettings, rng: np.random.Generator, dtype: Any = None) -> _ParameterModel:
+    """The model of ``settings.cell``: :class:`TransformerModel` or :class:`RecurrentModel`."""
+    if settings.cell == "transformer":
+        return TransformerModel(settings, rng, dtype)
+    return RecurrentModel(settings, rng, dtype)
+
+
+class RecurrentModel(_ParameterModel):
     """A one-layer recurrent network with an input layer and a linear read-out.
 
     Parameters follow PyTorch's names and layouts (``weight_ih``, ``weight_hh``, ``bias_ih``,
@@ -260,24 +316,6 @@ class RecurrentModel:
             for name, value in params.items()
         }
 
-    def parameters(self) -> list:
-        return list(self.params.values())
-
-    def state_dict(self) -> dict:
-        return {name: p.detach().clone() for name, p in self.params.items()}
-
-    def load_state_dict(self, state: dict) -> None:
-        import torch
-
-        if set(state) != set(self.params):
-            raise InputError("saved weights do not match the model described by the saved settings")
-        with torch.no_grad():
-            for name, p in self.params.items():
-                value = state[name]
-                if not isinstance(value, torch.Tensor) or tuple(value.shape) != tuple(p.shape):
-                    raise InputError(f"saved weight {name} has the wrong shape for the saved settings")
-                p.copy_(value.to(p.dtype))
-
     def recurrent_matrix(self) -> np.ndarray | None:
         """``W_hh`` of the vanilla RNN as float64 (None for gated cells, whose W_hh is per gate)."""
         if self.settings.cell != "rnn":
@@ -311,6 +349,10 @@ class RecurrentModel:
         kept: dict[int, Any] = {}
         states: list = []
         for t in range(length):
+            if capture and not t & 63:
+                # a long sequence's step can take seconds: stay cancellable, but only in the
+                # training pass, before the optimiser has changed anything (never in evaluate)
+                check_cancelled()
             if s.cell == "rnn":
                 h = act(torch.addmm(steps_in[t], h, w_hh_t))
             elif s.cell == "lstm":
@@ -333,6 +375,125 @@ class RecurrentModel:
         hs = torch.stack([kept[int(t)] for t in readout], 1)
         out = torch.matmul(hs, p["head_weight"].t()) + p["head_bias"]
         return out, states
+
+
+def transformer_heads(width: int) -> int:
+    """Attention heads of the lab's Transformer: 4 when the width allows, else 2, else 1."""
+    return next(h for h in (4, 2, 1) if width % h == 0)
+
+
+class TransformerModel(_ParameterModel):
+    """A small causal Transformer for the same tasks: ``TRANSFORMER_BLOCKS`` blocks of the gradient-flow
+    view's self-attention layer.
+
+    Each position is embedded as ``e_t = W_in x_t + b_in + p_t`` (``x_t`` the token's embedding or
+    the adding problem's two numbers, ``p_t`` the sinusoidal position code), as in
+    :mod:`gradsim.engine.additive`. A block is that causal self-attention layer with its residual
+    connection, preceded by a LayerNorm, then a ReLU MLP of width ``TRANSFORMER_MLP n`` with its own residual
+    connection (the pre-LayerNorm arrangement, which trains stably without a warm-up); a last
+    LayerNorm and the linear read-out follow. ``n = hidden``, with :func:`transformer_heads` heads.
+    The attention projections are named and laid out as ``torch.nn.MultiheadAttention``'s and drawn
+    as PyTorch draws them (Xavier-uniform in-projection, ``U(-1/sqrt(fan_in), ...)`` linear layers,
+    zero projection biases), from the NumPy generator of the seed.
+
+    The per-timestep gradient the lab records is ``||dL/de_t||``, the gradient reaching the
+    embedded input at position ``t`` (there is no recurrent state): the same measure as the
+    recurrent cells' ``||dL/dh_t||`` at the input end.
+    """
+
+    def __init__(self, settings: TrainSettings, rng: np.random.Generator, dtype: Any = None):
+        import torch
+
+        self.settings = settings
+        s = settings
+        width = s.hidden
+        self.heads = transformer_heads(width)
+        self.dtype = dtype or torch.float32
+        params: dict[str, np.ndarray] = {}
+        if s.task == "copy":
+            params["embedding"] = rng.standard_normal((tasks.copy_vocabulary(s.categories), s.embedding))
+            n_in, n_out = s.embedding, s.categories
+        else:
+            n_in, n_out = 2, 1
+
+        def linear(rows: int, cols: int) -> tuple[np.ndarray, np.ndarray]:
+            bound = 1.0 / math.sqrt(cols)
+            return rng.uniform(-bound, bound, (rows, cols)), rng.uniform(-bound, bound, rows)
+
+        params["weight_ih"], params["bias_ih"] = linear(width, n_in)
+        xavier = math.sqrt(6.0 / (width + 3 * width))
+        for b in range(TRANSFORMER_BLOCKS):
+            p = f"block{b}."
+            params[p + "norm1.weight"], params[p + "norm1.bias"] = np.ones(width), np.zeros(width)
+            params[p + "in_proj_weight"] = rng.uniform(-xavier, xavier, (3 * width, width))
+            params[p + "in_proj_bias"] = np.zeros(3 * width)
+            params[p + "out_proj.weight"] = linear(width, width)[0]
+            params[p + "out_proj.bias"] = np.zeros(width)
+            params[p + "norm2.weight"], params[p + "norm2.bias"] = np.ones(width), np.zeros(width)
+            params[p + "mlp1.weight"], params[p + "mlp1.bias"] = linear(TRANSFORMER_MLP * width, width)
+            params[p + "mlp2.weight"], params[p + "mlp2.bias"] = linear(width, TRANSFORMER_MLP * width)
+        params["norm.weight"], params["norm.bias"] = np.ones(width), np.zeros(width)
+        params["head_weight"], params["head_bias"] = linear(n_out, width)
+        self.params = {
+            name: torch.nn.Parameter(torch.as_tensor(value, dtype=self.dtype))
+            for name, value in params.items()
+        }
+        self._positions: Any = None
+
+    def positions(self, length: int) -> Any:
+        """The sinusoidal code of positions ``0 .. length-1`` (a constant, not a parameter)."""
+        import torch
+
+        from gradsim.engine.additive import sinusoidal_positions
+
+        if self._positions is None or self._positions.shape[0] < length:
+            self._positions = torch.as_tensor(sinusoidal_positions(length, self.settings.hidden), dtype=self.dtype)
+        return self._positions[:length]
+
+    def forward(self, inputs: Any, readout: Sequence[int], capture: bool = False) -> tuple[Any, list]:
+        """Outputs at the ``readout`` positions, ``(B, len(readout), n_out)``; with ``capture`` the list
+        holds every position's embedded input ``e_t`` as a node of the graph."""
+        import torch
+        import torch.nn.functional as F
+
+        s = self.settings
+        p = self.params
+        x = p["embedding"][inputs] if s.task == "copy" else inputs.to(self.dtype)
+        batch, length = x.shape[0], x.shape[1]
+        width, heads = s.hidden, self.heads
+        h = F.linear(x, p["weight_ih"], p["bias_ih"]) + self.positions(length)
+        states: list = []
+        if capture:
+            states = list(h.unbind(1))
+            h = torch.stack(states, 1)
+        rows = torch.as_tensor(np.asarray(readout, dtype=np.int64))
+        d = width // heads
+        for b in range(TRANSFORMER_BLOCKS):
+            q = f"block{b}."
+            a = F.layer_norm(h, (width,), p[q + "norm1.weight"], p[q + "norm1.bias"])
+            w_in, b_in = p[q + "in_proj_weight"], p[q + "in_proj_bias"]
+            if b < TRANSFORMER_BLOCKS - 1:
+                # unbind, not indexing: its backward is one stack, not a zero-filled copy per piece
+                queries, keys, values = F.linear(a, w_in, b_in).reshape(batch, length, 3, heads, d).permute(
+                    2, 0, 3, 1, 4).unbind(0)
+                mixed = F.scaled_dot_product_attention(queries, keys, values, is_causal=True)
+            else:
+                # the last block: only the read-out positions reach the loss, so only their queries,
+                # attention and MLP are formed (same outputs and gradients, about half the work)
+                h = h[:, rows]
+                keys, values = F.linear(a, w_in[width:], b_in[width:]).reshape(batch, length, 2, heads, d).permute(
+                    2, 0, 3, 1, 4).unbind(0)
+                queries = F.linear(a[:, rows], w_in[:width], b_in[:width])
+                queries = queries.reshape(batch, rows.numel(), heads, d).transpose(1, 2)
+                causal = torch.arange(length)[None, :] <= rows[:, None]
+                mixed = F.scaled_dot_product_attention(queries, keys, values, attn_mask=causal)
+            mixed = mixed.transpose(1, 2).reshape(batch, -1, width)
+            h = h + F.linear(mixed, p[q + "out_proj.weight"], p[q + "out_proj.bias"])
+            a = F.layer_norm(h, (width,), p[q + "norm2.weight"], p[q + "norm2.bias"])
+            h = h + F.linear(torch.relu(F.linear(a, p[q + "mlp1.weight"], p[q + "mlp1.bias"])),
+                             p[q + "mlp2.weight"], p[q + "mlp2.bias"])
+        h = F.layer_norm(h, (width,), p["norm.weight"], p["norm.bias"])
+        return F.linear(h, p["head_weight"], p["head_bias"]), states
 
 
 def _torch_float64() -> Any:
@@ -438,26 +599,17 @@ class Curves:
         return np.vstack(self.log10_grad_h)
 
     def to_csv(self) -> str:
-        """The scalar curves as CSV, one row per step; held-out columns empty between evaluations."""
+        """The scalar curves as CSV, one row per step; held-out columns empty between evaluations
+        (gradsim's one CSV convention: a missing or non-finite number is an empty cell)."""
         evals = dict(zip(self.eval_step, zip(self.accuracy, self.eval_loss, strict=True), strict=True))
-        out = io.StringIO()
-        out.write("step,loss,grad_norm_before_clip,grad_norm_after_clip,heldout_accuracy,heldout_loss\n")
-        for k, step in enumerate(self.step):
-            acc, eloss = evals.get(step, (None, None))
-            row = [
-                str(step),
-                _num(self.loss[k]),
-                _num(self.grad_norm_before[k]),
-                _num(self.grad_norm_after[k]),
-                "" if acc is None else _num(acc),
-                "" if eloss is None else _num(eloss),
-            ]
-            out.write(",".join(row) + "\n")
-        return out.getvalue()
-
-
-def _num(x: float) -> str:
-    return repr(float(x))
+        return format_csv({
+            "step": self.step,
+            "loss": self.loss,
+            "grad_norm_before_clip": self.grad_norm_before,
+            "grad_norm_after_clip": self.grad_norm_after,
+            "heldout_accuracy": [evals.get(step, (None, None))[0] for step in self.step],
+            "heldout_loss": [evals.get(step, (None, None))[1] for step in self.step],
+        })
 
 
 class TrainRun:
@@ -469,7 +621,7 @@ class TrainRun:
         settings.validate()
         self.settings = settings
         init_seq, train_seq, eval_seq = np.random.SeedSequence(settings.seed).spawn(3)
-        self.model = RecurrentModel(settings, np.random.default_rng(init_seq))
+        self.model = build_model(settings, np.random.default_rng(init_seq))
         self.train_rng = np.random.default_rng(train_seq)
         held_out = make_batch(settings, np.random.default_rng(eval_seq), settings.eval_size)
         self.eval_inputs, self.eval_targets = _as_torch(held_out)
@@ -512,9 +664,18 @@ class TrainRun:
             )
 
     def step(self) -> Snapshot:
-        """One optimiser step on a fresh batch, with the per-timestep gradient captured."""
+        """One optimiser step on a fresh batch, with the per-timestep gradient captured.
+
+        A step cancelled part-way (:class:`~gradsim.engine.cancel.Cancelled`, raised before the
+        optimiser changes anything) leaves the run exactly as it was, its data stream included, so
+        the same run continues as if the step had never started."""
         with self.lock:
-            return self._step()
+            stream = self.train_rng.bit_generator.state
+            try:
+                return self._step()
+            except Cancelled:
+                self.train_rng.bit_generator.state = stream
+                raise
 
     def _step(self) -> Snapshot:
         import torch
@@ -726,7 +887,9 @@ def train(settings: TrainSettings | TrainRun) -> Iterator[Snapshot]:
     """
     run = settings if isinstance(settings, TrainRun) else TrainRun(settings)
     while not run.finished:
-        yield run.step()
+        snapshot = run.step()
+        report_progress(run.step_count, run.settings.steps, "training")
+        yield snapshot
 
 
 def train_side_by_side(
@@ -796,7 +959,7 @@ def delay_sweep(
     if not delays or not cells:
         raise InputError("a delay sweep needs at least one delay and one cell")
     for cell in cells:
-        _choice("cell", cell, CELLS)
+        _choice("cell", cell, MODELS)
     points: list[SweepPoint] = []
     total = len(delays) * len(cells)
     for cell in cells:
@@ -830,7 +993,28 @@ def run_delay_sweep(
 # save and load
 
 
+MAX_RUN_FILE_BYTES = 1 * GIB  # records of a saved run, declared and inflated
+MAX_RUNS_PER_FILE = 16
+
+
+def _copied(value: Any) -> Any:
+    """``value`` with every tensor cloned (dicts and lists rebuilt): a payload that shares nothing
+    with a run that keeps training."""
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        return value.detach().clone()
+    if isinstance(value, dict):
+        return {k: _copied(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_copied(v) for v in value)
+    return value
+
+
 def _run_payload(run: TrainRun) -> dict:
+    """Everything of one run, copied: weights, optimiser state (Adam's moments and step counts are
+    tensors that the next step changes in place, so they are cloned), curves and the data stream.
+    Call with ``run.lock`` held, so all of it comes from one and the same step."""
     import torch
 
     c = run.curves
@@ -850,7 +1034,7 @@ def _run_payload(run: TrainRun) -> dict:
     return {
         "settings": run.settings.to_json(),
         "model": run.model.state_dict(),
-        "optimizer": run.optimizer.state_dict(),
+        "optimizer": _copied(run.optimizer.state_dict()),
         "curves": curves,
         "step": run.step_count,
         "seconds": run.seconds,
@@ -864,60 +1048,95 @@ def save_run(path: str | Path, runs: TrainRun | Sequence[TrainRun]) -> None:
 
     Per run: settings (as JSON text), weights and optimiser state (state dicts), the data stream's
     position and the curves. The file is written with ``torch.save`` and holds only tensors, numbers,
-    strings, lists and dicts, so :func:`load_runs` reads it with ``weights_only=True``. Each run's lock
-    is held while it is copied, so a run training on another thread is saved between two steps.
+    strings, lists and dicts, so :func:`load_runs` reads it with ``weights_only=True``.
+
+    Consistent: each run is copied whole (weights, Adam's state tensors, curves) while its lock is
+    held, so a run training on another thread is saved as it was between two steps. Atomic: the
+    file is written to a temporary name in the same folder and renamed over ``path`` only when
+    complete. A path that cannot be written (a missing folder, a folder, a device, ``/proc``) is one
+    :class:`InputError` line, and is refused before anything is copied.
     """
     import torch
+
+    from .files import check_writable
 
     items = [runs] if isinstance(runs, TrainRun) else list(runs)
     if not items:
         raise InputError("there is no run to save")
+    check_writable(path, "saved run")
     payloads = []
     for run in items:
         with run.lock:
             payloads.append(_run_payload(run))
-    try:
-        torch.save({"format": RUN_FORMAT, "runs": payloads}, str(path))
-    except OSError as exc:
-        raise InputError(f"{path}: cannot write the run: {exc.strerror or exc}") from None
+    with atomic_write(path, "saved run") as f:
+        try:
+            torch.save({"format": RUN_FORMAT, "runs": payloads}, f)
+        except RuntimeError as exc:  # torch's writer reports I/O failures as RuntimeError
+            raise OSError(one_word(exc)) from None
+
+
+def _check_payload_tensors(value: Any, name: str, budget: list[int]) -> None:
+    """Every tensor of a loaded payload dense, on the CPU and within the budget of elements, before
+    any is read (a tiny storage can be viewed as a huge tensor with zero strides)."""
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        if value.layout != torch.strided or value.is_quantized or value.device.type != "cpu":
+            raise InputError(f"damaged saved run (a tensor that is not plain and dense: {value.layout})")
+        budget[0] -= value.numel()
+        if budget[0] < 0:
+            raise InputError("damaged saved run (its tensors hold more numbers than the file can)")
+    elif isinstance(value, dict):
+        for v in value.values():
+            _check_payload_tensors(v, name, budget)
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            _check_payload_tensors(v, name, budget)
 
 
 def load_runs(path: str | Path) -> list[TrainRun]:
     """Read the runs written by :func:`save_run`; they can be shown, or trained further with
     :func:`train` / :func:`train_side_by_side`.
 
-    Only ``torch.load(..., weights_only=True)`` is used: a file whose pickle would import or call any
-    Python object is refused with one line, and nothing in it is executed.
+    The file is opened once, as a regular file (a named pipe or device is refused at once); its zip
+    records' sizes, declared and inflated, are bounded before ``torch.load(..., weights_only=True)``
+    reads the open file: a pickle that would import or call any Python object is refused with one
+    line, and nothing in it is executed. Every tensor is checked dense and within what the file can
+    hold, and every setting validated (with the memory budget), before the run is rebuilt.
     """
     import pickle
 
-    import torch
-
     name = str(path)
-    try:
-        payload = torch.load(name, weights_only=True, map_location="cpu")
-    except FileNotFoundError:
-        raise InputError(f"{name}: no such file") from None
-    except IsADirectoryError:
-        raise InputError(f"{name}: is a directory, not a saved run") from None
-    except pickle.UnpicklingError:
-        raise InputError(
-            f"{name}: refused: the file asks to load Python code or objects, not just weights and numbers"
-        ) from None
-    except Exception as exc:  # torch raises RuntimeError and others for files that are not torch archives
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(f"{name}: not a saved gradsim run ({first[:120]})") from None
+    with open_regular(path, "saved run") as f:
+        if f.read(4) != b"PK\x03\x04":
+            raise InputError(f"{name}: not a saved gradsim run (not a PyTorch zip archive)")
+        total = check_zip_archive(f, name, MAX_RUN_FILE_BYTES, "saved run")
+        import torch  # only once the file has passed every check above
+
+        try:
+            payload = torch.load(f, weights_only=True, map_location="cpu")
+        except pickle.UnpicklingError:
+            raise InputError(
+                f"{name}: refused: the file asks to load Python code or objects, not just weights and numbers"
+            ) from None
+        except Exception as exc:  # a hostile file can make torch raise anything; none may escape
+            if "weights_only" in str(exc) or "Unsupported global" in str(exc):
+                raise InputError(
+                    f"{name}: refused: the file asks to load Python code or objects, not just weights and numbers"
+                ) from None
+            raise InputError(f"{name}: not a saved gradsim run ({one_word(exc)})") from None
     if not isinstance(payload, dict) or payload.get("format") != RUN_FORMAT:
         raise InputError(f"{name}: not a saved gradsim run (format {RUN_FORMAT} expected)")
     items = payload.get("runs")
-    if not isinstance(items, list) or not items or len(items) > 16:
+    if not isinstance(items, list) or not items or len(items) > MAX_RUNS_PER_FILE:
         raise InputError(f"{name}: damaged saved run (no list of runs)")
     try:
+        _check_payload_tensors(items, name, [total])
         return [_restore_run(item) for item in items]
     except InputError as exc:
         raise InputError(f"{name}: {exc}") from None
-    except (KeyError, TypeError, ValueError, AttributeError, RuntimeError) as exc:
-        raise InputError(f"{name}: damaged saved run ({type(exc).__name__}: {str(exc)[:100]})") from None
+    except Exception as exc:  # any other fault of a hostile payload is damage, said in one line
+        raise InputError(f"{name}: damaged saved run ({type(exc).__name__}: {one_word(exc)[:100]})") from None
 
 
 def load_run(path: str | Path) -> TrainRun:
@@ -925,11 +1144,42 @@ def load_run(path: str | Path) -> TrainRun:
     return load_runs(path)[0]
 
 
+_CURVE_KEYS = ("step", "loss", "grad_norm_before", "grad_norm_after", "log10_grad_h", "eigenvalues_real",
+               "eigenvalues_imag", "eval_step", "accuracy", "eval_loss")
+
+
+def _check_item(item: Any) -> None:
+    """The shape of one saved run, checked before anything is built from it (a damaged file is
+    refused at once, not after a model has been made)."""
+    import torch
+
+    def need(ok: bool, what: str) -> None:
+        if not ok:
+            raise InputError(f"damaged saved run ({what})")
+
+    need(isinstance(item, dict), "a run is not a dictionary")
+    need(isinstance(item.get("settings"), str), "no settings")
+    need(isinstance(item.get("train_rng"), str), "no data stream state")
+    for key in ("model", "optimizer", "curves"):
+        need(isinstance(item.get(key), dict), f"no {key}")
+    need(all(isinstance(v, torch.Tensor) for v in item["model"].values()), "weights that are not tensors")
+    curves = item["curves"]
+    need(all(isinstance(curves.get(k), torch.Tensor) for k in _CURVE_KEYS), "curves missing or not tensors")
+    need(isinstance(item.get("step"), int) and not isinstance(item.get("step"), bool), "no step count")
+    need(isinstance(item.get("seconds"), (int, float)), "no training time")
+    need(item.get("stop_reason") is None or isinstance(item.get("stop_reason"), str), "a stop reason that is not text")
+
+
 def _restore_run(item: dict) -> TrainRun:
+    _check_item(item)
     settings = TrainSettings.from_json(item["settings"])
     run = TrainRun(settings)
     run.model.load_state_dict(item["model"])
     run.optimizer.load_state_dict(item["optimizer"])
+    for param in run.model.parameters():
+        for value in run.optimizer.state.get(param, {}).values():
+            if hasattr(value, "shape") and value.dim() > 0 and tuple(value.shape) != tuple(param.shape):
+                raise InputError("damaged saved run (the optimiser state does not match the weights)")
     curves = item["curves"]
     c = run.curves
     c.step = [int(v) for v in curves["step"].tolist()]
@@ -948,9 +1198,11 @@ def _restore_run(item: dict) -> TrainRun:
     reason = item["stop_reason"]
     run.stop_reason = str(reason) if reason is not None else None
     run.stopped = run.stop_reason is not None
-    run.train_rng.bit_generator.state = json.loads(item["train_rng"])
+    run.train_rng.bit_generator.state = loads_json(
+        item["train_rng"], "the data stream's state", max_depth=4, max_int_digits=40
+    )
     lengths = {len(c.step), len(c.loss), len(c.grad_norm_before), len(c.grad_norm_after), len(c.log10_grad_h)}
-    if lengths != {run.step_count} or len(c.eval_step) != len(c.accuracy) != len(c.eval_loss):
+    if lengths != {run.step_count} or not len(c.eval_step) == len(c.accuracy) == len(c.eval_loss):
         raise InputError("damaged saved run (curves and step count disagree)")
     if any(row.shape != (settings.length,) for row in c.log10_grad_h):
         raise InputError("damaged saved run (gradient heatmap does not match the sequence length)")

@@ -177,6 +177,16 @@ def _module_summary(name: str, module: Any) -> dict[str, Any]:
     }
 
 
+def _finite_number(value: Any) -> bool:
+    """A real, finite int or float (a bool is not; nor is an int too large for a float, 10**400)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False
+
+
 def series_key(module_name: str, layer: int, direction: int) -> str:
     """``"encoder.lstm/l1/reverse"``: module, layer (0-based as in PyTorch's ``_l1``), direction."""
     return f"{module_name}/l{layer}" + ("/reverse" if direction else "")
@@ -205,15 +215,13 @@ class Monitor:
         if not isinstance(model, torch.nn.Module):
             raise InputError("monitor: the model must be a torch.nn.Module")
         for name, value in (("vanish_threshold", vanish_threshold), ("explode_threshold", explode_threshold)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            if not _finite_number(value):
                 raise InputError(f"monitor: {name} must be a finite number")
         if not (0 < vanish_threshold < explode_threshold):
             raise InputError("monitor: thresholds must satisfy 0 < vanish_threshold < explode_threshold")
         if isinstance(every, bool) or not isinstance(every, int) or every < 1:
             raise InputError("monitor: every must be an integer >= 1")
-        if budget is not None and (
-            isinstance(budget, bool) or not isinstance(budget, (int, float)) or not 0 < budget < math.inf
-        ):
+        if budget is not None and (not _finite_number(budget) or not budget > 0):
             raise InputError("monitor: budget must be a positive fraction of the training time, such as 0.2")
 
         self.model = model
@@ -560,6 +568,9 @@ class Monitor:
         self.run.append(record)
         if self._writer is not None:
             self._writer.write(record.to_json())
+            if self._writer.error is not None and self._writer.error not in self.errors:
+                self.errors.append(self._writer.error)
+                warnings.warn(f"gradsim monitor: {self._writer.error}", RuntimeWarning, stacklevel=2)
         for alert in record.alerts:
             self._warn_once((alert.where, alert.kind), alert.message())
 

@@ -15,6 +15,7 @@ with the monitor's exact recurrence, for the loss ``L = sum`` of the top layer's
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import re
@@ -26,15 +27,20 @@ from typing import Any
 
 import numpy as np
 
+from gradsim.engine.budget import check_memory
+from gradsim.engine.cancel import report_progress
 from gradsim.engine.errors import InputError
+from gradsim.engine.files import GIB, MIB, check_zip_archive, one_word, open_regular, read_limited
 from gradsim.engine.init import spectral_norm, spectral_radius
 from gradsim.engine.thresholds import EXPLODE_THRESHOLD, VANISH_THRESHOLD, Verdict, verdict_from_log10
 
-from .safetensors import read_safetensors
+from .safetensors import read_safetensors, safetensors_names
 
-MAX_FILE_BYTES = 4 * 1024**3
+MAX_FILE_BYTES = 1 * GIB  # declared and real size of all records of a .pt file, or a .safetensors file
+MAX_KEY_CHARS = 1000
+MAX_OTHER_KEYS = 10_000
 MAX_STEPS = 10_000
-MAX_INPUT_BYTES = 256 * 1024 * 1024
+MAX_INPUT_BYTES = 256 * MIB
 GATE_NAMES = {"rnn": ("W_hh",), "gru": ("r", "z", "n"), "lstm": ("i", "f", "g", "o")}
 CELL_OF_GATES = {1: "rnn", 3: "gru", 4: "lstm"}
 INPUT_KINDS = ("zeros", "noise", "file")
@@ -89,12 +95,16 @@ class LayerSpec:
         """Every layer, direction and gate block of ``W_hh``, largest eigenvalues first."""
         out = []
         hidden = self.hidden_size
+        gates = GATE_NAMES[self.cell]
+        total = self.num_layers * self.directions * len(gates)
         for layer in range(self.num_layers):
             for d in range(self.directions):
                 suffix = f"_l{layer}" + ("_reverse" if d else "")
                 key = f"{self.name}/l{layer}" + ("/reverse" if d else "")
                 w_hh = self.weights["weight_hh" + suffix]
-                for g, gate in enumerate(GATE_NAMES[self.cell]):
+                for g, gate in enumerate(gates):
+                    # a checkpoint per block: one eigensolve of a 1024-unit block takes seconds
+                    report_progress(len(out), total, "eigenvalue blocks")
                     block = w_hh[g * hidden : (g + 1) * hidden]
                     eig = np.linalg.eigvals(block)
                     eig = eig[np.argsort(-np.abs(eig), kind="stable")]
@@ -124,6 +134,10 @@ def _refuse_pickle(p: Path) -> InputError:
     )
 
 
+def _is_layer_key(key: object) -> bool:
+    return isinstance(key, str) and len(key) <= MAX_KEY_CHARS and _KEY.match(key) is not None
+
+
 def _find_state_dict(obj: Any, depth: int = 0) -> Mapping[str, Any] | None:
     """The mapping of names to tensors inside a loaded checkpoint (a bare state dict, or one kept
     under a key such as ``"state_dict"`` or ``"model"``)."""
@@ -131,7 +145,7 @@ def _find_state_dict(obj: Any, depth: int = 0) -> Mapping[str, Any] | None:
 
     if not isinstance(obj, Mapping) or depth > 3:
         return None
-    if any(isinstance(k, str) and _KEY.match(k) and isinstance(v, torch.Tensor) for k, v in obj.items()):
+    if any(_is_layer_key(k) and isinstance(v, torch.Tensor) for k, v in obj.items()):
         return obj
     for value in obj.values():
         found = _find_state_dict(value, depth + 1)
@@ -140,41 +154,72 @@ def _find_state_dict(obj: Any, depth: int = 0) -> Mapping[str, Any] | None:
     return None
 
 
-def load_state_dict_file(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
-    """Tensors of a ``.pt`` / ``.pth`` / ``.safetensors`` file as NumPy arrays (floats as float64)."""
-    p = Path(path)
-    try:
-        size = p.stat().st_size
-    except OSError as exc:
-        raise InputError(f"{p}: cannot read the file ({exc.strerror})") from None
-    if size > MAX_FILE_BYTES:
-        raise InputError(f"{p}: larger than {MAX_FILE_BYTES // 1024**3} GiB, which is not a model gradsim opens")
-    if p.suffix.lower() == ".safetensors":
-        tensors, _ = read_safetensors(p)
-        return {k: v.astype(np.float64) for k, v in tensors.items() if v.dtype.kind == "f"}
-    if p.suffix.lower() not in (".pt", ".pth", ".bin", ".ckpt"):
-        raise InputError(f"{p}: unknown model file type {p.suffix!r} (use .pt, .pth or .safetensors)")
+def _load_torch_file(p: Path) -> Any:
+    """``torch.load(weights_only=True)`` of a file checked first: a regular file, a zip archive (the
+    format of ``torch.save`` since PyTorch 1.6) whose records, declared and inflated, fit within
+    :data:`MAX_FILE_BYTES`. The open file itself is handed to torch, so what was checked is what is
+    loaded."""
     import pickle
 
+    with open_regular(p, "model file") as f:
+        if f.read(4) != b"PK\x03\x04":
+            raise InputError(
+                f"{p}: refused: not a PyTorch zip archive (files from torch.save since PyTorch 1.6 are; "
+                "re-save older ones with a current PyTorch)"
+            )
+        check_zip_archive(f, str(p), MAX_FILE_BYTES, "model file")
+        import torch  # only once the file has passed every check above
+
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # torch's notes on pickle protocols are not for the user
+                return torch.load(f, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError:
+            raise _refuse_pickle(p) from None
+        except Exception as exc:  # a hostile file can make torch raise anything; none may escape
+            if "weights_only" in str(exc) or "Unsupported global" in str(exc):
+                raise _refuse_pickle(p) from None
+            raise InputError(f"{p}: cannot read as a PyTorch file ({one_word(exc)})") from None
+
+
+def _check_tensor(p: Path, key: str, value: Any) -> None:
+    """A dense, real, floating tensor of a size the budget allows, or a one-line refusal."""
     import torch
 
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # torch's notes on pickle protocols are not for the user
-            obj = torch.load(p, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        raise _refuse_pickle(p) from None
-    except (RuntimeError, EOFError, OSError, ValueError, KeyError, AttributeError, ImportError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        if "weights_only" in str(exc) or "Unsupported global" in str(exc):
-            raise _refuse_pickle(p) from None
-        raise InputError(f"{p}: cannot read as a PyTorch file ({first[:160]})") from None
-    state = _find_state_dict(obj)
+    if value.layout != torch.strided:
+        raise InputError(f"{p}: {key} is a sparse or otherwise non-dense tensor ({value.layout}); save dense weights")
+    if value.is_quantized or value.is_complex() or value.device.type != "cpu":
+        raise InputError(f"{p}: {key} is not a plain real tensor")
+    if any(d < 0 for d in value.shape):
+        raise InputError(f"{p}: {key} has a negative dimension")
+
+
+def load_state_dict_file(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
+    """The recurrent layers' tensors of a ``.pt`` / ``.pth`` / ``.safetensors`` file as float64
+    NumPy arrays (keys such as ``lstm.weight_hh_l0``). Other keys are listed with empty arrays, so
+    their names show without their memory being spent."""
+    p = Path(path)
+    suffix = p.suffix.lower()
+    if suffix == ".safetensors":
+        names = safetensors_names(p)
+        tensors, _ = read_safetensors(p, keep=_is_layer_key)
+        out = {k: v.astype(np.float64) for k, v in tensors.items() if v.dtype.kind == "f"}
+        return {**{k: np.zeros(0) for k in names if k not in out and not _is_layer_key(k)}, **out}
+    if suffix not in (".pt", ".pth", ".bin", ".ckpt"):
+        raise InputError(f"{p}: unknown model file type {suffix!r} (use .pt, .pth or .safetensors)")
+    loaded = _load_torch_file(p)
+    import torch
+
+    state = _find_state_dict(loaded)
     if state is None:
         raise InputError(f"{p}: holds no weights of nn.RNN, nn.LSTM or nn.GRU (no weight_hh_l0 key)")
-    out = {}
-    for k, v in state.items():
-        if isinstance(k, str) and isinstance(v, torch.Tensor) and v.is_floating_point():
+    chosen = {k: v for k, v in state.items() if _is_layer_key(k) and isinstance(v, torch.Tensor)}
+    for k, v in chosen.items():
+        _check_tensor(p, k, v)
+    check_memory(sum(8 * v.numel() for v in chosen.values()), "these weights as float64", str(p))
+    out: dict[str, np.ndarray] = {str(k): np.zeros(0) for k in list(state)[:MAX_OTHER_KEYS] if not _is_layer_key(k)}
+    for k, v in chosen.items():
+        if v.is_floating_point():
             out[k] = v.detach().to(torch.float64).numpy().copy()
     return out
 
@@ -254,20 +299,22 @@ def load_model_file(path: str | os.PathLike[str]) -> ModelInfo:
 def load_input_sequence(path: str | os.PathLike[str], input_size: int) -> np.ndarray:
     """A ``T x input_size`` sequence from ``.npy`` (never unpickled) or ``.csv`` (one row per step)."""
     p = Path(path)
+    suffix = p.suffix.lower()
+    if suffix not in (".npy", ".csv", ".txt"):
+        raise InputError(f"{p}: unknown input file type {p.suffix!r} (use .npy or .csv)")
+    with open_regular(p, "input file") as f:
+        raw = read_limited(f, MAX_INPUT_BYTES, str(p), "input file")
+    if not raw.strip():
+        raise InputError(f"{p}: the input file is empty")
     try:
-        if p.stat().st_size > MAX_INPUT_BYTES:
-            raise InputError(f"{p}: larger than {MAX_INPUT_BYTES // 1024**2} MiB")
-        if p.suffix.lower() == ".npy":
-            arr = np.load(p, allow_pickle=False)
-        elif p.suffix.lower() in (".csv", ".txt"):
-            arr = np.loadtxt(p, delimiter=",", ndmin=2, dtype=np.float64)
+        if suffix == ".npy":
+            arr = _npy_from_bytes(raw, p)
         else:
-            raise InputError(f"{p}: unknown input file type {p.suffix!r} (use .npy or .csv)")
-    except OSError as exc:
-        raise InputError(f"{p}: cannot read the file ({exc.strerror or exc})") from None
-    except ValueError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unreadable"
-        raise InputError(f"{p}: not a numeric sequence ({first[:160]})") from None
+            arr = np.loadtxt(io.StringIO(raw.decode("utf-8")), delimiter=",", ndmin=2, dtype=np.float64)
+    except UnicodeDecodeError:
+        raise InputError(f"{p}: not UTF-8 text") from None
+    except (ValueError, OverflowError, EOFError) as exc:
+        raise InputError(f"{p}: not a numeric sequence ({one_word(exc)})") from None
     if not isinstance(arr, np.ndarray) or arr.dtype.kind not in "fiub":
         raise InputError(f"{p}: not a numeric array")
     arr = np.asarray(arr, dtype=np.float64)
@@ -280,6 +327,30 @@ def load_input_sequence(path: str | os.PathLike[str], input_size: int) -> np.nda
     if not np.all(np.isfinite(arr)):
         raise InputError(f"{p}: holds NaN or infinite values")
     return arr
+
+
+def _npy_from_bytes(raw: bytes, p: Path) -> np.ndarray:
+    """An ``.npy`` array (never unpickled) whose declared shape is checked against the bytes present
+    before NumPy allocates it."""
+    from numpy.lib import format as npy
+
+    f = io.BytesIO(raw)
+    version = npy.read_magic(f)
+    if version == (1, 0):
+        shape, _fortran, dtype = npy.read_array_header_1_0(f)
+    elif version in ((2, 0), (3, 0)):
+        shape, _fortran, dtype = npy.read_array_header_2_0(f)
+    else:
+        raise InputError(f"{p}: unsupported .npy version {version}")
+    if dtype.hasobject or any(d < 0 for d in shape):
+        raise InputError(f"{p}: not a numeric array")
+    count = 1
+    for d in shape:
+        count *= d
+        if count * dtype.itemsize > len(raw):
+            raise InputError(f"{p}: the .npy header declares shape {list(shape)}, more than the file holds")
+    f.seek(0)
+    return np.load(f, allow_pickle=False)
 
 
 def make_inputs(

@@ -29,11 +29,18 @@ from typing import Any, TextIO
 import numpy as np
 
 from gradsim.engine.errors import InputError
+from gradsim.engine.files import MIB, check_writable, loads_json, open_regular
 from gradsim.engine.thresholds import EXPLODING, VANISHING
 
 FORMAT = "gradsim.runlog/1"
-MAX_LINE_BYTES = 32 * 1024 * 1024  # one step of a huge model stays far below this
+MAX_LINE_BYTES = 32 * MIB  # one step of a huge model stays far below this
+MAX_POLL_BYTES = 64 * MIB  # read per poll; a follower catches up over several polls
 MAX_STEPS_IN_MEMORY = 1_000_000
+MAX_SERIES_LENGTH = 1_000_000  # timesteps of one series in one record
+MAX_SERIES_PER_RECORD = 10_000
+MAX_VALUES_IN_MEMORY = 50_000_000  # float64 numbers kept (400 MB); older records are thinned past it
+MAX_HEATMAP_CELLS = 4_000_000  # the heatmap handed to a view (32 MB); rows are thinned past it
+MAX_LINE_DEPTH = 8
 
 
 @dataclass(frozen=True)
@@ -128,39 +135,57 @@ def make_header(
 
 
 class RunLogWriter:
-    """Writes a run log: the header at once, then one flushed line per record."""
+    """Writes a run log: the header at once, then one flushed line per record.
+
+    A path that cannot hold a log (a missing folder, a folder, a device such as ``/dev/full``) is
+    refused when the writer is made. If writing fails later (the disk fills up), the writer stops
+    writing, keeps the reason in :attr:`error` and never raises into the training loop it records.
+    """
 
     def __init__(self, path: str | os.PathLike[str], header: dict[str, Any]):
-        self.path = Path(path)
-        if self.path.is_dir():
-            raise InputError(f"{self.path}: is a directory; give the run log a file name")
-        if not self.path.parent.is_dir():
-            raise InputError(f"{self.path}: the folder {self.path.parent} does not exist")
+        self.path = check_writable(path, "run log")
+        self.error: str | None = None
         try:
             self._file: TextIO | None = open(self.path, "w", encoding="utf-8", newline="\n")  # noqa: SIM115
         except OSError as exc:
-            raise InputError(f"{self.path}: cannot write the run log ({exc.strerror})") from None
+            raise InputError(f"{self.path}: cannot write the run log ({exc.strerror or exc})") from None
         self.write(header)
+        if self.error is not None:
+            raise InputError(self.error)
 
     def write(self, record: dict[str, Any]) -> None:
         if self._file is None:
             return
         # One write call per line: a crash leaves at most this line incomplete.
-        self._file.write(json.dumps(record, allow_nan=False, separators=(",", ":")) + "\n")
-        self._file.flush()
+        try:
+            self._file.write(json.dumps(record, allow_nan=False, separators=(",", ":")) + "\n")
+            self._file.flush()
+        except (OSError, ValueError) as exc:
+            reason = getattr(exc, "strerror", None) or str(exc)
+            self.error = f"{self.path}: cannot write the run log ({reason}); recording goes on in memory only"
+            self._abandon()
+
+    def _abandon(self) -> None:
+        file, self._file = self._file, None
+        if file is not None:
+            try:
+                file.close()
+            except OSError:
+                pass
 
     def close(self, end_record: dict[str, Any] | None = None) -> None:
         if self._file is None:
             return
         if end_record is not None:
             self.write(end_record)
-        self._file.close()
-        self._file = None
+        self._abandon()
 
 
 def _series_from_json(name: str, values: Any) -> np.ndarray:
     if not isinstance(values, list) or not values:
         raise ValueError(f"series {name!r} is not a non-empty list")
+    if len(values) > MAX_SERIES_LENGTH:
+        raise ValueError(f"series {name!r} is longer than {MAX_SERIES_LENGTH} steps")
     return np.array([decode_float(v) for v in values], dtype=np.float64)
 
 
@@ -176,6 +201,10 @@ def step_from_json(obj: dict[str, Any]) -> StepRecord:
     params_obj = obj.get("params", {})
     if not isinstance(layers_obj, dict) or not isinstance(params_obj, dict):
         raise ValueError("layers and params must be objects")
+    if len(layers_obj) > MAX_SERIES_PER_RECORD or len(params_obj) > MAX_SERIES_PER_RECORD:
+        raise ValueError("more series in one record than a run log holds")
+    if not isinstance(obj.get("alerts", []), list):
+        raise ValueError("alerts must be a list")
     layers = {str(k): _series_from_json(str(k), v) for k, v in layers_obj.items()}
     params = {str(k): decode_float(v) for k, v in params_obj.items()}
     alerts = []
@@ -202,8 +231,15 @@ def _check_header(obj: Any, path: Path) -> dict[str, Any]:
         raise InputError(f"{path}: the run-log header has no valid thresholds") from None
     if not (0 < vanish < explode < math.inf):
         raise InputError(f"{path}: the run-log thresholds must satisfy 0 < vanish < explode")
-    if not isinstance(obj.get("modules", []), list):
-        raise InputError(f"{path}: the run-log header's modules are not a list")
+    modules = obj.get("modules", [])
+    if not isinstance(modules, list) or not all(
+        isinstance(m, dict) and isinstance(m.get("series", []), list) and all(isinstance(k, str) for k in m.get("series", []))
+        for m in modules
+    ):
+        raise InputError(f"{path}: the run-log header's modules are not a list of modules with their series")
+    for key in ("parameters", "notes"):
+        if not isinstance(obj.get(key, []), list):
+            raise InputError(f"{path}: the run-log header's {key} are not a list")
     return obj
 
 
@@ -217,6 +253,8 @@ class RunLog:
         self.finished = False
         self.skipped_lines = 0  # complete lines that could not be read
         self.incomplete_tail = False  # the file ends in a line without its newline
+        self.thinned = False  # older records were thinned to keep memory bounded
+        self._values = 0
 
     @property
     def vanish_threshold(self) -> float:
@@ -227,9 +265,16 @@ class RunLog:
         return float(self.header["thresholds"]["explode"])
 
     def append(self, record: StepRecord) -> None:
-        if len(self.records) >= MAX_STEPS_IN_MEMORY:
-            del self.records[: len(self.records) // 2]  # keep memory bounded on endless runs
+        """Keep a record; past the memory bounds, every other record is dropped (the first and the
+        latest stay), so an endless run still spans its whole history at a coarser grain."""
         self.records.append(record)
+        self._values += sum(v.size for v in record.layers.values()) + len(record.params)
+        while len(self.records) > 2 and (
+            len(self.records) > MAX_STEPS_IN_MEMORY or self._values > MAX_VALUES_IN_MEMORY
+        ):
+            self.records = self.records[:-1:2] + [self.records[-1]]
+            self._values = sum(sum(v.size for v in r.layers.values()) + len(r.params) for r in self.records)
+            self.thinned = True
 
     def series_keys(self) -> list[str]:
         """Per-timestep series in header order, then any that only appear in records."""
@@ -254,8 +299,12 @@ class RunLog:
         """``(steps, matrix)``: ``matrix[i, t-1]`` is ``log10 ||dL/dh_t||`` of series ``key`` at the
         i-th recorded step (NaN where that step has no value: the series is missing or shorter)."""
         rows = [r for r in self.records if key in r.layers]
-        steps = np.array([r.step for r in rows], dtype=np.float64)
         width = max((r.layers[key].size for r in rows), default=0)
+        if width and len(rows) * width > MAX_HEATMAP_CELLS:
+            # bounded before allocating: every k-th recorded step, the latest always included
+            stride = math.ceil(len(rows) * width / MAX_HEATMAP_CELLS)
+            rows = rows[::-1][::stride][::-1]
+        steps = np.array([r.step for r in rows], dtype=np.float64)
         matrix = np.full((len(rows), width), np.nan)
         for i, r in enumerate(rows):
             matrix[i, : r.layers[key].size] = r.layers[key]
@@ -287,40 +336,44 @@ class RunLogFollower:
         self._offset = 0
         self._pending = b""
         self._identity: tuple[int, int] | None = None
+        self._skip_to_newline = False
         self.reset = False
+        self.more = False  # the last poll stopped at MAX_POLL_BYTES with more to read
 
     def poll(self) -> list[StepRecord]:
-        """New step records since the last call (the header is read on the first)."""
+        """New step records since the last call (the header is read on the first).
+
+        Reads at most :data:`MAX_POLL_BYTES` per call (call again to catch up); a damaged line is
+        skipped and counted, whatever it holds (huge numbers, deep nesting, wrong types)."""
         self.reset = False
-        try:
-            st = os.stat(self.path)
-        except OSError as exc:
-            raise InputError(f"{self.path}: cannot read the run log ({exc.strerror})") from None
-        identity = (st.st_dev, st.st_ino)
-        if self.log is not None and (identity != self._identity or st.st_size < self._offset):
-            self.log, self._offset, self._pending, self.reset = None, 0, b"", True
-        self._identity = identity
-        if st.st_size == self._offset:
-            return []
-        try:
-            with open(self.path, "rb") as f:
+        with open_regular(self.path, "run log") as f:
+            st = os.fstat(f.fileno())
+            identity = (st.st_dev, st.st_ino)
+            if self.log is not None and (identity != self._identity or st.st_size < self._offset):
+                self.log, self._offset, self._pending, self.reset = None, 0, b"", True
+            self._identity = identity
+            if st.st_size <= self._offset:
+                return []
+            try:
                 f.seek(self._offset)
-                chunk = f.read(st.st_size - self._offset)
-        except OSError as exc:
-            raise InputError(f"{self.path}: cannot read the run log ({exc.strerror})") from None
+                chunk = f.read(min(st.st_size - self._offset, MAX_POLL_BYTES))
+            except OSError as exc:
+                raise InputError(f"{self.path}: cannot read the run log ({exc.strerror or exc})") from None
         self._offset += len(chunk)
+        self.more = self._offset < st.st_size
         data = self._pending + chunk
         lines = data.split(b"\n")
         self._pending = lines.pop()  # b"" when the data ends with a newline
-        if len(self._pending) > MAX_LINE_BYTES:
-            raise InputError(f"{self.path}: a run-log line is longer than {MAX_LINE_BYTES} bytes")
         new: list[StepRecord] = []
         for raw in lines:
+            if self._skip_to_newline:
+                self._skip_to_newline = False
+                continue
             if not raw.strip():
                 continue
             try:
-                obj = json.loads(raw.decode("utf-8"))
-            except (UnicodeDecodeError, ValueError):
+                obj = loads_json(raw, str(self.path), max_depth=MAX_LINE_DEPTH)
+            except InputError:
                 obj = None
             if self.log is None:
                 if obj is None:
@@ -339,11 +392,18 @@ class RunLogFollower:
                 continue
             try:
                 record = step_from_json(obj)
-            except (ValueError, TypeError, KeyError):
+            except (ValueError, TypeError, KeyError, OverflowError, AttributeError):
                 self.log.skipped_lines += 1
                 continue
             self.log.append(record)
             new.append(record)
+        if len(self._pending) > MAX_LINE_BYTES:
+            if self.log is None:
+                raise InputError(f"{self.path}: not a gradsim run log (a first line longer than {MAX_LINE_BYTES} bytes)")
+            if not self._skip_to_newline:
+                self.log.skipped_lines += 1  # a runaway line: drop what has come of it, and its rest
+            self._pending = b""
+            self._skip_to_newline = True
         if self.log is not None:
             self.log.incomplete_tail = bool(self._pending.strip())
         return new
@@ -355,6 +415,8 @@ def read_run_log(path: str | os.PathLike[str]) -> RunLog:
     A log whose header line itself is incomplete is refused: there is nothing to show yet."""
     follower = RunLogFollower(path)
     follower.poll()
+    while follower.more:
+        follower.poll()
     if follower.log is None:
         raise InputError(f"{Path(path)}: not a gradsim run log (no complete header line)")
     return follower.log

@@ -1,7 +1,13 @@
-"""The main window: scene navigator, menus, keyboard control, projector mode, files and export.
+"""The main window: scene switcher, menus, keyboard control, projector mode, undo, files and export.
 
 Scenes are created on first visit, so the window is on screen before any scene module (or torch) is
-imported. All engine work runs on the shared :class:`ComputeWorker`.
+imported. All engine work runs on the shared :class:`ComputeWorker`; every change of a scene's state
+is one command on the window's undo stack (Ctrl+Z / Ctrl+Shift+Z).
+
+Presenting: in projector mode, or in a window narrower than 1280 pixels, each scene's controls move
+into a drawer over the pictures that stays closed until the presenter opens it (C); full screen (F11)
+hides the menu and status bars (every shortcut still works; Esc leaves). Type follows the window's
+height (``theme.type_scale``).
 """
 
 from __future__ import annotations
@@ -12,20 +18,21 @@ import sys
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QGuiApplication, QIcon, QKeySequence
+from PySide6.QtGui import QAction, QGuiApplication, QIcon, QKeySequence, QUndoStack
 from PySide6.QtWidgets import (
     QApplication,
+    QButtonGroup,
     QFileDialog,
     QFrame,
     QHBoxLayout,
     QLabel,
-    QListWidget,
-    QListWidgetItem,
     QMainWindow,
+    QMenu,
     QMessageBox,
     QProgressBar,
     QPushButton,
     QStackedWidget,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -33,6 +40,7 @@ from PySide6.QtWidgets import (
 from .. import __version__
 from ..engine.errors import InputError
 from ..paths import resource
+from ..registry import entry
 from . import scenes as scene_registry
 from .plots import export_png, export_svg, write_csv
 from .scenes.base import Scene
@@ -40,6 +48,7 @@ from .theme import Theme, stylesheet, theme_for
 from .worker import ComputeWorker
 
 SCENARIO_FILTER = "gradsim scenarios (*.gradsim.json);;JSON files (*.json);;All files (*)"
+PRESENTING_WIDTH = 1280  # narrower windows (and projector mode) keep the controls in a drawer
 
 
 class MessageBar(QFrame):
@@ -52,6 +61,7 @@ class MessageBar(QFrame):
         layout.setContentsMargins(10, 4, 6, 4)
         self.label = QLabel()
         self.label.setWordWrap(True)
+        self.label.setTextFormat(Qt.TextFormat.PlainText)
         self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         close = QPushButton("✕")
         close.setFlat(True)
@@ -68,6 +78,88 @@ class MessageBar(QFrame):
         self.show()
 
 
+class SceneBar(QWidget):
+    """The scenes by name: a strip of buttons when they fit, else one button with a menu.
+
+    Either way every scene is one click (or its number key) away and the current one is named.
+    """
+
+    chosen = Signal(str)
+
+    def __init__(self, entries: list[tuple[str, str, str]], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("scenebar")
+        self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
+        self._ids = [e[0] for e in entries]
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(4, 0, 4, 0)
+        layout.setSpacing(0)
+        self.group = QButtonGroup(self)
+        self.group.setExclusive(True)
+        self.buttons: dict[str, QToolButton] = {}
+        for number, (scene_id, title, _target) in enumerate(entries, start=1):
+            button = QToolButton()
+            button.setObjectName("scenebutton")
+            button.setCheckable(True)
+            button.setText(f"{number} {entry(scene_id).short_title}")
+            button.setToolTip(f"{title} (key {number})")
+            button.clicked.connect(lambda _c=False, s=scene_id: self.chosen.emit(s))
+            self.group.addButton(button)
+            self.buttons[scene_id] = button
+            layout.addWidget(button)
+        self.menu = QMenu(self)
+        for number, (scene_id, title, _target) in enumerate(entries, start=1):
+            action = self.menu.addAction(f"{number}  {title}")
+            action.triggered.connect(lambda _c=False, s=scene_id: self.chosen.emit(s))
+        self.menu_button = self._switcher()
+        layout.addWidget(self.menu_button)
+        # the same switcher, for the menu bar's corner: when the names do not fit in a row, the row
+        # goes and the switcher sits in the menu bar, which leaves the pictures more height
+        self.corner_button = self._switcher()
+        layout.addStretch(1)
+        self._current: str | None = None
+        self._compact = False
+        self.menu_button.hide()
+
+    def _switcher(self) -> QToolButton:
+        button = QToolButton()
+        button.setObjectName("scenebutton")
+        button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        button.setToolTip(f"Choose a scene (keys 1-{len(self._ids)})")
+        button.setMenu(self.menu)
+        return button
+
+    @property
+    def compact(self) -> bool:
+        return self._compact
+
+    def set_current(self, scene_id: str) -> None:
+        self._current = scene_id
+        button = self.buttons.get(scene_id)
+        if button is not None:
+            button.setChecked(True)
+        number = self._ids.index(scene_id) + 1 if scene_id in self._ids else 0
+        for button in (self.menu_button, self.corner_button):
+            button.setText(f"☰ {number} · {entry(scene_id).title}" if number else "☰ Scenes")
+
+    def fit(self, width: int) -> bool:
+        """Buttons if all of them fit ``width``, else the menu button; True when compact."""
+        for button in (self.menu_button, self.corner_button):  # wide enough for every scene's title
+            shown = button.text()
+            widest = 0
+            for scene_id in self._ids:
+                button.setText(f"☰ {self._ids.index(scene_id) + 1} · {entry(scene_id).title}")
+                widest = max(widest, button.sizeHint().width())
+            button.setText(shown)
+            button.setFixedWidth(widest)
+        needed = sum(b.sizeHint().width() for b in self.buttons.values()) + 12
+        self._compact = needed > width
+        for button in self.buttons.values():
+            button.setVisible(not self._compact)
+        self.menu_button.setVisible(self._compact)
+        return self._compact
+
+
 class MainWindow(QMainWindow):
     scene_shown = Signal(str)
 
@@ -81,53 +173,56 @@ class MainWindow(QMainWindow):
         self.settings_store = QSettings(os.environ.get("GRADSIM_SETTINGS_ORG", "gradsim"), "gradsim")
         if use_settings:
             projector = projector or self.settings_store.value("projector", False, type=bool)
-        self.theme = theme_for(projector)
+        self.theme = theme_for(projector, 800)
         self.worker = ComputeWorker(self)
+        self.undo_stack = QUndoStack(self)
+        self.undo_stack.setUndoLimit(200)
         self.scenes: dict[str, Scene] = {}
         self._entries = scene_registry.available()
-        self._undo: list[tuple[str, dict[str, dict]]] = []
         self._current_scenario_path: Path | None = None
+        self._presenting: bool | None = None
+        self._recording = False  # rendering frames for a recording or a handout: no chrome
+        self.undo_paused = False  # scenes change without undo records (a handout walking a lesson)
+        self._controls_wanted: dict[bool, bool] = {}  # per layout: controls shown (docked) / drawer open
 
         central = QWidget()
         root = QVBoxLayout(central)
         root.setContentsMargins(0, 0, 0, 0)
         root.setSpacing(0)
+        self.scene_bar = SceneBar(self._entries)
+        self.scene_bar.chosen.connect(self.show_scene)
+        root.addWidget(self.scene_bar)
         self.message_bar = MessageBar()
         root.addWidget(self.message_bar)
-        body = QHBoxLayout()
-        body.setContentsMargins(0, 0, 0, 0)
-        body.setSpacing(0)
-        self.navigator = QListWidget()
-        self.navigator.setToolTip("Scenes (keys 1-8 switch)")
-        for number, (scene_id, title, _target) in enumerate(self._entries, start=1):
-            item = QListWidgetItem(f"{number}  {title}")
-            item.setData(Qt.ItemDataRole.UserRole, scene_id)
-            self.navigator.addItem(item)
         self.stack = QStackedWidget()
-        body.addWidget(self.navigator, 0)
-        body.addWidget(self.stack, 1)
-        root.addLayout(body, 1)
+        root.addWidget(self.stack, 1)
         self.setCentralWidget(central)
+
+        self.toast = QLabel(central)  # status messages while the status bar is hidden (full screen)
+        self.toast.setObjectName("toast")
+        self.toast.hide()
+        self._toast_timer = QTimer(self, singleShot=True)
+        self._toast_timer.timeout.connect(self.toast.hide)
 
         self.busy = QProgressBar()
         self.busy.setRange(0, 0)
         self.busy.setMaximumWidth(120)
         self.busy.setToolTip("Computing…")
         self.busy.hide()
-        self.mode_label = QLabel()
         self.statusBar().addPermanentWidget(self.busy)
-        self.statusBar().addPermanentWidget(self.mode_label)
         self._busy_timer = QTimer(self, singleShot=True, interval=200)
         self._busy_timer.timeout.connect(self.busy.show)
         self.worker.busy_changed.connect(self._on_busy)
+        self._theme_timer = QTimer(self, singleShot=True, interval=120)
+        self._theme_timer.timeout.connect(self._follow_size)
 
         self._build_menus()
-        self.navigator.currentRowChanged.connect(self._on_nav_row)
+        self.menuBar().setCornerWidget(self.scene_bar.corner_button, Qt.Corner.TopRightCorner)
         from .lesson_bar import LessonBar
 
         self.lesson_bar = None
         self.lesson_bar = LessonBar(self, parent=central)
-        root.insertWidget(1, self.lesson_bar)  # below the message bar, above the scenes
+        root.addWidget(self.lesson_bar)  # below the scenes: the pictures keep their room at the top
         self.lesson_bar.install_menu(self.menuBar())  # "Lesson" menu before Help
         self.apply_theme(self.theme)
 
@@ -135,7 +230,10 @@ class MainWindow(QMainWindow):
     def _action(self, menu, text: str, slot, shortcut=None, tip: str = "", checkable: bool = False) -> QAction:
         action = QAction(text, self)
         if shortcut is not None:
-            action.setShortcut(QKeySequence(shortcut))
+            if isinstance(shortcut, (list, tuple)):
+                action.setShortcuts([QKeySequence(s) for s in shortcut])
+            else:
+                action.setShortcut(QKeySequence(shortcut))
             action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
         if tip:
             action.setStatusTip(tip)
@@ -164,14 +262,23 @@ class MainWindow(QMainWindow):
         self._action(file_menu, "Export &data as CSV…", lambda: self.export_dialog("csv"), "Ctrl+Shift+D",
                      "The numbers behind the chart, straight from the engine")
         self._action(file_menu, "&Copy picture", self.copy_picture, "Ctrl+Shift+C")
+        self._action(file_menu, "Export &animation…", self.export_animation_dialog, "Ctrl+Shift+G",
+                     "Render the scene's animation frame by frame as GIF, WebP or MP4")
+        self._action(file_menu, "Export lesson &handout…", self.export_handout_dialog, "Ctrl+Shift+H",
+                     "One PDF page per lesson step (the open lesson, else the built-in one)")
         file_menu.addSeparator()
         self.file_menu = file_menu
         self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
 
         edit_menu = bar.addMenu("&Edit")
-        self.undo_action = self._action(edit_menu, "&Undo", self.undo, QKeySequence.StandardKey.Undo,
-                                        "Undo the last reset, preset or opened file")
-        self.undo_action.setEnabled(False)
+        self.undo_action = self.undo_stack.createUndoAction(self, "&Undo")
+        self.undo_action.setShortcut(QKeySequence.StandardKey.Undo)
+        self.redo_action = self.undo_stack.createRedoAction(self, "&Redo")
+        self.redo_action.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
+        for action in (self.undo_action, self.redo_action):
+            action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+            edit_menu.addAction(action)
+            self.addAction(action)
         self._action(edit_menu, "&Reset all", self.reset_all, "Ctrl+R", "Restore every scene's defaults (undoable)")
 
         view_menu = bar.addMenu("&View")
@@ -179,9 +286,10 @@ class MainWindow(QMainWindow):
                                              "Light, high-contrast colours and large type for a projector",
                                              checkable=True)
         self.fullscreen_action = self._action(view_menu, "&Full screen", self.toggle_fullscreen, "F11",
+                                              "Full screen without menu and status bars (Esc leaves)",
                                               checkable=True)
-        self.controls_action = self._action(view_menu, "Show &controls", self.toggle_controls, "Ctrl+H",
-                                            "Hide the control panels to give the charts the whole screen",
+        self.controls_action = self._action(view_menu, "Show &controls", self.toggle_controls, ("C", "Ctrl+H"),
+                                            "Show or hide the scene's controls (a drawer when presenting)",
                                             checkable=True)
         self.controls_action.setChecked(True)
         view_menu.addSeparator()
@@ -204,6 +312,10 @@ class MainWindow(QMainWindow):
         self.addAction(esc)
 
     def _escape(self) -> None:
+        scene = self.current_scene()
+        if scene is not None and scene.drawer_mode and scene.controls_open():
+            self._set_controls(False)
+            return
         if self.isFullScreen():
             self.toggle_fullscreen()
         self.message_bar.hide()
@@ -229,9 +341,10 @@ class MainWindow(QMainWindow):
                 raise InputError(f"unknown scene '{scene_id}' (available: {', '.join(self.scene_ids())})")
             cls = scene_registry.load_class(target)
             scene = cls(self)
-            scene.set_controls_visible(self.controls_action.isChecked())
             self.scenes[scene_id] = scene
+            scene.set_bare(self._recording)
             self.stack.addWidget(scene)
+            self._lay_out_scene(scene)
             scene.refresh()
         return self.scenes[scene_id]
 
@@ -242,39 +355,50 @@ class MainWindow(QMainWindow):
             scene.apply_settings(settings)
         if previous is not None and previous is not scene:
             previous.deactivate()
+            if previous.drawer_mode:
+                previous.set_controls_open(False)
         self.stack.setCurrentWidget(scene)
-        row = self.scene_ids().index(scene_id)
-        if self.navigator.currentRow() != row:
-            self.navigator.blockSignals(True)
-            self.navigator.setCurrentRow(row)
-            self.navigator.blockSignals(False)
+        self.scene_bar.set_current(scene_id)
+        self._lay_out_scene(scene)
         scene.activate()
-        self.statusBar().showMessage(scene.summary, 6000)
         self.scene_shown.emit(scene_id)
         return scene
 
     def open_scene(self, scene_id: str, settings: dict | None = None) -> None:
         """For scenes ("show me"), lessons and the history: switch and apply, errors in the bar."""
         try:
-            self._push_undo(f"open {scene_id}", [scene_id])
             self.show_scene(scene_id, settings)
         except (ValueError, KeyError) as exc:
             self.show_error(str(exc))
 
-    def _on_nav_row(self, row: int) -> None:
-        if 0 <= row < len(self._entries):
-            self.show_scene(self._entries[row][0])
-
     # -- messages -----------------------------------------------------------------------------------
     def show_status(self, text: str, timeout_ms: int = 5000) -> None:
-        self.statusBar().showMessage(text, timeout_ms)
+        if self.statusBar().isVisible():
+            self.statusBar().showMessage(text, timeout_ms)
+            return
+        self.toast.setWordWrap(False)
+        self.toast.setText(text)
+        parent = self.toast.parentWidget()
+        self.toast.setMinimumSize(0, 0)
+        self.toast.setMaximumSize(16777215, 16777215)
+        one_line = self.toast.sizeHint()
+        if one_line.width() <= parent.width() - 20:
+            self.toast.setFixedSize(one_line)
+        else:  # wrap: a few lines as wide as the window allows
+            self.toast.setWordWrap(True)
+            width = parent.width() - 20
+            self.toast.setFixedWidth(width)
+            inner = self.toast.contentsRect().width()
+            self.toast.setFixedHeight(self.toast.heightForWidth(inner) + self.toast.height() - self.toast.contentsRect().height())
+        self.toast.move((parent.width() - self.toast.width()) // 2, parent.height() - self.toast.height() - 12)
+        self.toast.raise_()
+        self.toast.show()
+        self._toast_timer.start(timeout_ms)
 
     def show_error(self, text: str) -> None:
         self.message_bar.show_message(text, self.theme, error=True)
-        self.statusBar().showMessage(text, 10000)
-
-    def show_info(self, text: str) -> None:
-        self.message_bar.show_message(text, self.theme, error=False)
+        if self.statusBar().isVisible():
+            self.statusBar().showMessage(text, 10000)
 
     def _on_busy(self, busy: bool) -> None:
         if busy:
@@ -283,15 +407,13 @@ class MainWindow(QMainWindow):
             self._busy_timer.stop()
             self.busy.hide()
 
-    # -- theme --------------------------------------------------------------------------------------
+    # -- theme and layout -----------------------------------------------------------------------------
     def apply_theme(self, theme: Theme) -> None:
         self.theme = theme
         app = QApplication.instance()
         if app is not None:
             app.setStyleSheet(stylesheet(theme))
         self.projector_action.setChecked(theme.projector)
-        self.mode_label.setText("Projector mode" if theme.projector else "")
-        self._fit_navigator()
         for scene in self.scenes.values():
             scene.set_theme(theme)
         if self.lesson_bar is not None and hasattr(self.lesson_bar, "apply_theme"):
@@ -300,96 +422,160 @@ class MainWindow(QMainWindow):
             from .model_view import restyle_windows
 
             restyle_windows(self, theme)
+        self._update_layout()
 
     def toggle_projector(self) -> None:
-        self.apply_theme(theme_for(not self.theme.projector))
+        self.apply_theme(theme_for(not self.theme.projector, self._content_height()))
         if self._use_settings:
             self.settings_store.setValue("projector", self.theme.projector)
 
-    def toggle_controls(self) -> None:
-        visible = self.controls_action.isChecked()
-        for scene in self.scenes.values():
-            scene.set_controls_visible(visible)
-        self.navigator.setVisible(visible)
+    def presenting(self) -> bool:
+        """Projector mode, or a window too narrow for a docked control panel."""
+        return self.theme.projector or self.width() < PRESENTING_WIDTH
 
-    def _fit_navigator(self) -> None:
-        """Numbers only when the window is narrow for the theme's type size; titles stay as tooltips."""
-        compact = self.width() < (1280 if self.theme.projector else 1100)
-        for row, (_scene_id, title, _t) in enumerate(self._entries):
-            item = self.navigator.item(row)
-            item.setText(f"{row + 1}" if compact else f"{row + 1}  {title}")
-            item.setToolTip(f"{title} (key {row + 1})")
-        metrics = self.navigator.fontMetrics()
-        if compact:
-            width = metrics.horizontalAdvance("00") + 40
+    def _content_height(self) -> int:
+        return max(240, self.height())
+
+    def _follow_size(self) -> None:
+        """After a resize: type that follows the window's height, and the layout that fits its width."""
+        wanted = theme_for(self.theme.projector, self._content_height())
+        if wanted != self.theme:
+            self.apply_theme(wanted)
         else:
-            longest = max((metrics.horizontalAdvance(self.navigator.item(r).text()) for r in range(self.navigator.count())),
-                          default=100)
-            width = longest + 40
-        self.navigator.setFixedWidth(width)
+            self._update_layout()
+
+    def _update_layout(self) -> None:
+        presenting = self.presenting()
+        if presenting != self._presenting:
+            self._presenting = presenting
+            self.controls_action.setChecked(self._controls_wanted.get(presenting, not presenting))
+        for scene in self.scenes.values():
+            self._lay_out_scene(scene)
+        self._place_chrome()
+
+    def _place_chrome(self) -> None:
+        """Scene names in a row when they fit, else a switcher in the menu bar (a row in full screen);
+        the status bar only in a docked layout (presenting, messages appear over the picture)."""
+        full = self.isFullScreen() or self._recording
+        compact = self.scene_bar.fit(self.width())
+        in_corner = compact and not full
+        self.scene_bar.setVisible(not in_corner and not self._recording)
+        self.scene_bar.corner_button.setVisible(in_corner)
+        self.menuBar().setVisible(not full)
+        self.statusBar().setVisible(not full and not self.presenting())
+
+    def _lay_out_scene(self, scene: Scene) -> None:
+        presenting = self.presenting() if self._presenting is None else self._presenting
+        scene.set_drawer_mode(presenting)
+        wanted = self.controls_action.isChecked()
+        if scene.controls_open() != wanted:
+            scene.set_controls_open(wanted)
+
+    def toggle_controls(self) -> None:
+        self._set_controls(self.controls_action.isChecked())
+
+    def _set_controls(self, visible: bool) -> None:
+        self.controls_action.setChecked(visible)
+        self._controls_wanted[bool(self._presenting)] = visible
+        for scene in self.scenes.values():
+            scene.set_controls_open(visible)
 
     def resizeEvent(self, event) -> None:  # noqa: N802 - Qt naming
         super().resizeEvent(event)
-        self._fit_navigator()
+        if self._presenting is not None and self.presenting() != self._presenting:
+            self._update_layout()  # at once: the drawer must not flash docked
+        else:
+            self._place_chrome()
+        self._theme_timer.start()
+
+    def changeEvent(self, event) -> None:  # noqa: N802 - Qt naming
+        super().changeEvent(event)
+        from PySide6.QtCore import QEvent
+
+        if event.type() == QEvent.Type.WindowStateChange:
+            self.fullscreen_action.setChecked(self.isFullScreen())
+            self._place_chrome()
+
+    def set_recording(self, on: bool, size: tuple[int, int] | None = None) -> None:
+        """Frames for a recording or a handout: no menu, status or scene bar, controls closed, and the
+        content ``size`` pixels, or the same picture drawn k times larger where the layout needs more
+        room than ``size`` (the frames are then scaled down by k: type follows the window, so the
+        picture keeps its proportions)."""
+        self._recording = on
+        for scene in self.scenes.values():
+            scene.set_bare(on)
+        if on:
+            self._set_controls(False)
+            self.message_bar.hide()
+        self._place_chrome()
+        if on and size is not None:
+            self.resize(*size)
+            self._follow_size()
+            QApplication.processEvents()
+            need = self.minimumSizeHint()
+            k = max(1.0, need.width() / size[0], need.height() / size[1])
+            if k > 1.0:
+                self.resize(int(round(size[0] * k)), int(round(size[1] * k)))
+                self._follow_size()
 
     def toggle_fullscreen(self) -> None:
         if self.isFullScreen():
             self.showNormal()
-            self.menuBar().show()
         else:
             self.showFullScreen()
         self.fullscreen_action.setChecked(self.isFullScreen())
+        self._place_chrome()
 
     # -- undo / reset -------------------------------------------------------------------------------
     def _push_undo(self, label: str, scene_ids: list[str] | None = None) -> None:
+        """Record the settings of scenes that do not keep a state object yet (their next change is
+        then undoable as a whole). Scenes with a state record their own changes."""
+        from .undo import SettingsSnapshot
+
         ids = scene_ids if scene_ids is not None else list(self.scenes)
-        snapshot = {}
-        for sid in ids:
-            if sid in self.scenes:
-                try:
-                    snapshot[sid] = self.scenes[sid].settings()
-                except Exception:  # a scene without settings support
-                    continue
-        if snapshot:
-            self._undo.append((label, snapshot))
-            del self._undo[:-20]
-            self.undo_action.setEnabled(True)
-            self.undo_action.setText(f"&Undo {label}")
+        legacy = {sid: self.scenes[sid] for sid in ids if sid in self.scenes and self.scenes[sid].State is None}
+        if legacy:
+            self.undo_stack.push(SettingsSnapshot(self, legacy, label))
 
     def undo(self) -> None:
-        if not self._undo:
-            return
-        label, snapshot = self._undo.pop()
-        for sid, settings in snapshot.items():
-            try:
-                self.scenes[sid].apply_settings(settings)
-            except ValueError as exc:
-                self.show_error(f"could not undo {label}: {exc}")
-        self.undo_action.setEnabled(bool(self._undo))
-        self.undo_action.setText(f"&Undo {self._undo[-1][0]}" if self._undo else "&Undo")
-        self.show_status(f"Undid {label}")
+        self.undo_stack.undo()
+
+    def redo(self) -> None:
+        self.undo_stack.redo()
 
     def reset_all(self) -> None:
-        self._push_undo("reset all")
-        for scene in self.scenes.values():
-            scene.reset()
+        self.undo_stack.beginMacro("reset all")
+        try:
+            self._push_undo("reset all")
+            for scene in self.scenes.values():
+                scene.reset()
+        finally:
+            self.undo_stack.endMacro()
         self.show_status("Every scene is back to its defaults (Ctrl+Z undoes)", 8000)
 
     # -- files --------------------------------------------------------------------------------------
     def open_scenario_path(self, path: str | Path) -> bool:
         """Load a scenario file into the flow scene. A bad file changes nothing and says why."""
         from ..engine.scenario import load_scenario
+        from .worker import read_off_gui_thread
 
         try:
-            scenario = load_scenario(path)
+            scenario = read_off_gui_thread(self.worker, load_scenario, path)
         except InputError as exc:
             self.show_error(str(exc))
             return False
         target = "gates" if scenario.cell != "rnn" and "gates" in self.scene_ids() else "flow"
         self._push_undo(f"open {Path(path).name}", [target])
         scene = self.show_scene(target)
+        self.message_bar.hide()
         if not scene.open_scenario(scenario):
-            self.show_error(f"{Path(path).name}: this scene cannot show the scenario")
+            # a valid file the scene refuses is beyond what the app shows: keep the scene's reason (its
+            # limits) and name the command line, which takes every valid file
+            reason = self.message_bar.label.text() if not self.message_bar.isHidden() else ""
+            reason = reason or "this scene cannot show the scenario"
+            if "gradsim flow" not in reason:
+                reason += f"; use `gradsim flow --scenario {Path(path).name}` for it"
+            self.show_error(f"{Path(path).name}: {reason}")
             return False
         self._current_scenario_path = Path(path)
         self.show_status(f"Opened {path}")
@@ -492,6 +678,108 @@ class MainWindow(QMainWindow):
         if path:
             self.open_run_path(path)
 
+    def export_animation(self, path: str | Path, seconds: float | None = None, fps: int = 30,
+                         progress=None) -> bool:
+        """Record the current scene's animation at the window's present size; errors in the bar."""
+        from . import record
+
+        scene = self.current_scene()
+        if scene is None:
+            return False
+        try:
+            record.check_timing(seconds, fps)
+            record.check_target(path)
+            self.set_recording(True)
+            try:
+                record.wait_until_drawn(self)
+                shots = record.scene_shots(self, scene, seconds, fps)
+                total = sum(s.frames for s in shots)
+                result = record.write(path, record.render_frames(self.centralWidget(), shots, fps), total, fps,
+                                      progress)
+            finally:
+                self.set_recording(False)
+        except InputError as exc:
+            self.show_error(str(exc))
+            return False
+        self.show_status(f"Wrote {result.path.name}: {result.frames} frames, {result.bytes / 1e6:.1f} MB")
+        return True
+
+    def export_animation_dialog(self) -> None:
+        from PySide6.QtWidgets import QProgressDialog
+
+        scene = self.current_scene()
+        if scene is None:
+            return
+        default = str(Path(self._last_dir()) / f"gradsim-{scene.scene_id}.gif")
+        path, _ = QFileDialog.getSaveFileName(self, "Export animation", default,
+                                              "GIF (*.gif);;WebP (*.webp);;MP4 video (*.mp4)")
+        if not path:
+            return
+        self._remember_dir(path)
+        dialog = QProgressDialog("Rendering frames…", "Cancel", 0, 100, self)
+        dialog.setWindowModality(Qt.WindowModality.WindowModal)
+        dialog.setMinimumDuration(300)
+
+        def progress(done: int, total: int) -> bool:
+            dialog.setMaximum(total)
+            dialog.setValue(done)
+            return not dialog.wasCanceled()
+
+        self.export_animation(path, progress=progress)
+        dialog.close()
+
+    def export_handout(self, path: str | Path, page: str = "a4", progress=None) -> bool:
+        from ..lesson import load_builtin_lesson
+        from .handout import write_handout
+
+        bar = self.lesson_bar
+        lesson, index = (bar.lesson, bar.index) if bar is not None and bar.lesson else (None, 0)
+        current = self.current_scene()
+        before = {sid: s.state for sid, s in self.scenes.items() if s.state is not None}
+        legacy = {sid: s.settings() for sid, s in self.scenes.items() if s.state is None}
+        self.undo_paused = True
+        try:
+            pages = write_handout(self, lesson or load_builtin_lesson(), path, page, progress)
+        except InputError as exc:
+            self.show_error(str(exc))
+            return False
+        finally:  # the handout walked through the lesson: put the lesson bar and every scene back
+            if lesson is None:
+                bar.close_lesson()
+            else:
+                bar.set_lesson(lesson, start=index)
+            for sid, scene in self.scenes.items():
+                if scene.State is not None:
+                    scene.adopt_state(before.get(sid, scene.State()))
+                elif sid in legacy:
+                    scene.apply_settings(legacy[sid])
+            self.undo_paused = False
+            if current is not None:
+                self.show_scene(current.scene_id)
+        self.show_status(f"Wrote {Path(path).name}: {pages} pages")
+        return True
+
+    def export_handout_dialog(self) -> None:
+        from PySide6.QtWidgets import QProgressDialog
+
+        default = str(Path(self._last_dir()) / "gradsim-lesson.pdf")
+        path, chosen = QFileDialog.getSaveFileName(self, "Export lesson handout", default,
+                                                   "PDF, A4 (*.pdf);;PDF, Letter (*.pdf)")
+        if not path:
+            return
+        self._remember_dir(path)
+        dialog = QProgressDialog("Drawing the lesson's pages…", "Cancel", 0, 100, self)
+        dialog.setWindowModality(Qt.WindowModality.WindowModal)
+        dialog.setMinimumDuration(300)
+
+        def progress(done: int, total: int) -> bool:
+            dialog.setMaximum(total)
+            dialog.setValue(done)
+            return not dialog.wasCanceled()
+
+        self.export_handout(path, "letter" if "Letter" in chosen else "a4", progress)
+        dialog.close()
+
     def copy_picture(self) -> None:
         scene = self.current_scene()
         if scene is not None:
@@ -511,12 +799,12 @@ class MainWindow(QMainWindow):
             "Space: play / pause the animation",
             "← / →: step the animation",
             "R: rewind the animation",
-            "1-8: switch scene",
+            f"1-{len(self._entries)}: switch scene (or click its name at the top)",
+            "C: show or hide the scene's controls (Ctrl+H too)",
             "Ctrl+P: projector mode   F11: full screen   Esc: leave full screen",
-            "Ctrl+R: reset all (Ctrl+Z undoes)",
+            "Ctrl+Z / Ctrl+Shift+Z: undo / redo   Ctrl+R: reset all",
             "Ctrl+O / Ctrl+S: open / save a scenario",
             "Ctrl+Alt+M / Ctrl+Alt+O: open a saved model / a monitor run log",
-            "Ctrl+H: show or hide the control panels",
             "Ctrl+E: export picture   Ctrl+Shift+D: export data (CSV)",
             "Page Up / Page Down: previous / next lesson step",
         ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from PySide6.QtCore import QEvent, QSize, Qt, Signal
-from PySide6.QtGui import QAbstractTextDocumentLayout, QPainter, QPalette, QTextDocument
+from PySide6.QtGui import QAbstractTextDocumentLayout, QFontMetrics, QPainter, QPalette, QTextDocument
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
@@ -99,11 +99,13 @@ class Choice(QComboBox):
     choiceChanged = Signal(str)  # noqa: N815
 
     def __init__(self, items: Sequence[tuple[str, str]], value: str | None = None, tooltip: str = "",
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None, elide: bool = False) -> None:
         super().__init__(parent)
-        # long labels must not widen the control panel: show ~14 characters, the popup shows all
-        self.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.setMinimumContentsLength(14)
+        if elide:  # only for free text (sentences): the popup shows it whole
+            self.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            self.setMinimumContentsLength(14)
+        else:  # labels are short names: shown whole, the panel grows to fit the longest
+            self.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         for key, label in items:
             self.addItem(label, key)
             self.setItemData(self.count() - 1, label, Qt.ItemDataRole.ToolTipRole)
@@ -153,6 +155,41 @@ class ElidedLabel(QLabel):
         super().setText(shown)
 
 
+class PowerSpinBox(QSpinBox):
+    """A spin box of whole powers of ten, shown as the charts show them: 10⁻⁶, not 10^-6."""
+
+    def textFromValue(self, value: int) -> str:  # noqa: N802 - Qt naming
+        from .plots import power_label
+
+        return power_label(value)
+
+    def valueFromText(self, text: str) -> int:  # noqa: N802 - Qt naming
+        return _parse_power(text)
+
+    def validate(self, text: str, pos: int):
+        from PySide6.QtGui import QValidator
+
+        try:
+            value = _parse_power(text)
+        except ValueError:
+            return QValidator.State.Intermediate, text, pos
+        ok = self.minimum() <= value <= self.maximum()
+        return (QValidator.State.Acceptable if ok else QValidator.State.Intermediate), text, pos
+
+
+_FROM_SUPERSCRIPT = str.maketrans("⁻⁰¹²³⁴⁵⁶⁷⁸⁹", "-0123456789")
+
+
+def _parse_power(text: str) -> int:
+    """``10⁻⁶``, ``10^-6``, ``1e-6`` or ``-6``: the exponent, -6."""
+    t = text.strip().translate(_FROM_SUPERSCRIPT).replace(" ", "")
+    for prefix in ("10^", "1e", "10"):
+        if t.startswith(prefix) and len(t) > len(prefix):
+            t = t[len(prefix):]
+            break
+    return int(t)
+
+
 class ThresholdBox(QGroupBox):
     """The vanishing and exploding thresholds as powers of ten (flow, gates and any scene with a verdict)."""
 
@@ -165,14 +202,12 @@ class ThresholdBox(QGroupBox):
 
         super().__init__("Thresholds", parent)
         form = QFormLayout(self)
-        self.vanish_exp = QSpinBox()
+        self.vanish_exp = PowerSpinBox()
         self.vanish_exp.setRange(-300, -1)
-        self.vanish_exp.setPrefix("10^")
         self.vanish_exp.setValue(int(round(math.log10(VANISH_THRESHOLD))))
         self.vanish_exp.setToolTip("Below this the gradient counts as vanished")
-        self.explode_exp = QSpinBox()
+        self.explode_exp = PowerSpinBox()
         self.explode_exp.setRange(1, 300)
-        self.explode_exp.setPrefix("10^")
         self.explode_exp.setValue(int(round(math.log10(EXPLODE_THRESHOLD))))
         self.explode_exp.setToolTip("Above this the gradient counts as exploding")
         form.addRow("Vanishing below", self.vanish_exp)
@@ -222,15 +257,20 @@ class ReadoutLabel(QWidget):
 
     Why not a QLabel: ``QLabel.setText`` asks the surrounding layout to recompute, and the relayout
     (with the repaints of whatever it touches) cost about 4 ms of a 20 ms redraw in the flow scene.
-    This widget's size hint depends on its font only, so a new text repaints it and nothing else.
-    Text that does not fit is clipped at the right edge (the widget never widens its column).
+    This widget's size hint depends on its base font only, so a new text repaints it and nothing else.
+    A number is never cut: text wider than the widget is set in a smaller font until it fits (down to
+    60 % of the base size; below that it wraps onto a second line).
     """
+
+    MIN_SHRINK = 0.6
 
     def __init__(self, text: str = "", parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._doc = QTextDocument(self)
         self._doc.setDocumentMargin(0)
         self._html = ""
+        self._base_px = 0
+        self._fitting = False
         self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
         self.setText(text)
 
@@ -241,22 +281,60 @@ class ReadoutLabel(QWidget):
         if html == self._html:
             return
         self._html = html
-        self._doc.setDefaultFont(self.font())
-        self._doc.setHtml(html)
+        self._fit()
         self.update()
 
+    def _base_font(self):
+        font = self.font()
+        if self._base_px:
+            font.setPixelSize(self._base_px)
+        return font
+
+    def _fit(self) -> None:
+        """Choose the largest font (base size down to MIN_SHRINK of it) in which the text fits."""
+        base = self._base_font()
+        px = base.pixelSize() if base.pixelSize() > 0 else int(round(base.pointSizeF() * 4 / 3))
+        if not self._base_px:
+            self._base_px = px
+        width = max(1, self.width())
+        font = base
+        size = px
+        while True:
+            font.setPixelSize(size)
+            self._doc.setDefaultFont(font)
+            self._doc.setTextWidth(-1)
+            self._doc.setHtml(self._html)
+            if self._doc.idealWidth() <= width or size <= max(6, int(px * self.MIN_SHRINK)):
+                break
+            size -= 1
+        if self._doc.idealWidth() > width:  # still too wide at the smallest size: wrap
+            self._doc.setTextWidth(width)
+        if font.pixelSize() != self.font().pixelSize():
+            self._fitting = True
+            try:
+                self.setFont(font)
+            finally:
+                self._fitting = False
+
     def sizeHint(self) -> QSize:  # noqa: N802 - Qt naming
-        metrics = self.fontMetrics()
+        metrics = QFontMetrics(self._base_font())
         return QSize(metrics.horizontalAdvance("0") * 16, metrics.height() + 2)
 
     def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt naming
         return QSize(0, self.sizeHint().height())
 
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt naming
+        super().resizeEvent(event)
+        self._fit()
+
     def changeEvent(self, event: QEvent) -> None:  # noqa: N802 - Qt naming
         super().changeEvent(event)
+        if self._fitting:
+            return
         if event.type() in (QEvent.Type.FontChange, QEvent.Type.StyleChange):
-            self._doc.setDefaultFont(self.font())
-            self._doc.setHtml(self._html)
+            font = self.font()
+            self._base_px = font.pixelSize() if font.pixelSize() > 0 else int(round(font.pointSizeF() * 4 / 3))
+            self._fit()
             self.updateGeometry()
             self.update()
 

@@ -43,6 +43,35 @@ def _quiet_qt_messages() -> None:
     qInstallMessageHandler(handler)
 
 
+SCREENSHOT_SIZE = (1280, 800)  # --screenshot without --size: the same picture on every machine
+
+
+def check_files(args) -> None:
+    """Read every file named on the command line with the engine's own loaders, so that a run nobody
+    watches (``--screenshot``) refuses a bad one in one line (InputError) instead of saving a picture
+    of an error message. The window reads them again; these loaders are the only judges."""
+    scenario = getattr(args, "scenario", None)
+    if scenario:
+        from ..engine.scenario import load_scenario
+
+        load_scenario(scenario)
+    lesson = getattr(args, "lesson", None)
+    if lesson and lesson != "builtin":
+        from ..lesson import load_lesson
+
+        load_lesson(lesson)
+    model = getattr(args, "open_model", None)
+    if model:
+        from ..monitor.model_file import load_model_file
+
+        load_model_file(model)
+    run_log = getattr(args, "open_run", None)
+    if run_log:
+        from ..monitor.runlog import read_run_log
+
+        read_run_log(run_log)
+
+
 def run_app(args) -> int:
     """Open the app (CONTRACTS section 3). With ``--screenshot`` save a PNG once drawn, then exit."""
     screenshot = getattr(args, "screenshot", None)
@@ -50,6 +79,9 @@ def run_app(args) -> int:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     try:
         size = _parse_size(getattr(args, "size", None))
+        if screenshot:
+            size = size or SCREENSHOT_SIZE
+            check_files(args)
     except InputError as exc:
         print(f"gradsim gui: error: {exc}", file=sys.stderr)
         return 2
@@ -58,6 +90,16 @@ def run_app(args) -> int:
     app.setApplicationName("gradsim")
     app.setOrganizationName("gradsim")
     window = MainWindow(projector=bool(args.projector), use_settings=not screenshot)
+    errors: list[str] = []
+    if screenshot:
+        # nobody reads the message bar of a screenshot run: what it would say becomes the exit status
+        show_in_window = window.show_error
+
+        def record_error(text: str) -> None:
+            errors.append(text)
+            show_in_window(text)
+
+        window.show_error = record_error
     last_scene = window.restore_state()
     screen = app.primaryScreen()
     available = screen.availableGeometry() if screen is not None else None
@@ -98,8 +140,23 @@ def run_app(args) -> int:
     if screenshot:
         status = {"code": 1}
 
+        def refuse(message: str) -> int:
+            print(f"gradsim gui: error: {' '.join(message.split())}", file=sys.stderr)
+            # let a job already running end (say, the first import of torch): stopped by the
+            # interpreter's exit, it would print a traceback under the one line
+            window.worker.shutdown(timeout=120)
+            window.close()
+            return 2
+
+        if errors:  # a file the window could not open (a scenario beyond the app's size, ...): its last word
+            return refuse(errors[-1])
+
         def save() -> None:
             app.processEvents()
+            if errors:
+                status["code"] = refuse(errors[-1])
+                app.quit()
+                return
             pixmap = window.grab()
             if pixmap.save(str(screenshot), "PNG"):
                 status["code"] = 0

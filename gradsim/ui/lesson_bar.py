@@ -308,9 +308,7 @@ class LessonBar(QFrame):
             f"QFrame#lessonbar {{ background: {theme.panel}; border-bottom: 2px solid {theme.highlight}; }}"
             f"QFrame#lessonbar QLabel {{ background: {theme.panel}; }}"
         )
-        font = self.caption_label.font()
-        font.setPointSize(theme.title_pt)
-        self.caption_label.setFont(font)
+        self.caption_label.setFont(theme.qfont(theme.font_px, bold=True))
 
     # -- Page Up / Page Down for the whole window -----------------------------------------------------
     def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt naming

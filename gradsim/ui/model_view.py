@@ -192,9 +192,9 @@ class _WorkerView(QWidget):
         context.worker.finished.connect(self._on_finished)
         context.worker.failed.connect(self._on_failed)
 
-    def request(self, fn, *args: Any, key: str) -> int:
+    def request(self, fn, *args: Any, key: str, lane: str | None = None) -> int:
         full = f"{self._prefix}:{key}"
-        request_id = self.context.worker.submit(full, fn, *args)
+        request_id = self.context.worker.submit(full, fn, *args, lane=lane)
         self._latest[full] = request_id
         return request_id
 
@@ -294,7 +294,7 @@ class ModelView(_WorkerView):
         self._eig_items: list[pg.ScatterPlotItem] = []
         self._build()
         self.apply_theme(self.theme)
-        self.request(load_model_job, str(self.path), key="load")
+        self.request(load_model_job, str(self.path), key="load", lane="files")
 
     # layout
     def _build(self) -> None:
@@ -803,7 +803,7 @@ class RunView(_WorkerView):
         key = self.series.value() if self.series.count() else None
         snap = self.snapshot
         shown = None if snap is None else (snap.key, int(snap.steps.size) if snap.key == key else -1, snap.finished)
-        self.request(poll_run_job, self.follower, key, shown, key="poll")
+        self.request(poll_run_job, self.follower, key, shown, key="poll", lane="files")
 
     def _on_file_changed(self, path: str) -> None:
         if path not in self.watcher.files() and Path(path).exists():

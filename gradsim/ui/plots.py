@@ -8,7 +8,6 @@ never used. Non-finite values are cleaned once, here, and shown by explicit mark
 
 from __future__ import annotations
 
-import csv
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,36 +15,15 @@ from pathlib import Path
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPen
+from PySide6.QtGui import QColor, QFontMetricsF, QPen
 
+from ..engine.errors import InputError
+from ..engine.files import format_csv, write_text
+from ..formatting import format_log10 as format_power  # noqa: F401 - the one home, for the views
+from ..formatting import power_label
 from .theme import Theme
 
 pg.setConfigOptions(antialias=True, useNumba=False)
-
-_SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
-
-
-def power_label(exponent: float) -> str:
-    """``10⁻⁶`` for -6; decimals where the exponent is not whole."""
-    if abs(exponent - round(exponent)) < 1e-9:
-        return "10" + str(int(round(exponent))).translate(_SUPERSCRIPT)
-    return f"{10.0 ** exponent:.2g}" if -4 < exponent < 5 else f"10^{exponent:.1f}"
-
-
-def format_power(log10_value: float, digits: int = 3) -> str:
-    """A number given by its log10, as text, even far outside float64 (e.g. ``3.2 × 10⁻¹⁸⁰⁰``)."""
-    if log10_value is None or (isinstance(log10_value, float) and math.isnan(log10_value)):
-        return "n/a"
-    if log10_value == -math.inf:
-        return "0 (exactly)"
-    if log10_value == math.inf:
-        return "∞"
-    exponent = math.floor(log10_value)
-    mantissa = 10.0 ** (log10_value - exponent)
-    if -3 <= exponent <= 4:
-        return f"{10.0 ** log10_value:.{digits}g}"
-    return f"{mantissa:.{digits - 1}f} × 10" + str(exponent).translate(_SUPERSCRIPT)
-
 
 class Log10Axis(pg.AxisItem):
     """An axis for values that are already log10: ticks at whole powers, labelled ``10ⁿ``."""
@@ -75,8 +53,7 @@ def style_plot(plot: pg.PlotWidget | pg.PlotItem, theme: Theme, title: str | Non
     item = plot.getPlotItem() if hasattr(plot, "getPlotItem") else plot
     if isinstance(plot, (pg.PlotWidget, pg.GraphicsLayoutWidget)):
         plot.setBackground(theme.background)
-    font = QFont()
-    font.setPointSize(theme.font_pt)
+    font = theme.qfont(theme.small_px)
     pen = pg.mkPen(theme.foreground, width=max(1.0, theme.line_width / 2))
     for name in ("left", "bottom", "right", "top"):
         axis = item.getAxis(name)
@@ -86,16 +63,16 @@ def style_plot(plot: pg.PlotWidget | pg.PlotItem, theme: Theme, title: str | Non
         axis.setTextPen(theme.foreground)
         # major ticks only: each grid line is stroked across the whole plot on every repaint
         axis.setStyle(tickFont=font, tickTextOffset=6, maxTickLevel=0)
-        label_style = {"color": theme.foreground, "font-size": f"{theme.font_pt}pt"}
+        label_style = {"color": theme.foreground, "font-size": f"{theme.font_px}px"}
         if axis.label is not None and axis.labelText:
             axis.setLabel(axis.labelText, units=axis.labelUnits or None, **label_style)
     item.showGrid(x=True, y=True, alpha=theme.grid_alpha)
     if title is not None:
-        item.setTitle(title, color=theme.foreground, size=f"{theme.title_pt}pt")
+        item.setTitle(title, color=theme.foreground, size=f"{theme.font_px}px")
     legend = item.legend
     if legend is not None:
         legend.setLabelTextColor(theme.foreground)
-        legend.setLabelTextSize(f"{theme.font_pt - (2 if theme.projector else 0)}pt")
+        legend.setLabelTextSize(f"{theme.small_px}px")
         legend.setBrush(pg.mkBrush(QColor(theme.panel)))
         legend.setPen(pg.mkPen(theme.muted))
 
@@ -109,7 +86,7 @@ class Chart(pg.GraphicsLayoutWidget):
     def __init__(self, theme: Theme, axis_items: dict, legend_columns: int = 3) -> None:
         super().__init__()
         self.ci.setContentsMargins(2, 2, 2, 2)
-        self.legend = pg.LegendItem(colCount=legend_columns, labelTextSize=f"{theme.font_pt}pt")
+        self.legend = pg.LegendItem(colCount=legend_columns, labelTextSize=f"{theme.small_px}px")
         self.addItem(self.legend, row=0, col=0)
         self.plotItem = self.addPlot(row=1, col=0, axisItems=axis_items)
         self.plotItem.legend = self.legend
@@ -165,9 +142,7 @@ def threshold_line(theme: Theme, colour: str, label: str, below: bool = False) -
     line = pg.InfiniteLine(angle=0, movable=False, pen=pen, label=label,
                            labelOpts={"position": 0.98, "color": colour, "anchors": [anchor, anchor],
                                       "fill": pg.mkBrush(0, 0, 0, 0)})
-    font = QFont()
-    font.setPointSize(max(8, theme.font_pt - 1))
-    line.label.setFont(font)
+    line.label.setFont(theme.qfont(theme.small_px))
     return line
 
 
@@ -222,21 +197,14 @@ def export_svg(widget, path: str | Path, title: str = "gradsim chart") -> None:
 
 
 def write_csv(path: str | Path, columns: dict[str, Sequence]) -> None:
-    """Write engine arrays (never values read back from a plot) as CSV, full precision."""
-    keys = list(columns)
-    length = max((len(columns[k]) for k in keys), default=0)
-    with open(path, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(keys)
-        for i in range(length):
-            row = []
-            for k in keys:
-                col = columns[k]
-                v = col[i] if i < len(col) else ""
-                if isinstance(v, (float, np.floating)):
-                    v = repr(float(v)) if np.isfinite(v) else ("" if np.isnan(v) else ("inf" if v > 0 else "-inf"))
-                row.append(v)
-            writer.writerow(row)
+    """Write engine arrays (never values read back from a plot) as CSV, full precision, atomically.
+
+    The one CSV convention of gradsim (:func:`gradsim.engine.files.format_csv`, shared with the
+    command line): a non-finite or missing number is an empty cell. Failures are ``OSError``."""
+    try:
+        write_text(path, format_csv(columns), "CSV table")
+    except InputError as exc:
+        raise OSError(str(exc).split(": ", 1)[-1]) from None
 
 
 def settle_view(chart: pg.GraphicsView | pg.PlotItem) -> None:

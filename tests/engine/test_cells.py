@@ -112,6 +112,21 @@ def torch_module_norms(net: GatedNetwork) -> np.ndarray:
     return np.array([robust_norm(s.grad.numpy().ravel()) for s in states])
 
 
+def torch_module_input_norms(net: GatedNetwork) -> np.ndarray:
+    """``||dL/dx_t||`` from PyTorch's own ``nn.LSTM`` / ``nn.GRU`` run over the whole sequence at once
+    (its fused kernel, not the step-by-step calls above), ``L = sum(h_T)``."""
+    cls = torch.nn.LSTM if net.cell == "lstm" else torch.nn.GRU
+    module = cls(net.x.shape[1], net.hidden).double()
+    module.load_state_dict(net.state_dict())
+    x = torch.tensor(net.x, requires_grad=True)
+    state = torch.tensor(net.h0).reshape(1, 1, -1)
+    if net.cell == "lstm":
+        state = (state, torch.tensor(net.c0).reshape(1, 1, -1))
+    out, _ = module(x[:, None], state)
+    out[-1].sum().backward()
+    return np.array([robust_norm(row) for row in x.grad.numpy()])
+
+
 def torch_cell_norms(net: GatedNetwork) -> np.ndarray:
     """``||dL/dc_t||`` by autograd on a hand-written torch LSTM with ``retain_grad`` on every ``c_t``
     (``nn.LSTM`` returns ``c_t`` as a separate output, so its ``.grad`` misses the path through ``h_t``)."""
@@ -132,21 +147,23 @@ def torch_cell_norms(net: GatedNetwork) -> np.ndarray:
     return np.array([robust_norm(s.grad.numpy()) for s in cells])
 
 
-def segmented_autograd_logs(net: GatedNetwork, segment: int = 40) -> tuple[np.ndarray, np.ndarray]:
-    """Exact log10 norms at any depth by plain autograd: run backward one segment at a time, seeding
-    each segment with the previous one's gradient rescaled to norm 1 and keeping the scale's log."""
+def segmented_autograd_logs(net: GatedNetwork, segment: int = 40) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Exact log10 norms of ``dL/dh_t``, ``dL/dc_t`` and ``dL/dx_t`` at any depth by plain autograd:
+    run backward one segment at a time, seeding each segment with the previous one's gradient
+    rescaled to norm 1 and keeping the scale's log."""
     n = net.hidden
     w_ih, w_hh = torch.tensor(net.weight_ih), torch.tensor(net.weight_hh)
     b_ih, b_hh = torch.tensor(net.bias_ih), torch.tensor(net.bias_hh)
     x = torch.tensor(net.x)
 
-    def step(t, h, c):
+    def step(t, h, c, xt=None):
+        xt = x[t] if xt is None else xt
         if net.cell == "lstm":
-            pre = w_ih @ x[t] + b_ih + w_hh @ h + b_hh
+            pre = w_ih @ xt + b_ih + w_hh @ h + b_hh
             i, f, g, o = pre[:n].sigmoid(), pre[n : 2 * n].sigmoid(), pre[2 * n : 3 * n].tanh(), pre[3 * n :].sigmoid()
             c = f * c + i * g
             return o * torch.tanh(c), c
-        xi, hh = w_ih @ x[t] + b_ih, w_hh @ h + b_hh
+        xi, hh = w_ih @ xt + b_ih, w_hh @ h + b_hh
         r, z = (xi[:n] + hh[:n]).sigmoid(), (xi[n : 2 * n] + hh[n : 2 * n]).sigmoid()
         cand = torch.tanh(xi[2 * n :] + r * hh[2 * n :])
         return (1 - z) * cand + z * h, c
@@ -161,6 +178,7 @@ def segmented_autograd_logs(net: GatedNetwork, segment: int = 40) -> tuple[np.nd
             h, c = step(t, h, c)
     log_h = np.empty(net.steps)
     log_c = np.empty(net.steps)
+    log_x = np.empty(net.steps)
     seed_h = torch.ones(n, dtype=torch.float64)
     seed_c = torch.zeros(n, dtype=torch.float64)
     offset = 0.0
@@ -169,8 +187,9 @@ def segmented_autograd_logs(net: GatedNetwork, segment: int = 40) -> tuple[np.nd
         c_in = starts[t0][1].clone().requires_grad_(True)
         h, c = h_in, c_in
         hs, cs = [], []
+        xs = x[t0 : t0 + segment].clone().requires_grad_(True)
         for t in range(t0, min(t0 + segment, net.steps)):
-            h, c = step(t, h, c)
+            h, c = step(t, h, c, xs[t - t0])
             h.retain_grad()
             hs.append(h)
             if net.cell == "lstm":
@@ -180,6 +199,7 @@ def segmented_autograd_logs(net: GatedNetwork, segment: int = 40) -> tuple[np.nd
         out.backward()
         for k, s in enumerate(hs):
             log_h[t0 + k] = offset + np.log10(robust_norm(s.grad.numpy()))
+            log_x[t0 + k] = offset + np.log10(robust_norm(xs.grad[k].numpy()))
             if net.cell == "lstm":
                 log_c[t0 + k] = offset + np.log10(robust_norm(cs[k].grad.numpy()))
         # the leaves' gradients seed the previous segment (c_in's is the part through c_{t0+1} only,
@@ -188,7 +208,7 @@ def segmented_autograd_logs(net: GatedNetwork, segment: int = 40) -> tuple[np.nd
         scale = max(float(gh.abs().max()), float(gc.abs().max()))
         seed_h, seed_c = gh / scale, gc / scale
         offset += np.log10(scale)
-    return log_h, log_c
+    return log_h, log_c, log_x
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -208,6 +228,7 @@ def test_equals_finite_differences(cell, seed):
     res = gated_flow(net)
     fd_h, fd_c = finite_difference_norms(net)
     np.testing.assert_allclose(res.grad_norm, fd_h, rtol=1e-6)
+    np.testing.assert_allclose(res.input_grad_norm, torch_module_input_norms(net), rtol=1e-6)
     if cell == "lstm":
         np.testing.assert_allclose(res.cell_grad_norm, fd_c, rtol=1e-6)
     else:
@@ -256,6 +277,10 @@ def test_random_networks_equal_torch_modules(cell, n, m, steps, seed, w_scale, x
     mask = ref > 1e-290
     np.testing.assert_allclose(res.grad_norm[mask], ref[mask], rtol=1e-6)
     assert np.all(~np.isfinite(res.log10_grad_norm[ref == 0]) | (res.log10_grad_norm[ref == 0] < -280))
+    ref_x = torch_module_input_norms(net)  # the gradient reaching the input
+    mask = ref_x > 1e-290
+    np.testing.assert_allclose(res.input_grad_norm[mask], ref_x[mask], rtol=1e-6)
+    assert np.all(~np.isfinite(res.log10_input_grad_norm[ref_x == 0]) | (res.log10_input_grad_norm[ref_x == 0] < -280))
     if cell == "lstm":
         ref_c = torch_cell_norms(net)
         mask = ref_c > 1e-290
@@ -295,8 +320,10 @@ def test_exact_below_float64_range(cell, steps):
     res = gated_gradient_flow(settings)
     assert res.log10_grad_norm[0] < -330
     assert res.grad_norm[0] == 0.0 and res.underflow[0]
-    log_h, log_c = segmented_autograd_logs(res.network)
+    log_h, log_c, log_x = segmented_autograd_logs(res.network)
     np.testing.assert_allclose(res.log10_grad_norm, log_h, rtol=1e-9, atol=1e-8)
+    np.testing.assert_allclose(res.log10_input_grad_norm, log_x, rtol=1e-9, atol=1e-8)
+    assert res.log10_input_grad_norm[0] < -330
     if cell == "lstm":
         np.testing.assert_allclose(res.log10_cell_grad_norm, log_c, rtol=1e-9, atol=1e-8)
     # and where plain retain_grad still sees something, it agrees
@@ -323,7 +350,7 @@ def test_zero_recurrent_weights_give_exact_zero_hidden_gradient():
 
 
 def test_forget_bias_3_keeps_the_lstm_gradient_alive_where_the_rnn_loses_it():
-    settings = GeneratorSettings(steps=200, forget_bias=3.0)  # defaults otherwise: n = 32, gaussian radius 1
+    settings = GeneratorSettings(steps=200, forget_bias=3.0, scale=1.0, input_scale=1.0)  # n = 32, gaussian
     cmp = compare_cells(settings)
     assert cmp.lstm.grad_norm[0] > 1e-6 and cmp.lstm.verdict.kind == "healthy"
     assert cmp.rnn.grad_norm[0] < 1e-6 and cmp.rnn.verdict.kind == "vanishing"
@@ -416,6 +443,7 @@ def test_gradient_flow_dispatches_generated_lstm_and_gru_scenarios():
         assert doc["cell"] == cell and doc["t"] == list(range(1, 16))
         assert doc["log10_grad_norm"] == pytest.approx(list(direct.log10_grad_norm))
         assert ("log10_cell_grad_norm" in doc) == (cell == "lstm")
+        assert doc["log10_input_grad_norm"] == pytest.approx(list(direct.log10_input_grad_norm))
         assert set(doc["edges"]) == {e.key for e in direct.edges}
 
 

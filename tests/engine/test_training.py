@@ -52,7 +52,7 @@ def test_settings_json_round_trip():
 @pytest.mark.parametrize(
     "field,value",
     [
-        ("cell", "transformer"),
+        ("cell", "mamba"),
         ("task", "parity"),
         ("activation", "softplus"),
         ("init", "xavier"),

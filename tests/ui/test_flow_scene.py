@@ -11,10 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PySide6.QtCore import QEvent, QObject
+from PySide6.QtGui import QTextDocument
 
 from gradsim.engine import GeneratorSettings, gradient_flow, load_scenario
 from gradsim.engine.scenario import save_scenario
-from gradsim.ui.plots import colormap
+from gradsim.ui.plots import colormap, format_power, power_label
 
 from .conftest import wait_idle
 
@@ -60,7 +61,26 @@ def assert_shows_engine(scene):
     np.testing.assert_array_equal(x, ref.t.astype(float))
     finite = np.isfinite(ref.log10_grad_norm)
     np.testing.assert_allclose(y[finite], ref.log10_grad_norm[finite], rtol=1e-12)
-    assert scene.badge.text().split()[0].lower() == ref.verdict.kind
+    assert_badge_says(scene, ref)
+
+
+def assert_badge_says(scene, ref):
+    """The badge names the verdict and what it measured: the threshold crossed and from which step,
+    or both thresholds and the number of steps."""
+    headline, detail = scene.badge_lines
+    assert headline == ref.verdict.kind.upper()
+    assert headline in scene.badge.text() and detail in scene.badge.text()
+    v = ref.verdict
+    if v.kind == "healthy":
+        assert detail == f"within {power_label(np.log10(v.vanish_threshold))}…{power_label(np.log10(v.explode_threshold))} " \
+                         f"over T = {ref.steps}"
+    else:
+        limit = v.vanish_threshold if v.kind == "vanishing" else v.explode_threshold
+        side = "below" if v.kind == "vanishing" else "above"
+        assert detail == f"{side} {power_label(np.log10(limit))} from t = {v.first_t}"
+        logs = ref.log10_grad_norm
+        past = logs[v.first_t - 1] < np.log10(limit) if side == "below" else logs[v.first_t - 1] > np.log10(limit)
+        assert past  # the step the badge names is past its threshold
 
 
 @pytest.mark.parametrize("control, value", [
@@ -127,22 +147,50 @@ def test_forward_overflow_is_marked(flow, main_window, qtbot):
     ref = expected(flow)
     assert ref.forward_overflow.any()
     assert len(flow.overflow_marks.getData()[0]) == int(ref.forward_overflow.sum())
-    assert flow.badge.text().startswith("EXPLODING")
+    assert flow.badge_lines[0] == "EXPLODING"
 
 
-def test_presets_apply_and_undo(flow, main_window, qtbot):
-    flow.preset.set_value("sigmoid20")
+def test_presets_apply_undo_and_redo(flow, main_window, qtbot):
+    flow.preset_choice.set_value("sigmoid20")
     wait_idle(qtbot, main_window)
     s = flow.generator_settings()
     assert (s.activation, s.scale, s.steps) == ("sigmoid", 1.0, 20)
+    assert flow.state.preset == "sigmoid20"
     assert_shows_engine(flow)
     main_window.undo()
     wait_idle(qtbot, main_window)
     assert flow.generator_settings().activation == "tanh"
+    assert flow.preset_choice.value() == "custom" and flow.activation.value() == "tanh"
+    main_window.redo()
+    wait_idle(qtbot, main_window)
+    assert flow.state.preset == "sigmoid20" and flow.activation.value() == "sigmoid"
+    assert_shows_engine(flow)
+
+
+def test_a_slider_drag_is_one_undo_step(flow, main_window, qtbot):
+    start = flow.state
+    for value in (0.95, 1.0, 1.05, 1.1):  # one drag: many values, one step
+        flow.scale.slider.setValue(round(value / 0.01))
+    wait_idle(qtbot, main_window)
+    assert flow.state.scale == pytest.approx(1.1) and flow.state.preset == "custom"
+    assert_shows_engine(flow)
+    main_window.undo()
+    wait_idle(qtbot, main_window)
+    assert flow.state == start and flow.scale.value() == pytest.approx(start.scale)
+    assert_shows_engine(flow)
+
+
+def test_changing_the_seed_keeps_the_preset(flow, main_window, qtbot):
+    flow.apply_preset("tanh12")
+    flow.seed.setValue(7)
+    wait_idle(qtbot, main_window)
+    assert flow.state.preset == "tanh12" and flow.state.seed == 7
+    flow.steps.setValue(60)
+    assert flow.state.preset == "custom"
 
 
 def test_pytorch_example_preset_shows_seed_numbers(flow, main_window, qtbot):
-    flow.preset.set_value("pytorch")
+    flow.preset_choice.set_value("pytorch")
     wait_idle(qtbot, main_window)
     r = flow.result
     assert r.steps == 20 and r.grad_norm[-1] == pytest.approx(2.0)
@@ -358,10 +406,11 @@ def test_verdict_changes_without_relayout(flow, main_window, qtbot):
         qtbot.wait(50)
         seen.add(flow.badge.text())
         assert flow.badge.size() == size
-        assert flow.badge.text().split()[0].lower() == expected(flow).verdict.kind
-        lines = flow.badge.text().split("\n")
-        metrics = flow.badge.fontMetrics()
-        assert max(metrics.horizontalAdvance(line) for line in lines) < flow.badge.contentsRect().width()
+        assert_badge_says(flow, expected(flow))
+        doc = QTextDocument()
+        doc.setDefaultFont(flow.badge.font())
+        doc.setHtml(flow.badge.text())
+        assert doc.idealWidth() < flow.badge.contentsRect().width()
     assert len(seen) == 4 and counter.count == 0
 
 
@@ -396,3 +445,150 @@ def test_strip_mode_hides_the_empty_node_scatters(flow, main_window, qtbot):
     flow.step(1)
     assert chain.nodes.isVisible() and chain.unlit.isVisible() and not chain.strip.isVisible()
     assert len(chain.nodes.data) == 20 and len(chain.unlit.data) == 19
+
+
+# -- presenting (issue 14): the chain above the chart, labels off the curves, nothing cut ---------------
+
+
+def _settle(qtbot, window):
+    wait_idle(qtbot, window)
+    qtbot.wait(20)
+
+
+def assert_pulse_above_cursor(flow):
+    """The pulse ring on the chain and the chart's cursor sit in the same screen column (to a pixel)."""
+    from gradsim.ui.chain import chart_screen_x
+
+    position = flow.pulse.position
+    ring = flow.chain.pulse.data["x"][0]
+    assert ring == position and flow.cursor.value() == pytest.approx(position)
+    chain_x = flow.chain.screen_x(ring)
+    chart_x = chart_screen_x(flow.chart.getPlotItem(), flow.cursor.value())
+    assert chain_x == pytest.approx(chart_x, abs=1.0), (chain_x, chart_x)
+    # and the nodes h0 and L, at t = 0 and T + 1, are inside the chain's view
+    vb = flow.chain.plot.getViewBox()
+    (x0, x1) = vb.viewRange()[0]
+    assert x0 < 0 and x1 > flow.pulse.steps + 1
+
+
+def test_chain_step_t_sits_above_chart_step_t(flow, main_window, qtbot):
+    """Issue 14: the pulse at t = 49 sat 74 px left of the chart's cursor. Now every t is in the same
+    screen column in both views: after a result, a resize, hiding the controls and a theme change."""
+    flow.apply_settings({"steps": 100})
+    _settle(qtbot, main_window)
+    flow.rewind()
+    for _ in range(52):
+        flow.step(1)
+    assert flow.pulse.position == 49
+    assert_pulse_above_cursor(flow)
+    main_window.resize(1100, 760)
+    main_window._follow_size()
+    _settle(qtbot, main_window)
+    assert_pulse_above_cursor(flow)
+    main_window._set_controls(False)
+    _settle(qtbot, main_window)
+    assert_pulse_above_cursor(flow)
+    main_window.toggle_projector()
+    _settle(qtbot, main_window)
+    assert_pulse_above_cursor(flow)
+    for steps in (7, 1000):  # few big nodes, and the image strip
+        flow.apply_settings({"steps": steps})
+        _settle(qtbot, main_window)
+        flow.rewind()
+        flow.step(1)
+        flow.step(1)
+        assert_pulse_above_cursor(flow)
+
+
+def _label_box(chart, line):
+    """A threshold label's box in the chart's data coordinates."""
+    vb = chart.getPlotItem().getViewBox()
+    rect = line.label.mapRectToItem(vb.childGroup, line.label.boundingRect())
+    return rect
+
+
+def assert_threshold_labels_clear(scene, curves):
+    """Each threshold label is inside the plot, off every curve, and off the other label (or, when no
+    place was free, in the legend instead)."""
+    chart = scene.chart
+    vb = chart.getPlotItem().getViewBox()
+    (x0, x1), (y0, y1) = vb.viewRange()
+    boxes = []
+    legend = [label.text for _sample, label in chart.legend.items]
+    for name, line in (("vanish", scene.vanish_line), ("explode", scene.explode_line)):
+        if not line.label.isVisible():
+            assert any(text.startswith(f"{'vanishing' if name == 'vanish' else 'exploding'} threshold") for text in legend)
+            continue
+        box = _label_box(chart, line)
+        assert x0 <= box.left() and box.right() <= x1 and y0 <= box.top() and box.bottom() <= y1, name
+        for x, y in curves:
+            inside = (x >= box.left()) & (x <= box.right())
+            ys = y[inside]
+            assert not np.any((ys >= box.top()) & (ys <= box.bottom())), f"{name} label sits on a curve"
+        boxes.append(box)
+    if len(boxes) == 2:
+        assert not boxes[0].intersects(boxes[1]), "the two threshold labels overlap"
+
+
+@pytest.mark.parametrize("preset", ["sigmoid20", "tanh12", "tanh15zero", "linear12", "sigmoid1000", "explode"])
+def test_threshold_labels_never_sit_on_curves(flow, main_window, qtbot, preset):
+    flow.apply_preset(preset)
+    _settle(qtbot, main_window)
+    curves = [plotted(flow)]
+    bx, by = flow.bound_curve.getData()
+    if bx is not None and len(bx):
+        curves.append((np.asarray(bx), np.asarray(by)))
+    assert_threshold_labels_clear(flow, curves)
+
+
+@pytest.mark.parametrize("preset", ["sigmoid1000", "explode"])
+def test_long_presets_fit_a_projector(main_window, qtbot, preset):
+    """Issue 14: at sigmoid/1000 steps and at 'explode' the legend and chart ran off the right edge."""
+    main_window.resize(1024, 768)
+    main_window.toggle_projector()
+    flow = main_window.show_scene("flow")
+    flow.apply_preset(preset)
+    _settle(qtbot, main_window)
+    chart = flow.chart
+    assert chart.centralWidget.geometry().width() <= chart.viewport().width() + 0.5
+    assert chart.legend.mapRectToScene(chart.legend.boundingRect()).right() <= chart.viewport().width()
+    assert chart.getPlotItem().getViewBox().sceneBoundingRect().right() <= chart.viewport().width()
+
+
+def test_pulse_value_is_never_cut(flow, main_window, qtbot):
+    """The value under the pulse stays inside the chain's view at both ends of the chain."""
+    from tests.ui.layout_audit import graphics_problems
+
+    flow.apply_settings({"steps": 100})
+    _settle(qtbot, main_window)
+    flow.rewind()
+    view = flow.chain.viewport().rect()
+    for _ in range(101):
+        flow.step(1)
+        text = flow.chain.value_text
+        box = flow.chain.mapFromScene(text.mapRectToScene(text.boundingRect())).boundingRect()
+        assert view.adjusted(-2, -2, 2, 2).contains(box), (flow.pulse.position, box, view)
+        t = flow.pulse.step_at()
+        assert text.toPlainText().endswith(format_power(float(expected(flow).log10_grad_norm[t - 1])))
+    assert not [p for p in graphics_problems(main_window, 0) if "ChainView" in p]
+
+
+def test_colour_bar_is_labelled_every_decade_or_two(flow, main_window, qtbot):
+    """Issue 14: colour bars spanning 30 decades carried one or two labels."""
+    for settings in ({"steps": 100}, {"steps": 300}, {"activation": "sigmoid", "steps": 45, "scale": 1.0}):
+        flow.apply_settings(settings)
+        _settle(qtbot, main_window)
+        axis = flow.chain.colorbar.axis
+        lo, hi = flow.chain.colorbar.levels()
+        ticks = axis.tickValues(lo, hi, axis.width())[0][1]
+        assert 8 < (hi - lo) <= 31 and len(ticks) >= 5
+        steps = np.diff(ticks)
+        assert np.all(steps == steps[0]) and steps[0] in (1.0, 2.0), (settings, ticks)
+        assert all(float(v).is_integer() for v in ticks)
+
+
+def test_readout_captions_use_the_projects_typography(flow):
+    captions = flow._readout_captions
+    assert captions == {"factor": "per step", "radius": "ρ(W_hh)", "total": "left at t = 1", "norm": "‖W_hh‖₂"}
+    for value in flow.readout_labels.values():
+        assert "_t" not in value.toolTip() and "||" not in value.toolTip()

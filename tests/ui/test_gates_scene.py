@@ -15,13 +15,16 @@ import numpy as np
 import pytest
 
 from gradsim.engine.cells import compare_cells
-from gradsim.ui.plots import format_power
+from gradsim.states.gates import MODEL_KEYS, MODELS, GatesState
+from gradsim.ui.plots import format_power, power_label
 
 from .conftest import wait_idle
+from .test_flow_scene import assert_threshold_labels_clear
 
 ROOT = Path(__file__).resolve().parents[2]
 CURVE_SOURCES = {"rnn": ("rnn", "log10_grad_norm"), "lstm": ("lstm", "log10_grad_norm"),
                  "gru": ("gru", "log10_grad_norm"), "lstm_c": ("lstm", "log10_cell_grad_norm")}
+LANES = ("rnn", "lstm", "lstm_c", "gru")  # top to bottom, as the models are listed
 
 
 @pytest.fixture
@@ -37,6 +40,16 @@ def expected(scene):
     return compare_cells(scene.generator_settings(), vanish, explode)
 
 
+def within_count(logs: np.ndarray, vanish: float, explode: float) -> int:
+    """Counted here, step by step from the loss back: how many steps stay within the thresholds."""
+    count = 0
+    for value in logs[::-1]:
+        if not (math.log10(vanish) <= value <= math.log10(explode)):
+            break
+        count += 1
+    return count
+
+
 def assert_shows_engine(scene):
     ref = expected(scene)
     for key, (cell, attr) in CURVE_SOURCES.items():
@@ -45,13 +58,19 @@ def assert_shows_engine(scene):
         np.testing.assert_array_equal(x, np.arange(1, want.size + 1, dtype=float))
         finite = np.isfinite(want)
         np.testing.assert_allclose(y[finite], want[finite], rtol=1e-12, atol=1e-12)
-    for cell in ("rnn", "lstm", "gru"):
-        verdict = ref.results[cell].verdict
-        assert scene.badges[cell].text().split("\n")[0].endswith(verdict.kind)
-        if verdict.first_t is not None:
-            assert f"t = {verdict.first_t}" in scene.badges[cell].text()
-    lanes = scene.lanes.logs
-    for lane, (cell, attr) in zip(lanes, [CURVE_SOURCES[k] for k in ("rnn", "gru", "lstm", "lstm_c")], strict=True):
+    vanish, explode = scene.thresholds()
+    for m in MODELS:
+        res = ref.results[m.key]
+        headline, detail = scene.badge_lines[m.key]
+        assert headline == f"{m.name}: {res.verdict.kind.upper()}"
+        within = within_count(res.log10_grad_norm, vanish, explode)
+        count = f"all {res.steps}" if within == res.steps else f"{within} of {res.steps}"
+        limit = f"≥ {power_label(math.log10(vanish))}" if res.verdict.kind != "exploding" \
+            else f"≤ {power_label(math.log10(explode))}"
+        assert detail == f"{limit} for {count} steps"
+        assert headline in scene.badges[m.key].text() and detail in scene.badges[m.key].text()
+    for lane, key in zip(scene.lanes.logs, LANES, strict=True):
+        cell, attr = CURVE_SOURCES[key]
         np.testing.assert_array_equal(lane, getattr(ref.results[cell], attr))
     for cell, edges in ref.edges.items():
         for edge in edges:
@@ -63,26 +82,45 @@ def assert_shows_engine(scene):
     return ref
 
 
-def test_opens_with_engine_values(gates):
+def test_opens_on_the_gradient_highway(gates):
+    """Issue 14: the scene opens on its point, forget bias 3 against the RNN, and the badges read in
+    the right order: the LSTM's gradient stays above 10⁻⁶ at more steps than the RNN's."""
     ref = assert_shows_engine(gates)
-    # defaults: forget bias 1, T = 200: all three vanish, the LSTM the least
-    assert gates.generator_settings().forget_bias == 1.0 and ref.rnn.steps == 200
-    assert ref.lstm.log10_grad_norm[0] > ref.rnn.log10_grad_norm[0]
-
-
-def test_forget_bias_slider_opens_the_highway(gates, main_window, qtbot):
-    slider = gates.forget_bias.slider
-    slider.setValue(slider.value() + 5)  # drag the real slider
-    wait_idle(qtbot, main_window)
-    gates.forget_bias.spin.setValue(3.0)  # and type the lesson's value
-    wait_idle(qtbot, main_window)
-    assert gates.generator_settings().forget_bias == pytest.approx(3.0)
-    ref = assert_shows_engine(gates)
+    assert gates.state == GatesState() and gates.state.forget_bias == 3.0 and ref.rnn.steps == 200
+    assert ref.lstm.verdict.kind == "healthy" and ref.rnn.verdict.kind == "vanishing"
     assert ref.lstm.grad_norm[0] > 1e-6 > ref.rnn.grad_norm[0]
-    assert gates.badges["lstm"].text().startswith("LSTM: healthy")
-    assert gates.badges["rnn"].text().startswith("RNN: vanishing")
+    assert gates.badge_lines["lstm"][1] == "≥ 10⁻⁶ for all 200 steps"
+    rnn_within = int(gates.badge_lines["rnn"][1].split(" for ")[1].split(" of ")[0])
+    assert rnn_within < 200 and rnn_within == 200 - ref.rnn.verdict.first_t
+
+
+def test_models_come_from_one_list(gates):
+    """The badges, curves and lanes follow gradsim.states.gates.MODELS (a new model is one entry)."""
+    assert tuple(gates.badges) == MODEL_KEYS
+    assert set(gates.curves) == set(MODEL_KEYS) | {"lstm_c"}
+    assert gates.lanes.labels == ["RNN", "LSTM h", "LSTM c", "GRU"]
+    assert [label.text for _s, label in gates.chart.legend.items][:4] == ["RNN", "LSTM", "LSTM cell ‖dL/dcₜ‖", "GRU"]
+
+
+def test_forget_bias_slider_closes_the_highway_as_one_undo_step(gates, main_window, qtbot):
+    start = gates.state
+    slider = gates.forget_bias.slider
+    for value in (2.5, 2.0, 1.5, 1.0):  # one drag of the real slider: many values, one undo step
+        slider.setValue(round(value / 0.1))
+    wait_idle(qtbot, main_window)
+    assert gates.state.forget_bias == pytest.approx(1.0) and gates.state.preset == "custom"
+    ref = assert_shows_engine(gates)
+    assert ref.lstm.verdict.kind == "vanishing"
     forget = gates.diagrams.edge_items[("lstm", "forget")]
-    assert forget["factor"] > 0.9 and forget["halo"].getData()[0].size == 2  # the highlighted additive path
+    assert forget["halo"].getData()[0].size == 2  # the highlighted additive path
+    main_window.undo()
+    wait_idle(qtbot, main_window)
+    assert gates.state == start and gates.forget_bias.value() == pytest.approx(3.0)
+    assert_shows_engine(gates)
+    main_window.redo()
+    wait_idle(qtbot, main_window)
+    assert gates.state.forget_bias == pytest.approx(1.0)
+    assert_shows_engine(gates)
 
 
 @pytest.mark.parametrize(("control", "value"), [
@@ -95,6 +133,7 @@ def test_each_slider_redraws_engine_values(gates, main_window, qtbot, control, v
     widget.setValue(value)
     wait_idle(qtbot, main_window)
     assert getattr(gates.generator_settings(), control) == pytest.approx(value)
+    assert getattr(gates.state, control) == pytest.approx(value)
     assert_shows_engine(gates)
     after = np.asarray(gates.curves["lstm"].getData()[1])
     assert before.shape != after.shape or not np.array_equal(before, after)
@@ -135,6 +174,8 @@ def test_diagram_colours_follow_the_colour_bar(gates):
 
 
 def test_pulse_on_all_lanes(gates, main_window, qtbot):
+    from gradsim.ui.chain import chart_screen_x
+
     gates.apply_settings({"steps": 30})
     wait_idle(qtbot, main_window)
     ref = expected(gates)
@@ -146,7 +187,11 @@ def test_pulse_on_all_lanes(gates, main_window, qtbot):
     assert gates.lanes.unlit_steps == 29 and gates.lanes.unlit.rect().right() == pytest.approx(29.5)
     assert gates.cursor.value() == 30
     gates.step(1)
-    text = gates.pulse_label.text()
+    # the rings on the lanes sit in the chart cursor's screen column
+    ring = float(gates.lanes.pulse.data["x"][0])
+    assert gates.lanes.screen_x(ring) == pytest.approx(chart_screen_x(gates.chart.getPlotItem(), gates.cursor.value()),
+                                                      abs=1.0)
+    text = gates.pulse_text()
     assert text.startswith("t = 29")
     for value in (ref.rnn.log10_grad_norm[28], ref.gru.log10_grad_norm[28], ref.lstm.log10_grad_norm[28],
                   ref.lstm.log10_cell_grad_norm[28]):
@@ -157,6 +202,33 @@ def test_pulse_on_all_lanes(gates, main_window, qtbot):
     qtbot.waitUntil(lambda: not gates.pulse.playing, timeout=5000)
     assert gates.pulse.position == 1.0 and gates.lanes.unlit_steps == 0
     assert np.allclose(gates.lanes.pulse.getData()[0], 1.0)
+
+
+def test_lanes_stay_above_the_chart(gates, main_window, qtbot):
+    """Step t of the lanes sits above step t of the chart after resizes and theme changes."""
+    from gradsim.ui.chain import chart_screen_x
+
+    def aligned():
+        for t in (1.0, 100.0, 200.0):
+            assert gates.lanes.screen_x(t) == pytest.approx(chart_screen_x(gates.chart.getPlotItem(), t), abs=1.0)
+
+    aligned()
+    main_window.resize(1500, 900)
+    main_window._follow_size()
+    wait_idle(qtbot, main_window)
+    aligned()
+    main_window.toggle_projector()
+    wait_idle(qtbot, main_window)
+    qtbot.wait(20)
+    aligned()
+
+
+def test_threshold_labels_never_sit_on_curves(gates, main_window, qtbot):
+    for settings in ({}, {"forget_bias": 0.0}, {"preset": "long"}, {"explode": 10.0, "hidden": 200}):
+        gates.apply_settings(settings)
+        wait_idle(qtbot, main_window)
+        curves = [tuple(np.asarray(v) for v in curve.getData()) for curve in gates.curves.values()]
+        assert_threshold_labels_clear(gates, curves)
 
 
 def test_below_float64_is_marked_not_dropped(gates, main_window, qtbot):
@@ -171,18 +243,27 @@ def test_below_float64_is_marked_not_dropped(gates, main_window, qtbot):
         assert np.all(np.isfinite(curve.getData()[1]))
 
 
-def test_presets(gates, main_window, qtbot):
-    gates.preset.set_value("fb3")
+def test_presets_apply_undo_and_redo(gates, main_window, qtbot):
+    gates.seed.setValue(4)
     wait_idle(qtbot, main_window)
-    assert gates.generator_settings().forget_bias == 3.0
-    assert_shows_engine(gates)
-    gates.preset.set_value("long")
+    gates.preset_choice.set_value("fb0")
+    wait_idle(qtbot, main_window)
+    assert gates.state.forget_bias == 0.0 and gates.state.seed == 4 and gates.state.preset == "fb0"
+    ref = assert_shows_engine(gates)
+    assert ref.lstm.verdict.kind == "vanishing"  # the title's claim, on this seed too
+    gates.preset_choice.set_value("long")
     wait_idle(qtbot, main_window)
     s = gates.generator_settings()
-    assert (s.steps, s.forget_bias) == (1000, 5.0)
+    assert (s.steps, s.forget_bias, s.init) == (1000, 5.0, "pytorch_default")
     main_window.undo()
     wait_idle(qtbot, main_window)
-    assert gates.generator_settings().steps == 200
+    assert gates.state.preset == "fb0" and gates.preset_choice.value() == "fb0" and gates.steps.value() == 200
+    main_window.redo()
+    wait_idle(qtbot, main_window)
+    assert gates.state.preset == "long" and gates.forget_bias.value() == pytest.approx(5.0)
+    assert_shows_engine(gates)
+    gates.steps.setValue(900)
+    assert gates.state.preset == "custom"
 
 
 def test_settings_round_trip_and_refusals(gates):
@@ -196,24 +277,75 @@ def test_settings_round_trip_and_refusals(gates):
     json.dumps(state)
     for bad in ({"forget_bias": 7}, {"forget_bias": -1}, {"steps": 0}, {"steps": 5000}, {"hidden": 1000},
                 {"init": "xavier"}, {"colour": "red"}, {"vanish": 10}, {"preset": "nope"}, {"speed": 0},
-                {"cell": "lstm"}):
+                {"cell": "lstm"}, {"view": "sideways"}):
         with pytest.raises(ValueError):
             gates.apply_settings(bad)
     assert gates.settings() == state  # refusals change nothing
 
 
 def test_projector_on_a_small_screen_uses_tabs(gates, main_window, qtbot):
+    main_window.resize(1600, 1000)
+    main_window._follow_size()
+    qtbot.waitUntil(lambda: not gates.compact, timeout=3000)
+    assert gates.splitter.isVisible() and not gates.diagrams.stacked
     main_window.resize(1024, 768)
-    qtbot.wait(50)
-    assert not gates.compact and gates.splitter.isVisible()
     main_window.toggle_projector()
     qtbot.waitUntil(lambda: gates.compact, timeout=3000)
     assert gates.tabs.isVisible() and not gates.splitter.isVisible()
-    assert gates.diagrams.vertical
+    assert gates.diagrams.stacked
     assert_shows_engine(gates)
-    main_window.toggle_projector()
-    qtbot.waitUntil(lambda: not gates.compact, timeout=3000)
-    assert not gates.diagrams.vertical and gates.splitter.isVisible()
+    gates.tabs.setCurrentIndex(1)  # the Cells tab is part of the state: one undo step
+    assert gates.state.view == "cells"
+    main_window.undo()
+    assert gates.state.view == "curves" and gates.tabs.currentIndex() == 0
+
+
+def _rects(diagrams, cell):
+    """Scene rectangles of a diagram's edge labels, node labels, arrows and nodes."""
+    labels = [parts["text"] for (c, _k), parts in diagrams.edge_items.items() if c == cell]
+    arrows = [parts["arrow"] for (c, _k), parts in diagrams.edge_items.items() if c == cell]
+    _nodes, node_labels = diagrams.node_items[cell]
+
+    view_transform = diagrams.viewportTransform()
+
+    def rect(item):  # in the view's pixels (arrows ignore the view's scaling: map through the device)
+        return item.deviceTransform(view_transform).mapRect(item.boundingRect())
+
+    return [rect(t) for t in labels], [rect(t) for t in node_labels], [rect(a) for a in arrows]
+
+
+@pytest.mark.parametrize("mode", [(1024, 768, True), (800, 600, True), (1920, 1080, False), (1920, 1080, True)])
+def test_cell_diagrams_readable(gates, main_window, qtbot, mode):
+    """Issue 14: the Cells tab turned its titles by 90° and put labels over arrows; the diagram labels
+    were about 7 px tall at 1920x1080. Titles are upright, labels clear of arrows and of each other,
+    at the type scale's small size (which grows with the window)."""
+    width, height, projector = mode
+    main_window.resize(width, height)
+    if main_window.theme.projector != projector:
+        main_window.toggle_projector()
+    main_window._follow_size()
+    gates.apply_settings({"view": "cells"})
+    wait_idle(qtbot, main_window)
+    qtbot.wait(30)
+    diagrams = gates.diagrams
+    assert diagrams.isVisible()
+    small = main_window.theme.small_px
+    for title in diagrams.titles.values():
+        assert title.angle == 0 and title.item.rotation() == 0
+    for cell in diagrams.boxes:
+        edge_labels, node_labels, arrows = _rects(diagrams, cell)
+        for i, label in enumerate(edge_labels):
+            shrunk = label.adjusted(2, 2, -2, -2)  # the text's empty frame
+            assert not any(shrunk.intersects(a) for a in arrows), (cell, i)
+            assert not any(shrunk.intersects(n) for n in node_labels), (cell, i)
+            assert not any(shrunk.intersects(other.adjusted(2, 2, -2, -2)) for j, other in enumerate(edge_labels)
+                           if j != i), (cell, i)
+        for (c, _k), parts in diagrams.edge_items.items():
+            if c == cell:
+                assert parts["text"].textItem.font().pixelSize() == small
+    from .layout_audit import problems
+
+    assert not [p for p in problems(main_window, small) if "CellDiagrams" in p]
 
 
 def test_csv_export_is_engine_data(gates, main_window, tmp_path):
@@ -238,6 +370,7 @@ def test_scenario_save_and_reopen(gates, main_window, qtbot, tmp_path):
     assert main_window.open_scenario_path(path)
     wait_idle(qtbot, main_window)
     assert main_window.current_scene() is gates
+    assert gates.state.forget_bias == pytest.approx(4.2) and gates.state.hidden == 12
     np.testing.assert_array_equal(np.asarray(gates.curves["lstm_c"].getData()[1]), before)
 
 
@@ -259,3 +392,27 @@ def test_screenshot_option(tmp_path):
                           env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
     assert proc.returncode == 0, proc.stderr
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("step", [4, 11])  # a flow step and a gates step of the built-in lesson
+def test_pictures_keep_their_room_under_a_lesson(main_window, qtbot, step):
+    """With the lesson bar below the scene at 1024x768 in projector mode, the chart keeps a readable
+    plot (the strip above gives up its colour bar first), lanes keep one label's height each, and no
+    text in the pictures is cut or too small."""
+    from gradsim.lesson import load_builtin_lesson
+
+    from .layout_audit import graphics_problems
+
+    main_window.resize(1024, 768)
+    main_window.toggle_projector()
+    main_window.lesson_bar.set_lesson(load_builtin_lesson(), start=step - 1)
+    wait_idle(qtbot, main_window, timeout=60000)
+    qtbot.wait(30)
+    scene = main_window.current_scene()
+    small = main_window.theme.small_px
+    assert scene.chart.getPlotItem().getViewBox().height() >= 6 * small
+    if scene.scene_id == "gates":
+        vb = scene.lanes.plot.getViewBox()
+        (y0, y1) = vb.viewRange()[1]
+        assert vb.height() / (y1 - y0) >= small  # pixels per lane
+    assert not graphics_problems(main_window, small)

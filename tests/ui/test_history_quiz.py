@@ -331,7 +331,7 @@ def test_page_down_walks_the_builtin_lesson(qtbot, main_window):
     assert bar.isVisible() and bar.index == 0
     assert bar.step_label.text() == f"Step 1 of {len(lesson.steps)}"
     assert bar.caption_label.text() == lesson.steps[0].rendered_caption
-    focus = main_window.navigator
+    focus = main_window.scene_bar.buttons["flow"]
     for i in range(1, len(lesson.steps)):
         qtbot.keyClick(focus, Qt.Key.Key_PageDown)
         assert bar.index == i

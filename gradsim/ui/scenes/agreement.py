@@ -624,7 +624,6 @@ class AgreementScene(Scene):
             return
         self._sync_enabled()
         self.refresh()
-        self.settings_changed.emit()
 
     # -- compute and draw -------------------------------------------------------------------------
     def refresh(self) -> None:

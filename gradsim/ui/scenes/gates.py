@@ -1,27 +1,30 @@
 """Scene ``gates``: a vanilla RNN, an LSTM and a GRU on the same inputs, side by side.
 
 The lesson is the LSTM's cell state: on that path the backward signal is multiplied by the forget
-gate (close to 1 once its bias is raised) instead of by ``W_hh`` and ``tanh'``. The scene shows the
-three ``||dL/dh_t||`` curves and the LSTM's ``||dL/dc_t||`` on one log chart, the backward pulse on
-all of them at once, and a diagram of each cell whose edges are coloured by the mean factor they
-applied per step in this run.
+gate (close to 1 once its bias is raised) instead of by ``W_hh`` and ``tanh′``. The scene opens on
+that picture (forget bias 3: the LSTM keeps its gradient over all 200 steps, the RNN's falls below
+10⁻⁶). It shows each model's ``‖dL/dhₜ‖`` and the LSTM's ``‖dL/dcₜ‖`` on one log chart with, above
+it and column for column, the same numbers as coloured lanes with the backward pulse; a badge per
+model saying for how many steps its gradient stays within the thresholds; and a diagram of each cell
+whose edges are coloured by the mean factor they applied per step in this run.
 
-Data flow as in ``flow``: controls -> :class:`GeneratorSettings` -> worker -> :func:`compare_cells`
--> :class:`CellComparison` -> views. The views only draw the engine's arrays.
+Data flow as in ``flow``: controls -> a new :class:`GatesState` -> worker -> :func:`compute_gates`
+-> :class:`CellComparison` -> views. The views only draw the engine's arrays. The models come from
+``gradsim.states.gates.MODELS`` (one list); a model without a diagram below simply has none.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF, Qt
-from PySide6.QtGui import QBrush, QColor, QFont, QPen
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QFormLayout,
-    QGraphicsRectItem,
+    QGraphicsItem,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -33,11 +36,25 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ...engine.cells import CellComparison, Edge, compare_cells
+from ...engine.cells import CellComparison, Edge
 from ...engine.init import INIT_LABELS, INITIALISERS
-from ...engine.scenario import GeneratorSettings, Scenario
-from ...engine.thresholds import EXPLODE_THRESHOLD, VANISH_THRESHOLD
-from ..chain import BackwardPulse
+from ...engine.scenario import Scenario
+from ...states.flow import threshold_text
+from ...states.gates import (
+    APP_MAX_HIDDEN,
+    APP_MAX_STEPS,
+    CELL_STATE,
+    FORGET_BIAS_RANGE,
+    MODELS,
+    VIEWS,
+    GatesJob,
+    GatesState,
+    Model,
+    compute_gates,
+    reach_sentence,
+    reach_text,
+)
+from ..chain import BackwardPulse, LanesView, ThresholdLabels, fit_legend
 from ..controls import Choice, PulseControls, SliderSpin, ThresholdBox
 from ..plots import (
     clean_log10,
@@ -45,216 +62,143 @@ from ..plots import (
     curve_pen,
     format_power,
     make_plot,
-    power_label,
+    reserve_tick_width,
+    settle_view,
     style_plot,
     threshold_line,
 )
 from ..theme import Theme
 from .base import Scene
 
-DEFAULTS = GeneratorSettings(hidden=32, input=4, steps=200, activation="tanh", init="gaussian", scale=1.0,
-                             input_scale=1.0, seed=0, cell="lstm", forget_bias=1.0)
-MAX_HIDDEN = 256
-MAX_STEPS = 1000
-FORGET_BIAS_RANGE = (0.0, 5.0)
-
-_GENERATOR_KEYS = ("hidden", "steps", "init", "scale", "input_scale", "seed", "forget_bias")
-_OTHER_KEYS = ("vanish", "explode", "preset", "speed")
-
-CELLS = ("rnn", "lstm", "gru")
-CELL_NAMES = {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}
-SERIES_INDEX = {"rnn": 0, "lstm": 1, "gru": 2}  # theme.series colour of each cell
+__all__ = ["GatesJob", "GatesScene", "compute_gates"]  # the job is used by benchmarks/bench_cells.py too
 
 # Colour scale of the diagram edges: log10 of the mean factor per step, fixed so that colours mean
 # the same thing whatever the settings (0.03 ... 3; 1 means "passes the gradient on unchanged").
 FACTOR_LOG_RANGE = (-1.5, 0.5)
 
-PRESETS: dict[str, tuple[str, dict]] = {
-    "custom": ("Custom", {}),
-    "fb0": ("Forget bias 0: the LSTM forgets too", {"forget_bias": 0.0, "steps": 200}),
-    "fb1": ("Forget bias 1: the usual default", {"forget_bias": 1.0, "steps": 200}),
-    "fb3": ("Forget bias 3: the gradient highway", {"forget_bias": 3.0, "steps": 200}),
-    "long": ("1000 steps, forget bias 5", {"forget_bias": 5.0, "steps": 1000}),
-    "pytorch": ("PyTorch's default uniform weights", {"init": "pytorch_default", "scale": 1.0, "forget_bias": 1.0}),
-}
+
+@dataclass(frozen=True)
+class Curve:
+    """One gradient curve (and lane): a model's ‖dL/dhₜ‖, or the LSTM's cell-state ‖dL/dcₜ‖."""
+
+    key: str  # "rnn", "lstm", ... or CELL_STATE
+    model: Model
+    legend: str
+    lane: str
+    dashed: bool = False
 
 
-@dataclass
-class GatesJob:
-    settings: GeneratorSettings
-    vanish: float
-    explode: float
+def _curves() -> tuple[Curve, ...]:
+    """Every curve the scene draws, in the order of :data:`MODELS` (the LSTM's cell state after it)."""
+    out = []
+    for m in MODELS:
+        has_cell = m.key == "lstm"
+        out.append(Curve(m.key, m, m.name, f"{m.name} h" if has_cell else m.name))
+        if has_cell:
+            out.append(Curve(CELL_STATE, m, "LSTM cell ‖dL/dcₜ‖", "LSTM c", dashed=True))
+    return tuple(out)
 
 
-def compute_gates(job: GatesJob) -> CellComparison:
-    """Runs on the worker thread (torch is imported there, by the engine): all three cells."""
-    return compare_cells(job.settings, job.vanish, job.explode)
+CURVES = _curves()
+
+
+def curve_logs(r: CellComparison) -> dict[str, np.ndarray]:
+    """The log10 norms behind every curve, from the engine's result."""
+    out = {}
+    for c in CURVES:
+        res = r.results[c.model.key]
+        out[c.key] = res.log10_cell_grad_norm if c.key == CELL_STATE else res.log10_grad_norm
+    return out
+
+
+def _beyond_float(r: CellComparison, key: str) -> np.ndarray:
+    if key == CELL_STATE:
+        return r.lstm.cell_beyond_float
+    res = r.results[key]
+    return res.underflow | res.overflow
 
 
 # ---------------------------------------------------------------------------------------------------
-# views
+# cell diagrams
 
-
-class LanesView(pg.GraphicsLayoutWidget):
-    """The unrolled chains of all cells as lanes of steps ``t = 1..T``, each step coloured by its log10
-    gradient norm on one shared scale (so colours compare across lanes), with the backward pulse as a
-    ring on every lane and a grey cover over the steps it has not reached yet.
-
-    The lanes are one image (one pixel per step and lane, stretched), so a thousand steps cost no
-    more to redraw than ten; the pulse moves two small items, never the image.
-    """
-
-    def __init__(self, theme: Theme, parent=None) -> None:
-        super().__init__(parent)
-        self.theme = theme
-        self.plot = self.addPlot(row=0, col=0)
-        self.plot.setMenuEnabled(False)
-        self.plot.hideButtons()
-        self.plot.setMouseEnabled(x=False, y=False)
-        self.plot.getAxis("bottom").setLabel("time step t")
-        self.setToolTip("Each lane is one cell unrolled in time; step t is coloured by the gradient norm there "
-                        "(colour bar, shared by all lanes). The rings carry the gradient backward from the "
-                        "loss; grey steps have not been reached yet.")
-        self.image = pg.ImageItem(axisOrder="col-major")
-        self.separators = pg.PlotCurveItem(connect="pairs")
-        self.unlit = QGraphicsRectItem()
-        self.unlit.setPen(QPen(Qt.PenStyle.NoPen))
-        self.unlit.setZValue(5)
-        self.pulse = pg.ScatterPlotItem(pxMode=True)
-        self.pulse.setZValue(10)
-        for item in (self.image, self.separators, self.unlit, self.pulse):
-            self.plot.addItem(item)
-        self.colorbar = pg.ColorBarItem(values=(-6, 0), colorMap=colormap(theme), interactive=False, width=14)
-        self.colorbar.axis.tickStrings = lambda values, scale, spacing: [power_label(v) for v in values]
-        self.addItem(self.colorbar, row=0, col=1)
-        self.labels: list[str] = []
-        self.logs: list[np.ndarray] = []
-        self.levels = (-1.0, 0.0)
-        self.steps = 1
-        self.position = 1.0
-        self.apply_theme(theme)
-
-    def apply_theme(self, theme: Theme) -> None:
-        self.theme = theme
-        self.setMinimumHeight(int(4 * 1.7 * theme.font_pt + 50))  # four readable lane labels and the axis
-        self.setBackground(theme.background)
-        style_plot(self.plot, theme)
-        self.plot.showGrid(x=False, y=False)
-        cmap = colormap(theme)
-        self.colorbar.setColorMap(cmap)
-        self.image.setColorMap(cmap)
-        axis = self.colorbar.axis
-        axis.setTextPen(theme.foreground)
-        axis.setPen(theme.foreground)
-        font = QFont()
-        font.setPointSize(max(8, theme.font_pt - 3))
-        axis.setStyle(tickFont=font)
-        self.separators.setPen(pg.mkPen(theme.background, width=max(2.0, theme.line_width)))
-        self.unlit.setBrush(QBrush(QColor(theme.unlit)))
-        if self.logs:
-            self.set_lanes(self.labels, self.logs)
-
-    def set_lanes(self, labels: list[str], logs: list[np.ndarray]) -> None:
-        """One lane per label, top to bottom; ``logs[k]`` is lane k's log10 norm for t = 1..T
-        (exact zeros, ``-inf``, take the bottom colour of the scale)."""
-        self.labels, self.logs = list(labels), [np.asarray(v, dtype=np.float64) for v in logs]
-        steps, lanes = self.logs[0].size, len(self.logs)
-        self.steps = steps
-        finite = np.concatenate([v[np.isfinite(v)] for v in self.logs])
-        lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (-1.0, 0.0)
-        if hi - lo < 1e-9:
-            lo, hi = lo - 0.5, hi + 0.5
-        self.levels = (lo, hi)
-        self.colorbar.setLevels((lo, hi))
-        grid = np.empty((steps, lanes))
-        for k, values in enumerate(self.logs):
-            grid[:, lanes - 1 - k] = np.where(np.isfinite(values), values, lo)  # lane 0 on top
-        self.image.setImage(grid, levels=(lo, hi), autoLevels=False)
-        self.image.setRect(QRectF(0.5, -0.5, float(steps), float(lanes)))
-        gaps = np.arange(0.5, lanes - 1, 1.0)
-        self.separators.setData(np.tile([0.5, steps + 0.5], gaps.size), np.repeat(gaps, 2))
-        left = self.plot.getAxis("left")
-        left.setTicks([[(float(lanes - 1 - k), label) for k, label in enumerate(self.labels)], []])
-        pad = max(0.6, steps * 0.02)
-        self.plot.setXRange(0.5 - pad, steps + 0.5 + pad, padding=0)
-        self.plot.setYRange(-0.6, lanes - 0.4, padding=0)
-        self.set_pulse(self.position)
-
-    @property
-    def unlit_steps(self) -> int:
-        """How many steps (per lane) the pulse has not reached: t = 1 .. unlit_steps are grey."""
-        return int(min(max(math.ceil(self.position - 1e-9) - 1, 0), self.steps))
-
-    def set_pulse(self, position: float) -> None:
-        """Cover the steps not reached yet (t < position) on every lane and draw a ring per lane."""
-        self.position = position
-        lanes = max(len(self.logs), 1)
-        self.unlit.setRect(QRectF(0.5, -0.5, float(self.unlit_steps), float(lanes)))
-        x = min(position, self.steps + 0.5)
-        size = max(10.0, 1.6 * self.theme.marker_size)
-        self.pulse.setData(x=np.full(lanes, x), y=np.arange(lanes, dtype=np.float64), size=size,
-                           brush=pg.mkBrush(0, 0, 0, 0), pen=pg.mkPen(self.theme.highlight, width=self.theme.line_width))
-
-
-# node positions, edges and labels of the three cell diagrams (x 0..10, y 0..5; y grows upward).
-# A node is (x, y, label, label side); an edge is (key, from, to, label side): the gradient goes from -> to.
+# Node positions, edges and labels of each model's diagram (x 0..10, y 0..5; y grows upward). A node
+# is (x, y, label, label side); an edge is (key, from, to, preferred label side): the gradient goes
+# from -> to. A model with no entry here has no diagram.
 _DIAGRAMS: dict[str, dict] = {
     "rnn": {
         "nodes": {"h_prev": (0.5, 2.6, "hₜ₋₁", "below"), "pre": (5.0, 2.6, "W h + U x", "below"),
                   "h": (9.5, 2.6, "hₜ", "below")},
         "edges": [("act", "h", "pre", "above"), ("w_hh", "pre", "h_prev", "above")],
-        "note": (5.0, 4.9, "(no additive path)"),
+        "note": (5.0, 5.5, "(no additive path)"),
     },
     "lstm": {
         "nodes": {"c_prev": (0.5, 4.6, "cₜ₋₁", "above"), "c": (6.5, 4.6, "cₜ", "above"),
                   "h_prev": (0.5, 0.6, "hₜ₋₁", "below"), "gates": (3.5, 0.6, "i f g o", "below"),
                   "h": (9.5, 0.6, "hₜ", "below")},
-        "edges": [("forget", "c", "c_prev", "above"), ("out", "h", "c", "left"), ("write", "c", "gates", "left"),
+        "edges": [("forget", "c", "c_prev", "above"), ("out", "h", "c", "right"), ("write", "c", "gates", "left"),
                   ("w_hh", "gates", "h_prev", "above")],
         "note": None,
     },
     "gru": {
         "nodes": {"h_prev": (0.5, 4.6, "hₜ₋₁", "above"), "h": (9.5, 4.6, "hₜ", "above"),
                   "wh": (2.5, 0.6, "W h", "below"), "n": (7.5, 0.6, "nₜ", "below")},
-        "edges": [("keep", "h", "h_prev", "above"), ("cand", "h", "n", "left"), ("reset", "n", "wh", "above"),
-                  ("w_hh", "wh", "h_prev", "right")],
+        "edges": [("keep", "h", "h_prev", "above"), ("cand", "h", "n", "right"), ("reset", "n", "wh", "above"),
+                  ("w_hh", "wh", "h_prev", "left")],
         "note": None,
     },
 }
+DIAGRAM_MODELS = tuple(m for m in MODELS if m.key in _DIAGRAMS)
+X_RANGE, Y_RANGE = (-0.4, 10.4), (-1.1, 6.3)
 
-# where a label sits relative to its point, as a TextItem anchor
-_ANCHORS = {"above": (0.5, 1.15), "below": (0.5, -0.15), "left": (1.1, 0.5), "right": (-0.1, 0.5)}
+# where a node label sits relative to its node, as a TextItem anchor
+_ANCHORS = {"above": (0.5, 1.0), "below": (0.5, 0.0)}
 
 _EDGE_TEXT = {
-    "act": "tanh′", "w_hh": "‖W‖", "forget": "f", "out": "o·tanh′", "write": "i·tanh′",
+    "act": "tanh′", "w_hh": "‖W_hh‖₂", "forget": "f", "out": "o·tanh′", "write": "i·tanh′",
     "keep": "z", "cand": "(1−z)·tanh′", "reset": "r",
 }
 
 
 def factor_text(edge: Edge, two_lines: bool = False) -> str:
-    """The edge label: which factor and its mean value in this run (stacked beside steep edges)."""
+    """The edge label: which factor and its mean value in this run (stacked where room is narrow)."""
     value = f"{edge.factor:.2f}" if np.isfinite(edge.factor) else "n/a"
     return f"{_EDGE_TEXT.get(edge.key, edge.label)}{chr(10) if two_lines else ' '}{value}"
 
 
+def _rect_hits_segment(rect: QRectF, a: QPointF, b: QPointF, margin: float) -> bool:
+    """Whether a segment (widened by ``margin`` pixels) passes through a rectangle."""
+    grown = rect.adjusted(-margin, -margin, margin, margin)
+    length = math.hypot(b.x() - a.x(), b.y() - a.y())
+    for k in range(int(length / 3) + 2):
+        f = k / (int(length / 3) + 1)
+        if grown.contains(QPointF(a.x() + f * (b.x() - a.x()), a.y() + f * (b.y() - a.y()))):
+            return True
+    return False
+
+
 class CellDiagrams(pg.GraphicsLayoutWidget):
     """A small diagram of each cell: states as nodes, the backward gradient path as arrows coloured
-    by the mean factor each edge applied per step (colour bar), the additive path drawn wide."""
+    by the mean factor each edge applied per step (colour bar), the additive path drawn wide.
+
+    Side by side with the titles above (a tall screen), or one above the other with the titles at
+    the left (a short one); titles are never turned. Every label sits where no arrow, line, node or
+    other label is (placed in pixels after each resize), in the type scale's small size."""
 
     def __init__(self, theme: Theme, parent=None) -> None:
         super().__init__(parent)
         self.theme = theme
         self.boxes: dict[str, pg.ViewBox] = {}
         self.titles: dict[str, pg.LabelItem] = {}
-        self.step_lines: dict[str, list[str]] = {cell: [] for cell in CELLS}
+        self.step_lines: dict[str, list[str]] = {m.key: [] for m in DIAGRAM_MODELS}
         self.edge_items: dict[tuple[str, str], dict] = {}
         self.node_items: dict[str, tuple[pg.ScatterPlotItem, list[pg.TextItem]]] = {}
-        self.notes: list[pg.TextItem] = []
+        self.notes: dict[str, pg.TextItem] = {}
         self.edges: dict[str, tuple[Edge, ...]] = {}
-        for cell in CELLS:
-            title = pg.LabelItem(CELL_NAMES[cell])
+        for m in DIAGRAM_MODELS:
+            cell = m.key
+            title = pg.LabelItem(m.name)
             box = pg.ViewBox(enableMouse=False, enableMenu=False)
-            box.setRange(xRange=(-0.3, 10.3), yRange=(-0.9, 6.3), padding=0)
+            box.setRange(xRange=X_RANGE, yRange=Y_RANGE, padding=0)
             self.boxes[cell] = box
             self.titles[cell] = title
             spec = _DIAGRAMS[cell]
@@ -262,16 +206,15 @@ class CellDiagrams(pg.GraphicsLayoutWidget):
                 halo = pg.PlotCurveItem()
                 line = pg.PlotCurveItem()
                 arrow = pg.ArrowItem(tailLen=0, tipAngle=40)
-                text = pg.TextItem(anchor=_ANCHORS[side])
+                text = pg.TextItem(anchor=(0, 0))
                 for z, item in enumerate((halo, line, arrow, text)):
                     item.setZValue(z)
                     box.addItem(item)
                 x0, y0 = spec["nodes"][start][:2]
                 x1, y1 = spec["nodes"][end][:2]
-                text.setPos((x0 + x1) / 2, (y0 + y1) / 2)
                 self.edge_items[(cell, key)] = {"halo": halo, "line": line, "arrow": arrow, "text": text,
                                                 "from": (x0, y0), "to": (x1, y1), "factor": math.nan,
-                                                "two_lines": side in ("left", "right")}
+                                                "side": side, "additive": False}
             nodes = pg.ScatterPlotItem(pxMode=True)
             nodes.setZValue(10)
             box.addItem(nodes)
@@ -288,85 +231,99 @@ class CellDiagrams(pg.GraphicsLayoutWidget):
                 note = pg.TextItem(label, anchor=(0.5, 0.5))
                 note.setPos(x, y)
                 box.addItem(note)
-                self.notes.append(note)
-            box.sigResized.connect(self._orient_arrows)
+                self.notes[cell] = note
+            box.sigResized.connect(self._lay_out_labels)
         self.colorbar = pg.ColorBarItem(values=FACTOR_LOG_RANGE, colorMap=colormap(theme), interactive=False, width=12)
         self.colorbar.axis.setTicks([[(math.log10(v), f"{v:g}") for v in (0.03, 0.1, 0.3, 1, 3)], []])
         self.legend_label = pg.LabelItem("")
-        self.vertical: bool | None = None
-        self.set_vertical(False)
+        self.stacked: bool | None = None
+        self.set_stacked(False)
         self.setToolTip("The path the gradient takes back through one step of each cell (arrows point "
                         "from t to t−1). Edge colour and number: the mean factor that edge applied per "
-                        "step in this run (colour bar; 1 passes the gradient on unchanged). ‖W‖ is the "
+                        "step in this run (colour bar; 1 passes the gradient on unchanged). ‖W_hh‖₂ is the "
                         "spectral norm of the recurrent weights, the most they can stretch it. The wide "
-                        "band is the additive path: LSTM c_t = f·c_{t−1} + …, GRU h_t = z·h_{t−1} + ….")
-        self.setMinimumHeight(170)
+                        "band is the additive path: LSTM cₜ = f·cₜ₋₁ + …, GRU hₜ = z·hₜ₋₁ + ….")
         self.apply_theme(theme)
 
-    def set_vertical(self, vertical: bool) -> None:
-        """Side by side (a wide screen), or one above the other with the titles turned (a narrow one)."""
-        if vertical == self.vertical:
+    @property
+    def vertical(self) -> bool:
+        """One above the other (older name of :attr:`stacked`)."""
+        return bool(self.stacked)
+
+    def set_stacked(self, stacked: bool) -> None:
+        """Side by side with titles above (a tall screen), or one above the other with titles at the left."""
+        if stacked == self.stacked:
             return
-        self.vertical = vertical
+        self.stacked = stacked
         for item in (*self.titles.values(), *self.boxes.values(), self.colorbar, self.legend_label):
             if item.scene() is not None:
                 self.removeItem(item)
-        for k, cell in enumerate(CELLS):
-            title = self.titles[cell]
-            title.setAngle(-90 if vertical else 0)
-            if vertical:
-                self.addItem(title, row=k, col=0)
-                self.addItem(self.boxes[cell], row=k, col=1)
+        count = len(DIAGRAM_MODELS)
+        for k, m in enumerate(DIAGRAM_MODELS):
+            if stacked:
+                self.addItem(self.titles[m.key], row=k, col=0)
+                self.addItem(self.boxes[m.key], row=k, col=1)
             else:
-                self.addItem(title, row=0, col=k)
-                self.addItem(self.boxes[cell], row=1, col=k)
-        if vertical:
-            self.addItem(self.colorbar, row=0, col=2, rowspan=len(CELLS))
-            self.addItem(self.legend_label, row=len(CELLS), col=0, colspan=3)
+                self.addItem(self.titles[m.key], row=0, col=k)
+                self.addItem(self.boxes[m.key], row=1, col=k)
+        if stacked:
+            self.addItem(self.colorbar, row=0, col=2, rowspan=count)
+            self.addItem(self.legend_label, row=count, col=0, colspan=3)
         else:
-            self.addItem(self.colorbar, row=1, col=len(CELLS))
-            self.addItem(self.legend_label, row=2, col=0, colspan=len(CELLS) + 1)
+            self.addItem(self.colorbar, row=1, col=count)
+            self.addItem(self.legend_label, row=2, col=0, colspan=count + 1)
         self._legend_text()
         self._update_titles()
         self._orient_arrows()
 
+    # kept for callers of the older name
+    set_vertical = set_stacked
+
     def _legend_text(self) -> None:
         t = self.theme
-        text = ("band = additive path · arrows = the gradient, t → t−1" if self.vertical
-                else "wide band: additive path · arrows: the gradient's way back, t → t−1")
-        self.legend_label.setText(text,
-                                  color=t.muted, size=f"{max(7, t.font_pt - 3)}pt")
+        self.legend_label.setText("edge colour and number: mean factor per step · wide band: additive path · "
+                                  "arrows: the gradient, t → t−1", color=t.muted, size=f"{t.small_px}px")
 
     def apply_theme(self, theme: Theme) -> None:
         self.theme = theme
         self.setBackground(theme.background)
-        cmap = colormap(theme)
-        self.colorbar.setColorMap(cmap)
-        small_pt = max(7, theme.font_pt - 3)
+        self.colorbar.setColorMap(colormap(theme))
+        small = theme.qfont(theme.small_px)
         axis = self.colorbar.axis
         axis.setTextPen(theme.foreground)
         axis.setPen(theme.foreground)
-        small = QFont()
-        small.setPointSize(small_pt)
         axis.setStyle(tickFont=small)
-        axis.setLabel("factor per step", color=theme.foreground, **{"font-size": f"{small_pt}pt"})
+        axis.setWidth(int(theme.small_px * 2.2) + 8)
+        axis.setLabel("")  # the legend line names the colour: no turned axis title
+        node_size = self.node_size()
         for cell, (nodes, labels) in self.node_items.items():
             spec = list(_DIAGRAMS[cell]["nodes"].values())
-            nodes.setData(x=[s[0] for s in spec], y=[s[1] for s in spec], size=theme.font_pt + 6, symbol="o",
+            nodes.setData(x=[s[0] for s in spec], y=[s[1] for s in spec], size=node_size, symbol="o",
                           brush=pg.mkBrush(theme.panel), pen=pg.mkPen(theme.foreground, width=max(1.0, theme.line_width / 2)))
             for text in labels:
                 text.setColor(theme.foreground)
                 text.setFont(small)
-        for note in self.notes:
+                text.textItem.document().setDocumentMargin(1)
+        for note in self.notes.values():
             note.setColor(theme.muted)
             note.setFont(small)
-        self._update_titles()
+            note.textItem.document().setDocumentMargin(1)
         for parts in self.edge_items.values():
             parts["text"].setFont(small)
             parts["text"].setColor(theme.foreground)
+            parts["text"].textItem.document().setDocumentMargin(1)
         self._legend_text()
+        # three diagrams of two rows of nodes with labels above and below, and the legend line
+        self.setMinimumHeight(int(3 * (4 * theme.small_px + 2 * node_size) + 2 * theme.small_px) if self.stacked
+                              else int(8 * theme.small_px + 2 * node_size + 2 * theme.font_px + 40))
         if self.edges:
             self.set_edges(self.edges)
+        else:
+            self._update_titles()
+
+    def node_size(self) -> float:
+        """Node diameter in pixels: smaller when stacked (the boxes are short, the labels keep their size)."""
+        return (0.8 if self.stacked else 1.0) * self.theme.font_px + 4
 
     def colour_of(self, factor: float) -> QColor:
         """The colour bar's colour for a factor (its log10 clipped to the bar's range)."""
@@ -380,7 +337,8 @@ class CellDiagrams(pg.GraphicsLayoutWidget):
         """Colour and label every edge from the engine's per-edge factors."""
         self.edges = edges
         t = self.theme
-        for cell in CELLS:
+        for m in DIAGRAM_MODELS:
+            cell = m.key
             by_key = {e.key: e for e in edges.get(cell, ())}
             for key, *_rest in _DIAGRAMS[cell]["edges"]:
                 parts = self.edge_items[(cell, key)]
@@ -392,35 +350,36 @@ class CellDiagrams(pg.GraphicsLayoutWidget):
                 (x0, y0), (x1, y1) = parts["from"], parts["to"]
                 xs, ys = np.array([x0, x1], dtype=np.float64), np.array([y0, y1], dtype=np.float64)
                 parts["line"].setData(xs, ys, pen=pg.mkPen(colour, width=t.line_width * 1.5))
-                if edge is not None and edge.kind == "additive":
+                parts["additive"] = edge is not None and edge.kind == "additive"
+                if parts["additive"]:
                     parts["halo"].setData(xs, ys, pen=pg.mkPen(t.highlight, width=t.line_width * 5))
                 else:
                     parts["halo"].setData(np.zeros(0), np.zeros(0))
                 parts["arrow"].setStyle(brush=pg.mkBrush(colour), pen=pg.mkPen(t.foreground, width=1),
-                                        headLen=8 + t.font_pt)
-                # the arrow sits just past the middle of its edge, pointing the way the gradient goes
-                parts["arrow"].setPos(x0 + 0.55 * (x1 - x0), y0 + 0.55 * (y1 - y0))
-                parts["text"].setText(factor_text(edge, parts["two_lines"]) if edge is not None else "")
+                                        headLen=int(0.8 * t.font_px) + 4)
+                # the arrow sits on the second half of its edge, pointing the way the gradient goes
+                parts["arrow"].setPos(x0 + 0.72 * (x1 - x0), y0 + 0.72 * (y1 - y0))
+                parts["edge"] = edge
+                parts["text"].setText(factor_text(edge) if edge is not None else "")
             self.step_lines[cell] = [
-                f"{'c' if e.key == 'step_c' else 'h'} ×{e.factor:.3f}" if np.isfinite(e.factor)
+                f"{'c' if e.key == 'step_c' else 'h'} × {e.factor:.3f}" if np.isfinite(e.factor)
                 else f"{'c' if e.key == 'step_c' else 'h'} n/a"
                 for e in edges.get(cell, ()) if e.kind == "step"]
         self._update_titles()
         self._orient_arrows()
+        self._lay_out_labels()
 
     def _update_titles(self) -> None:
         """Each title names the cell and gives its measured factor per step (h, and c for the LSTM)."""
         t = self.theme
-        small = max(7, t.font_pt - 3)
-        for cell, title in self.titles.items():
-            lines = self.step_lines[cell]
-            joint = "<br>" if self.vertical else ", "
-            detail = f"per step: {joint.join(lines)}" if lines else ""
-            if self.vertical and lines:
-                detail = "<br>".join(f"{line} / step" for line in lines)
-            text = (f"<span style='color:{t.series[SERIES_INDEX[cell]]}; font-size:{t.font_pt}pt; "
-                    f"font-weight:bold'>{CELL_NAMES[cell]}</span><br>"
-                    f"<span style='color:{t.foreground}; font-size:{small}pt'>{detail}</span>")
+        for m in DIAGRAM_MODELS:
+            title = self.titles[m.key]
+            lines = self.step_lines[m.key]
+            detail = "<br>".join(f"{line} per step" for line in lines) if self.stacked \
+                else ("per step: " + ", ".join(lines) if lines else "")
+            text = (f"<span style='color:{t.series[m.series]}; font-size:{t.font_px}px; "
+                    f"font-weight:bold'>{m.name}</span><br>"
+                    f"<span style='color:{t.foreground}; font-size:{t.small_px}px'>{detail}</span>")
             if text != title.text:  # re-laying out a label is slow; most redraws change no title
                 title.setText(text)
 
@@ -436,6 +395,115 @@ class CellDiagrams(pg.GraphicsLayoutWidget):
             (x0, y0), (x1, y1) = parts["from"], parts["to"]
             parts["arrow"].setStyle(angle=math.degrees(math.atan2((y1 - y0) / py, -(x1 - x0) / px)))
 
+    def _lay_out_labels(self, *_args) -> None:
+        """Put every edge label beside its edge where it covers no arrow, line, node or other label.
+
+        Works in the box's pixels (labels keep their pixel size while the boxes stretch): candidate
+        places along the edge (middle first) on the preferred side, then the other side; the first
+        free one wins."""
+        self._orient_arrows()
+        for m in DIAGRAM_MODELS:
+            box = self.boxes[m.key]
+            if box.scene() is None or box.width() < 20 or box.height() < 20:
+                continue
+            (vx0, vx1), (vy0, vy1) = box.viewRange()
+            sx, sy = box.width() / (vx1 - vx0), box.height() / (vy1 - vy0)
+
+            def to_px(x: float, y: float, vx0=vx0, vy1=vy1, sx=sx, sy=sy) -> QPointF:
+                return QPointF((x - vx0) * sx, (vy1 - y) * sy)
+
+            def to_view(p: QPointF, vx0=vx0, vy1=vy1, sx=sx, sy=sy) -> tuple[float, float]:
+                return vx0 + p.x() / sx, vy1 - p.y() / sy
+
+            bounds = QRectF(0, 0, box.width(), box.height())
+            t = self.theme
+            node_size = self.node_size()
+            obstacles: list[QRectF] = []
+            nodes, labels = self.node_items[m.key]
+            spec = list(_DIAGRAMS[m.key]["nodes"].values())
+            for (x, y, _label, side), text in zip(spec, labels, strict=True):
+                p = to_px(x, y)
+                obstacles.append(QRectF(p.x() - node_size / 2, p.y() - node_size / 2, node_size, node_size))
+                r = text.textItem.boundingRect()
+                # the label just clear of its node, above or below it
+                top = p.y() - node_size / 2 - 1 - r.height() if side == "above" else p.y() + node_size / 2 + 1
+                text.setAnchor((0, 0))
+                text.setPos(*to_view(QPointF(p.x() - r.width() / 2, top)))
+                obstacles.append(QRectF(p.x() - r.width() / 2, top, r.width(), r.height()))
+            if m.key in self.notes:
+                note = self.notes[m.key]
+                r = note.textItem.boundingRect()
+                p = to_px(*_DIAGRAMS[m.key]["note"][:2])
+                obstacles.append(QRectF(p.x() - r.width() / 2, p.y() - r.height() / 2, r.width(), r.height()))
+            segments = []
+            for (cell, _key), parts in self.edge_items.items():
+                if cell != m.key:
+                    continue
+                a, b = to_px(*parts["from"]), to_px(*parts["to"])
+                width = t.line_width * (5 if parts["additive"] else 1.5)
+                segments.append((a, b, width / 2 + 2))
+                head = int(0.8 * t.font_px) + 4
+                tip = parts["arrow"].pos()
+                c = to_px(tip.x(), tip.y())
+                obstacles.append(QRectF(c.x() - head, c.y() - head, 2 * head, 2 * head))
+            placed: list[QRectF] = []
+            for (cell, _key), parts in self.edge_items.items():
+                if cell != m.key:
+                    continue
+                text = parts["text"]
+                a, b = to_px(*parts["from"]), to_px(*parts["to"])
+                edge = parts.get("edge")
+                variants = [factor_text(edge), factor_text(edge, two_lines=True)] if edge is not None else [""]
+                rect = None
+                for words in variants:  # one line if it finds a free place, else two
+                    if text.toPlainText() != words:
+                        text.setText(words)
+                    size = text.textItem.boundingRect()
+                    rect = self._free_spot(a, b, size.width(), size.height(), parts, obstacles + placed, segments,
+                                           bounds)
+                    if rect is not None:
+                        break
+                if rect is None:  # nowhere free: the one-line label at its first place inside the box
+                    text.setText(variants[0])
+                    size = text.textItem.boundingRect()
+                    rect = self._free_spot(a, b, size.width(), size.height(), parts, obstacles + placed, segments,
+                                           bounds, fallback=True)
+                placed.append(rect)
+                text.setAnchor((0, 0))
+                text.setPos(*to_view(rect.topLeft()))
+
+    @staticmethod
+    def _free_spot(a: QPointF, b: QPointF, w: float, h: float, parts: dict, obstacles: list[QRectF],
+                   segments: list, bounds: QRectF, fallback: bool = False) -> QRectF | None:
+        dx, dy = b.x() - a.x(), b.y() - a.y()
+        length = math.hypot(dx, dy) or 1.0
+        ux, uy = dx / length, dy / length
+        nx, ny = -uy, ux  # a normal (screen y grows downward)
+        preferred = parts["side"]
+        # which normal direction is the preferred side: "above" is up (-y), "left" is -x, ...
+        want = {"above": (0, -1), "below": (0, 1), "left": (-1, 0), "right": (1, 0)}[preferred]
+        first = 1 if nx * want[0] + ny * want[1] >= 0 else -1
+        clear = (parts["halo"].opts.get("pen").widthF() / 2 if parts["additive"] else 0) + 6
+        candidates = []
+        for side in (first, -first):
+            for f in (0.4, 0.3, 0.5, 0.2, 0.6, 0.1, 0.7):
+                px, py = a.x() + f * dx, a.y() + f * dy
+                extent = abs(nx) * w / 2 + abs(ny) * h / 2
+                cx, cy = px + side * nx * (clear + extent), py + side * ny * (clear + extent)
+                candidates.append(QRectF(cx - w / 2, cy - h / 2, w, h))
+        for rect in candidates:
+            if not bounds.contains(rect):
+                continue
+            if any(rect.intersects(o) for o in obstacles):
+                continue
+            if any(_rect_hits_segment(rect, s, e, margin) for s, e, margin in segments):
+                continue
+            return rect
+        if not fallback:
+            return None
+        inside = [r for r in candidates if bounds.contains(r)]
+        return (inside or candidates)[0]
+
 
 # ---------------------------------------------------------------------------------------------------
 # the scene
@@ -444,51 +512,47 @@ class CellDiagrams(pg.GraphicsLayoutWidget):
 class GatesScene(Scene):
     scene_id = "gates"
     title = "RNN vs LSTM vs GRU"
-    summary = "The same inputs through three cells: the LSTM's cell state is a highway where the gradient " \
-              "is multiplied by the forget gate, not by W_hh."
+    summary = "The same inputs through each cell. On the LSTM's cell state the gradient is multiplied by " \
+              "the forget gate, not by W_hh."
     has_animation = True
+    State = GatesState
 
     # -- controls ---------------------------------------------------------------------------------
     def build_controls(self, layout: QVBoxLayout) -> None:
         self._result: CellComparison | None = None
-        self._updating = False
-
-        preset_box = QGroupBox("Presets")
-        pl = QVBoxLayout(preset_box)
-        self.preset = Choice([(k, v[0]) for k, v in PRESETS.items()], "custom",
-                             tooltip="Ready-made settings for the forget-gate lesson")
-        pl.addWidget(self.preset)
-        layout.addWidget(preset_box)
+        self.make_preset_box(layout, "Ready-made settings for the forget-gate lesson; each holds on every seed")
+        d = GatesState()
 
         lstm = QGroupBox("LSTM")
         lf = QFormLayout(lstm)
         lf.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
-        self.forget_bias = SliderSpin(*FORGET_BIAS_RANGE, 0.1, DEFAULTS.forget_bias, decimals=1,
+        self.forget_bias = SliderSpin(*FORGET_BIAS_RANGE, 0.1, d.forget_bias, decimals=1,
                                       tooltip="Bias of the LSTM's forget gate: f = σ(bias + …). At 0 the gate is "
                                               "about ½ and the cell state forgets; at 3 it is about 0.95 and the "
                                               "gradient travels far along the cell state")
         lf.addRow("Forget bias", self.forget_bias)
         layout.addWidget(lstm)
 
-        net = QGroupBox("All three cells")
+        net = QGroupBox("All cells")
         form = QFormLayout(net)
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
-        self.steps = SliderSpin(1, MAX_STEPS, 1, DEFAULTS.steps, integer=True, tooltip="Sequence length T")
-        self.hidden = SliderSpin(1, MAX_HIDDEN, 1, DEFAULTS.hidden, integer=True,
-                                 tooltip="Hidden size n, the same for the three cells")
-        self.input_scale = SliderSpin(0.0, 3.0, 0.05, DEFAULTS.input_scale,
-                                      tooltip="Standard deviation of the inputs x_t (the same sequence for all "
-                                              "three); large inputs saturate the gates")
-        self.init = Choice([(i, INIT_LABELS[i]) for i in INITIALISERS], DEFAULTS.init,
+        self.steps = SliderSpin(1, APP_MAX_STEPS, 1, d.steps, integer=True, tooltip="Sequence length T")
+        self.hidden = SliderSpin(1, APP_MAX_HIDDEN, 1, d.hidden, integer=True,
+                                 tooltip="Hidden size n, the same for every cell")
+        self.input_scale = SliderSpin(0.0, 3.0, 0.05, d.input_scale,
+                                      tooltip="Standard deviation of the inputs xₜ (the same sequence for every "
+                                              "cell); large inputs saturate the gates")
+        self.init = Choice([(i, INIT_LABELS[i]) for i in INITIALISERS], d.init,
                            tooltip="How W_hh is drawn: the RNN's W_hh and the candidate block of the LSTM (g) "
                                    "and GRU (n); the gate blocks keep PyTorch's default uniform")
-        self.scale = SliderSpin(0.0, 2.5, 0.01, DEFAULTS.scale,
+        self.scale = SliderSpin(0.0, 2.5, 0.01, d.scale,
                                 tooltip="Weight scale of W_hh: spectral radius for Gaussian, gain for orthogonal "
                                         "and identity, multiplier for PyTorch default")
         self.seed = QSpinBox()
         self.seed.setRange(0, 999_999)
-        self.seed.setValue(DEFAULTS.seed)
-        self.seed.setToolTip("Random seed of weights and inputs: the same seed gives the same picture")
+        self.seed.setValue(d.seed)
+        self.seed.setToolTip("Random seed of weights and inputs: the same seed gives the same picture "
+                             "(a preset's claim holds on every seed)")
         form.addRow("Steps T", self.steps)
         form.addRow("Hidden n", self.hidden)
         form.addRow("Input scale", self.input_scale)
@@ -502,7 +566,8 @@ class GatesScene(Scene):
         layout.addWidget(self.threshold_box)
 
         self.pulse = BackwardPulse(self)
-        self.pulse_controls = PulseControls(self.pulse, "Send the gradient backward from L through all three cells (Space)", speed=20)
+        self.pulse_controls = PulseControls(self.pulse, "Send the gradient backward from L through every cell (Space)",
+                                            speed=d.speed)
         pc = self.pulse_controls
         self.play_button, self.back_button, self.fwd_button, self.rewind_button, self.speed = (
             pc.play_button, pc.back_button, pc.fwd_button, pc.rewind_button, pc.speed)
@@ -514,13 +579,16 @@ class GatesScene(Scene):
         note.setWordWrap(True)
         layout.addWidget(note)
 
-
-        self.preset.choiceChanged.connect(self._on_preset)
-        self.init.choiceChanged.connect(self._on_control)
-        for w in (self.forget_bias, self.steps, self.hidden, self.input_scale, self.scale):
-            w.valueChanged.connect(self._on_control)
-        for w in (self.seed, self.vanish_exp, self.explode_exp):
-            w.valueChanged.connect(self._on_control)
+        self.bind(self.forget_bias, "forget_bias")
+        self.bind(self.steps, "steps", int)
+        self.bind(self.hidden, "hidden", int)
+        self.bind(self.input_scale, "input_scale")
+        self.bind(self.init, "init")
+        self.bind(self.scale, "scale")
+        self.bind(self.seed, "seed", int)
+        self.bind(self.vanish_exp, "vanish", lambda e: 10.0 ** e, "change vanishing threshold")
+        self.bind(self.explode_exp, "explode", lambda e: 10.0 ** e, "change exploding threshold")
+        self.bind(self.speed, "speed", int, "change animation speed")
         self.pulse.position_changed.connect(self._on_pulse)
 
     # -- views --------------------------------------------------------------------------------------
@@ -531,70 +599,78 @@ class GatesScene(Scene):
         bl.setContentsMargins(0, 0, 0, 0)
         bl.setSpacing(6)
         self.badges: dict[str, QLabel] = {}
-        for cell in CELLS:
-            badge = QLabel(f"{CELL_NAMES[cell]}: computing…")
+        for m in MODELS:
+            badge = QLabel(f"{m.name}: computing…")
             badge.setObjectName("badge")
+            badge.setTextFormat(Qt.TextFormat.RichText)
             badge.setAlignment(Qt.AlignmentFlag.AlignCenter)
-            badge.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+            badge.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
             bl.addWidget(badge, 1)
-            self.badges[cell] = badge
-        self.pulse_label = QLabel("Loading PyTorch and running the three cells…")
-        self.pulse_label.setWordWrap(True)
-        self.pulse_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        self.pulse_label.setToolTip("The gradient norms at the pulse's step, from the engine")
+            self.badges[m.key] = badge
+        self.badge_lines: dict[str, tuple[str, str]] = {}
 
         self.lanes = LanesView(t)
-        self.chart = make_plot(t, "", "time step t", "gradient norm (log)", log_y=True, legend_columns=4)
+        self.chart = make_plot(t, "", "time step t", "norm", log_y=True, legend_columns=4)
         item = self.chart.getPlotItem()
         self.curves: dict[str, pg.PlotDataItem] = {}
-        for key in ("rnn", "lstm", "gru", "lstm_c"):
-            curve = pg.PlotDataItem(connect="finite", skipFiniteCheck=True)
-            self.curves[key] = curve
-        item.addItem(self.curves["lstm_c"])
-        for key in ("rnn", "gru", "lstm"):
-            item.addItem(self.curves[key])
+        for c in CURVES:
+            self.curves[c.key] = pg.PlotDataItem(connect="finite", skipFiniteCheck=True)
+        for c in sorted(CURVES, key=lambda c: not c.dashed):  # dashed curves under the solid ones
+            item.addItem(self.curves[c.key])
         self.below_float = pg.ScatterPlotItem(symbol="t")
         self.zero_marks = pg.ScatterPlotItem(symbol="x")
         item.addItem(self.below_float)
         item.addItem(self.zero_marks)
         self.vanish_line = threshold_line(t, t.vanish, "vanishing threshold")
         self.explode_line = threshold_line(t, t.explode, "exploding threshold")
-        # Labels go under their lines where curves seldom are: the vanishing one at the right end
-        # (near the loss the gradients are large), the exploding one at the left end (far from the
-        # loss they are small unless they explode), never over the early steps the lesson is about.
-        for line, position, anchor in ((self.vanish_line, 0.98, (1, 0)), (self.explode_line, 0.02, (0, 0))):
-            line.label.setPosition(position)
-            line.label.anchors = [anchor, anchor]
+        self.threshold_labels = ThresholdLabels(item, self.vanish_line, self.explode_line)
+        self.threshold_proxies = {"vanish": pg.PlotDataItem(), "explode": pg.PlotDataItem()}  # legend entries
         self.cursor = pg.InfiniteLine(angle=90, movable=False)
         for it in (self.vanish_line, self.explode_line, self.cursor):
             item.addItem(it, ignoreBounds=True)
+            it.setVisible(False)  # until the first result (the first one loads torch: a few seconds)
+        self.lanes.follow(item)  # step t of the lanes sits above step t of the chart
+        item.getViewBox().sigResized.connect(self._on_chart_resized)
         self.diagrams = CellDiagrams(t)
 
-        # Two arrangements of the same three views: stacked in one splitter when there is room, or
-        # on two tabs (curves with the pulse lanes | the cell diagrams) on a short screen such as a
+        # Two arrangements of the same views: stacked in one splitter when there is room, or on two
+        # tabs (the gradients: lanes above the chart | the cell diagrams) on a short screen such as a
         # projector at 1024x768. _arrange() moves the widgets; nothing is built twice.
+        self.gradients = QWidget()  # the values at the pulse, and the lanes above the chart: always together
+        gl = QVBoxLayout(self.gradients)
+        gl.setContentsMargins(0, 0, 0, 0)
+        gl.setSpacing(4)
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.setChildrenCollapsible(False)
+        split.addWidget(self.lanes)
+        split.addWidget(self.chart)
+        split.setStretchFactor(0, 1)
+        split.setStretchFactor(1, 4)
+        gl.addWidget(split, 1)
         self.splitter = QSplitter(Qt.Orientation.Vertical)
         self.splitter.setChildrenCollapsible(False)
         self.tabs = QTabWidget()
         self.tab_layouts: list[QVBoxLayout] = []
-        for name in ("Curves", "Pulse", "Cells"):
+        for name in ("Gradients", "Cells"):
             page = QWidget()
             page_layout = QVBoxLayout(page)
             page_layout.setContentsMargins(0, 0, 0, 0)
             self.tabs.addTab(page, name)
             self.tab_layouts.append(page_layout)
-        self.tabs.setToolTip("The screen is short: the curves and the cell diagrams share it as tabs")
+        self.tabs.setToolTip("The screen is short: the gradients and the cell diagrams share it as tabs")
+        self.bind(self.tabs, "view", lambda index: VIEWS[index], "change view")
         self._compact: bool | None = None
         layout.addWidget(badges)
-        layout.addWidget(self.pulse_label)
         layout.addWidget(self.splitter, 1)
         layout.addWidget(self.tabs, 1)
         self.apply_theme(t)
         self._arrange()
 
     def _wants_compact(self) -> bool:
-        """Tabs when the views get less than about 36 lines of text in height."""
-        return self.height() < 36 * self.theme.font_pt * 1.6
+        """Tabs when the views get less than about 43 lines of body text in height, or less than about
+        26 characters of small text per diagram side by side (the edge labels need that room)."""
+        t = self.theme
+        return self.height() < 43 * t.font_px or self.views_widget.width() < 3 * 26 * t.small_px
 
     def _arrange(self) -> None:
         compact = self._wants_compact()
@@ -602,20 +678,21 @@ class GatesScene(Scene):
             return
         self._compact = compact
         if compact:
-            for page_layout, widget in zip(self.tab_layouts, (self.chart, self.lanes, self.diagrams), strict=True):
+            for page_layout, widget in zip(self.tab_layouts, (self.gradients, self.diagrams), strict=True):
                 page_layout.addWidget(widget)
-            self.diagrams.set_vertical(True)
+            self.diagrams.set_stacked(True)
             self.splitter.hide()
             self.tabs.show()
         else:
-            for index, widget in enumerate((self.lanes, self.chart, self.diagrams)):
+            for index, widget in enumerate((self.gradients, self.diagrams)):
                 self.splitter.insertWidget(index, widget)
-            for index, share in enumerate((2, 5, 4)):
-                self.splitter.setStretchFactor(index, share)
-            self.splitter.setSizes([200, 500, 400])
-            self.diagrams.set_vertical(False)
+            self.splitter.setStretchFactor(0, 2)
+            self.splitter.setStretchFactor(1, 1)
+            self.splitter.setSizes([2000, 1000])  # in proportion, whatever the height
+            self.diagrams.set_stacked(False)
             self.tabs.hide()
             self.splitter.show()
+        self.diagrams.apply_theme(self.theme)
 
     def resizeEvent(self, event) -> None:  # noqa: N802 - Qt naming
         super().resizeEvent(event)
@@ -628,123 +705,56 @@ class GatesScene(Scene):
     def apply_theme(self, theme: Theme) -> None:
         t = theme
         self._legend_key = None
+        self._badge_keys: dict[str, tuple] = {}
         if self._compact is not None:
             self._arrange()
         self.lanes.apply_theme(t)
         self.diagrams.apply_theme(t)
         style_plot(self.chart, t)
-        self.chart.legend.setColumnCount(2 if t.projector else 4)
-        for key, curve in self.curves.items():
-            colour = t.series[SERIES_INDEX["lstm" if key == "lstm_c" else key]]
-            style = Qt.PenStyle.DashLine if key == "lstm_c" else Qt.PenStyle.SolidLine
-            curve.setPen(curve_pen(colour, t, style, 0.8 if key == "lstm_c" else 1.0))
+        reserve_tick_width(self.chart, "10⁻¹⁸⁰⁰")
+        self.chart.getPlotItem().getAxis("bottom").setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+        for c in CURVES:
+            colour = t.series[c.model.series]
+            style = Qt.PenStyle.DashLine if c.dashed else Qt.PenStyle.SolidLine
+            self.curves[c.key].setPen(curve_pen(colour, t, style, 0.8 if c.dashed else 1.0))
         self.below_float.setBrush(pg.mkBrush(t.series[3]))
         self.below_float.setPen(pg.mkPen(t.foreground))
         self.zero_marks.setPen(pg.mkPen(t.foreground, width=2))
         self.zero_marks.setBrush(pg.mkBrush(t.foreground))
-        for line, colour in ((self.vanish_line, t.vanish), (self.explode_line, t.explode)):
-            line.setPen(curve_pen(colour, t, Qt.PenStyle.DashLine, 0.75))
+        for name, line, colour in (("vanish", self.vanish_line, t.vanish), ("explode", self.explode_line, t.explode)):
+            pen = curve_pen(colour, t, Qt.PenStyle.DashLine, 0.75)
+            line.setPen(pen)
+            self.threshold_proxies[name].setPen(pen)
             line.label.setColor(colour)
-            line.label.fill = pg.mkBrush(0, 0, 0, 0)  # see-through: a curve under the label stays visible
-            font = line.label.textItem.font()
-            font.setPointSize(max(8, t.font_pt - 1))
-            line.label.setFont(font)
+            line.label.setFont(t.qfont(t.small_px))
         self.cursor.setPen(pg.mkPen(t.highlight, width=max(1.0, t.line_width * 0.6)))
+        for badge in self.badges.values():
+            # two lines: the verdict and what it measured; a fixed height, so a new verdict never
+            # asks the window to lay out again
+            badge.setFixedHeight(int(t.font_px * 1.35 + t.small_px * 1.35 + 0.25 * t.font_px + 6))
         if self._result is not None:
             self._draw(self._result)
 
-    # -- settings -------------------------------------------------------------------------------------
-    def generator_settings(self) -> GeneratorSettings:
-        return replace(DEFAULTS, hidden=int(self.hidden.value()), steps=int(self.steps.value()),
-                       init=self.init.value(), scale=float(self.scale.value()),
-                       input_scale=float(self.input_scale.value()), seed=int(self.seed.value()),
-                       forget_bias=float(self.forget_bias.value()))
+    # -- state --------------------------------------------------------------------------------------
+    def show_state(self, state: GatesState) -> None:
+        self.forget_bias.setValue(state.forget_bias)
+        self.steps.setValue(state.steps)
+        self.hidden.setValue(state.hidden)
+        self.input_scale.setValue(state.input_scale)
+        self.init.set_value(state.init)
+        self.scale.setValue(state.scale)
+        self.seed.setValue(state.seed)
+        self.vanish_exp.setValue(int(round(math.log10(state.vanish))))
+        self.explode_exp.setValue(int(round(math.log10(state.explode))))
+        self.speed.setValue(state.speed)
+        self.pulse.speed = float(state.speed)
+        self.tabs.setCurrentIndex(VIEWS.index(state.view))
+
+    def generator_settings(self):
+        return self.state.generator()
 
     def thresholds(self) -> tuple[float, float]:
-        return 10.0 ** self.vanish_exp.value(), 10.0 ** self.explode_exp.value()
-
-    def settings(self) -> dict:
-        vanish, explode = self.thresholds()
-        s = self.generator_settings()
-        return {**{k: getattr(s, k) for k in _GENERATOR_KEYS}, "vanish": vanish, "explode": explode,
-                "preset": self.preset.value(), "speed": self.speed.value()}
-
-    def apply_settings(self, settings: dict) -> None:
-        unknown = set(settings) - set(_GENERATOR_KEYS) - set(_OTHER_KEYS)
-        if unknown:
-            raise ValueError(f"gates: unknown setting '{sorted(unknown)[0]}'")
-        if "preset" in settings and settings["preset"] not in PRESETS:
-            raise ValueError(f"gates: unknown preset {settings['preset']!r}")
-        current = self.settings()
-        merged = {k: settings.get(k, current[k]) for k in _GENERATOR_KEYS}
-        for key in ("scale", "input_scale", "forget_bias"):
-            if isinstance(merged[key], int) and not isinstance(merged[key], bool):
-                merged[key] = float(merged[key])
-        try:
-            candidate = replace(DEFAULTS, **merged).validated("gates")
-        except TypeError as exc:
-            raise ValueError(f"gates: {exc}") from None
-        if candidate.hidden > MAX_HIDDEN or candidate.steps > MAX_STEPS:
-            raise ValueError(f"gates: the scene shows up to {MAX_HIDDEN} hidden units and {MAX_STEPS} steps")
-        if not FORGET_BIAS_RANGE[0] <= candidate.forget_bias <= FORGET_BIAS_RANGE[1]:
-            raise ValueError("gates: the forget bias must be between 0 and 5")
-        if candidate.scale > 2.5 or candidate.input_scale > 3.0:
-            raise ValueError("gates: weight scale goes to 2.5 and input scale to 3 in this scene")
-        try:
-            vanish = float(settings.get("vanish", current["vanish"]))
-            explode = float(settings.get("explode", current["explode"]))
-            speed = int(settings.get("speed", current["speed"]))
-        except (TypeError, ValueError):
-            raise ValueError("gates: thresholds and speed must be numbers") from None
-        if not (0 < vanish < 1 < explode) or not (math.isfinite(vanish) and math.isfinite(explode)):
-            raise ValueError("gates: thresholds must satisfy 0 < vanish < 1 < explode")
-        if not 1 <= speed <= 200:
-            raise ValueError("gates: speed must be 1..200 steps per second")
-        self._updating = True
-        try:
-            self.forget_bias.setValue(candidate.forget_bias)
-            self.steps.setValue(candidate.steps)
-            self.hidden.setValue(candidate.hidden)
-            self.input_scale.setValue(candidate.input_scale)
-            self.init.set_value(candidate.init)
-            self.scale.setValue(candidate.scale)
-            self.seed.setValue(candidate.seed)
-            self.vanish_exp.setValue(int(round(math.log10(vanish))))
-            self.explode_exp.setValue(int(round(math.log10(explode))))
-            self.speed.setValue(speed)
-            self.preset.set_value(settings.get("preset", "custom"))
-        finally:
-            self._updating = False
-        self.refresh()
-
-    def reset(self) -> None:
-        self.apply_settings({**{k: getattr(DEFAULTS, k) for k in _GENERATOR_KEYS}, "vanish": VANISH_THRESHOLD,
-                             "explode": EXPLODE_THRESHOLD, "preset": "custom", "speed": 20})
-
-    def _on_preset(self, key: str) -> None:
-        if self._updating or key == "custom":
-            return
-        base = {k: getattr(DEFAULTS, k) for k in _GENERATOR_KEYS}
-        base.update(PRESETS[key][1])
-        base["seed"] = int(self.seed.value())
-        base["preset"] = key
-        main = self.window()
-        if hasattr(main, "_push_undo"):
-            main._push_undo(f"preset “{PRESETS[key][0]}”", ["gates"])
-        try:
-            self.apply_settings(base)
-        except ValueError as exc:
-            self.context.show_error(str(exc))
-
-    def _on_control(self, *_args) -> None:
-        if self._updating:
-            return
-        if self.preset.value() != "custom":
-            self._updating = True
-            self.preset.set_value("custom")
-            self._updating = False
-        self.refresh()
-        self.settings_changed.emit()
+        return self.state.vanish, self.state.explode
 
     # -- scenarios ------------------------------------------------------------------------------------
     def open_scenario(self, scenario: Scenario) -> bool:
@@ -752,124 +762,169 @@ class GatesScene(Scene):
         g = scenario.generator
         if g is None:
             return False
-        values = {k: getattr(g, k) for k in _GENERATOR_KEYS}
         try:
-            self.apply_settings({**values, "preset": "custom"})
+            values = {k: getattr(g, k) for k in ("hidden", "steps", "init", "scale", "input_scale", "seed",
+                                                 "forget_bias")}
+            new = GatesState.from_dict(values, base=self.state).replace(preset="custom")
         except ValueError as exc:
-            self.context.show_error(f"{exc}; use `gradsim flow --scenario` for it")
+            self.context.show_error(f"{str(exc).removeprefix('gates: ')}; use `gradsim flow --scenario` for it")
             return False
+        self.set_state(new, f"open {scenario.name or 'scenario'}")
         return True
 
     def scenario_document(self) -> dict:
-        return {"format": "gradsim.scenario/1", **self.generator_settings().to_dict()}
+        return self.state.scenario_document()
 
     # -- compute and draw ------------------------------------------------------------------------------
     def refresh(self) -> None:
-        vanish, explode = self.thresholds()
-        self.request(compute_gates, GatesJob(self.generator_settings(), vanish, explode))
+        self.request(compute_gates, self.state.job())
 
     def on_result(self, result: CellComparison, key: str) -> None:
         self._result = result
         self._draw(result)
 
-    def _curve_logs(self, r: CellComparison) -> dict[str, np.ndarray]:
-        return {"rnn": r.rnn.log10_grad_norm, "lstm": r.lstm.log10_grad_norm, "gru": r.gru.log10_grad_norm,
-                "lstm_c": r.lstm.log10_cell_grad_norm}
-
     def _draw(self, r: CellComparison) -> None:
         t = self.theme
-        x = r.rnn.t.astype(np.float64)
-        steps = r.rnn.steps
-        logs = self._curve_logs(r)
-        vanish, explode = r.rnn.verdict.vanish_threshold, r.rnn.verdict.explode_threshold
+        first = r.results[MODELS[0].key]
+        x = first.t.astype(np.float64)
+        steps = first.steps
+        logs = curve_logs(r)
+        vanish, explode = first.verdict.vanish_threshold, first.verdict.explode_threshold
         finite = np.concatenate([v[np.isfinite(v)] for v in logs.values()])
         lo_data = float(finite.min()) if finite.size else -1.0
         hi_data = float(finite.max()) if finite.size else 1.0
         floor = min(lo_data, math.log10(vanish)) - 1.0
         few = steps <= 60
         below_x, below_y, zero_x, zero_y = [], [], [], []
-        beyond = {"rnn": r.rnn.underflow | r.rnn.overflow, "lstm": r.lstm.underflow | r.lstm.overflow,
-                  "gru": r.gru.underflow | r.gru.overflow, "lstm_c": r.lstm.cell_beyond_float}
-        for key, values in logs.items():
-            y, zero = clean_log10(values, floor)
-            colour = t.series[SERIES_INDEX["lstm" if key == "lstm_c" else key]]
-            self.curves[key].setData(x, y, symbol="o" if few and key != "lstm_c" else None,
-                                     symbolSize=t.marker_size * 0.6, symbolBrush=colour, symbolPen=colour)
-            below = beyond[key]
+        drawn = []
+        for c in CURVES:
+            y, zero = clean_log10(logs[c.key], floor)
+            colour = t.series[c.model.series]
+            self.curves[c.key].setData(x, y, symbol="o" if few and not c.dashed else None,
+                                       symbolSize=t.marker_size * 0.6, symbolBrush=colour, symbolPen=colour)
+            drawn.append((x, y))
+            below = _beyond_float(r, c.key)
             below_x.append(x[below])
             below_y.append(y[below])
             zero_x.append(x[zero])
             zero_y.append(y[zero])
+        self._drawn = drawn
+        for line in (self.vanish_line, self.explode_line, self.cursor):
+            line.setVisible(True)
         bx, by = np.concatenate(below_x), np.concatenate(below_y)
         zx, zy = np.concatenate(zero_x), np.concatenate(zero_y)
         self.below_float.setData(x=bx, y=by, size=t.marker_size)
         self.below_float.setVisible(bool(bx.size))
         self.zero_marks.setData(x=zx, y=zy, size=t.marker_size)
         self.zero_marks.setVisible(bool(zx.size))
-        self.vanish_line.setValue(math.log10(vanish))
-        self.explode_line.setValue(math.log10(explode))
-        self.vanish_line.label.setFormat(f"vanishing threshold {power_label(math.log10(vanish))}")
-        self.explode_line.label.setFormat(f"exploding threshold {power_label(math.log10(explode))}")
-        ymin = min(lo_data, math.log10(vanish)) - 0.8
-        ymax = max(hi_data, math.log10(explode)) + 0.8
+        if (vanish, explode) != getattr(self, "_drawn_thresholds", None):
+            self._drawn_thresholds = (vanish, explode)
+            self.vanish_line.setValue(math.log10(vanish))
+            self.explode_line.setValue(math.log10(explode))
+            self.vanish_line.label.setFormat(f"vanishing threshold {threshold_text(vanish)}")
+            self.explode_line.label.setFormat(f"exploding threshold {threshold_text(explode)}")
+        lo = min(lo_data, math.log10(vanish))
+        hi = max(hi_data, math.log10(explode))
         if zx.size:
-            ymin = floor - 0.5
-        self.chart.getPlotItem().setRange(xRange=(0.5, steps + 0.5), yRange=(ymin, ymax), padding=0.02)
-        entries = [(self.curves["rnn"], "RNN"), (self.curves["gru"], "GRU"), (self.curves["lstm"], "LSTM"),
-                   (self.curves["lstm_c"], "LSTM cell ‖dL/dc_t‖")]
-        if bx.size:
-            entries.append((self.below_float, "beyond float64 (exact log shown)"))
-        if zx.size:
-            entries.append((self.zero_marks, "exactly 0"))
-        legend_key = (tuple(label for _item, label in entries), t.name)
-        if legend_key != self._legend_key:  # rebuilding the legend costs more than the curves
-            self.chart.set_legend(entries)
-            style_plot(self.chart, t)
-            self._legend_key = legend_key
+            lo = floor - 0.5
+        self._y_span = (lo, hi)
+        self._marks = (bool(bx.size), bool(zx.size))
+        self._frame(steps, decide_legend=True)
 
-        self.lanes.set_lanes(["RNN", "GRU", "LSTM h", "LSTM c"], [logs["rnn"], logs["gru"], logs["lstm"], logs["lstm_c"]])
+        self.lanes.set_lanes([c.lane for c in CURVES], [logs[c.key] for c in CURVES])
         self.diagrams.set_edges(r.edges)
-        for cell in CELLS:
-            res = r.results[cell]
-            v = res.verdict
-            text = f"{CELL_NAMES[cell]}: {v.kind}"
-            if v.first_t is not None:
-                text += f"\nfrom t = {v.first_t}"
-            else:
-                text += f"\n‖dL/dh₁‖ {format_power(float(res.log10_grad_norm[0]), 2)}"
-            badge = self.badges[cell]
-            badge.setText(text)
-            tip = f"{CELL_NAMES[cell]}: {v.describe()}. ‖dL/dh₁‖ = {format_power(float(res.log10_grad_norm[0]))}"
-            if cell == "lstm":
-                tip += f"; cell state: {r.lstm.cell_verdict.describe()}"
-            badge.setToolTip(tip)
-            badge.setStyleSheet(f"background: {t.verdict_colour(v.kind)}; font-size: {t.font_pt - 2}pt; "
-                                "padding: 2px 4px; "
-                                f"color: {'#000000' if not t.projector else '#ffffff'};")
+        for m in MODELS:
+            self._show_badge(m, r.results[m.key], r)
         self.pulse.steps = steps
         self.pulse.position = min(self.pulse.position, steps + 1.0)
         self._on_pulse(self.pulse.position)
+        self.lanes.align()
+        settle_view(self.lanes)
+
+    def _frame(self, steps: int, decide_legend: bool) -> None:
+        """Ranges with room for the threshold labels, the labels where no curve runs, the legend."""
+        item = self.chart.getPlotItem()
+        lo, hi = self._y_span
+        height = item.getViewBox().height()
+        head = self.threshold_labels.headroom(hi - lo, height if height > 50 else 300.0)
+        pad = max(0.5, 0.015 * (steps + 1))
+        item.setRange(xRange=(-pad, steps + 1 + pad), yRange=(lo - head, hi + head), padding=0)
+        self.threshold_labels.place(lambda: self._drawn, decide_legend)
+        self._update_legend(*self._marks)
+        settle_view(self.chart)
+
+    def _on_chart_resized(self, *_args) -> None:
+        fit_legend(self.chart, 4)
+        if self._result is not None and getattr(self, "_y_span", None) is not None:
+            self._frame(self._result.rnn.steps, decide_legend=False)
+
+    def _update_legend(self, below: bool, zero: bool) -> None:
+        vanish, explode = self._drawn_thresholds
+        in_legend = self.threshold_labels.in_legend
+        entries = [(self.curves[c.key], c.legend) for c in CURVES]
+        if below:
+            entries.append((self.below_float, "beyond float64 (exact log shown)"))
+        if zero:
+            entries.append((self.zero_marks, "exactly 0"))
+        if "vanish" in in_legend:
+            entries.append((self.threshold_proxies["vanish"], f"vanishing threshold {threshold_text(vanish)}"))
+        if "explode" in in_legend:
+            entries.append((self.threshold_proxies["explode"], f"exploding threshold {threshold_text(explode)}"))
+        key = (tuple(label for _item, label in entries), self.theme.name, self.theme.small_px)
+        if key != self._legend_key:  # rebuilding the legend costs more than the curves
+            self.chart.set_legend(entries)
+            style_plot(self.chart, self.theme)
+            self._legend_key = key
+            fit_legend(self.chart, 4)
+
+    def _show_badge(self, m: Model, res, r: CellComparison) -> None:
+        """The model's verdict and how many steps its gradient stays within the thresholds."""
+        t = self.theme
+        v = res.verdict
+        lines = (f"{m.name}: {v.kind.upper()}", reach_text(v, res.steps))
+        self.badge_lines[m.key] = lines
+        tip = reach_sentence(m.name, v, res.steps) + f". ‖dL/dh₁‖ = {format_power(float(res.log10_grad_norm[0]))}"
+        if m.key == "lstm":
+            tip += "\n" + reach_sentence("LSTM cell state", r.lstm.cell_verdict, res.steps, "‖dL/dcₜ‖")
+        key = (lines, tip, t.name, t.font_px)
+        if self._badge_keys.get(m.key) == key:
+            return
+        self._badge_keys[m.key] = key
+        badge = self.badges[m.key]
+        badge.setText(f"<span style='font-size:{t.font_px}px'>{lines[0]}</span><br>"
+                      f"<span style='font-size:{t.small_px}px; font-weight:normal'>{lines[1]}</span>")
+        badge.setToolTip(tip)
+        colour = t.verdict_colour(v.kind)
+        style = f"background: {colour}; color: {t.on_colour(colour)}; padding: 2px 4px;"
+        if badge.styleSheet() != style:
+            badge.setStyleSheet(style)
 
     # -- animation ------------------------------------------------------------------------------------
     def _on_pulse(self, position: float) -> None:
+        """The rings on the lanes and the chart's cursor at the same x; the values at the pulse's step."""
         self.lanes.set_pulse(position)
         r = self._result
         if r is None:
             return
         steps = r.rnn.steps
-        step = min(max(math.ceil(position - 1e-9), 1), steps)
-        self.cursor.setValue(float(step) if position <= steps else steps + 0.5)
+        self.cursor.setValue(min(max(position, 1.0), steps + 1.0))
         th = self.theme
         if position > steps:
-            self.pulse_label.setText(f"<span style='color:{th.muted}'>L = Σ h_T: press ▶ to send the gradient "
-                                     "back through all three cells at once</span>")
+            self.lanes.set_readout(f"<span style='color:{th.muted}'>The gradient starts at the loss: ▶ sends it "
+                                   "back through every cell at once</span>")
             return
-        logs = self._curve_logs(r)
+        step = self.pulse.step_at(position)
+        logs = curve_logs(r)
         parts = []
-        for key, name in (("rnn", "RNN"), ("gru", "GRU"), ("lstm", "LSTM h"), ("lstm_c", "LSTM c")):
-            colour = th.series[SERIES_INDEX["lstm" if key == "lstm_c" else key]]
-            parts.append(f"<span style='color:{colour}'><b>{name}</b></span> {format_power(float(logs[key][step - 1]), 2)}")
-        self.pulse_label.setText(f"t = {step}: " + " · ".join(parts))
+        for c in CURVES:
+            colour = th.series[c.model.series]
+            parts.append(f"<span style='color:{colour}'><b>{c.lane}</b></span> "
+                         f"{format_power(float(logs[c.key][step - 1]), 2)}")
+        self.lanes.set_readout(f"t = {step}: " + " · ".join(parts))
+
+    def pulse_text(self) -> str:
+        """The values at the pulse's step, as shown above the lanes."""
+        return self.lanes.readout_text()
 
     def play_pause(self) -> None:
         self.pulse.toggle()
@@ -894,17 +949,16 @@ class GatesScene(Scene):
         r = self._result
         if r is None:
             return None
-        return {
-            "t": [int(v) for v in r.rnn.t],
-            "rnn_log10_grad_norm": r.rnn.log10_grad_norm,
-            "lstm_log10_grad_norm": r.lstm.log10_grad_norm,
-            "gru_log10_grad_norm": r.gru.log10_grad_norm,
-            "lstm_log10_cell_grad_norm": r.lstm.log10_cell_grad_norm,
-            "rnn_grad_norm": r.rnn.grad_norm,
-            "lstm_grad_norm": r.lstm.grad_norm,
-            "gru_grad_norm": r.gru.grad_norm,
-            "lstm_cell_grad_norm": r.lstm.cell_grad_norm,
-        }
+        out: dict = {"t": [int(v) for v in r.rnn.t]}
+        for m in MODELS:
+            out[f"{m.key}_log10_grad_norm"] = r.results[m.key].log10_grad_norm
+            if m.key == "lstm":
+                out["lstm_log10_cell_grad_norm"] = r.lstm.log10_cell_grad_norm
+        for m in MODELS:
+            out[f"{m.key}_grad_norm"] = r.results[m.key].grad_norm
+            if m.key == "lstm":
+                out["lstm_cell_grad_norm"] = r.lstm.cell_grad_norm
+        return out
 
     @property
     def result(self) -> CellComparison | None:

@@ -465,7 +465,6 @@ class ScalarScene(Scene):
             return
         self._row = min(self._row, int(self.steps.value()) - 1)
         self.refresh()
-        self.settings_changed.emit()
 
     # -- compute and draw ------------------------------------------------------------------------------
     def refresh(self) -> None:

@@ -569,7 +569,6 @@ class SpectrumScene(Scene):
         if self._updating:
             return
         self.refresh()
-        self.settings_changed.emit()
 
     # -- the matrix editor ----------------------------------------------------------------------------
     def _fill_matrix_table(self, matrix: list[list[float]]) -> None:
@@ -618,7 +617,6 @@ class SpectrumScene(Scene):
         self._fill_matrix_table(grown)
         if not self._updating:
             self.request(compute_matrix, self.matrix_job(), key="matrix")
-            self.settings_changed.emit()
 
     def _on_matrix_edit(self, item: QTableWidgetItem) -> None:
         previous = item.data(Qt.ItemDataRole.UserRole)
@@ -638,7 +636,6 @@ class SpectrumScene(Scene):
         self.matrix_table.blockSignals(blocked)
         if not self._updating:
             self.request(compute_matrix, self.matrix_job(), key="matrix")
-            self.settings_changed.emit()
 
     # -- compute and draw ------------------------------------------------------------------------------
     def refresh(self) -> None:

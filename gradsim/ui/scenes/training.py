@@ -863,7 +863,6 @@ class TrainingScene(Scene):
         self.reset_run()
         if had_run:
             self.context.show_status("Settings changed: the run was reset")
-        self.settings_changed.emit()
 
     # -- the run ------------------------------------------------------------------------------------
     def refresh(self) -> None:

@@ -1,0 +1,90 @@
+"""Every claim on screen is a number: each preset's and each lesson step's ``expect`` is computed by
+the engine from the very state the scene would show, on ten seeds (a claim about generated weights
+must hold whatever the seed), without a window. Scenes whose state module has ``outcome`` take part.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+from gradsim.lesson import load_builtin_lesson
+from gradsim.presets import claim_holds, load_presets
+from gradsim.registry import SCENE_IDS
+from gradsim.states import state_class
+
+SEEDS = range(10)
+
+
+def _module(scene_id):
+    try:
+        module = importlib.import_module(f"gradsim.states.{scene_id}")
+    except ModuleNotFoundError:
+        return None
+    return module if hasattr(module, "outcome") else None
+
+
+def _claims():
+    out = []
+    for scene_id in SCENE_IDS:
+        if _module(scene_id) is None:
+            continue
+        for p in load_presets(scene_id):
+            if p.expect is not None:
+                out.append(pytest.param(scene_id, {"preset": p.preset_id}, p.expect, p.first_t,
+                                        id=f"{scene_id}-preset-{p.preset_id}"))
+    for i, step in enumerate(load_builtin_lesson().steps, start=1):
+        if step.expect is not None:
+            out.append(pytest.param(step.scene, step.settings, step.expect, None, id=f"lesson-step-{i}-{step.scene}"))
+    return out
+
+
+def _seeded(settings: dict, state_cls, seed: int) -> dict:
+    """The settings on another seed, unless they fix every number (an explicit scenario)."""
+    if "seed" not in state_cls.field_names() or "seed" in settings:
+        return settings
+    return {**settings, "seed": seed}
+
+
+@pytest.mark.parametrize(("scene_id", "settings", "expect", "first_t"), _claims())
+def test_claim_holds_on_ten_seeds(scene_id, settings, expect, first_t):
+    module, state_cls = _module(scene_id), state_class(scene_id)
+    failures = []
+    for seed in SEEDS:
+        state = state_cls.from_settings(_seeded(settings, state_cls, seed))
+        result = module.outcome(state)
+        if not claim_holds(expect, result):
+            failures.append(f"seed {seed}: {result}")
+        elif first_t is not None and not first_t[0] <= result.first_t <= first_t[1]:
+            failures.append(f"seed {seed}: from t = {result.first_t}, the title says {first_t}")
+        if getattr(state, "scenario", None) is not None:
+            break  # every number given: the seed changes nothing
+    assert not failures, f"{scene_id} {settings} claims {expect}: " + "; ".join(failures)
+
+
+def test_claims_are_checked_for_every_scene_with_presets():
+    """A scene with presets must say what they show (or that they claim nothing)."""
+    from gradsim.presets import VERDICT_KINDS
+
+    assert any(p.expect in VERDICT_KINDS for p in load_presets("flow"))
+    for scene_id in SCENE_IDS:
+        for p in load_presets(scene_id):
+            words = p.title.lower()
+            if any(w in words for w in ("vanish", "explod", "gone", "learns", "fails")):
+                assert p.expect is not None, f"{scene_id} preset {p.preset_id!r} claims an outcome in its title"
+
+
+def test_state_rules_refuse_bad_settings_in_one_line():
+    from gradsim.states.flow import FlowState
+
+    for bad in ({"scale": "big"}, {"steps": 2.5}, {"steps": 5000}, {"colour": 1}, {"activation": "softmax"},
+                {"vanish": 10.0}, {"unknown\nkey": 1}, {"scenario": {"format": "nope"}}):
+        with pytest.raises(ValueError) as info:
+            FlowState.from_settings(bad)
+        assert "\n" not in str(info.value) and str(info.value).startswith("flow")
+    state = FlowState.from_settings({"preset": "sigmoid20", "seed": 4})
+    assert (state.activation, state.steps, state.seed, state.preset) == ("sigmoid", 20, 4, "sigmoid20")
+    assert state.replace(seed=5).preset == "sigmoid20"  # a preset holds on any seed
+    assert state.replace(steps=21).preset == "custom"
+    assert FlowState.from_dict(state.to_dict()) == state

@@ -1,0 +1,162 @@
+"""Issue 14: every scene readable, uncluttered and uncut on a projector, and scaled up on big screens.
+
+For every scene, each of its states a class can be shown (the default, every preset, every lesson
+step on that scene) is rendered in projector mode at 1024x768 and 800x600, with the control drawer
+closed and open, and checked by ``layout_audit``: no text cut, elided or outside its view, nothing
+below the type scale's smallest size; the pictures get their share of the window. The default state
+of each scene is also checked at 1280x800 and 1920x1080 in both modes.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from gradsim.lesson import load_builtin_lesson
+from gradsim.presets import load_presets
+from gradsim.registry import SCENE_IDS
+
+from .conftest import wait_idle
+from .layout_audit import picture_share, problems
+
+PICTURE_SCENES = ("flow", "scalar", "spectrum", "gates", "training", "agreement")
+# the pictures' share of the window: (width, height, projector) -> at least
+SHARE = {(1024, 768, True): 0.55, (1920, 1080, True): 0.60, (1280, 800, False): 0.50}
+
+
+def _states(scene_id: str) -> list[tuple[str, dict]]:
+    """(what, settings) for the default, every preset and every built-in lesson step of a scene."""
+    out = [("default", {})]
+    out += [(f"preset {p.preset_id}", {"preset": p.preset_id}) for p in load_presets(scene_id)]
+    for i, step in enumerate(load_builtin_lesson().steps, start=1):
+        if step.scene == scene_id:
+            out.append((f"lesson step {i}", step.settings))
+    return out
+
+
+def _show(window, qtbot, scene_id: str, settings: dict) -> None:
+    scene = window.show_scene(scene_id)
+    scene.reset()
+    if settings:
+        scene.apply_settings(settings)
+    wait_idle(qtbot, window, timeout=60000)
+    qtbot.wait(20)
+
+
+def _audit(window, qtbot, scene_id: str, what: str, share_floor: float | None) -> list[str]:
+    scene = window.current_scene()
+    found = []
+    for drawer_open in ((False, True) if scene.drawer_mode else (True,)):
+        window._set_controls(drawer_open)
+        qtbot.wait(5)
+        tag = f"{scene_id} {what} ({'controls open' if drawer_open else 'controls closed'})"
+        found += [f"{tag}: {p}" for p in problems(window, window.theme.small_px)]
+        if share_floor is not None and not (scene.drawer_mode and drawer_open):
+            share = picture_share(window)
+            if share < share_floor:
+                found.append(f"{tag}: pictures get {share:.0%} of the window, want {share_floor:.0%}")
+    window._set_controls(not scene.drawer_mode)
+    return found
+
+
+@pytest.fixture(scope="module")
+def projector_window(qapp):
+    from .conftest import _build_window
+
+    window = _build_window(projector=True)
+    yield window
+    window.close()
+    window.deleteLater()
+    qapp.processEvents()
+
+
+@pytest.mark.parametrize("size", [(1024, 768), (800, 600)], ids=["1024x768", "800x600"])
+@pytest.mark.parametrize("scene_id", SCENE_IDS)
+def test_every_state_fits_a_projector(projector_window, qtbot, scene_id, size):
+    window = projector_window
+    window.resize(*size)
+    window._follow_size()
+    floor = SHARE.get((*size, True)) if scene_id in PICTURE_SCENES else None
+    found = []
+    for what, settings in _states(scene_id):
+        _show(window, qtbot, scene_id, settings)
+        found += _audit(window, qtbot, scene_id, what, floor)
+    window.current_scene().shutdown()
+    assert not found, "\n".join(found)
+
+
+@pytest.mark.parametrize("mode", [(1280, 800, False), (1920, 1080, False), (1280, 800, True), (1920, 1080, True)],
+                         ids=["1280x800-normal", "1920x1080-normal", "1280x800-projector", "1920x1080-projector"])
+def test_default_states_fit_big_windows(qtbot, new_window, mode):
+    width, height, projector = mode
+    window = new_window(projector)
+    window.resize(width, height)
+    window._follow_size()
+    found = []
+    for scene_id in SCENE_IDS:
+        _show(window, qtbot, scene_id, {})
+        floor = SHARE.get(mode) if scene_id in PICTURE_SCENES else None
+        found += _audit(window, qtbot, scene_id, "default", floor)
+        window.current_scene().shutdown()
+    assert not found, "\n".join(found)
+
+
+def test_type_grows_with_the_window(new_window, qtbot):
+    window = new_window(True)
+    window.resize(1024, 768)
+    window._follow_size()
+    small = window.theme
+    assert small.small_px >= 18  # nothing under 18 px on a 768-pixel-high projector window
+    window.resize(1920, 1080)
+    window._follow_size()
+    assert window.theme.small_px > small.small_px and window.theme.font_px > small.font_px
+
+
+def test_presenting_layout_keeps_the_state(main_window, qtbot):
+    """The drawer opens and closes, and the layout flips with the width, without touching the state."""
+    flow = main_window.show_scene("flow")
+    flow.apply_settings({"scale": 1.3, "steps": 77})
+    wait_idle(qtbot, main_window)
+    before = flow.state
+    main_window.resize(1000, 700)
+    main_window._follow_size()
+    assert flow.drawer_mode and not flow.controls_open()
+    qtbot.keyClick(main_window.scene_bar, "c")
+    assert flow.controls_open() and flow._scroll.isVisible()
+    qtbot.keyClick(main_window.scene_bar, "c")
+    assert not flow.controls_open()
+    main_window.resize(1280, 800)
+    main_window._follow_size()
+    assert not flow.drawer_mode and flow.controls_open()
+    assert flow.state == before
+
+
+def test_full_screen_hides_the_bars_and_esc_leaves(new_window, qtbot):
+    window = new_window(True)
+    window.toggle_fullscreen()
+    assert not window.menuBar().isVisible() and not window.statusBar().isVisible()
+    assert window.scene_bar.isVisible()  # the scene names stay: the only way to see where you are
+    qtbot.keyClick(window.scene_bar, Qt_key("Escape"))
+    assert not window.isFullScreen() and window.menuBar().isVisible()
+
+
+def Qt_key(name: str):  # noqa: N802 - reads like the Qt enum it returns
+    from PySide6.QtCore import Qt
+
+    return getattr(Qt.Key, f"Key_{name}")
+
+
+def test_no_two_actions_share_a_shortcut(main_window):
+    """An ambiguous shortcut fires neither action: every key sequence has one owner."""
+    from PySide6.QtGui import QAction
+
+    owners: dict[str, str] = {}
+    clashes = []
+    for action in main_window.findChildren(QAction):
+        for sequence in action.shortcuts():
+            key = sequence.toString()
+            if not key:
+                continue
+            if key in owners and owners[key] != action.text():
+                clashes.append(f"{key}: {owners[key]!r} and {action.text()!r}")
+            owners[key] = action.text()
+    assert not clashes, clashes

@@ -1,0 +1,139 @@
+"""Issue 19: a scene's animation recorded frame by frame, and a lesson printed as a handout.
+
+The files are decoded again (frame count, sizes, frames that differ, pages) rather than trusted.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import pytest
+
+from gradsim.lesson import load_builtin_lesson
+
+from .conftest import wait_idle
+
+Image = pytest.importorskip("PIL.Image")
+
+
+def _frames(path):
+    image = Image.open(path)
+    out = []
+    for i in range(image.n_frames):
+        image.seek(i)
+        out.append((image.convert("RGB").tobytes(), image.info.get("duration")))
+    return image.size, out
+
+
+def test_flow_pulse_as_gif_from_the_command_line(tmp_path):
+    path = tmp_path / "pulse.gif"
+    proc = subprocess.run([sys.executable, "-m", "gradsim", "gui", "--scene", "flow", "--preset", "sigmoid20",
+                           "--projector", "--record", str(path), "--size", "480x270", "--fps", "10"],
+                          capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    size, frames = _frames(path)
+    assert size == (480, 270)
+    # sigmoid20: 20 steps at the default 10 steps/s is 2 s, plus a short hold: about 27 frames at 10 fps
+    # (Pillow merges runs of identical frames into one longer frame, so count durations)
+    total_ms = sum(d for _f, d in frames)
+    assert 2600 <= total_ms <= 2800
+    assert len({f for f, _d in frames}) >= 15  # the pulse moves: most frames differ
+    assert all(d % 100 == 0 for _f, d in frames)
+
+
+def test_frames_are_rendered_at_exact_times(main_window, qtbot):
+    from gradsim.ui import record
+
+    flow = main_window.show_scene("flow")
+    flow.apply_settings({"steps": 40, "speed": 20})
+    wait_idle(qtbot, main_window)
+    assert flow.animation_length() == pytest.approx(2.0)
+    shots = record.scene_shots(main_window, flow, None, fps=10)
+    assert shots[0].frames == round((2.0 + record.HOLD_SECONDS) * 10)
+    flow.seek_animation(0.5)
+    assert flow.pulse.position == pytest.approx(41 - 20 * 0.5)
+    first = flow.export_widget().grab().toImage()
+    flow.seek_animation(1.5)
+    later = flow.export_widget().grab().toImage()
+    flow.seek_animation(0.5)
+    again = flow.export_widget().grab().toImage()
+    assert first != later and first == again  # a frame depends on its time only
+
+
+def test_webp_from_the_app_and_refusals(main_window, qtbot, tmp_path):
+    main_window.show_scene("flow").apply_settings({"steps": 10, "speed": 20})
+    wait_idle(qtbot, main_window)
+    seen = []
+    assert main_window.export_animation(tmp_path / "a.webp", seconds=0.6, fps=5,
+                                        progress=lambda done, total: seen.append((done, total)) or True)
+    size, frames = _frames(tmp_path / "a.webp")
+    assert len(frames) == 3 and seen[-1] == (3, 3)
+    assert size == (main_window.width(), main_window.height())  # the content only, no menu or status bar
+    assert main_window.menuBar().isVisible()  # the chrome is back after recording
+    # a cancelled recording leaves no file; a bad suffix is one line
+    assert not main_window.export_animation(tmp_path / "b.gif", seconds=1, fps=5, progress=lambda d, t: d < 2)
+    assert not (tmp_path / "b.gif").exists() and "cancelled" in main_window.message_bar.label.text()
+    assert not main_window.export_animation(tmp_path / "c.bmp")
+    assert "\n" not in main_window.message_bar.label.text() and ".gif" in main_window.message_bar.label.text()
+
+
+def test_bad_record_arguments_exit_2_in_one_line(tmp_path):
+    for extra in (["--record", str(tmp_path / "x.bmp")], ["--record", str(tmp_path / "no" / "x.gif")],
+                  ["--record", str(tmp_path / "x.gif"), "--preset", "nonsense"]):
+        proc = subprocess.run([sys.executable, "-m", "gradsim", "gui", "--scene", "flow", *extra],
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 2, proc.stderr
+        lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+        assert len(lines) == 1 and lines[0].startswith("gradsim gui: error:"), proc.stderr
+
+
+def test_mp4_needs_its_optional_package_or_writes_a_video(tmp_path, main_window, qtbot):
+    try:
+        import imageio_ffmpeg  # noqa: F401
+    except ImportError:
+        assert not main_window.export_animation(tmp_path / "v.mp4", seconds=0.4, fps=5)
+        assert "imageio-ffmpeg" in main_window.message_bar.label.text()
+        return
+    assert main_window.export_animation(tmp_path / "v.mp4", seconds=0.4, fps=5)
+    assert (tmp_path / "v.mp4").read_bytes()[4:8] == b"ftyp"
+
+
+def _pages(path) -> int:
+    pdf = path.read_bytes()
+    assert pdf.startswith(b"%PDF")
+    return len(re.findall(rb"/Type\s*/Page\b", pdf))
+
+
+def test_handout_has_one_page_per_lesson_step(main_window, qtbot, tmp_path):
+    from gradsim.lesson import lesson_from_dict
+
+    lesson = lesson_from_dict({"format": "gradsim.lesson/1", "title": "Three steps", "steps": [
+        {"scene": "flow", "settings": {"preset": "sigmoid20"}, "caption": "Sigmoid: gone halfway back."},
+        {"scene": "flow", "settings": {"preset": "linear12"}, "caption": "Linear at 1.2: explodes."},
+        {"scene": "history", "settings": {}, "caption": "Where it came from."}]})
+    main_window.lesson_bar.set_lesson(lesson, start=1)
+    flow = main_window.show_scene("flow")
+    flow.apply_settings({"steps": 33})
+    wait_idle(qtbot, main_window)
+    depth = main_window.undo_stack.count()
+    path = tmp_path / "lesson.pdf"
+    assert main_window.export_handout(path, page="letter")
+    assert _pages(path) == 3
+    # the walk through the lesson left nothing behind: same scene, same state, no undo records
+    assert main_window.current_scene() is flow and flow.state.steps == 33
+    assert main_window.undo_stack.count() == depth
+    assert main_window.lesson_bar.index == 1
+
+
+@pytest.mark.slow  # fifteen steps across every scene, training included
+def test_builtin_lesson_handout_from_the_command_line(tmp_path):
+    path = tmp_path / "builtin.pdf"
+    proc = subprocess.run([sys.executable, "-m", "gradsim", "lesson", "handout", "builtin", "--to", str(path)],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert _pages(path) == len(load_builtin_lesson().steps)
+    bad = subprocess.run([sys.executable, "-m", "gradsim", "lesson", "handout", str(tmp_path / "none.json"),
+                          "--to", str(tmp_path / "x.pdf")], capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1

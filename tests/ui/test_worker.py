@@ -1,0 +1,177 @@
+"""The compute worker's lanes, cancellation and signals (no main window needed).
+
+Jobs here block on events the test controls, so every wait is on a condition or a signal.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import pytest
+
+from gradsim.engine.cancel import check_cancelled
+from gradsim.engine.errors import InputError
+from gradsim.ui.worker import BACKGROUND, FILES, VISIBLE, ComputeWorker, GeneratorTask, read_off_gui_thread
+
+
+@pytest.fixture
+def worker(qtbot):
+    w = ComputeWorker()
+    yield w
+    w.shutdown()
+
+
+def blocked(started: threading.Event, release: threading.Event, value=None):
+    """A job that waits until the test releases it, staying cancellable meanwhile."""
+    started.set()
+    while not release.wait(0.005):
+        check_cancelled()
+    return value
+
+
+def collect(worker):
+    results: dict[str, object] = {}
+    worker.finished.connect(lambda key, _id, result: results.__setitem__(key, result))
+    return results
+
+
+def test_submit_finished_and_idle_work_as_before(worker, qtbot):
+    results = collect(worker)
+    with qtbot.waitSignal(worker.finished):
+        worker.submit("flow:main", pow, 2, 10)
+    assert results["flow:main"] == 1024
+    qtbot.waitUntil(worker.is_idle)
+
+
+def test_errors_arrive_as_exceptions_and_as_one_line(worker, qtbot):
+    caught, lines = [], []
+    worker.errored.connect(lambda key, _id, exc: caught.append(exc))
+    worker.failed.connect(lambda key, _id, text: lines.append(text))
+
+    def refuse():
+        raise InputError("x.json: bad\nsecond line")
+
+    with qtbot.waitSignal(worker.failed):
+        worker.submit("flow:main", refuse)
+    assert isinstance(caught[0], InputError) and lines == ["x.json: bad\\nsecond line"]
+
+
+@pytest.mark.parametrize("other", ["background", "file"])
+def test_visible_scene_never_waits_behind_a_background_job_or_a_file(worker, qtbot, other):
+    """Before torch is imported, background and file jobs take turns (they may import it); the
+    visible scene's jobs run beside either."""
+    worker.set_visible("flow")
+    results = collect(worker)
+    started, release = threading.Event(), threading.Event()
+    if other == "background":
+        worker.submit("agreement:main", blocked, started, release, "slow")
+        assert worker.lane_of("agreement:main") == BACKGROUND
+    else:
+        worker.submit("open:file", blocked, started, release, "slow", lane=FILES)
+    qtbot.waitUntil(started.is_set)
+    assert worker.lane_of("flow:main") == VISIBLE
+    with qtbot.waitSignal(worker.finished):
+        worker.submit("flow:main", pow, 3, 3)
+    assert results == {"flow:main": 27}  # while the other job still runs
+    release.set()
+    qtbot.waitUntil(lambda: len(results) == 2)
+
+
+def test_switching_scenes_hands_the_old_job_to_the_background(worker, qtbot):
+    worker.set_visible("agreement")
+    results = collect(worker)
+    started, release = threading.Event(), threading.Event()
+    worker.submit("agreement:main", blocked, started, release, "slow")
+    qtbot.waitUntil(started.is_set)
+    worker.set_visible("flow")  # the user switches scenes while the agreement model computes
+    with qtbot.waitSignal(worker.finished):
+        worker.submit("flow:main", pow, 2, 5)
+    assert results == {"flow:main": 32}
+    release.set()
+    qtbot.waitUntil(lambda: "agreement:main" in results)  # the old job still delivers
+
+
+def test_cancel_and_supersede_stop_running_jobs(worker, qtbot):
+    results = collect(worker)
+    started, never = threading.Event(), threading.Event()
+    worker.submit("flow:main", blocked, started, never)
+    qtbot.waitUntil(started.is_set)
+    assert worker.cancel("flow:main")
+    qtbot.waitUntil(worker.is_idle)
+    assert worker.cancelled_jobs == 1 and results == {}
+
+    started.clear()
+    worker.submit("flow:main", blocked, started, never, "stale")
+    qtbot.waitUntil(started.is_set)
+    with qtbot.waitSignal(worker.finished):
+        worker.submit("flow:main", pow, 2, 2)  # the newer request cancels the stale one
+    assert results == {"flow:main": 4} and worker.cancelled_jobs == 2
+
+
+def test_shutdown_cancels_running_work(qtbot):
+    worker = ComputeWorker()
+    started, never = threading.Event(), threading.Event()
+    worker.submit("flow:main", blocked, started, never)
+    worker.submit("x:file", blocked, threading.Event(), never, lane=FILES)
+    qtbot.waitUntil(started.is_set)
+    assert worker.shutdown()  # every thread ended: cancelled at its next checkpoint
+    assert not worker.accepting
+
+
+def test_busy_follows_the_work(worker, qtbot):
+    states = []
+    worker.busy_changed.connect(states.append)
+    started, release = threading.Event(), threading.Event()
+    worker.submit("flow:main", blocked, started, release)
+    qtbot.waitUntil(started.is_set)
+    assert worker.busy
+    release.set()
+    qtbot.waitUntil(lambda: states and states[-1] is False)
+    assert states == [True, False]
+
+
+def test_pause_holds_jobs_at_their_checkpoints(worker, qtbot):
+    results = collect(worker)
+    with qtbot.waitSignal(worker.paused) as blocker:
+        worker.set_paused(True)
+    assert blocker.args == [True]
+    worker.submit("flow:main", pow, 5, 2)
+    assert not worker.is_idle()  # pending, not started while paused
+    with qtbot.waitSignal(worker.finished):
+        worker.set_paused(False)
+    assert results == {"flow:main": 25}
+
+
+def test_generator_task_pauses_and_cancels_a_long_step(qtbot):
+    release = threading.Event()
+
+    def job():
+        yield 1
+        while not release.wait(0.005):  # a long "training step" with engine checkpoints
+            check_cancelled()
+        yield 2
+
+    task = GeneratorTask(job)
+    with qtbot.waitSignal(task.paused_changed) as blocker:
+        task.start(paused=True)
+    assert blocker.args == [True]
+    with qtbot.waitSignal(task.snapshot):
+        task.step()
+    with qtbot.waitSignal(task.ended) as ended:
+        task.resume()
+        assert task.stop(timeout=30, cancel_after=0.05)  # cancelled inside the long step
+    assert ended.args == ["stopped"]
+
+
+def test_read_off_gui_thread(tmp_path, qtbot, worker):
+    path = tmp_path / "a.txt"
+    path.write_text("hello")
+    from gradsim.engine.files import read_bytes
+
+    assert read_off_gui_thread(worker, read_bytes, path, 100) == b"hello"
+    if hasattr(os, "mkfifo"):
+        fifo = tmp_path / "pipe.gradsim.json"
+        os.mkfifo(fifo)
+        with pytest.raises(InputError, match="named pipe"):
+            read_off_gui_thread(worker, read_bytes, fifo, 100)
