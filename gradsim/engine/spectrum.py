@@ -53,11 +53,17 @@ def matrix_spectrum(w: np.ndarray) -> MatrixSpectrum:
 PREDICTION_VANISH = "vanishing guaranteed"
 PREDICTION_NONE = "no guarantee"
 
-_GATED_WHY = {
+# The models the theorem does not cover, and why: each gives the gradient a path whose factor W_hh
+# does not bound, so W_hh's figures guarantee nothing about them.
+_UNCOVERED_WHY = {
     "lstm": "the LSTM's cell state c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t carries the gradient through the forget "
             "gate f_t, a path whose factor W_hh does not bound",
     "gru": "the GRU's update h_t = (1 - z_t) ⊙ n_t + z_t ⊙ h_{t-1} carries the gradient through the update "
            "gate z_t, a path whose factor W_hh does not bound",
+    "residual": "the residual RNN h_t = h_(t-1) + α f(W_hh h_(t-1) + ...) adds the identity to every step's "
+                "Jacobian, a path whose factor W_hh does not bound",
+    "attention": "causal attention reaches every earlier step in one hop through its attention weights, not "
+                 "through products of W_hh",
 }
 
 
@@ -75,9 +81,10 @@ class GradientPrediction:
     ``long_run_rate_per_step`` repeats it when the network is that linear map (identity activation)
     and is None otherwise, since a nonlinear network's Jacobians change from step to step.
 
-    ``gamma`` is None for LSTM and GRU: the theorem covers ``h_t = f(W_hh h_{t-1} + ...)``, and a
-    gated cell adds a path (the cell state, the update gate) whose factor ``W_hh`` does not bound,
-    so nothing about that cell is guaranteed from ``W_hh``'s figures.
+    ``gamma`` is None for the LSTM, GRU, residual RNN and attention: the theorem covers
+    ``h_t = f(W_hh h_{t-1} + ...)``, and each of those adds a path (the cell state, the update gate,
+    the identity, the attention hop) whose factor ``W_hh`` does not bound, so nothing about them is
+    guaranteed from ``W_hh``'s figures.
     """
 
     cell: str
@@ -117,7 +124,8 @@ class GradientPrediction:
         or ``("NO GUARANTEE", "σ_max·γ = 1.2 ≥ 1")``; for a linear map the detail adds ``ρ``, and for
         gated cells it says the theorem does not cover them. Never a promise of an explosion."""
         if self.bound_per_step is None:
-            return "NO GUARANTEE", f"the theorem does not cover the {self.cell.upper()}"
+            name = {"lstm": "LSTM", "gru": "GRU", "residual": "residual RNN", "attention": "attention"}[self.cell]
+            return "NO GUARANTEE", f"the theorem does not cover the {name}"
         product = f"σ_max·γ = {_figure(self.bound_per_step)}"
         if self.vanishing_guaranteed:
             return "VANISHING GUARANTEED", f"{product} < 1"
@@ -147,22 +155,22 @@ def theorem_prediction(w_hh: np.ndarray, activation: str | None = "tanh", cell: 
     """The prediction of Pascanu, Mikolov & Bengio (2013) for recurrent matrix ``w_hh``.
 
     ``activation`` is the vanilla RNN's (``gamma`` is its largest slope: tanh 1, sigmoid 1/4,
-    ReLU 1, identity 1); ``cell`` ``lstm`` or ``gru`` gives no guarantee (see
-    :class:`GradientPrediction`). The spectrum scene and ``gradsim spectrum`` both call this.
+    ReLU 1, identity 1); the other cells (``lstm``, ``gru``, ``residual``, ``attention``) get no
+    guarantee (see :class:`GradientPrediction`). The spectrum scene and ``gradsim spectrum`` both call this.
     """
     w = np.asarray(w_hh, dtype=np.float64)
     if w.ndim != 2 or w.shape[0] != w.shape[1]:
         raise ValueError("W_hh must be square")
     sigma = spectral_norm(w)
     rho = spectral_radius(w)
-    if cell in _GATED_WHY:
+    if cell in _UNCOVERED_WHY:
         return GradientPrediction(
             cell, None, sigma, None, rho, None, False,
-            f"No guarantee: the theorem bounds h_t = f(W_hh h_(t-1) + ...), but {_GATED_WHY[cell]}, "
+            f"No guarantee: the theorem bounds h_t = f(W_hh h_(t-1) + ...), but {_UNCOVERED_WHY[cell]}, "
             "so W_hh's figures alone guarantee no outcome.",
         )
     if cell != "rnn":
-        raise ValueError(f"unknown cell {cell!r} (choose rnn, lstm or gru)")
+        raise ValueError(f"unknown cell {cell!r} (choose rnn, {', '.join(_UNCOVERED_WHY)})")
     if activation not in ACTIVATIONS:
         raise ValueError(f"unknown activation {activation!r} (choose one of {', '.join(ACTIVATIONS)})")
     gamma = float(get_activation(activation).max_derivative)

@@ -111,15 +111,20 @@ def test_issue_counterexample_non_normal_matrix_explodes_and_is_not_called_vanis
     assert out["verdict"] == "exploding" and out["vanishing_guaranteed"] is False
 
 
-@pytest.mark.parametrize("cell", ["lstm", "gru"])
-def test_gated_cells_get_no_guarantee_and_say_why(cell):
+@pytest.mark.parametrize("cell, name, why", [("lstm", "LSTM", "forget gate"), ("gru", "GRU", "update gate"),
+                                             ("residual", "residual RNN", "identity"),
+                                             ("attention", "attention", "one hop")])
+def test_other_cells_get_no_guarantee_and_say_why(cell, name, why):
+    """Even with a tiny W_hh (sigma_max 0.1): the extra path is not bounded by W_hh."""
     pred = theorem_prediction(np.eye(3) * 0.1, None, cell)
     assert pred.gamma is None and pred.bound_per_step is None and pred.log10_bound(5) is None
     assert not pred.vanishing_guaranteed and pred.prediction == PREDICTION_NONE
-    assert "gate" in pred.explanation and pred.badge() == ("NO GUARANTEE", f"the theorem does not cover the {cell.upper()}")
+    assert why in pred.explanation and pred.badge() == ("NO GUARANTEE", f"the theorem does not cover the {name}")
     doc = spectrum_report(GeneratorSettings(hidden=4, steps=10, cell=cell).build())
     assert doc["prediction"] == PREDICTION_NONE and doc["gamma"] is None
     json.dumps(doc, allow_nan=False)
+    out = _cli("--cell", cell, "--hidden", "4", "--steps", "10")
+    assert out["prediction"] == PREDICTION_NONE and out["vanishing_guaranteed"] is False
 
 
 def test_long_run_rate_of_a_linear_map_is_its_spectral_radius():
