@@ -211,16 +211,18 @@ def gradient_verdict(last: Snapshot, settings: TrainSettings) -> dict[str, Any]:
     """What the gradient verdict of the last training step measured, named for what it is.
 
     The quantity is ``||dL/dh_t|| / ||dL/dh_T||`` for t = 1..T on the last training batch (the
-    share of the loss's gradient at the last step that reaches step t), judged against the
+    share of the loss's gradient at the last step that reaches step t; ``e_t``, the embedded input,
+    for the Transformer, which has no recurrent state), judged against the
     vanishing and exploding thresholds. It says whether the gradient reaches the early steps, not
     whether the model learned: a vanilla RNN can end at chance with a gradient inside the thresholds.
     """
     v = last.verdict
     logs = np.asarray(last.log10_grad_h, dtype=np.float64)
     change = float(logs[0] - logs[-1]) if logs.size else float("nan")
-    headline, detail = verdict_badge(v, settings.length, relative=True)
+    symbol = "e" if settings.cell == "transformer" else "h"  # a Transformer's embedded inputs e_t
+    headline, detail = verdict_badge(v, settings.length, relative=True, symbol=symbol)
     return {
-        "quantity": "||dL/dh_t|| / ||dL/dh_T||",
+        "quantity": f"||dL/d{symbol}_t|| / ||dL/d{symbol}_T||",
         "batch": f"the last training batch, at training step {last.step}",
         "t_from": 1,
         "t_to": settings.length,
@@ -230,7 +232,7 @@ def gradient_verdict(last: Snapshot, settings: TrainSettings) -> dict[str, Any]:
         "first_t": v.first_t,
         "log10_first_to_last": change if math.isfinite(change) else None,
         "badge": f"{headline}: {detail}",
-        "sentence": verdict_sentence(logs, v, relative=True),
+        "sentence": verdict_sentence(logs, v, relative=True, symbol=symbol),
     }
 
 

@@ -114,7 +114,7 @@ def _range_text(verdict: Verdict) -> str:
     return f"{threshold_text(verdict.vanish_threshold)}…{threshold_text(verdict.explode_threshold)}"
 
 
-def verdict_badge(verdict: Verdict, steps: int, relative: bool = False) -> tuple[str, str]:
+def verdict_badge(verdict: Verdict, steps: int, relative: bool = False, symbol: str = "h") -> tuple[str, str]:
     """The two lines of a verdict badge: ``("VANISHING", "below 10⁻⁶ from t = 29")`` or
     ``("HEALTHY", "within 10⁻⁶…10³ over T = 50")``.
 
@@ -122,8 +122,9 @@ def verdict_badge(verdict: Verdict, steps: int, relative: bool = False) -> tuple
     were applied to ``‖dL/dhₜ‖ / ‖dL/dh_T‖`` (the training lab) rather than to ``‖dL/dhₜ‖``
     itself (the gradient-flow scenes, where ``dL/dh_T`` is all ones); the detail then says "of
     ‖dL/dh_T‖". "from t = 29" counts back from T: step 29 is the latest step past the threshold.
+    ``symbol`` names the vector differentiated (``h``; ``e`` for a Transformer's embedded inputs).
     """
-    of = f" of ‖dL/dh{subscript(steps)}‖" if relative else ""
+    of = f" of ‖dL/d{symbol}{subscript(steps)}‖" if relative else ""
     if verdict.kind == HEALTHY:
         return "HEALTHY", f"within {_range_text(verdict)}{of} over T = {int(steps)}"
     if verdict.kind == VANISHING:
@@ -131,19 +132,19 @@ def verdict_badge(verdict: Verdict, steps: int, relative: bool = False) -> tuple
     return "EXPLODING", f"above {threshold_text(verdict.explode_threshold)}{of} from t = {verdict.first_t}"
 
 
-def verdict_sentence(log10_norm: np.ndarray, verdict: Verdict, relative: bool = False) -> str:
+def verdict_sentence(log10_norm: np.ndarray, verdict: Verdict, relative: bool = False, symbol: str = "h") -> str:
     """One sentence saying what the verdict measured on this curve, e.g. "‖dL/dh₁‖ is 10⁻¹·⁴ of
     ‖dL/dh₅₀‖: it shrank, but stayed within the thresholds 10⁻⁶…10³ at every step".
 
     ``log10_norm[t-1]`` is ``log10 ‖dL/dhₜ‖`` (index 0 is t = 1, ``-inf`` for an exact zero, NaN
     where the forward pass overflowed); ``verdict`` is the one computed from it (with ``relative``
-    as in :func:`verdict_badge`).
+    and ``symbol`` as in :func:`verdict_badge`).
     """
     logs = np.asarray(log10_norm, dtype=np.float64)
     if logs.size == 0:
         return "There are no steps to judge."
     steps = int(logs.size)
-    first, last = f"‖dL/dh{subscript(1)}‖", f"‖dL/dh{subscript(steps)}‖"
+    first, last = f"‖dL/d{symbol}{subscript(1)}‖", f"‖dL/d{symbol}{subscript(steps)}‖"
     if steps == 1:
         ratio = "There is one step, so the gradient has not travelled back at all"
     elif np.isnan(logs[0]) or np.isnan(logs[-1]):
@@ -169,9 +170,9 @@ def verdict_sentence(log10_norm: np.ndarray, verdict: Verdict, relative: bool = 
         return f"{ratio}: {trend} stayed within the thresholds {_range_text(verdict)}{of} at every step"
     t = verdict.first_t
     if verdict.kind == VANISHING:
-        return (f"{ratio}: counting back from t = {steps}, ‖dL/dhₜ‖ falls below "
+        return (f"{ratio}: counting back from t = {steps}, ‖dL/d{symbol}ₜ‖ falls below "
                 f"{threshold_text(verdict.vanish_threshold)}{of} at t = {t}")
     if t is not None and np.isnan(logs[t - 1]):
         return f"{ratio}: counting back from t = {steps}, the forward pass overflowed at t = {t}"
-    return (f"{ratio}: counting back from t = {steps}, ‖dL/dhₜ‖ rises above "
+    return (f"{ratio}: counting back from t = {steps}, ‖dL/d{symbol}ₜ‖ rises above "
             f"{threshold_text(verdict.explode_threshold)}{of} at t = {t}")

@@ -89,3 +89,11 @@ def test_demo_holds_on_a_seed_drawn_now():
     assert lstm["accuracy"] >= 0.95, f"seed {seed}: LSTM reached only {lstm['accuracy']:.1%}"
     assert lstm["learned"]
     assert np.isfinite(rnn["loss"]) and np.isfinite(lstm["loss"])
+
+
+def test_transformer_gradient_is_named_for_its_embedded_inputs():
+    result = cli_train(_parse(["--cell", "transformer", "--delay", "3", "--steps", "2", "--hidden", "8",
+                               "--batch", "4", "--eval-size", "16"]))
+    grad = result["last_batch_gradient"]
+    assert grad["quantity"] == "||dL/de_t|| / ||dL/de_T||"
+    assert "‖dL/de₁‖" in grad["sentence"] and "dL/dh" not in grad["sentence"] + grad["badge"]
