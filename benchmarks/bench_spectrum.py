@@ -105,7 +105,11 @@ def draw_time(repeats: int) -> float:
         app.processEvents()
         time.sleep(0.01)
     app.processEvents()
-    result = engine_sweep()
+    from gradsim.engine.activations import get_activation
+    from gradsim.states.spectrum import SweepResult
+
+    gamma = float(get_activation(SETTINGS.activation).max_derivative)
+    result = SweepResult(engine_sweep(), SETTINGS.activation, gamma)
 
     def draw():
         scene._draw_sweep(result)

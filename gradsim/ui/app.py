@@ -17,7 +17,7 @@ import os
 import sys
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal
+from PySide6.QtCore import QByteArray, QSettings, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QGuiApplication, QIcon, QKeySequence, QUndoStack
 from PySide6.QtWidgets import (
     QApplication,
@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QProgressBar,
     QPushButton,
+    QSizePolicy,
     QStackedWidget,
     QToolButton,
     QVBoxLayout,
@@ -44,7 +45,7 @@ from ..registry import entry
 from . import scenes as scene_registry
 from .plots import export_png, export_svg, write_csv
 from .scenes.base import Scene
-from .theme import Theme, stylesheet, theme_for
+from .theme import Theme, stylesheet, theme_for, tooltip_stylesheet
 from .worker import ComputeWorker
 
 SCENARIO_FILTER = "gradsim scenarios (*.gradsim.json);;JSON files (*.json);;All files (*)"
@@ -78,6 +79,18 @@ class MessageBar(QFrame):
         self.show()
 
 
+class SwitcherButton(QToolButton):
+    """The scene switcher: as wide as the longest scene title, whatever it shows now.
+
+    Its size hint says so too, because the menu bar places a corner widget by its size hint; a
+    fixed width wider than the hint would run off the window's right edge."""
+
+    def sizeHint(self):  # noqa: N802 - Qt naming
+        hint = super().sizeHint()
+        hint.setWidth(max(hint.width(), self.minimumWidth()))
+        return hint
+
+
 class SceneBar(QWidget):
     """The scenes by name: a strip of buttons when they fit, else one button with a menu.
 
@@ -90,6 +103,10 @@ class SceneBar(QWidget):
         super().__init__(parent)
         self.setObjectName("scenebar")
         self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
+        # The row of names must never hold the window wider than the screen asks for: ``fit`` turns it
+        # into the compact switcher when the window is narrower (without this, a projector window made
+        # at 1280 pixels could not be resized to 1024: the row's width was its minimum).
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
         self._ids = [e[0] for e in entries]
         layout = QHBoxLayout(self)
         layout.setContentsMargins(4, 0, 4, 0)
@@ -122,7 +139,7 @@ class SceneBar(QWidget):
         self.menu_button.hide()
 
     def _switcher(self) -> QToolButton:
-        button = QToolButton()
+        button = SwitcherButton()
         button.setObjectName("scenebutton")
         button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         button.setToolTip(f"Choose a scene (keys 1-{len(self._ids)})")
@@ -142,6 +159,12 @@ class SceneBar(QWidget):
         for button in (self.menu_button, self.corner_button):
             button.setText(f"☰ {number} · {entry(scene_id).title}" if number else "☰ Scenes")
 
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt naming
+        """As narrow as the compact switcher: a row of names that does not fit gives way to it, so
+        it must not hold the window wider than that (a 1024-pixel window was kept at 1153)."""
+        hint = super().minimumSizeHint()
+        return QSize(min(hint.width(), self.menu_button.sizeHint().width() + 8), hint.height())
+
     def fit(self, width: int) -> bool:
         """Buttons if all of them fit ``width``, else the menu button; True when compact."""
         for button in (self.menu_button, self.corner_button):  # wide enough for every scene's title
@@ -151,7 +174,7 @@ class SceneBar(QWidget):
                 button.setText(f"☰ {self._ids.index(scene_id) + 1} · {entry(scene_id).title}")
                 widest = max(widest, button.sizeHint().width())
             button.setText(shown)
-            button.setFixedWidth(widest)
+            button.setMinimumWidth(widest)
         needed = sum(b.sizeHint().width() for b in self.buttons.values()) + 12
         self._compact = needed > width
         for button in self.buttons.values():
@@ -340,7 +363,7 @@ class MainWindow(QMainWindow):
             if target is None:
                 raise InputError(f"unknown scene '{scene_id}' (available: {', '.join(self.scene_ids())})")
             cls = scene_registry.load_class(target)
-            scene = cls(self)
+            scene = cls(self, parent=self.stack)  # a child from the start: it is built in the window's style
             self.scenes[scene_id] = scene
             scene.set_bare(self._recording)
             self.stack.addWidget(scene)
@@ -410,9 +433,12 @@ class MainWindow(QMainWindow):
     # -- theme and layout -----------------------------------------------------------------------------
     def apply_theme(self, theme: Theme) -> None:
         self.theme = theme
+        # The window's own style sheet (its menus, dialogs and model windows inherit it), not the
+        # application's: a second window (a test's, a tool's) must not restyle this one.
+        self.setStyleSheet(stylesheet(theme))
         app = QApplication.instance()
-        if app is not None:
-            app.setStyleSheet(stylesheet(theme))
+        if app is not None:  # tooltips are top-level and read only the application's sheet
+            app.setStyleSheet(tooltip_stylesheet(theme))
         self.projector_action.setChecked(theme.projector)
         for scene in self.scenes.values():
             scene.set_theme(theme)
@@ -462,6 +488,8 @@ class MainWindow(QMainWindow):
         self.scene_bar.setVisible(not in_corner and not self._recording)
         self.scene_bar.corner_button.setVisible(in_corner)
         self.menuBar().setVisible(not full)
+        if in_corner:  # the menu bar lays out its corner only when told
+            self.menuBar().setCornerWidget(self.scene_bar.corner_button, Qt.Corner.TopRightCorner)
         self.statusBar().setVisible(not full and not self.presenting())
 
     def _lay_out_scene(self, scene: Scene) -> None:

@@ -107,7 +107,7 @@ def run_guarded(fn: Callable[..., Any], *args: Any, visible: bool = False) -> An
         _torch_gate.release()
 
 
-def _describe(exc: BaseException) -> str:
+def describe_error(exc: BaseException) -> str:
     """One line for the status bar: our own refusals verbatim, anything else with its type."""
     if isinstance(exc, InputError):
         return str(exc)
@@ -321,7 +321,7 @@ class ComputeWorker(QObject):
                 self._emit(self.finished, job.key, job.request_id, outcome[1])
             elif outcome[0] == "errored":
                 self._emit(self.errored, job.key, job.request_id, outcome[1])
-                self._emit(self.failed, job.key, job.request_id, _describe(outcome[1]))
+                self._emit(self.failed, job.key, job.request_id, describe_error(outcome[1]))
             with self._cond:
                 lane.running = None
                 if outcome[0] == "cancelled":
@@ -499,7 +499,7 @@ class GeneratorTask(QObject):
         except Exception as exc:
             if not isinstance(exc, InputError):
                 traceback.print_exc()
-            outcome = _describe(exc)
+            outcome = describe_error(exc)
             self._emit(self.errored, exc)
         finally:
             if gen is not None and hasattr(gen, "close"):

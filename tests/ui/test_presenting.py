@@ -132,6 +132,8 @@ def test_presenting_layout_keeps_the_state(main_window, qtbot):
 
 def test_full_screen_hides_the_bars_and_esc_leaves(new_window, qtbot):
     window = new_window(True)
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow)
     window.toggle_fullscreen()
     assert not window.menuBar().isVisible() and not window.statusBar().isVisible()
     assert window.scene_bar.isVisible()  # the scene names stay: the only way to see where you are

@@ -38,7 +38,7 @@ from PySide6.QtWidgets import (
 from ...presets import CUSTOM, get_preset, load_presets
 from ...state import SceneState
 from ..theme import Theme
-from ..worker import ComputeWorker
+from ..worker import ComputeWorker, describe_error
 
 
 class SceneContext(Protocol):
@@ -153,7 +153,7 @@ class Scene(QWidget):
         self.views_widget = right
 
         context.worker.finished.connect(self._on_finished)
-        context.worker.failed.connect(self._on_failed)
+        context.worker.errored.connect(self._on_errored)
 
         self.build_controls(self.controls_layout)
         self.controls_layout.addStretch(1)
@@ -371,10 +371,12 @@ class Scene(QWidget):
         """Stop any task the scene owns (window closing)."""
 
     # -- engine requests ------------------------------------------------------------------------------
-    def request(self, fn, *args: Any, key: str = "main") -> int:
-        """Run ``fn(*args)`` on the worker; the newest request of this key wins."""
+    def request(self, fn, *args: Any, key: str = "main", lane: str | None = None) -> int:
+        """Run ``fn(*args)`` on the worker; the newest request of this key wins (a running older one
+        is cancelled at its next checkpoint). The visible scene's requests go first; ``lane="files"``
+        for reading a file."""
         full = f"{self.scene_id}:{key}"
-        request_id = self.context.worker.submit(full, fn, *args)
+        request_id = self.context.worker.submit(full, fn, *args, lane=lane)
         self._latest[full] = request_id
         return request_id
 
@@ -385,10 +387,14 @@ class Scene(QWidget):
         self._drawn_once = True
         self.drawn.emit()
 
-    def _on_failed(self, full_key: str, request_id: int, message: str) -> None:
+    def _on_errored(self, full_key: str, request_id: int, exc: BaseException) -> None:
         if not full_key.startswith(self.scene_id + ":") or self._latest.get(full_key) != request_id:
             return
-        self.context.show_error(message)
+        self.on_error(exc, full_key.split(":", 1)[1])
+
+    def on_error(self, exc: BaseException, key: str) -> None:
+        """A request of this scene failed: one line in the message bar (scenes may do more)."""
+        self.context.show_error(describe_error(exc))
 
     @property
     def drawn_once(self) -> bool:

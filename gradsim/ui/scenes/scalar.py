@@ -1,43 +1,31 @@
 """Scene ``scalar``: one number multiplied by itself, the activations' caps, and why sharing one weight
 across time is worse than a different weight per layer.
 
-Four views, each fed by the engine through the worker:
+Four views, each drawn from one engine result (``gradsim.states.scalar.compute_scalar``):
 
-* **w^T table**: ``w^T`` for w = 0.5 ... 2.0 and the user's own w, read out in plain words, with the
-  curves ``w^t`` on a log axis (exact log10 values, so 3^200 is drawn where it belongs).
-* **Trace**: ``h_t = tanh(w h_{t-1})`` line by line (t, h, local factor ``w (1 - h_t^2)``,
-  cumulative product ``dh_t/dh_0``); an animation walks through the rows (Space, arrows, R).
-* **Activations**: the derivative curves of sigmoid, tanh, ReLU and identity, with the maximum
-  derivative, the typical derivative at ``|z| = 1`` and what is left after 10 and 50 steps.
-* **Feedforward vs recurrent**: a product of different per-layer weights drawn around w beside
-  the same w multiplied T times.
+* **wᵀ**: the curves ``wᵗ`` on a log axis (exact log10 values, so 3²⁰⁰ is drawn where it belongs)
+  above the seeds' table ``w, wᵀ, reading``, whose rows carry each curve's line: the table is the
+  legend. It is set in as many parts side by side as the width takes (two on a 1024-pixel
+  projector, three or four on wider screens), so the chart keeps most of the screen.
+* **Trace**: ``hₜ = tanh(w hₜ₋₁)`` row by row (t, hₜ, the local factor ``w (1 − hₜ²)``, the product
+  ``dhₜ/dh₀``) under its chart; an animation walks through the rows (Space, arrows, R).
+* **Activations**: the derivative curves of sigmoid, tanh, ReLU and identity, and the table of their
+  largest slope, their slope at ``z = ±1`` and the best case after 10 and 50 steps.
+* **Feedforward**: a product of different per-layer weights drawn around w beside the same w
+  multiplied T times.
 
-Settings (``settings()`` / ``apply_settings()``; any subset; unknown keys or bad values raise
-``ValueError``):
-
-==========  ======================================================  =========
-key         meaning                                                 default
-==========  ======================================================  =========
-``w``       the recurrent weight, 0.01 .. 3.0                       0.5
-``steps``   T, 1 .. 200                                             20
-``h0``      the trace's initial state, -2 .. 2                      0.1
-``spread``  per-layer weights drawn uniformly in w ± spread, 0 .. 1  0.3
-``seed``    seed of the per-layer weights, 0 .. 999999              0
-``speed``   animation speed in rows per second, 1 .. 20             3
-``row``     the trace row highlighted (1-based t), 1 .. T           1
-``view``    "powers", "trace", "activations" or "feedforward"       "powers"
-==========  ======================================================  =========
+The state (``ScalarState``: w, steps, h0, spread, seed, speed, row, view, preset) lives in
+``gradsim/states/scalar.py``; presets in ``resources/presets/scalar.json``.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QSize, Qt, QTimer
-from PySide6.QtGui import QBrush, QColor, QIcon, QPainter, QPen, QPixmap
+from PySide6.QtGui import QBrush, QColor, QFontMetrics, QIcon, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFormLayout,
@@ -48,7 +36,6 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSizePolicy,
     QSpinBox,
-    QSplitter,
     QTableWidget,
     QTableWidgetItem,
     QTabWidget,
@@ -57,70 +44,32 @@ from PySide6.QtWidgets import (
 )
 
 from ...engine.activations import ACTIVATIONS
-from ...engine.scalar import ActivationRow, ScalarTrace, activation_table, scalar_trace
-from ...engine.sweep import (
-    FeedforwardComparison,
-    PowerRow,
-    activation_curves,
-    feedforward_vs_recurrent,
-    power_curves,
-    power_rows,
-)
-from ...engine.thresholds import verdict_from_log10
+from ...engine.sweep import PowerRow
+from ...engine.thresholds import EXPLODE_THRESHOLD, VANISH_THRESHOLD
+from ...formatting import format_log10, format_number
+from ...states.scalar import MAX_STEPS, VIEWS, ScalarResult, ScalarState, compute_scalar
 from ..controls import SliderSpin
-from ..plots import curve_pen, format_power, make_plot, style_plot, threshold_line
+from ..plots import curve_pen, make_plot, settle_view, style_plot
+from ._thresholds import style_threshold_lines, threshold_lines
 from .base import Scene
 
-DEFAULTS = {"w": 0.5, "steps": 20, "h0": 0.1, "spread": 0.3, "seed": 0, "speed": 3, "row": 1, "view": "powers"}
-VIEWS = ("powers", "trace", "activations", "feedforward")
-VIEW_TITLES = {"powers": "wᵀ table", "trace": "Trace", "activations": "Activations",
-               "feedforward": "Feedforward"}
-LIMITS = {"w": (0.01, 3.0), "steps": (1, 200), "h0": (-2.0, 2.0), "spread": (0.0, 1.0), "seed": (0, 999_999),
-          "speed": (1, 20)}
-Z_GRID = np.linspace(-5.0, 5.0, 401)
+VIEW_TITLES = {"powers": "wᵀ", "trace": "Trace", "activations": "Activations", "feedforward": "Feedforward"}
+TRACE_ROWS_SHOWN = 4  # rows of the trace table on show (it scrolls to the animated row)
+MAX_TABLE_PARTS = 4  # the wᵀ table's rows are set in up to this many parts side by side
+TABLE_SPACING = 6
 
 
-@dataclass(frozen=True)
-class ScalarJob:
-    w: float
-    steps: int
-    h0: float
-    spread: float
-    seed: int
+class _ResizeAware(QWidget):
+    """A page that calls back when its width changes (the wᵀ table re-divides its rows)."""
 
+    def __init__(self, on_width) -> None:
+        super().__init__()
+        self._on_width = on_width
 
-@dataclass
-class ScalarResult:
-    job: ScalarJob
-    rows: list[PowerRow]
-    curve_weights: tuple[float, ...]
-    curve_t: np.ndarray
-    curve_log10: np.ndarray  # len(curve_weights) x (T + 1)
-    trace: ScalarTrace
-    log10_trace_cumprod: np.ndarray  # log10 |dh_t/dh_0|
-    activations: list[ActivationRow]
-    z: np.ndarray
-    derivatives: dict[str, np.ndarray]
-    feedforward: FeedforwardComparison
-    verdict: str  # healthy / vanishing / exploding for the user's w^T
-
-
-def compute_scalar(job: ScalarJob) -> ScalarResult:
-    """Runs on the worker thread: every figure of the scene from the engine."""
-    rows = power_rows(job.w, job.steps)
-    weights = tuple(r.w for r in rows)
-    t, logs = power_curves(weights, job.steps)
-    trace = scalar_trace(job.w, job.steps, job.h0)
-    with np.errstate(divide="ignore"):
-        log_cum = np.log10(np.abs(trace.cumprod))
-    user_log = next(r.log10_value for r in rows if r.user)
-    return ScalarResult(
-        job=job, rows=rows, curve_weights=weights, curve_t=t, curve_log10=logs, trace=trace,
-        log10_trace_cumprod=log_cum, activations=activation_table(), z=Z_GRID.copy(),
-        derivatives=activation_curves(Z_GRID),
-        feedforward=feedforward_vs_recurrent(job.w, job.spread, job.steps, job.seed),
-        verdict=verdict_from_log10(np.array([user_log])).kind,
-    )
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt naming
+        super().resizeEvent(event)
+        if event.size().width() != event.oldSize().width():
+            self._on_width()
 
 
 def _item(text: str, value: float | None = None, align_right: bool = True) -> QTableWidgetItem:
@@ -142,15 +91,27 @@ def _table(headers: list[str], tips: list[str]) -> QTableWidget:
     table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
     table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
     table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+    table.setWordWrap(False)
+    table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
     header = table.horizontalHeader()
     header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
     header.setStretchLastSection(True)
     return table
 
 
+def short_reading(reading: str) -> str:
+    """The engine's reading of a wᵀ without its first word where the number says it already
+    ("explodes: training will diverge" beside 3,325 reads "training will diverge"): the table then
+    fits a 1024-pixel projector in two parts. The tooltip keeps the whole reading."""
+    return reading.split(": ", 1)[-1]
+
+
+ICON_ASPECT = 1.5  # a curve's line sample in the table: this many times as wide as the text is high
+
+
 def _line_icon(pen: QPen, height: int) -> QIcon:
     """A short sample of a curve's line, for a table row that names the curve."""
-    width = int(height * 2.2)
+    width = int(height * ICON_ASPECT)
     pixmap = QPixmap(width, height)
     pixmap.fill(QColor(0, 0, 0, 0))
     painter = QPainter(pixmap)
@@ -163,35 +124,57 @@ def _line_icon(pen: QPen, height: int) -> QIcon:
     return QIcon(pixmap)
 
 
-def _power_text(log10_value: float) -> str:
-    """Like the seeds' table: plain digits up to a million (3,325 and 1,048,576), powers of ten beyond."""
-    if np.isfinite(log10_value) and 3.0 <= log10_value < 7.0:
-        return f"{10.0 ** log10_value:,.0f}"
-    return format_power(log10_value, 3)
+def _fit_rows(table: QTableWidget, rows: int | None = None) -> None:
+    """Compact rows (the text's height and a little air), and the table exactly as tall as its header
+    and ``rows`` of them (all by default)."""
+    row_height = table.fontMetrics().height() + 6
+    table.verticalHeader().setMinimumSectionSize(row_height)
+    table.verticalHeader().setDefaultSectionSize(row_height)
+    for i in range(table.rowCount()):
+        table.setRowHeight(i, row_height)
+    shown = table.rowCount() if rows is None else rows
+    height = table.horizontalHeader().sizeHint().height() + 2 * table.frameWidth() + shown * row_height
+    table.setFixedHeight(height)
+
+
+def _fit_columns(table: QTableWidget) -> None:
+    """Make the table exactly as wide as its columns (the last one included), so nothing is cut."""
+    header = table.horizontalHeader()
+    header.setStretchLastSection(False)
+    table.resizeColumnsToContents()
+    width = sum(header.sectionSize(i) for i in range(table.columnCount())) + 2 * table.frameWidth()
+    if table.verticalScrollBarPolicy() != Qt.ScrollBarPolicy.ScrollBarAlwaysOff:
+        width += table.verticalScrollBar().sizeHint().width()
+    table.setMinimumWidth(width)
+    header.setStretchLastSection(True)
 
 
 class ScalarScene(Scene):
     scene_id = "scalar"
     title = "Scalar intuition"
-    summary = "One weight multiplied T times: below 1 it vanishes, above 1 it explodes."
+    summary = "w × w × … × w = wᵀ"
     has_animation = True
+    State = ScalarState
 
     # -- controls ---------------------------------------------------------------------------------
     def build_controls(self, layout: QVBoxLayout) -> None:
         self._result: ScalarResult | None = None
-        self._updating = False
-        self._row = 0  # 0-based highlighted trace row
+        self._row = 0  # 0-based trace row the animation shows
+        self._row_setting: int | None = None  # the state's row last put on the animation
+        self._restart = False  # the next state shown starts the animation at its row
+        self._asked_job = None  # the job last requested: the result on its way, or drawn
         self._lit_row: int | None = None
+        self.make_preset_box(layout, "Ready-made weights and views: the seeds' numbers")
+        d = ScalarState()
 
         box = QGroupBox("Weight and length")
         form = QFormLayout(box)
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
-        self.w = SliderSpin(*LIMITS["w"], 0.01, DEFAULTS["w"],
-                            tooltip="The recurrent weight w: the gradient after T steps is about w^T")
-        self.steps = SliderSpin(*LIMITS["steps"], 1, DEFAULTS["steps"], integer=True,
+        self.w = SliderSpin(0.01, 3.0, 0.01, d.w,
+                            tooltip="The recurrent weight w: after T steps the gradient is about wᵀ")
+        self.steps = SliderSpin(1, MAX_STEPS, 1, d.steps, integer=True,
                                 tooltip="Sequence length T: how many times w is multiplied in")
-        self.h0 = SliderSpin(*LIMITS["h0"], 0.01, DEFAULTS["h0"],
-                             tooltip="Initial state h_0 of the trace h_t = tanh(w h_{t-1})")
+        self.h0 = SliderSpin(-2.0, 2.0, 0.01, d.h0, tooltip="Initial state h₀ of the trace hₜ = tanh(w hₜ₋₁)")
         form.addRow("w", self.w)
         form.addRow("Steps T", self.steps)
         form.addRow("h₀", self.h0)
@@ -200,12 +183,12 @@ class ScalarScene(Scene):
         ff = QGroupBox("Per-layer weights")
         ffl = QFormLayout(ff)
         ffl.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
-        self.spread = SliderSpin(*LIMITS["spread"], 0.01, DEFAULTS["spread"],
+        self.spread = SliderSpin(0.0, 1.0, 0.01, d.spread,
                                  tooltip="A feedforward net's layer k gets its own weight, drawn uniformly "
                                          "between w − spread and w + spread")
         self.seed = QSpinBox()
-        self.seed.setRange(*LIMITS["seed"])
-        self.seed.setValue(DEFAULTS["seed"])
+        self.seed.setRange(0, 999_999)
+        self.seed.setValue(d.seed)
         self.seed.setToolTip("Seed of the per-layer weights: the same seed draws the same layers")
         ffl.addRow("Spread ±", self.spread)
         ffl.addRow("Seed", self.seed)
@@ -226,20 +209,20 @@ class ScalarScene(Scene):
             row.addWidget(b)
         al.addLayout(row)
         sf = QFormLayout()
-        self.speed = SliderSpin(*LIMITS["speed"], 1, DEFAULTS["speed"], integer=True, suffix="/s",
-                                tooltip="Rows per second while playing")
+        self.speed = SliderSpin(1, 20, 1, d.speed, integer=True, suffix="/s", tooltip="Rows per second while playing")
         sf.addRow("Speed", self.speed)
         al.addLayout(sf)
         layout.addWidget(anim)
 
         self.timer = QTimer(self)
         self.timer.timeout.connect(self._tick)
-        self._on_speed(self.speed.value())
 
-        for w in (self.w, self.steps, self.h0, self.spread):
-            w.valueChanged.connect(self._on_control)
-        self.seed.valueChanged.connect(self._on_control)
-        self.speed.valueChanged.connect(self._on_speed)
+        self.bind(self.w, "w")
+        self.bind(self.steps, "steps", int)
+        self.bind(self.h0, "h0", label="change h₀")
+        self.bind(self.spread, "spread")
+        self.bind(self.seed, "seed", int)
+        self.bind(self.speed, "speed", int, "change animation speed")
         self.play_button.clicked.connect(self.play_pause)
         self.back_button.clicked.connect(lambda: self.step(-1))
         self.fwd_button.clicked.connect(lambda: self.step(1))
@@ -251,43 +234,42 @@ class ScalarScene(Scene):
         self.badge = QLabel("…")
         self.badge.setObjectName("badge")
         self.badge.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.badge.setToolTip("Your wᵀ against the thresholds 10⁻⁶ and 10³")
         self.header_row.addWidget(self.badge, 0, Qt.AlignmentFlag.AlignTop)
 
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         layout.addWidget(self.tabs, 1)
 
-        # w^T table and curves
-        self.power_table = _table(["w", "wᵀ", "reading"],
-                                  ["the weight", "w multiplied by itself T times", "what that means for learning"])
+        # wᵀ: the curves, and below them the table that names them
         self.power_chart = make_plot(t, "", "step t", "wᵗ (log scale)", log_y=True, legend=False)
         self.power_items: list[pg.PlotDataItem] = []
-        self.power_vanish = threshold_line(t, t.vanish, "10⁻⁶: vanished")
-        self.power_explode = threshold_line(t, t.explode, "10³: exploding")
-        self.power_vanish.setValue(-6.0)
-        self.power_explode.setValue(3.0)
-        # Here every curve starts at 10^0 and fans out to the right, so the labels sit at the left.
-        for line in (self.power_vanish, self.power_explode):
-            line.label.anchors = [(0, 1), (0, 1)]
-            line.label.setPosition(0.02)
-        pi = self.power_chart.getPlotItem()
-        pi.addItem(self.power_vanish, ignoreBounds=True)
-        pi.addItem(self.power_explode, ignoreBounds=True)
-        powers = QWidget()
-        pl = QVBoxLayout(powers)
+        self.power_vanish, self.power_explode = threshold_lines(self.power_chart)
+        tips = ["the weight (the line is its curve's)", "w multiplied by itself T times",
+                "what that means for learning"]
+        self.power_tables = tuple(_table(["w", "wᵀ", "reading"], tips) for _ in range(MAX_TABLE_PARTS))
+        self._table_parts = 0  # how many of them show rows
+        self._part_width = 0  # the width one part needs for the current rows and type
+        self.power_page = _ResizeAware(self._redivide_power_table)
+        pl = QVBoxLayout(self.power_page)
         pl.setContentsMargins(0, 0, 0, 0)
-        pl.addWidget(self.power_table, 0)
+        pl.setSpacing(4)
         pl.addWidget(self.power_chart, 1)
-        self.power_table.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.power_table.setWordWrap(False)
-        self.tabs.addTab(powers, VIEW_TITLES["powers"])
+        parts = QHBoxLayout()
+        parts.setContentsMargins(0, 0, 0, 0)
+        parts.setSpacing(TABLE_SPACING)
+        for table in self.power_tables:
+            table.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+            table.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
+            parts.addWidget(table, 1, Qt.AlignmentFlag.AlignTop)
+        pl.addLayout(parts, 0)
+        self.tabs.addTab(self.power_page, VIEW_TITLES["powers"])
 
         # trace
-        self.trace_table = _table(["t", "h_t", "local", "cumprod"],
-                                  ["time step", "h_t = tanh(w h_{t−1})", "local factor w (1 − h_t²) = dh_t/dh_{t−1}",
-                                   "cumulative product dh_t/dh_0"])
-        self.trace_chart = make_plot(t, "", "step t", "dh_t/dh_0 (log scale)", log_y=True, legend_columns=2)
+        self.trace_table = _table(["t", "hₜ", "w (1 − hₜ²)", "dhₜ/dh₀"],
+                                  ["time step", "hₜ = tanh(w hₜ₋₁)", "local factor w (1 − hₜ²) = dhₜ/dhₜ₋₁",
+                                   "the product of the local factors: dhₜ/dh₀"])
+        self.trace_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.trace_chart = make_plot(t, "", "step t", "|dhₜ/dh₀| (log scale)", log_y=True, legend_columns=2)
         self.trace_curve = pg.PlotDataItem(connect="finite", skipFiniteCheck=True)
         self.trace_power = pg.PlotDataItem(connect="finite", skipFiniteCheck=True)
         self.trace_cursor = pg.InfiniteLine(angle=90, movable=False)
@@ -296,9 +278,14 @@ class ScalarScene(Scene):
         for item in (self.trace_power, self.trace_curve, self.trace_dot):
             tpi.addItem(item)
         tpi.addItem(self.trace_cursor, ignoreBounds=True)
-        self.trace_chart.set_legend([(self.trace_curve, "dh_t/dh₀ (the trace)"), (self.trace_power, "wᵗ")])
-        self.trace_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-        self.tabs.addTab(self._split(self.trace_table, self.trace_chart, 1, 1), VIEW_TITLES["trace"])
+        self.trace_chart.set_legend([(self.trace_curve, "dhₜ/dh₀ (the trace)"), (self.trace_power, "wᵗ")])
+        trace = QWidget()
+        tl = QVBoxLayout(trace)
+        tl.setContentsMargins(0, 0, 0, 0)
+        tl.setSpacing(4)
+        tl.addWidget(self.trace_chart, 1)
+        tl.addWidget(self.trace_table, 0)
+        self.tabs.addTab(trace, VIEW_TITLES["trace"])
 
         # activations
         self.act_chart = make_plot(t, "", "pre-activation z", "f′(z)", legend_columns=5)
@@ -311,17 +298,18 @@ class ScalarScene(Scene):
         self.act_unit_swatch = pg.PlotDataItem()
         self.act_chart.set_legend([(self.act_items[n], n) for n in ACTIVATIONS]
                                   + [(self.act_unit_swatch, "|z| = 1")])
-        self.act_table = _table(["", "max f′", "f′(±1)", "10 steps", "50 steps"],
-                                ["the activation", "largest derivative anywhere",
-                                 "typical derivative: mean of f′(−1) and f′(1)",
-                                 "(max f′)^10: the best case after 10 steps",
-                                 "(max f′)^50: the best case after 50 steps"])
+        self.act_table = _table(["f", "max f′", "f′(−1)", "f′(+1)", "(max f′)¹⁰", "(max f′)⁵⁰"],
+                                ["the activation", "largest derivative anywhere", "the slope at z = −1",
+                                 "the slope at z = +1", "the best case after 10 steps",
+                                 "the best case after 50 steps"])
+        self.act_table.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.act_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         acts = QWidget()
         al = QVBoxLayout(acts)
         al.setContentsMargins(0, 0, 0, 0)
+        al.setSpacing(4)
         al.addWidget(self.act_chart, 1)
         al.addWidget(self.act_table, 0)
-        self.act_table.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.tabs.addTab(acts, VIEW_TITLES["activations"])
 
         # feedforward vs recurrent
@@ -330,8 +318,8 @@ class ScalarScene(Scene):
         self.rec_curve = pg.PlotDataItem(connect="finite", skipFiniteCheck=True)
         for item in (self.rec_curve, self.ff_curve):
             self.ff_chart.getPlotItem().addItem(item)
-        self.ff_chart.set_legend([(self.ff_curve, "feedforward: w₁·w₂·…·w_t"), (self.rec_curve, "recurrent: wᵗ")])
-        self.layer_chart = make_plot(t, "", "layer k", "weight w_k", legend_columns=3)
+        self.ff_chart.set_legend([(self.ff_curve, "feedforward: w₁·w₂·…·wₜ"), (self.rec_curve, "recurrent: wᵗ")])
+        self.layer_chart = make_plot(t, "", "layer k", "weight of layer k", legend_columns=3)
         self.layer_points = pg.ScatterPlotItem()
         self.layer_mean = pg.InfiniteLine(angle=0, movable=False)
         self.layer_one = pg.InfiniteLine(angle=0, movable=False)
@@ -341,41 +329,25 @@ class ScalarScene(Scene):
         lpi.addItem(self.layer_one, ignoreBounds=True)
         self.layer_legend_line = pg.PlotDataItem()  # a legend swatch for the mean line
         self.layer_legend_one = pg.PlotDataItem()
-        self.layer_chart.set_legend([(self.layer_points, "per-layer weight w_k"),
-                                     (self.layer_legend_line, "recurrent w (every step)"),
-                                     (self.layer_legend_one, "1")])
+        self.layer_chart.set_legend([(self.layer_points, "each layer's weight"),
+                                     (self.layer_legend_line, "recurrent w"), (self.layer_legend_one, "1")])
         self.ff_label = QLabel()
         self.ff_label.setWordWrap(True)
         self.ff_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        ff_top = QWidget()
-        fl = QVBoxLayout(ff_top)
+        ff = QWidget()
+        fl = QVBoxLayout(ff)
         fl.setContentsMargins(0, 0, 0, 0)
+        fl.setSpacing(4)
         fl.addWidget(self.ff_label)
-        fl.addWidget(self.ff_chart, 1)
-        self.tabs.addTab(self._split(ff_top, self.layer_chart, 3, 2), VIEW_TITLES["feedforward"])
+        fl.addWidget(self.ff_chart, 3)
+        fl.addWidget(self.layer_chart, 2)
+        self.tabs.addTab(ff, VIEW_TITLES["feedforward"])
+        self.bind(self.tabs, "view", lambda index: VIEWS[index], "show another view")
         self.apply_theme(t)
-
-    @staticmethod
-    def _split(top: QWidget, bottom: QWidget, a: int, b: int) -> QSplitter:
-        splitter = QSplitter(Qt.Orientation.Vertical)
-        splitter.addWidget(top)
-        splitter.addWidget(bottom)
-        splitter.setStretchFactor(0, a)
-        splitter.setStretchFactor(1, b)
-        splitter.setChildrenCollapsible(False)
-        return splitter
 
     def apply_theme(self, theme) -> None:
         t = theme
-        for chart in (self.power_chart, self.trace_chart, self.act_chart, self.ff_chart, self.layer_chart):
-            style_plot(chart, t)
-        for line, colour in ((self.power_vanish, t.vanish), (self.power_explode, t.explode)):
-            line.setPen(curve_pen(colour, t, Qt.PenStyle.DashLine, 0.75))
-            line.label.setColor(colour)
-            line.label.fill = pg.mkBrush(t.background)
-            font = line.label.textItem.font()
-            font.setPointSize(max(8, t.font_pt - 1))
-            line.label.setFont(font)
+        style_threshold_lines(self.power_chart, (self.power_vanish, self.power_explode), t)
         self.trace_curve.setPen(curve_pen(t.series[0], t))
         self.trace_power.setPen(curve_pen(t.bound, t, Qt.PenStyle.DashLine, 0.8))
         self.trace_cursor.setPen(pg.mkPen(t.highlight, width=max(1.0, t.line_width * 0.6)))
@@ -399,76 +371,61 @@ class ScalarScene(Scene):
         self.layer_legend_one.setPen(curve_pen(t.bound, t, Qt.PenStyle.DotLine, 0.6))
         for chart in (self.power_chart, self.trace_chart, self.act_chart, self.ff_chart, self.layer_chart):
             style_plot(chart, t)
+        # the tables are the charts' legends: set in the legends' size, the smallest of the type scale
+        table_style = (f"QTableWidget {{ font-size: {t.small_px}px; padding: 0; }} "
+                       f"QHeaderView::section {{ font-size: {t.small_px}px; }}")
+        for table in (*self.power_tables, self.trace_table, self.act_table):
+            table.setStyleSheet(table_style)
+            table.setFont(t.qfont(t.small_px))
+        self._size_badge()
         if self._result is not None:
             self._draw(self._result)
 
-    # -- settings -------------------------------------------------------------------------------------
-    def job(self) -> ScalarJob:
-        return ScalarJob(float(self.w.value()), int(self.steps.value()), float(self.h0.value()),
-                         float(self.spread.value()), int(self.seed.value()))
+    # -- state ----------------------------------------------------------------------------------------
+    def show_state(self, state: ScalarState) -> None:
+        self.w.setValue(state.w)
+        self.steps.setValue(state.steps)
+        self.h0.setValue(state.h0)
+        self.spread.setValue(state.spread)
+        self.seed.setValue(state.seed)
+        self.speed.setValue(state.speed)
+        self.tabs.setCurrentIndex(VIEWS.index(state.view))
+        self.timer.setInterval(int(1000 / max(1, state.speed)))
+        if state.row != self._row_setting or self._restart:  # a lesson, preset, reset or undo: start at its row
+            self._row_setting, self._restart = state.row, False
+            self.pause()
+            self._row = state.row - 1
+        self._row = min(self._row, state.steps - 1)
+        self._show_row()
 
-    def settings(self) -> dict:
-        j = self.job()
-        return {"w": j.w, "steps": j.steps, "h0": j.h0, "spread": j.spread, "seed": j.seed,
-                "speed": int(self.speed.value()), "row": self._row + 1, "view": VIEWS[self.tabs.currentIndex()]}
-
-    def apply_settings(self, settings: dict) -> None:
-        if not isinstance(settings, dict):
-            raise ValueError("scalar: settings must be a dictionary")
-        unknown = set(settings) - set(DEFAULTS)
-        if unknown:
-            raise ValueError(f"scalar: unknown setting '{sorted(unknown)[0]}' (takes: {', '.join(DEFAULTS)})")
-        values = {}
-        for key, value in settings.items():
-            if key == "view":
-                if value not in VIEWS:
-                    raise ValueError(f"scalar: unknown view {value!r} (one of: {', '.join(VIEWS)})")
-                values[key] = value
-                continue
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise ValueError(f"scalar: '{key}' must be a finite number, got {value!r}")
-            if key in ("steps", "seed", "speed", "row"):
-                if float(value) != int(value):
-                    raise ValueError(f"scalar: '{key}' must be a whole number, got {value!r}")
-                value = int(value)
-            if key in LIMITS:
-                lo, hi = LIMITS[key]
-                if not lo <= value <= hi:
-                    raise ValueError(f"scalar: '{key}' = {value} is outside {lo:g}..{hi:g}")
-            values[key] = value
-        steps = values.get("steps", int(self.steps.value()))
-        if "row" in values and not 1 <= values["row"] <= steps:
-            raise ValueError(f"scalar: 'row' = {values['row']} is outside 1..{steps}")
-        self._updating = True
+    def apply_settings(self, settings: dict, label: str = "apply settings") -> None:
+        self._restart = True  # a lesson step or "show me": the animation starts at the row it names
         try:
-            for key in ("w", "steps", "h0", "spread", "speed"):
-                if key in values:
-                    getattr(self, key).setValue(values[key])
-            if "seed" in values:
-                self.seed.setValue(values["seed"])
-            if "view" in values:
-                self.tabs.setCurrentIndex(VIEWS.index(values["view"]))
+            super().apply_settings(settings, label)
         finally:
-            self._updating = False
-        self.pause()
-        if "row" in values:
-            self._row = values["row"] - 1
-        else:
-            self._row = min(self._row, steps - 1)
-        self.refresh()
+            self._restart = False
+
+    def apply_preset(self, preset_id: str) -> None:
+        self._restart = True
+        try:
+            super().apply_preset(preset_id)
+        finally:
+            self._restart = False
 
     def reset(self) -> None:
-        self.apply_settings(dict(DEFAULTS))
-
-    def _on_control(self, *_args) -> None:
-        if self._updating:
-            return
-        self._row = min(self._row, int(self.steps.value()) - 1)
-        self.refresh()
+        self._restart = True
+        try:
+            super().reset()
+        finally:
+            self._restart = False
 
     # -- compute and draw ------------------------------------------------------------------------------
     def refresh(self) -> None:
-        self.request(compute_scalar, self.job())
+        job = self.state.job()
+        if job == self._asked_job:
+            return  # another tab, row or speed: nothing new to compute (the last request stands)
+        self._asked_job = job
+        self.request(compute_scalar, job)
 
     def on_result(self, result: ScalarResult, key: str) -> None:
         self._result = result
@@ -481,70 +438,139 @@ class ScalarScene(Scene):
         self._draw_trace(r, t)
         self._draw_activations(r, t)
         self._draw_feedforward(r, t)
-        user = next(row for row in r.rows if row.user)
-        self.badge.setText(f"wᵀ = {_power_text(user.log10_value)}\n{user.reading.split(':')[0]}")
-        self.badge.setToolTip(f"w = {user.w:g}, T = {r.job.steps}: {user.reading}")
-        colour = t.verdict_colour(r.verdict)
-        self.badge.setStyleSheet(f"background: {colour}; color: {'#000000' if not t.projector else '#ffffff'};")
+        self._draw_badge(r, t)
+
+    def _badge_texts(self, r: ScalarResult) -> tuple[str, str]:
+        """The badge's two parts: the verdict, and the number it judged against which threshold."""
+        user = r.user_row
+        value = format_log10(user.log10_value)
+        kind = r.verdict.kind
+        if kind == "vanishing":
+            return "VANISHING", f"wᵀ = {value} < 10⁻⁶"
+        if kind == "exploding":
+            return "EXPLODING", f"wᵀ = {value} > 10³"
+        # healthy: within both thresholds; name the one it is heading for
+        return "HEALTHY", f"wᵀ = {value} ≥ 10⁻⁶" if user.log10_value < 0 else f"wᵀ = {value} ≤ 10³"
+
+    def _draw_badge(self, r: ScalarResult, t) -> None:
+        head, detail = self._badge_texts(r)
+        self.badge.setText(f"{head} · {detail}")
+        self.badge.setToolTip(f"Your w = {r.user_row.w:g} multiplied T = {r.job.steps} times: {r.user_row.reading}. "
+                              "The badge compares wᵀ with the vanishing threshold 10⁻⁶ and the exploding "
+                              "threshold 10³: healthy means in between.")
+        colour = t.verdict_colour(r.verdict.kind)
+        style = f"background: {colour}; color: {t.on_colour(colour)};"
+        if style != self.badge.styleSheet():
+            self.badge.setStyleSheet(style)
+
+    def _size_badge(self) -> None:
+        """One line, one fixed size (the widest badge's), so a new verdict never relayouts the window
+        and the title's row stays one line high wherever the title and summary fit beside it."""
+        self.badge.ensurePolished()
+        text = self.badge.text()
+        width = 0
+        # the extremes: 0.01²⁰⁰ = 10⁻⁴⁰⁰ and 3²⁰⁰ ≈ 2.66 × 10⁹⁵
+        for widest in ("HEALTHY · wᵀ = 8.88 × 10⁻⁶ ≥ 10⁻⁶", "VANISHING · wᵀ = 8.88 × 10⁻⁴⁰⁰ < 10⁻⁶",
+                       "EXPLODING · wᵀ = 8.88 × 10⁹⁵ > 10³"):
+            self.badge.setText(widest)
+            width = max(width, self.badge.sizeHint().width())
+        self.badge.setText(text)
+        metrics = self.badge.fontMetrics()
+        self.badge.setFixedSize(width, int(metrics.lineSpacing() + 0.5 * metrics.height() + 6))
+
+    def _update_header(self) -> None:
+        """Title and summary on one line where they fit, else the summary whole on a second line: the
+        height goes to the chart."""
+        t = self.theme
+        summary = self.summary.replace(" ", "&nbsp;")  # it wraps as a whole, never inside
+        self.header.setText(f"<span style='font-size:{t.title_px}px; font-weight:bold'>{self.title}</span>"
+                            f"&nbsp;&nbsp; <span style='color:{t.muted}'>{summary}</span>")
 
     def _draw_powers(self, r: ScalarResult, t) -> None:
-        table = self.power_table
-        table.setRowCount(len(r.rows))
-        bold_font = table.font()
-        bold_font.setBold(True)
-        for i, row in enumerate(r.rows):
-            label = f"{row.w:g}" + ("  (yours)" if row.user else "")
-            cells = [_item(label, row.w), _item(_power_text(row.log10_value), row.log10_value),
-                     _item(row.reading, None, align_right=False)]
-            cells[2].setToolTip(row.reading)
-            for j, cell in enumerate(cells):
-                if row.user:
-                    cell.setFont(bold_font)
-                    cell.setBackground(QBrush(QColor(t.highlight)))
-                    cell.setForeground(QBrush(QColor("#000000")))
-                table.setItem(i, j, cell)
-        # curves: one per weight, coloured along the colour map, the user's dashed and thick; the table's
-        # w column carries each curve's line as its icon, so the table is the legend
+        # the width one part needs: every row in one table, measured by Qt itself
+        self._fill_power_table(r, t, 1)
+        self._part_width = self.power_tables[0].minimumWidth()
+        parts = self._parts_that_fit()
+        if parts != 1:
+            self._fill_power_table(r, t, parts)
+        # curves: one per weight, coloured along the colour map, the user's dashed and thick
+        pens = self._power_pens(r, t)
         while len(self.power_items) < len(r.curve_weights):
             item = pg.PlotDataItem(connect="finite", skipFiniteCheck=True)
             self.power_chart.getPlotItem().addItem(item)
             self.power_items.append(item)
-        cmap = pg.colormap.get(t.colormap)
-        standard = [i for i, row in enumerate(r.rows) if not row.user]
-        icon_height = table.fontMetrics().height()
-        table.setIconSize(QSize(int(icon_height * 2.2), icon_height))
         for k, item in enumerate(self.power_items):
             if k >= len(r.curve_weights):
                 item.setData(x=np.array([], dtype=np.float64), y=np.array([], dtype=np.float64))
                 item.setVisible(False)
                 continue
             item.setVisible(True)
-            row = r.rows[k]
-            if row.user:
-                pen = curve_pen(t.foreground, t, Qt.PenStyle.DashLine, 1.3)
-                item.setZValue(10)
-            else:
-                frac = standard.index(k) / max(1, len(standard) - 1)
-                colour = cmap.map(0.05 + 0.85 * frac, mode="qcolor")
-                pen = curve_pen(colour.name(), t)
-                item.setZValue(0)
-            item.setPen(pen)
+            item.setPen(pens[k])
+            item.setZValue(10 if r.rows[k].user else 0)
             item.setData(r.curve_t, r.curve_log10[k])
-            table.item(k, 0).setIcon(_line_icon(pen, icon_height))
-        self._fit_table_height(table)
-        style_plot(self.power_chart, t)
         finite = r.curve_log10[np.isfinite(r.curve_log10)]
-        lo = min(float(finite.min()), -6.0) - 0.5
-        hi = max(float(finite.max()), 3.0) + 0.5
+        lo = min(float(finite.min()), math.log10(VANISH_THRESHOLD)) - 0.5
+        hi = max(float(finite.max()), math.log10(EXPLODE_THRESHOLD)) + 0.5
         self.power_chart.getPlotItem().setRange(xRange=(0, r.job.steps), yRange=(lo, hi), padding=0.02)
+        settle_view(self.power_chart)
+
+    def _parts_that_fit(self) -> int:
+        """As many parts side by side as the page's width takes (at least one, at most four)."""
+        room = self.power_page.width() + TABLE_SPACING
+        return max(1, min(MAX_TABLE_PARTS, room // (self._part_width + TABLE_SPACING)))
+
+    def _redivide_power_table(self) -> None:
+        if self._result is not None and self._part_width and self._parts_that_fit() != self._table_parts:
+            self._fill_power_table(self._result, self.theme, self._parts_that_fit())
+
+    def _fill_power_table(self, r: ScalarResult, t, parts: int) -> None:
+        """The rows of the wᵀ table, in order, down the first part, then the next (``parts`` of them)."""
+        self._table_parts = parts
+        per_part = -(-len(r.rows) // parts)
+        icon_height = QFontMetrics(t.qfont(t.small_px)).height()
+        pens = self._power_pens(r, t)
+        for p, table in enumerate(self.power_tables):
+            part = list(enumerate(r.rows))[p * per_part:(p + 1) * per_part] if p < parts else []
+            table.setVisible(p < parts)
+            table.setRowCount(len(part))
+            table.setIconSize(QSize(int(icon_height * ICON_ASPECT), icon_height))
+            for i, (k, row) in enumerate(part):
+                cells = [_item(f"{row.w:g}", row.w), _item(format_log10(row.log10_value), row.log10_value),
+                         _item(short_reading(row.reading), None, align_right=False)]
+                cells[0].setIcon(_line_icon(pens[k], icon_height))
+                for cell in cells:
+                    cell.setToolTip(f"w = {row.w:g}: wᵀ = {format_log10(row.log10_value)}, {row.reading}"
+                                    + (" (your w)" if row.user else ""))
+                    if row.user:
+                        cell.setFont(t.qfont(t.small_px, bold=True))
+                        cell.setBackground(QBrush(QColor(t.highlight)))
+                        cell.setForeground(QBrush(QColor(t.on_colour(t.highlight))))
+                for j, cell in enumerate(cells):
+                    table.setItem(i, j, cell)
+            if p < parts:
+                _fit_columns(table)
+                _fit_rows(table, per_part)
 
     @staticmethod
-    def _fit_table_height(table: QTableWidget) -> None:
-        """Show every row of a short table without a scroll bar (fonts differ per profile)."""
-        table.resizeRowsToContents()
-        height = table.horizontalHeader().height() + 2 * table.frameWidth() + 2
-        height += sum(table.rowHeight(i) for i in range(table.rowCount()))
-        table.setFixedHeight(height)
+    def _power_pens(r: ScalarResult, t) -> list[QPen]:
+        cmap = pg.colormap.get(t.colormap)
+        standard = [i for i, row in enumerate(r.rows) if not row.user]
+        pens = []
+        for k, row in enumerate(r.rows):
+            if row.user:
+                pens.append(curve_pen(t.foreground, t, Qt.PenStyle.DashLine, 1.3))
+            else:
+                frac = standard.index(k) / max(1, len(standard) - 1)
+                pens.append(curve_pen(cmap.map(0.05 + 0.85 * frac, mode="qcolor").name(), t))
+        return pens
+
+    def power_rows(self) -> list[tuple[PowerRow, str, str]]:
+        """(engine row, the wᵀ text shown, the reading shown) in table order: down each part, left to right."""
+        if self._result is None:
+            return []
+        cells = [(table.item(i, 1).text(), table.item(i, 2).text())
+                 for table in self.power_tables[:self._table_parts] for i in range(table.rowCount())]
+        return [(row, text, reading) for row, (text, reading) in zip(self._result.rows, cells, strict=True)]
 
     def _draw_trace(self, r: ScalarResult, t) -> None:
         tr = r.trace
@@ -554,8 +580,9 @@ class ScalarScene(Scene):
             table.setItem(i, 0, _item(str(int(tr.t[i])), float(tr.t[i])))
             table.setItem(i, 1, _item(f"{tr.h[i]:.4g}", tr.h[i]))
             table.setItem(i, 2, _item(f"{tr.local[i]:.4g}", tr.local[i]))
-            table.setItem(i, 3, _item(_power_text(r.log10_trace_cumprod[i]), tr.cumprod[i]))
+            table.setItem(i, 3, _item(format_number(float(tr.cumprod[i])), tr.cumprod[i]))
         self._lit_row = None
+        _fit_rows(table, TRACE_ROWS_SHOWN)
         x = tr.t.astype(np.float64)
         self.trace_curve.setData(x, r.log10_trace_cumprod, symbol="o" if tr.t.size <= 60 else None,
                                  symbolSize=t.marker_size * 0.7, symbolBrush=t.series[0], symbolPen=t.series[0])
@@ -579,11 +606,12 @@ class ScalarScene(Scene):
         table.setRowCount(len(r.activations))
         for i, row in enumerate(r.activations):
             table.setItem(i, 0, _item(row.name, None, align_right=False))
-            table.setItem(i, 1, _item(f"{row.max_derivative:.3g}", row.max_derivative))
-            table.setItem(i, 2, _item(f"{row.typical_derivative:.2g}", row.typical_derivative))
-            for j, value in ((3, row.after_10), (4, row.after_50)):
-                table.setItem(i, j, _item(format_power(math.log10(value), 2) if value > 0 else "0", value))
-        self._fit_table_height(table)
+            table.setItem(i, 1, _item(format_number(row.max_derivative), row.max_derivative))
+            for j, value in enumerate(r.slopes_at_one[row.name], start=2):
+                table.setItem(i, j, _item(format_number(value), value))
+            for j, value in ((4, row.after_10), (5, row.after_50)):
+                table.setItem(i, j, _item(format_number(value), value))
+        _fit_rows(table)
 
     def _draw_feedforward(self, r: ScalarResult, t) -> None:
         ff = r.feedforward
@@ -609,9 +637,8 @@ class ScalarScene(Scene):
                                                 padding=0)
         last_ff = ff.log10_feedforward[-1]
         self.ff_label.setText(
-            f"After T = {ff.t.size}: different weights per layer leave "
-            f"<b>{_power_text(last_ff) if np.isfinite(last_ff) else '0'}</b>; "
-            f"the same w every step leaves <b>{_power_text(ff.log10_recurrent[-1])}</b>.")
+            f"After T = {ff.t.size}: a weight per layer leaves <b>{format_log10(last_ff)}</b>, "
+            f"the same w every step <b>{format_log10(ff.log10_recurrent[-1])}</b>.")
 
     # -- trace animation -------------------------------------------------------------------------------
     @property
@@ -638,7 +665,7 @@ class ScalarScene(Scene):
             item = table.item(i, j)
             if item is not None:
                 item.setBackground(QBrush(QColor(theme.highlight)))
-                item.setForeground(QBrush(QColor("#000000")))
+                item.setForeground(QBrush(QColor(theme.on_colour(theme.highlight))))
         self._lit_row = i
         anchor = table.item(i, 0)
         if anchor is not None:
@@ -658,9 +685,6 @@ class ScalarScene(Scene):
         self._row += 1
         self._show_row()
 
-    def _on_speed(self, value: float) -> None:
-        self.timer.setInterval(int(1000 / max(1.0, float(value))))
-
     @property
     def playing(self) -> bool:
         return self.timer.isActive()
@@ -672,8 +696,8 @@ class ScalarScene(Scene):
         if self._result is not None and self._row >= self._result.trace.t.size - 1:
             self._row = 0
             self._show_row()
-        if self.tabs.currentIndex() != VIEWS.index("trace"):
-            self.tabs.setCurrentIndex(VIEWS.index("trace"))
+        if self.state.view != "trace":
+            self.change(label="show the trace", view="trace")
         self.timer.start()
         self.play_button.setText("❚❚ Pause")
 
@@ -691,6 +715,18 @@ class ScalarScene(Scene):
     def rewind(self) -> None:
         self.pause()
         self._row = 0
+        self._show_row()
+
+    def animation_length(self) -> float | None:
+        """The trace animation: one row per 1/speed seconds from t = 1 to T (a still in other views)."""
+        if self.state.view != "trace":
+            return None
+        return (self.state.steps - 1) / self.state.speed
+
+    def seek_animation(self, seconds: float) -> None:
+        """The row the animation shows ``seconds`` after it starts at t = 1, paused."""
+        self.pause()
+        self._row = min(max(int(math.floor(seconds * self.state.speed + 1e-9)), 0), self.state.steps - 1)
         self._show_row()
 
     def deactivate(self) -> None:
