@@ -97,7 +97,7 @@ def main() -> int:
     print(f"load average after: {load()}")
     if first is not None:
         s = first["settings"]
-        shown = {k: s[k] for k in ("task", "symbols", "categories", "delay", "hidden", "batch", "lr", "steps",
+        shown = {k: s[k] for k in ("task", "symbols", "categories", "delay", "hidden", "embedding", "batch", "lr", "steps",
                                    "clip_threshold", "forget_bias", "eval_size", "stop_accuracy")}
         print(f"settings: {json.dumps(shown)}")
     print(f"{len(seeds) - failures} of {len(seeds)} seeds pass "
