@@ -463,7 +463,7 @@ def _matrix(v: Any, where: str) -> np.ndarray:
 _SPEC_KEYS = {
     "jacobian": {"matrix", "h_prev", "activation"},
     "eigenvalues": {"matrix"},
-    "norm_power": {"norms", "steps", "hidden", "input_scale", "seed"},
+    "norm_power": {"norms", "factors", "hidden", "input_scale", "seed"},
     "sigmoid_bound": {"norm", "steps", "hidden", "input_scale", "seed"},
     "spectral_sweep": {"norms", "steps", "hidden", "input_scale", "seeds"},
     "copy_memory": {"delays", "cell", "train_steps", "hidden", "seed", "fail_below"},
@@ -507,9 +507,12 @@ def _parse_spec(spec: dict, where: str) -> dict[str, Any]:
         return out
     if kind == "norm_power":
         hidden, input_scale = _flow_common(spec, where)
+        # "factors" is the number of backward steps the gradient crosses: T = factors + 1 steps
+        factors = _int(spec.get("factors", 100), "factors", where, 1, 4999)
         return {
             "norms": _num_list(spec.get("norms"), "norms", where, 0.01, 5.0),
-            "steps": _int(spec.get("steps", 100), "steps", where, 2, 5000),
+            "factors": factors,
+            "steps": factors + 1,
             "hidden": hidden,
             "input_scale": input_scale,
             "seed": _int(spec.get("seed", 0), "seed", where, 0, 2**32 - 1),
@@ -675,15 +678,17 @@ def _eigenvalues(p: dict) -> ExerciseResult:
 
 
 def _norm_power(p: dict) -> ExerciseResult:
-    steps = p["steps"]
+    """``norm^k`` against the measured ``||dL/dh_1|| / ||dL/dh_T||`` over ``k = factors`` backward
+    steps (a run of ``T = k + 1`` steps): the power and the measurement count the same factors."""
+    factors, steps = p["factors"], p["steps"]
     rows, bounds, measured = [], [], []
     for norm in p["norms"]:
-        log_bound = (steps - 1) * math.log10(norm)
+        log_bound = factors * math.log10(norm)
         result = _flow_ratio(norm, steps, p["hidden"], p["input_scale"], p["seed"])
         log_meas = result.log10_total_factor
         bounds.append(log_bound)
         measured.append(log_meas)
-        rows.append((f"‖W_hh‖₂ = {norm:g}: bound {norm:g}{sup(steps - 1)}", format_log10(log_bound)))
+        rows.append((f"‖W_hh‖₂ = {norm:g}: bound {norm:g}{sup(factors)}", format_log10(log_bound)))
         rows.append((f"‖W_hh‖₂ = {norm:g}: measured ‖dL/dh₁‖ / ‖dL/dh{sub(steps)}‖", format_log10(log_meas)))
     parts = []
     for norm, lb in zip(p["norms"], bounds, strict=True):
@@ -692,10 +697,11 @@ def _norm_power(p: dict) -> ExerciseResult:
         else:
             parts.append(f"at {norm:g} it can grow up to {format_log10(lb)} times")
     conclusion = (
-        f"Over {steps} steps {'; '.join(parts)}. A few percent either side of 1 decides between vanishing "
-        "and exploding; tanh saturation keeps the measured growth below the bound."
+        f"Over {factors} backward steps {'; '.join(parts)}. A few percent either side of 1 decides "
+        "between vanishing and exploding; tanh saturation keeps the measured growth below the bound."
     )
-    values = {"norms": p["norms"], "steps": steps, "log10_bound": bounds, "log10_measured": measured}
+    values = {"norms": p["norms"], "factors": factors, "steps": steps, "log10_bound": bounds,
+              "log10_measured": measured}
     return ExerciseResult("norm_power", rows, values, conclusion)
 
 

@@ -685,6 +685,10 @@ def test_default_budget_and_every_step_on_request():
     module = torch.nn.GRU(3, 4, dtype=torch.float64)
     with Monitor(module, warn=False) as default:
         assert default.budget == core.DEFAULT_BUDGET == 0.2
+    import gradsim
+
+    with gradsim.monitor(module, warn=False) as public:  # the entry point the README shows
+        assert public.budget == 0.2
     with Monitor(module, warn=False, budget=None) as mon:
         for _ in range(4):
             module(torch.randn(5, 2, 3, dtype=torch.float64))[0].sum().backward()
