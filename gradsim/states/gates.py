@@ -18,10 +18,16 @@ from dataclasses import dataclass, field
 from ..engine.cells import CellComparison, compare_cells
 from ..engine.init import INITIALISERS
 from ..engine.scenario import GeneratorSettings
-from ..engine.thresholds import EXPLODE_THRESHOLD, HEALTHY, VANISH_THRESHOLD, VANISHING, Verdict
+from ..engine.thresholds import (
+    EXPLODE_THRESHOLD,
+    HEALTHY,
+    VANISH_THRESHOLD,
+    VANISHING,
+    Verdict,
+    threshold_text,
+)
 from ..presets import preset_ids
 from ..state import SceneState, number, one_of
-from .flow import threshold_text
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,7 @@ from PySide6.QtWidgets import (
 from ...engine.cells import CellComparison, Edge
 from ...engine.init import INIT_LABELS, INITIALISERS
 from ...engine.scenario import Scenario
-from ...states.flow import threshold_text
+from ...engine.thresholds import threshold_text
 from ...states.gates import (
     APP_MAX_HIDDEN,
     APP_MAX_STEPS,
