@@ -183,3 +183,30 @@ def test_no_two_actions_share_a_shortcut(main_window):
             owners[key] = action.text()
     assert not clashes, clashes
 
+
+def test_tooltips_take_the_themes_colours_and_type(main_window, qtbot):
+    """A tooltip inside the window (styled by the window's sheet) and one Qt shows on its own (styled
+    by QToolTip's palette and font) both follow the theme, in both colour profiles."""
+    from PySide6.QtCore import QPoint
+    from PySide6.QtGui import QColor
+    from PySide6.QtWidgets import QApplication, QToolTip
+
+    from gradsim.ui.theme import theme_for
+
+    for projector in (False, True):
+        main_window.apply_theme(theme_for(projector, main_window.height()))
+        theme = main_window.theme
+        for owner in (main_window.scene_bar, None):
+            QToolTip.hideText()
+            text = f"projector {projector}, {'detached' if owner is None else 'in the window'}"
+            QToolTip.showText(main_window.mapToGlobal(QPoint(40, 40)), text, owner)
+            qtbot.waitUntil(lambda text=text: any(
+                w.metaObject().className() == "QTipLabel" and w.isVisible() and w.text() == text
+                for w in QApplication.topLevelWidgets()))
+            tip = next(w for w in QApplication.topLevelWidgets()
+                       if w.metaObject().className() == "QTipLabel" and w.isVisible())
+            image = tip.grab().toImage()
+            assert tip.font().pixelSize() == theme.font_px, text
+            assert QColor(image.pixel(tip.width() // 2, 1)).name() == theme.panel.lower(), text
+            assert QColor(image.pixel(2, tip.height() // 2)).name() == theme.panel.lower(), text
+    QToolTip.hideText()
