@@ -322,6 +322,7 @@ def test_settings_round_trip(flow, main_window, qtbot):
     json.dumps(state)
 
 
+@pytest.mark.slow  # a process of its own; tests/cli/test_gui_options.py takes a screenshot by default
 def test_screenshot_option(tmp_path):
     out = tmp_path / "flow.png"
     proc = subprocess.run([sys.executable, "-m", "gradsim", "gui", "--scene", "flow", "--screenshot", str(out),

@@ -314,7 +314,9 @@ def _rects(diagrams, cell):
     return [rect(t) for t in labels], [rect(t) for t in node_labels], [rect(a) for a in arrows]
 
 
-@pytest.mark.parametrize("mode", [(1024, 768, True), (800, 600, True), (1920, 1080, False), (1920, 1080, True)])
+# the classroom projector by default; the other sizes with the slow tests
+@pytest.mark.parametrize("mode", [(1024, 768, True)] + [pytest.param(m, marks=pytest.mark.slow) for m in (
+    (800, 600, True), (1920, 1080, False), (1920, 1080, True))])
 def test_cell_diagrams_readable(gates, main_window, qtbot, mode):
     """Issue 14: the Cells tab turned its titles by 90° and put labels over arrows; the diagram labels
     were about 7 px tall at 1920x1080. Titles are upright, labels clear of arrows and of each other,
@@ -385,6 +387,7 @@ def test_worker_function_directly():
         np.testing.assert_array_equal(got.results[cell].log10_grad_norm, want.results[cell].log10_grad_norm)
 
 
+@pytest.mark.slow  # a process of its own; tests/cli/test_gui_options.py takes a screenshot by default
 def test_screenshot_option(tmp_path):
     out = tmp_path / "gates.png"
     proc = subprocess.run([sys.executable, "-m", "gradsim", "gui", "--scene", "gates", "--screenshot", str(out),
