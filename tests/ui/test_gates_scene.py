@@ -219,7 +219,6 @@ def test_lanes_stay_above_the_chart(gates, main_window, qtbot):
     aligned()
     main_window.toggle_projector()
     wait_idle(qtbot, main_window)
-    qtbot.wait(20)
     aligned()
 
 
@@ -328,7 +327,6 @@ def test_cell_diagrams_readable(gates, main_window, qtbot, mode):
     main_window._follow_size()
     gates.apply_settings({"view": "cells"})
     wait_idle(qtbot, main_window)
-    qtbot.wait(30)
     diagrams = gates.diagrams
     assert diagrams.isVisible()
     small = main_window.theme.small_px
@@ -410,7 +408,6 @@ def test_pictures_keep_their_room_under_a_lesson(main_window, qtbot, step):
     main_window.toggle_projector()
     main_window.lesson_bar.set_lesson(load_builtin_lesson(), start=step - 1)
     wait_idle(qtbot, main_window, timeout=60000)
-    qtbot.wait(30)
     scene = main_window.current_scene()
     small = main_window.theme.small_px
     assert scene.chart.getPlotItem().getViewBox().height() >= 6 * small

@@ -18,7 +18,7 @@ from gradsim.lesson import load_builtin_lesson
 from gradsim.presets import load_presets
 from gradsim.registry import SCENE_IDS
 
-from .conftest import wait_idle
+from .conftest import settle, wait_idle
 from .layout_audit import picture_share, problems
 
 PICTURE_SCENES = ("flow", "scalar", "spectrum", "gates", "training", "agreement")
@@ -42,7 +42,6 @@ def _show(window, qtbot, scene_id: str, settings: dict) -> None:
     if settings:
         scene.apply_settings(settings)
     wait_idle(qtbot, window, timeout=60000)
-    qtbot.wait(20)
 
 
 def _audit(window, qtbot, scene_id: str, what: str, share_floor: float | None) -> list[str]:
@@ -50,7 +49,7 @@ def _audit(window, qtbot, scene_id: str, what: str, share_floor: float | None) -
     found = []
     for drawer_open in ((False, True) if scene.drawer_mode else (True,)):
         window._set_controls(drawer_open)
-        qtbot.wait(5)
+        settle()
         tag = f"{scene_id} {what} ({'controls open' if drawer_open else 'controls closed'})"
         found += [f"{tag}: {p}" for p in problems(window, window.theme.small_px)]
         if share_floor is not None and not (scene.drawer_mode and drawer_open):
