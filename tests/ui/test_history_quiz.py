@@ -458,6 +458,11 @@ def test_page_keys_reach_the_lesson_even_from_a_spin_box(qtbot, main_window):
     bar.close_lesson()
     assert not bar.isVisible()
     wait_idle(qtbot, main_window)
+    quiz.seed.setFocus()  # with the lesson closed the keys are the widget's again
+    before = quiz.seed.value()
+    qtbot.keyClick(quiz.seed, Qt.Key.Key_PageUp)
+    assert quiz.seed.value() > before
+    wait_idle(qtbot, main_window)
 
 
 def test_save_current_state_as_steps_and_reopen(qtbot, main_window, tmp_path):
