@@ -9,6 +9,25 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 # The GUI stores settings; keep tests away from the developer's own.
 os.environ.setdefault("GRADSIM_SETTINGS_ORG", "gradsim-tests")
 
+# A run of the whole suite (no paths given: `python -m pytest`, `-m slow`) is spread over this many
+# processes when pytest-xdist is installed (the test extra has it): the suite is CPU-bound and the
+# project's machines have two cores. Each process takes whole files (`--dist loadfile`), so a
+# module's shared window is built once. Naming files or folders runs them in one process; `-n N`
+# chooses, and `-n 0` or `-p no:xdist` keeps everything in one process.
+WHOLE_SUITE_WORKERS = 2
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config):
+    """Runs before pytest-xdist's own hook of the same name, which reads what is set here."""
+    if (not config.pluginmanager.hasplugin("xdist") or hasattr(config, "workerinput")
+            or config.option.numprocesses is not None or config.option.dist != "no"
+            or config.args_source != pytest.Config.ArgsSource.TESTPATHS
+            or config.option.collectonly or config.option.usepdb):
+        return
+    config.option.numprocesses = WHOLE_SUITE_WORKERS
+    config.option.dist = "loadfile"
+
 
 @pytest.fixture
 def run_cli(capsys):
