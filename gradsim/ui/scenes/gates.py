@@ -166,14 +166,24 @@ def factor_text(edge: Edge, two_lines: bool = False) -> str:
 
 
 def _rect_hits_segment(rect: QRectF, a: QPointF, b: QPointF, margin: float) -> bool:
-    """Whether a segment (widened by ``margin`` pixels) passes through a rectangle."""
-    grown = rect.adjusted(-margin, -margin, margin, margin)
-    length = math.hypot(b.x() - a.x(), b.y() - a.y())
-    for k in range(int(length / 3) + 2):
-        f = k / (int(length / 3) + 1)
-        if grown.contains(QPointF(a.x() + f * (b.x() - a.x()), a.y() + f * (b.y() - a.y()))):
-            return True
-    return False
+    """Whether a segment (widened by ``margin`` pixels) passes through a rectangle: the segment
+    clipped to the grown rectangle (Liang-Barsky) is not empty. Exact, and one pass instead of a
+    point every 3 pixels (label placement tries it thousands of times per resize)."""
+    ax, ay = a.x(), a.y()
+    dx, dy = b.x() - ax, b.y() - ay
+    enter, leave = 0.0, 1.0
+    for p, q in ((-dx, ax - (rect.left() - margin)), (dx, rect.right() + margin - ax),
+                 (-dy, ay - (rect.top() - margin)), (dy, rect.bottom() + margin - ay)):
+        if p == 0:
+            if q < 0:  # parallel to this side and outside it
+                return False
+        elif p < 0:
+            enter = max(enter, q / p)
+        else:
+            leave = min(leave, q / p)
+        if enter > leave:
+            return False
+    return True
 
 
 class CellDiagrams(pg.GraphicsLayoutWidget):
