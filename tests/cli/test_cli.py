@@ -153,12 +153,12 @@ def test_import_hygiene():
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-def test_flow_lstm_and_gru():
-    proc = run("flow", "--cell", "lstm", "--forget-bias", "3", "--steps", "200")
+def test_flow_lstm_and_gru(run_cli):  # in this process: a process of its own would import torch again
+    proc = run_cli("flow", "--cell", "lstm", "--forget-bias", "3", "--steps", "200")
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
     assert doc["cell"] == "lstm" and doc["grad_norm"][0] > 1e-6 and len(doc["log10_cell_grad_norm"]) == 200
-    bad = run("flow", "--cell", "gru", "--activation", "relu")
+    bad = run_cli("flow", "--cell", "gru", "--activation", "relu")
     assert bad.returncode == 2 and "activation" in bad.stderr and "Traceback" not in bad.stderr
 
 
