@@ -27,6 +27,15 @@ def pytest_cmdline_main(config):
         return
     config.option.numprocesses = WHOLE_SUITE_WORKERS
     config.option.dist = "loadfile"
+    config.option.loadscopereorder = False  # files in the order below, not by their number of tests
+
+
+def pytest_collection_modifyitems(config, items):
+    """The costly folders first (the UI's tests share a window per file and take ~0.3 s each, the
+    command line's start processes), the engine's many quick files after them: a process that
+    finishes early then takes small files, and the two end together. Files stay whole, in order."""
+    cost_rank = {"ui": 0, "cli": 1}
+    items.sort(key=lambda item: cost_rank.get(item.path.parent.name, 2))
 
 
 @pytest.fixture
