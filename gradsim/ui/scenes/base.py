@@ -154,6 +154,7 @@ class Scene(QWidget):
 
         context.worker.finished.connect(self._on_finished)
         context.worker.errored.connect(self._on_errored)
+        context.worker.progress.connect(self._on_progress)
 
         self.build_controls(self.controls_layout)
         self.controls_layout.addStretch(1)
@@ -380,21 +381,39 @@ class Scene(QWidget):
         self._latest[full] = request_id
         return request_id
 
+    def cancel_request(self, key: str = "main") -> bool:
+        """Stop the request of ``key`` (pending, or running: at its next checkpoint); nothing of it
+        is drawn. True if there was one."""
+        full = f"{self.scene_id}:{key}"
+        self._latest.pop(full, None)
+        return self.context.worker.cancel(full)
+
+    def _mine(self, full_key: str, request_id: int) -> bool:
+        """A reply to this scene's newest request of its key (not another scene's, not a stale one)."""
+        return full_key.startswith(self.scene_id + ":") and self._latest.get(full_key) == request_id
+
     def _on_finished(self, full_key: str, request_id: int, result: Any) -> None:
-        if not full_key.startswith(self.scene_id + ":") or self._latest.get(full_key) != request_id:
+        if not self._mine(full_key, request_id):
             return  # another scene's, or stale: a newer request of this key is on its way
         self.on_result(result, full_key.split(":", 1)[1])
         self._drawn_once = True
         self.drawn.emit()
 
     def _on_errored(self, full_key: str, request_id: int, exc: BaseException) -> None:
-        if not full_key.startswith(self.scene_id + ":") or self._latest.get(full_key) != request_id:
-            return
-        self.on_error(exc, full_key.split(":", 1)[1])
+        if self._mine(full_key, request_id):
+            self.on_error(exc, full_key.split(":", 1)[1])
+
+    def _on_progress(self, full_key: str, request_id: int, done: float, total: float, what: str) -> None:
+        if self._mine(full_key, request_id):
+            self.on_progress(done, total, what, full_key.split(":", 1)[1])
 
     def on_error(self, exc: BaseException, key: str) -> None:
         """A request of this scene failed: one line in the message bar (scenes may do more)."""
         self.context.show_error(describe_error(exc))
+
+    def on_progress(self, done: float, total: float, what: str, key: str) -> None:
+        """A running request says how far it has got (the engine's ``report_progress``); scenes
+        whose work can take long show it."""
 
     @property
     def drawn_once(self) -> bool:
