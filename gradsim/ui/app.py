@@ -202,7 +202,6 @@ class MainWindow(QMainWindow):
         self.undo_stack.setUndoLimit(200)
         self.scenes: dict[str, Scene] = {}
         self._entries = scene_registry.available()
-        self._current_scenario_path: Path | None = None
         self._presenting: bool | None = None
         self._recording = False  # rendering frames for a recording or a handout: no chrome
         self.undo_paused = False  # scenes change without undo records (a handout walking a lesson)
@@ -386,13 +385,6 @@ class MainWindow(QMainWindow):
         scene.activate()
         self.scene_shown.emit(scene_id)
         return scene
-
-    def open_scene(self, scene_id: str, settings: dict | None = None) -> None:
-        """For scenes ("show me"), lessons and the history: switch and apply, errors in the bar."""
-        try:
-            self.show_scene(scene_id, settings)
-        except (ValueError, KeyError) as exc:
-            self.show_error(str(exc))
 
     # -- messages -----------------------------------------------------------------------------------
     def show_status(self, text: str, timeout_ms: int = 5000) -> None:
@@ -605,7 +597,6 @@ class MainWindow(QMainWindow):
                 reason += f"; use `gradsim flow --scenario {Path(path).name}` for it"
             self.show_error(f"{Path(path).name}: {reason}")
             return False
-        self._current_scenario_path = Path(path)
         self.show_status(f"Opened {path}")
         self.message_bar.hide()
         return True

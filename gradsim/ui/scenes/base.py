@@ -52,8 +52,6 @@ class SceneContext(Protocol):
 
     def show_error(self, text: str) -> None: ...
 
-    def open_scene(self, scene_id: str, settings: dict | None = None) -> None: ...
-
 
 MERGE_SECONDS = 1.5  # changes of one control this close together are one undo step (a slider drag)
 
@@ -93,7 +91,6 @@ class Scene(QWidget):
     scene_id = ""
     title = ""
     summary = ""  # one sentence shown under the title: what this scene teaches
-    has_animation = False
     State: type[SceneState] | None = None  # the scene's frozen state class (gradsim.states.<id>)
 
     drawn = Signal()  # emitted after each result is drawn
@@ -461,10 +458,6 @@ class Scene(QWidget):
                 self._scroll.raise_()
         else:
             self._scroll.setVisible(open_)
-
-    def set_controls_visible(self, visible: bool) -> None:
-        """Presenting: hide the control panel so the views fill the screen (older name)."""
-        self.set_controls_open(visible)
 
     def _place_drawer(self) -> None:
         width = self._scroll.width() if self._scroll.width() > 50 else 300

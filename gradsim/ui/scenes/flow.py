@@ -65,7 +65,6 @@ class FlowScene(Scene):
     scene_id = "flow"
     title = "Gradient flow through time"
     summary = "‖dL/dhₜ‖ at every step: the learning signal shrinks or grows by a factor per step."
-    has_animation = True
 
     # -- controls ---------------------------------------------------------------------------------
     State = FlowState
