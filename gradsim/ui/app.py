@@ -723,9 +723,23 @@ class MainWindow(QMainWindow):
         self.show_status(f"Wrote {result.path.name}: {result.frames} frames, {result.bytes / 1e6:.1f} MB")
         return True
 
-    def export_animation_dialog(self) -> None:
+    def _progress_dialog(self, text: str):
+        """A window-modal progress dialog for a long export, and the ``progress(done, total)``
+        callback the writers call: it moves the bar and answers False once Cancel is pressed."""
         from PySide6.QtWidgets import QProgressDialog
 
+        dialog = QProgressDialog(text, "Cancel", 0, 100, self)
+        dialog.setWindowModality(Qt.WindowModality.WindowModal)
+        dialog.setMinimumDuration(300)
+
+        def progress(done: int, total: int) -> bool:
+            dialog.setMaximum(total)
+            dialog.setValue(done)
+            return not dialog.wasCanceled()
+
+        return dialog, progress
+
+    def export_animation_dialog(self) -> None:
         scene = self.current_scene()
         if scene is None:
             return
@@ -735,15 +749,7 @@ class MainWindow(QMainWindow):
         if not path:
             return
         self._remember_dir(path)
-        dialog = QProgressDialog("Rendering frames…", "Cancel", 0, 100, self)
-        dialog.setWindowModality(Qt.WindowModality.WindowModal)
-        dialog.setMinimumDuration(300)
-
-        def progress(done: int, total: int) -> bool:
-            dialog.setMaximum(total)
-            dialog.setValue(done)
-            return not dialog.wasCanceled()
-
+        dialog, progress = self._progress_dialog("Rendering frames…")
         self.export_animation(path, progress=progress)
         dialog.close()
 
@@ -779,23 +785,13 @@ class MainWindow(QMainWindow):
         return True
 
     def export_handout_dialog(self) -> None:
-        from PySide6.QtWidgets import QProgressDialog
-
         default = str(Path(self._last_dir()) / "gradsim-lesson.pdf")
         path, chosen = QFileDialog.getSaveFileName(self, "Export lesson handout", default,
                                                    "PDF, A4 (*.pdf);;PDF, Letter (*.pdf)")
         if not path:
             return
         self._remember_dir(path)
-        dialog = QProgressDialog("Drawing the lesson's pages…", "Cancel", 0, 100, self)
-        dialog.setWindowModality(Qt.WindowModality.WindowModal)
-        dialog.setMinimumDuration(300)
-
-        def progress(done: int, total: int) -> bool:
-            dialog.setMaximum(total)
-            dialog.setValue(done)
-            return not dialog.wasCanceled()
-
+        dialog, progress = self._progress_dialog("Drawing the lesson's pages…")
         self.export_handout(path, "letter" if "Letter" in chosen else "a4", progress)
         dialog.close()
 

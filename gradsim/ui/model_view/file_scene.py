@@ -116,6 +116,7 @@ class FileScene(Scene):
     # -- the window closing -------------------------------------------------------------------------
     def shutdown(self) -> None:
         """Cancel this window's work and stop listening to the worker."""
+        super().shutdown()
         worker = self.context.worker
         worker.cancel_prefix(self.scene_id + ":")
         for signal, slot in ((worker.finished, self._on_finished), (worker.errored, self._on_errored),

@@ -316,27 +316,36 @@ class Scene(QWidget):
         preset = get_preset(self.scene_id, preset_id)
         self.set_state(self.preset_state(preset_id), f"preset “{preset.title}”")
 
-    # -- optional hooks ----------------------------------------------------------------------------
-    def play_pause(self) -> None: ...
+    # -- optional hooks: the animation -------------------------------------------------------------
+    # A scene with a backward pulse (``self.pulse``, a ``chain.BackwardPulse``) gets all of these
+    # from it; a scene that animates otherwise overrides them.
+    def _pulse(self):
+        return getattr(self, "pulse", None)
 
-    def step(self, direction: int) -> None: ...
+    def play_pause(self) -> None:
+        """Space: start or pause the animation."""
+        if (pulse := self._pulse()) is not None:
+            pulse.toggle()
 
-    def rewind(self) -> None: ...
+    def step(self, direction: int) -> None:
+        """← / →: one step of the animation back or on."""
+        if (pulse := self._pulse()) is not None:
+            pulse.step(direction)
+
+    def rewind(self) -> None:
+        if (pulse := self._pulse()) is not None:
+            pulse.rewind()
 
     # -- the animation as a function of time (recording, issue 19) ------------------------------------
     def animation_length(self) -> float | None:
-        """Seconds the scene's animation lasts at its current speed, or None for a still scene.
-
-        Scenes with a backward pulse (``self.pulse``) have one; others override both methods.
-        """
-        pulse = getattr(self, "pulse", None)
+        """Seconds the scene's animation lasts at its current speed, or None for a still scene."""
+        pulse = self._pulse()
         return pulse.duration() if pulse is not None else None
 
     def seek_animation(self, seconds: float) -> None:
         """Show the animation at ``seconds`` from its start, paused (frames are rendered at exact
         times, not captured from a running clock)."""
-        pulse = getattr(self, "pulse", None)
-        if pulse is not None:
+        if (pulse := self._pulse()) is not None:
             pulse.seek(seconds)
 
     def activate(self) -> None:
@@ -344,6 +353,8 @@ class Scene(QWidget):
 
     def deactivate(self) -> None:
         """Called when another scene is shown: pause animations, keep state."""
+        if (pulse := self._pulse()) is not None:
+            pulse.pause()
 
     def export_widget(self) -> QWidget:
         """What "Export picture" saves and "Copy picture" copies."""
@@ -367,6 +378,8 @@ class Scene(QWidget):
 
     def shutdown(self) -> None:
         """Stop any task the scene owns (window closing)."""
+        if (pulse := self._pulse()) is not None:
+            pulse.pause()
 
     # -- engine requests ------------------------------------------------------------------------------
     def request(self, fn, *args: Any, key: str = "main", lane: str | None = None) -> int:
