@@ -140,3 +140,17 @@ def test_poll_gives_what_reading_the_whole_log_gives(tmp_path):
     # nothing new: no arrays rebuilt; an unknown series falls back to the first
     assert poll_run_job(follower, "rnn/l1", ("rnn/l1", len(log.records), True)) is None
     assert poll_run_job(follower, "nope").key == log.series_keys()[0]
+
+
+def test_a_saved_training_run_opened_as_a_model_says_where_it_opens(tmp_path):
+    pytest.importorskip("torch")
+    from gradsim.engine.errors import InputError
+    from gradsim.engine.training import TrainSettings, run_to_end, save_run
+    from gradsim.states.model_view import load_model_job
+
+    path = tmp_path / "r.gradsim-run.pt"
+    save_run(path, run_to_end(TrainSettings(cell="lstm", delay=2, hidden=4, batch=2, steps=2, eval_size=4)).run)
+    with pytest.raises(InputError) as caught:
+        load_model_job(str(path))
+    assert str(caught.value).startswith(f"{path}: a training run saved by gradsim")
+    assert "--open-run" in str(caught.value) and "\n" not in str(caught.value)
