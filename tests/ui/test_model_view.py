@@ -131,6 +131,12 @@ def test_settings_round_trip(main_window, qtbot, model_path):
         view.apply_settings({"bogus": 1})
     with pytest.raises(ValueError):
         view.apply_settings({"steps": 0})
+    with pytest.raises(ValueError, match="no module 'gru' in this model"):
+        view.apply_settings({"module": "gru"})
+    assert view.settings() == saved  # a refused setting changes nothing
+    view.apply_settings({"module": "lstm", "steps": 9})
+    wait_idle(qtbot, main_window)
+    assert view.flow.steps == 9
 
 
 def test_changes_are_undone_in_the_model_window_own_stack(main_window, qtbot, model_path):
