@@ -273,6 +273,7 @@ def test_run_alerts_are_listed(main_window, qtbot, tmp_path):
     texts = [window.view.alerts.item(i).text() for i in range(window.view.alerts.count())]
     assert any(t.startswith("rnn/l0: vanishing, steps 1–3 (3×)") for t in texts)
     assert len(mon.alerts) == window.view.snapshot.alert_count
+    assert window.view.alerts_box.title() == f"Alerts: {len(mon.alerts)}"
     assert window.view.badge.text().startswith("vanishing")
 
 

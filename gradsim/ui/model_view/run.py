@@ -81,6 +81,7 @@ class RunView(FileScene):
 
     def _build_alerts_box(self) -> QGroupBox:
         box = QGroupBox("Alerts")
+        self.alerts_box = box
         inner = QVBoxLayout(box)
         self.alerts = QListWidget()
         self.alerts.setToolTip("Threshold crossings the monitor recorded, one line per series or parameter "
@@ -213,6 +214,7 @@ class RunView(FileScene):
         )
 
     def _draw_alerts(self, snap: RunSnapshot) -> None:
+        self.alerts_box.setTitle(f"Alerts: {snap.alert_count}")
         self.alerts.clear()
         for message in snap.alerts:
             self.alerts.addItem(message)
