@@ -9,9 +9,10 @@ the state: a module name is checked against the file by the window, once the fil
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
-from ..engine.thresholds import EXPLODING, HEALTHY, VANISHING
+from ..engine.thresholds import EXPLODING, HEALTHY, VANISHING, Verdict
 from ..monitor.model_file import (
     INPUT_KINDS,
     FlowOnInputs,
@@ -22,6 +23,7 @@ from ..monitor.model_file import (
     load_model_file,
     make_inputs,
 )
+from ..monitor.runlog import is_reverse_series
 from ..state import SceneState, number, one_of, text
 
 APP_MAX_STEPS = 2000  # the window's limit on T (the engine takes up to MAX_STEPS)
@@ -84,24 +86,60 @@ def flow_job(req: FlowRequest) -> FlowOnInputs:
     return gradient_flow_on_inputs(req.spec, x, req.nonlinearity)
 
 
+def verdict_text(verdict: Verdict, steps: int, key: str | None = None) -> str:
+    """The words of a verdict badge: ``"healthy"`` or ``"vanishing from t = 73"``. With ``key`` (a
+    series of a bidirectional model, where the two directions count ``t`` opposite ways) a second
+    line names the direction and where ``first_t`` is counted from: ``"layer 1 ←, counted up from
+    t = 1"`` (the reverse direction's gradient travels from t = 1 up to T)."""
+    if verdict.kind == HEALTHY:
+        return HEALTHY
+    text = f"{verdict.kind} from t = {verdict.first_t}"
+    if key is not None:
+        text += f"\n{direction_label(key)}, {verdict.counted(steps)}"
+    return text
+
+
 def worst_verdict(flow: FlowOnInputs | None) -> tuple[str, str, str]:
-    """``(kind, badge text, where)`` over every layer: exploding wins over vanishing, and among the
-    layers of that kind the one whose trouble starts latest, i.e. closest to the loss."""
+    """``(kind, badge text, where)`` over every layer and direction: exploding wins over vanishing,
+    and among the series of that kind the one whose trouble starts nearest its loss end, i.e. after
+    the fewest steps of travel (``T - first_t`` forward, ``first_t - 1`` in a reverse direction,
+    whose gradient goes from t = 1 up; ties go to the first in the module's order).
+
+    Each direction keeps its own verdict (``flow.verdicts``, judged the way it carries the
+    gradient); for a bidirectional model the badge says which direction it names and how its ``t``
+    is counted, and ``where`` lists every series' verdict."""
     verdicts = flow.verdicts if flow is not None else {}
+    steps = flow.steps if flow is not None else 0
+    bidirectional = any(is_reverse_series(k) for k in verdicts)
+    every = "; ".join(f"{k}: {v.describe()}" for k, v in verdicts.items())
     for kind in (EXPLODING, VANISHING):
         hits = [(k, v) for k, v in verdicts.items() if v.kind == kind]
         if hits:
-            key, v = max(hits, key=lambda kv: kv[1].first_t or 0)
-            return kind, f"{kind} from t = {v.first_t}", f"{key}, {v.describe()}"
-    return HEALTHY, "healthy", "every layer stays between the thresholds"
+            key, v = min(hits, key=lambda kv: kv[1].steps_travelled(steps))
+            where = f"{key}, {v.describe()}"
+            if bidirectional:
+                where += f". Each direction, judged the way its gradient travels: {every}"
+            return kind, verdict_text(v, steps, key if bidirectional else None), where
+    where = "every layer stays between the thresholds"
+    if bidirectional:
+        where += " (both directions, each judged the way its gradient travels)"
+    return HEALTHY, HEALTHY, where
+
+
+_SERIES_LAYER = re.compile(r"/l(?P<layer>\d+)(?:/reverse)?(?:#\d+)?$")
+
+
+def series_layer(key: str) -> int | None:
+    """The layer of a series key (``"enc/lstm/l1/reverse#2"`` -> 1), read from its end."""
+    m = _SERIES_LAYER.search(key)
+    return None if m is None else int(m["layer"])
 
 
 def direction_label(key: str) -> str:
     """``"lstm/l1/reverse"`` -> ``"layer 1 ←"`` (the arrow says which way the direction reads)."""
-    parts = key.split("/")
-    layer = parts[1][1:] if len(parts) > 1 else "?"
-    arrow = "←" if key.endswith("/reverse") else "→"
-    return f"layer {layer} {arrow}"
+    layer = series_layer(key)
+    arrow = "←" if is_reverse_series(key) else "→"
+    return f"layer {'?' if layer is None else layer} {arrow}"
 
 
 STATE = ModelViewState

@@ -13,8 +13,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..engine.errors import InputError
-from ..monitor.runlog import Alert, RunLogFollower
+from ..engine.thresholds import Verdict
+from ..monitor.runlog import Alert, RunLogFollower, is_reverse_series, series_verdict
 from ..state import SceneState, flag, text
+from .model_view import verdict_text
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,10 @@ class RunSnapshot:
     latest: np.ndarray  # the latest recorded step's own series (not padded)
     first: np.ndarray
     notes: list[str] = field(default_factory=list)
+    # The latest step's verdict on this series, judged the way its direction carries the gradient
+    # (a reverse direction from t = 1 up), and the badge's words for it.
+    verdict: Verdict | None = None
+    badge: str = ""
 
     def colour_range(self) -> tuple[float, float]:
         """The heatmap's colour range: the finite values' range, widened to a decade at least."""
@@ -82,6 +88,8 @@ def summarise_alerts(alerts: list[Alert]) -> list[str]:
         first, last = items[0], items[-1]
         span = f"step {first.step}" if len(items) == 1 else f"steps {first.step}–{last.step} ({len(items)}×)"
         detail = f", latest from t = {last.first_t}" if last.first_t is not None else ""
+        if last.first_t is not None and last.reverse:
+            detail += " (counted up from t = 1)"
         summary.append((last.step, f"{where}: {kind}, {span}{detail}"))
     summary.sort()
     return [line for _step, line in summary]
@@ -104,13 +112,18 @@ def poll_run_job(follower: RunLogFollower, key: str | None, shown: tuple | None 
     steps, matrix = log.heatmap(key) if key is not None else (np.zeros(0), np.zeros((0, 0)))
     rows = [r.layers[key] for r in log.records if key in r.layers] if key is not None else []
     alerts = log.alerts()
+    verdict, badge = None, ""
+    if rows:
+        verdict = series_verdict(rows[-1], key, log.vanish_threshold, log.explode_threshold)
+        bidirectional = any(is_reverse_series(k) for k in keys)  # the two directions count t apart
+        badge = verdict_text(verdict, rows[-1].size, key if bidirectional else None)
     return RunSnapshot(
         header=log.header, series_keys=keys, key=key, steps=steps, matrix=matrix,
         alerts=summarise_alerts(alerts), alert_count=len(alerts), finished=log.finished,
         skipped=log.skipped_lines, incomplete=log.incomplete_tail, reset=follower.reset,
         vanish=log.vanish_threshold, explode=log.explode_threshold,
         latest=rows[-1].copy() if rows else np.zeros(0), first=rows[0].copy() if rows else np.zeros(0),
-        notes=[str(n) for n in log.header.get("notes", [])],
+        notes=[str(n) for n in log.header.get("notes", [])], verdict=verdict, badge=badge,
     )
 
 

@@ -14,6 +14,7 @@ import pytest
 
 from gradsim.engine.thresholds import EXPLODING, HEALTHY, VANISHING, verdict_from_log10
 from gradsim.monitor.model_file import FlowOnInputs
+from gradsim.monitor.runlog import series_verdict
 from gradsim.states.model_view import ModelViewState, direction_label, worst_verdict
 from gradsim.states.run_view import RunSnapshot, RunViewState, poll_run_job, summarise_alerts
 
@@ -58,7 +59,7 @@ def test_flow_request_follows_the_state():
 
 
 def _flow(series: dict[str, np.ndarray]) -> FlowOnInputs:
-    return FlowOnInputs("lstm", 50, series, {k: verdict_from_log10(v) for k, v in series.items()})
+    return FlowOnInputs("lstm", 50, series, {k: series_verdict(v, k, 1e-6, 1e3) for k, v in series.items()})
 
 
 def test_the_badge_names_the_worst_layer():
@@ -70,16 +71,39 @@ def test_the_badge_names_the_worst_layer():
     explode = np.where(t < 10, 5.0, 0.0)
     assert worst_verdict(None)[0] == HEALTHY
     assert worst_verdict(_flow({"lstm/l0": healthy}))[:2] == (HEALTHY, "healthy")
-    kind, text, where = worst_verdict(_flow({"lstm/l0": vanish_early, "lstm/l0/reverse": vanish_late,
-                                             "lstm/l1": healthy}))
-    assert (kind, text) == (VANISHING, "vanishing from t = 39") and where.startswith("lstm/l0/reverse")
+    kind, text, where = worst_verdict(_flow({"lstm/l0": vanish_early, "lstm/l1": vanish_late}))
+    assert (kind, text) == (VANISHING, "vanishing from t = 39") and where.startswith("lstm/l1,")
     kind, text, _where = worst_verdict(_flow({"lstm/l0": vanish_late, "lstm/l1": explode}))
     assert (kind, text) == (EXPLODING, "exploding from t = 9")
+
+
+def test_the_badge_judges_each_direction_the_way_its_gradient_travels():
+    """A reverse direction's gradient goes from t = 1 up to T: its trouble starts at the smallest t
+    past the threshold, and it is nearer its loss end the smaller that t is."""
+    t = np.arange(1, 51, dtype=float)
+    forward_from_40 = np.where(t <= 40, -9.0, 0.0)  # forward: 10 steps back from T = 50
+    reverse_from_5 = np.where(t >= 5, -9.0, 0.0)  # reverse: 4 steps up from t = 1
+    reverse_from_20 = np.where(t >= 20, -9.0, 0.0)  # reverse: 19 steps up
+    flow = _flow({"lstm/l0": forward_from_40, "lstm/l0/reverse": reverse_from_5})
+    assert flow.verdicts["lstm/l0/reverse"].first_t == 5 and flow.verdicts["lstm/l0/reverse"].reverse
+    kind, text, where = worst_verdict(flow)
+    assert (kind, text) == (VANISHING, "vanishing from t = 5\nlayer 0 ←, counted up from t = 1")
+    assert where.startswith("lstm/l0/reverse, vanishing from step t = 5")
+    assert "lstm/l0: vanishing from step t = 40 (gradient below 1e-06)" in where  # each direction said
+    kind, text, _where = worst_verdict(_flow({"lstm/l0": forward_from_40, "lstm/l0/reverse": reverse_from_20}))
+    assert text == "vanishing from t = 40\nlayer 0 →, counted back from t = 50"
+    # The same reverse curve read as if its gradient travelled down from T: the bug this guards.
+    assert verdict_from_log10(reverse_from_5).first_t == 50
+    kind, text, where = worst_verdict(_flow({"lstm/l0": np.zeros(50), "lstm/l0/reverse": np.zeros(50)}))
+    assert (kind, text) == (HEALTHY, "healthy") and "both directions" in where
 
 
 def test_direction_labels():
     assert direction_label("lstm/l1/reverse") == "layer 1 ←"
     assert direction_label("rnn/l0") == "layer 0 →"
+    # a module called twice in one step ("#2"), a name holding a slash
+    assert direction_label("enc/lstm/l12/reverse#2") == "layer 12 ←"
+    assert direction_label("lstm/l3#2") == "layer 3 →"
 
 
 def test_run_view_state():

@@ -18,6 +18,7 @@ from gradsim.monitor import (  # noqa: E402
     make_inputs,
     read_run_log,
 )
+from gradsim.states.model_view import worst_verdict  # noqa: E402
 from gradsim.ui.model_view import open_model_window, open_run_window, restyle_windows  # noqa: E402
 from gradsim.ui.theme import theme_for  # noqa: E402
 
@@ -275,6 +276,88 @@ def test_run_alerts_are_listed(main_window, qtbot, tmp_path):
     assert len(mon.alerts) == window.view.snapshot.alert_count
     assert window.view.alerts_box.title() == f"Alerts: {len(mon.alerts)}"
     assert window.view.badge.text().startswith("vanishing")
+
+
+def _bidirectional_rnn(seed):
+    """A bidirectional RNN (3 inputs, 5 units) whose W_hh have spectral norm 0.5 in both directions:
+    with tanh, the gradient shrinks at least twofold a step away from each direction's loss end, so
+    both directions vanish within 23 steps of it (t = T forward, t = 1 in reverse)."""
+    torch.manual_seed(seed)
+    module = torch.nn.RNN(3, 5, bidirectional=True, batch_first=True)
+    with torch.no_grad():
+        for name, p in module.named_parameters():
+            if name.startswith("weight_hh"):
+                p.mul_(0.5 / torch.linalg.matrix_norm(p, 2))
+    return module
+
+
+def _first_past(logs, reverse):
+    """The first step below 10⁻⁶ the gradient meets: counting up from t = 1 in reverse, back from T forward."""
+    below = np.flatnonzero(np.asarray(logs) < -6) + 1
+    return int(below.min() if reverse else below.max())
+
+
+def test_bidirectional_model_badge_counts_each_direction_its_own_way(main_window, qtbot, tmp_path):
+    """The forward direction keeps its gradient (orthogonal W_hh × 0.9, no biases, small inputs: it
+    stays above 10⁻³); the reverse one loses it within a few steps of t = 1 (spectral norm 0.05).
+    The badge must name the reverse direction, counted up from t = 1, not "from t = 60"."""
+    seed = int(np.random.default_rng().integers(0, 2**31 - 1))
+    module = _bidirectional_rnn(seed)
+    with torch.no_grad():
+        torch.nn.init.orthogonal_(module.weight_hh_l0)
+        module.weight_hh_l0.mul_(0.9)
+        module.weight_hh_l0_reverse.mul_(0.1)  # spectral norm 0.5 -> 0.05
+        module.bias_ih_l0.zero_()
+        module.bias_hh_l0.zero_()
+    path = tmp_path / "bi.pt"
+    torch.save(module.state_dict(), path)
+    _window, view = _open_model(main_window, qtbot, path)
+    with qtbot.waitSignal(view.drawn, timeout=30000):
+        view.apply_settings({"inputs": "noise", "steps": 60, "scale": 0.1})
+    assert view.flow.steps == 60
+    inputs = make_inputs("noise", 60, 3, 0.1, 0)
+    _assert_flow_shows_engine(view, inputs)
+    flow = gradient_flow_on_inputs(load_model_file(path).module("rnn"), inputs)
+    _kind, text, where = worst_verdict(flow)
+    assert view.badge.text() == text, f"seed {seed}"
+    assert where in view.badge.toolTip()
+    # Worked out again from the curves drawn: the reverse direction counted up from t = 1.
+    shown = _curves(view)
+    assert shown["rnn/l0"].min() > -3, f"seed {seed}"
+    reverse = _first_past(shown["rnn/l0/reverse"], True)
+    assert reverse <= 6, f"seed {seed}"  # sqrt(5) · 0.05^(t-1) < 10⁻⁶ from t = 6
+    assert view.badge.text() == f"vanishing from t = {reverse}\nlayer 0 ←, counted up from t = 1", f"seed {seed}"
+    assert f"rnn/l0/reverse: vanishing from step t = {reverse} " in view.badge.toolTip()
+    assert "rnn/l0: healthy" in view.badge.toolTip()
+    assert "layer 0 ← ‖dL/dh₆₀‖" in view.flow_caption.text() and "layer 0 → ‖dL/dh₁‖" in view.flow_caption.text()
+
+
+def test_bidirectional_run_badge_and_alerts(main_window, qtbot, tmp_path):
+    seed = int(np.random.default_rng().integers(0, 2**31 - 1))
+    module = _bidirectional_rnn(seed)
+    path = tmp_path / "bi.jsonl"
+    x = torch.randn(2, 40, 3, generator=torch.Generator().manual_seed(seed))
+    with Monitor(module, log=path, warn=False, budget=None) as mon:
+        for _ in range(2):
+            module.zero_grad()
+            module(x)[1].sum().backward()
+    window = open_run_window(main_window, path)
+    view = window.view
+    qtbot.waitUntil(lambda: view.snapshot is not None and view.snapshot.finished, timeout=20000)
+    with qtbot.waitSignal(view.drawn, timeout=20000):
+        view.series.set_value("rnn/l0/reverse")
+    latest = read_run_log(path).records[-1].layers["rnn/l0/reverse"]
+    first_t = _first_past(latest, True)
+    assert first_t <= 23, f"seed {seed}"
+    assert view.badge.text() == f"vanishing from t = {first_t}\nlayer 0 ←, counted up from t = 1"
+    assert "counted up from t = 1" in view.badge.toolTip() and "from t = 1 up to T" in view.heat_caption.text()
+    texts = [view.alerts.item(i).text() for i in range(view.alerts.count())]
+    assert f"rnn/l0/reverse: vanishing, steps 1–2 (2×), latest from t = {first_t} (counted up from t = 1)" in texts
+    assert [a.first_t for a in mon.alerts if a.where == "rnn/l0/reverse"][-1] == first_t
+    with qtbot.waitSignal(view.drawn, timeout=20000):
+        view.series.set_value("rnn/l0")
+    forward = _first_past(read_run_log(path).records[-1].layers["rnn/l0"], False)
+    assert view.badge.text() == f"vanishing from t = {forward}\nlayer 0 →, counted back from t = 40"
 
 
 def test_not_a_run_log_is_refused(main_window, qtbot, tmp_path):

@@ -34,7 +34,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ...formatting import subscript
 from ...monitor.model_file import INPUT_KINDS, FlowOnInputs, LayerSpec, LayerSpectrum
+from ...monitor.runlog import is_reverse_series
 from ...states.model_view import (
     APP_MAX_STEPS,
     LoadedModel,
@@ -42,6 +44,7 @@ from ...states.model_view import (
     direction_label,
     flow_job,
     load_model_job,
+    series_layer,
     worst_verdict,
 )
 from ..controls import Choice, SliderSpin
@@ -57,6 +60,20 @@ GATE_LABELS = {"W_hh": "W_hh", "i": "i (input)", "f": "f (forget)", "g": "g (can
                "r": "r (reset)", "z": "z (update)", "n": "n (candidate)"}
 GATE_SYMBOLS = ("o", "s", "t", "d")
 WIDE_VIEWS_PX = 700  # narrower than this, the two charts are stacked
+
+
+def flow_caption(flow: FlowOnInputs) -> str:
+    """What is left of the gradient at the far end of each direction: ``‖dL/dh₁‖`` forward and, for
+    a reverse direction (whose gradient travels from t = 1 up), ``‖dL/dh_T‖``."""
+    steps = flow.steps
+    parts = []
+    for key in flow.series:
+        t_far, value = flow.far_end(key)
+        parts.append(f"{direction_label(key)} ‖dL/dh{subscript(t_far)}‖ {format_power(value, 2)}")
+    if not any(is_reverse_series(k) for k in flow.series):
+        return f"T = {steps}. At t = 1: " + ", ".join(parts)
+    return (f"T = {steps}. Each direction is judged the way its gradient travels: → from t = {steps} back "
+            f"to 1, ← from t = 1 up to {steps}. At the far end: " + ", ".join(parts))
 
 
 class ModelView(FileScene):
@@ -79,8 +96,10 @@ class ModelView(FileScene):
     def build_controls(self, layout: QVBoxLayout) -> None:
         layout.addWidget(self._build_model_box())
         layout.addWidget(self._build_inputs_box())
-        self.loss_note = caption_label("The loss L is the sum of the top layer's last hidden state (of each "
-                                       "direction), so its gradient there is 1, as in the flow scene. Float64.")
+        self.loss_note = caption_label("The loss L is the sum of the top layer's final hidden state: h at "
+                                       "t = T forward and, if bidirectional, at t = 1 for the reverse direction "
+                                       "(←, which reads backwards). Its gradient there is 1, as in the flow "
+                                       "scene. Float64.")
         layout.addWidget(self.loss_note)
 
     def _build_model_box(self) -> QGroupBox:
@@ -136,7 +155,7 @@ class ModelView(FileScene):
 
     # -- views --------------------------------------------------------------------------------------
     def build_views(self, layout: QVBoxLayout) -> None:
-        self.badge = verdict_badge_label("Verdict over every layer (exploding wins over vanishing)")
+        self.badge = verdict_badge_label("Verdict over every layer and direction (exploding wins over vanishing)")
         self.header_row.addWidget(self.badge, 0, Qt.AlignmentFlag.AlignTop)
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.addWidget(self._build_spectrum_view())
@@ -341,11 +360,10 @@ class ModelView(FileScene):
         floor = (float(finite.min()) if finite.size else 0.0) - 1.0
         zero_x, zero_y = [], []
         entries = []
-        layers = sorted({int(k.split("/")[1][1:]) for k in flow.series})
+        layers = sorted({series_layer(k) or 0 for k in flow.series})
         for key, logs in flow.series.items():
-            layer = int(key.split("/")[1][1:])
-            colour = t.series[layers.index(layer) % len(t.series)]
-            style = Qt.PenStyle.DashLine if key.endswith("/reverse") else Qt.PenStyle.SolidLine
+            colour = t.series[layers.index(series_layer(key) or 0) % len(t.series)]
+            style = Qt.PenStyle.DashLine if is_reverse_series(key) else Qt.PenStyle.SolidLine
             y, zero = clean_log10(logs, floor)
             x = np.arange(1, y.size + 1, dtype=np.float64)
             curve = pg.PlotDataItem(x, y, pen=curve_pen(colour, t, style), connect="finite", skipFiniteCheck=True)
@@ -361,9 +379,8 @@ class ModelView(FileScene):
         item.enableAutoRange()
         kind, text, where = worst_verdict(flow)
         paint_badge(self.badge, kind, text, t)
-        self.badge.setToolTip(f"Verdict over every layer (exploding wins over vanishing): {where}")
-        summary = [f"{direction_label(key)} {format_power(float(logs[0]), 2)}" for key, logs in flow.series.items()]
-        self.flow_caption.setText(f"T = {flow.steps}. ‖dL/dh₁‖: " + ", ".join(summary))
+        self.badge.setToolTip(f"Verdict over every layer and direction (exploding wins over vanishing): {where}")
+        self.flow_caption.setText(flow_caption(flow))
 
     def apply_theme(self, theme: Theme) -> None:
         t = theme

@@ -22,8 +22,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QFileSystemWatcher, QRectF, Qt, QTimer
 from PySide6.QtWidgets import QCheckBox, QGroupBox, QListWidget, QSplitter, QVBoxLayout, QWidget
 
-from ...engine.thresholds import HEALTHY, verdict_from_log10
-from ...monitor.runlog import RunLogFollower
+from ...monitor.runlog import RunLogFollower, is_reverse_series
 from ...states.model_view import direction_label
 from ...states.run_view import RunSnapshot, RunViewState, poll_run_job
 from ..controls import Choice
@@ -211,6 +210,7 @@ class RunView(FileScene):
             f"Colour: ‖dL/dhₜ‖ of {snap.key} on a log scale, {format_power(lo, 2)} to {format_power(hi, 2)}; "
             f"thresholds {power_label(math.log10(snap.vanish))} and {power_label(math.log10(snap.explode))}. "
             "Blank cells: no value at that step."
+            + (" Reverse direction: its gradient travels from t = 1 up to T." if is_reverse_series(snap.key) else "")
         )
 
     def _draw_alerts(self, snap: RunSnapshot) -> None:
@@ -249,9 +249,10 @@ class RunView(FileScene):
             (self.first_curve, f"step {int(snap.steps[0])} (first)"),
         ])
         self.latest_chart.getPlotItem().enableAutoRange()
-        verdict = verdict_from_log10(snap.latest, snap.vanish, snap.explode)
-        text = "healthy" if verdict.kind == HEALTHY else f"{verdict.kind} from t = {verdict.first_t}"
-        paint_badge(self.badge, verdict.kind, text, self.theme)
+        kind = snap.verdict.kind if snap.verdict is not None else ""
+        paint_badge(self.badge, kind, snap.badge, self.theme)
+        self.badge.setToolTip("Latest recorded step of this series, against the run's thresholds: "
+                              + (snap.verdict.describe() if snap.verdict is not None else "no value"))
 
     def _update_summary(self) -> None:
         modules = self.snapshot.header.get("modules", []) if self.snapshot is not None else []
