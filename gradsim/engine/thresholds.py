@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..formatting import subscript
+
 VANISH_THRESHOLD = 1e-6
 EXPLODE_THRESHOLD = 1e3
 
@@ -69,14 +71,6 @@ def verdict_from_log10(
 # shrank a hundredfold, so the detail line always names the thresholds and the steps it covers.
 
 _SUPERSCRIPT = str.maketrans("0123456789-.", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻·")
-_SUBSCRIPT = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
-
-
-def subscript(n: int) -> str:
-    """``50`` as ``₅₀``, for ``h₅₀``."""
-    return str(int(n)).translate(_SUBSCRIPT)
-
-
 def power_text(log10_value: float, decimals: int = 1) -> str:
     """A ratio given by its log10, as a power of ten in the project's typography.
 

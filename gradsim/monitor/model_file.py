@@ -212,6 +212,11 @@ def load_state_dict_file(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
 
     state = _find_state_dict(loaded)
     if state is None:
+        from gradsim.engine.training import RUN_FORMAT
+
+        if isinstance(loaded, Mapping) and loaded.get("format") == RUN_FORMAT:
+            raise InputError(f"{p}: a training run saved by gradsim (the lab or gradsim train --save), not a "
+                             "model's state dict: open it as a run (File ▸ Open run, gradsim gui --open-run)")
         raise InputError(f"{p}: holds no weights of nn.RNN, nn.LSTM or nn.GRU (no weight_hh_l0 key)")
     chosen = {k: v for k, v in state.items() if _is_layer_key(k) and isinstance(v, torch.Tensor)}
     for k, v in chosen.items():

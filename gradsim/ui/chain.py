@@ -25,15 +25,9 @@ from PySide6.QtCore import QObject, QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QBrush, QColor, QFontMetricsF, QPen
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsRectItem
 
+from ..formatting import subscript
 from .plots import colormap, format_power, power_label, style_plot
 from .theme import Theme
-
-_SUBSCRIPT = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
-
-
-def subscript(n: int) -> str:
-    """``49`` as ``₄₉`` (for ``h₄₉``)."""
-    return str(int(n)).translate(_SUBSCRIPT)
 
 
 class BackwardPulse(QObject):
@@ -732,8 +726,7 @@ def _any_curve_in(curves: list[tuple[np.ndarray, np.ndarray]], a: float, b: floa
     return False
 
 
-__all__ = ["BackwardPulse", "ChainView", "LanesView", "ThresholdLabels", "TimeStrip", "decade_ticks", "power_label",
-           "subscript"]
+__all__ = ["BackwardPulse", "ChainView", "LanesView", "ThresholdLabels", "TimeStrip", "decade_ticks", "power_label"]
 
 
 def fit_legend(chart, most: int) -> None:

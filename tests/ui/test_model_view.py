@@ -3,8 +3,11 @@ engine (:mod:`gradsim.monitor`, itself checked against autograd in tests/engine/
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
+from PySide6.QtCore import Qt
 
 torch = pytest.importorskip("torch")
 
@@ -19,6 +22,8 @@ from gradsim.ui.model_view import open_model_window, open_run_window, restyle_wi
 from gradsim.ui.theme import theme_for  # noqa: E402
 
 from .conftest import wait_idle  # noqa: E402
+from .layout_audit import picture_share, problems  # noqa: E402
+from .sizing import sized  # noqa: E402
 
 
 @pytest.fixture
@@ -94,11 +99,23 @@ def test_sequence_from_file(main_window, qtbot, model_path, tmp_path):
     assert view.flow.steps == 23
     _assert_flow_shows_engine(view, np.loadtxt(tmp_path / "seq.csv", delimiter=",", ndmin=2))
     # A file of the wrong width is refused in one line; the last good picture stays.
+    drawn = _curves(view)
     np.save(tmp_path / "wide.npy", np.zeros((5, 4)))
     view.set_input_file(tmp_path / "wide.npy")
     wait_idle(qtbot, main_window)
-    assert "not T x 3" in main_window.message_bar.label.text()
+    message = main_window.message_bar.label.text()
+    assert "wide.npy" in message and "not T x 3" in message and "\n" not in message
+    assert view.flow_caption.text() == message
     assert view.flow.steps == 23
+    for key, y in _curves(view).items():
+        np.testing.assert_array_equal(y, drawn[key])
+    # choosing the same good file again reads it again (it may have changed)
+    view.set_input_file(tmp_path / "seq.csv")
+    wait_idle(qtbot, main_window)
+    np.savetxt(tmp_path / "seq.csv", seq[:11], delimiter=",")
+    view.set_input_file(tmp_path / "seq.csv")
+    wait_idle(qtbot, main_window)
+    assert view.flow.steps == 11
 
 
 def test_settings_round_trip(main_window, qtbot, model_path):
@@ -114,6 +131,65 @@ def test_settings_round_trip(main_window, qtbot, model_path):
         view.apply_settings({"bogus": 1})
     with pytest.raises(ValueError):
         view.apply_settings({"steps": 0})
+    with pytest.raises(ValueError, match="no module 'gru' in this model"):
+        view.apply_settings({"module": "gru"})
+    assert view.settings() == saved  # a refused setting changes nothing
+    view.apply_settings({"module": "lstm", "steps": 9})
+    wait_idle(qtbot, main_window)
+    assert view.flow.steps == 9
+
+
+def test_changes_are_undone_in_the_model_window_own_stack(main_window, qtbot, model_path):
+    window, view = _open_model(main_window, qtbot, model_path)
+    view.steps.setValue(40)
+    view.input_kind.set_value("zeros")
+    wait_idle(qtbot, main_window)
+    _assert_flow_shows_engine(view, np.zeros((40, 3)))
+    assert window.undo_stack.count() == 2 and main_window.undo_stack.count() == 0
+    window.undo_stack.undo()
+    wait_idle(qtbot, main_window)
+    assert view.input_kind.value() == "noise"
+    _assert_flow_shows_engine(view, make_inputs("noise", 40, 3, 1.0, 0))
+    window.undo_stack.undo()
+    wait_idle(qtbot, main_window)
+    assert view.steps.value() == 100 and view.flow.steps == 100
+    window.undo_stack.redo()
+    wait_idle(qtbot, main_window)
+    assert view.settings()["steps"] == 40 and view.flow.steps == 40
+
+
+def test_a_slow_file_shows_progress_and_can_be_stopped(main_window, qtbot, tmp_path):
+    torch.manual_seed(1)
+    path = tmp_path / "big.pt"
+    torch.save(torch.nn.LSTM(4, 32, num_layers=3, bidirectional=True).state_dict(), path)  # 24 eigen blocks
+    worker = main_window.worker
+    held = []
+
+    def hold(key, _request_id, _done, _total, _what):
+        """On the worker thread, inside the job's first progress report: from here on the job waits
+        at each checkpoint, as long as a slow file would take."""
+        if key.startswith("model-") and not held:
+            held.append(key)
+            worker.set_paused(True)
+
+    worker.progress.connect(hold, Qt.ConnectionType.DirectConnection)
+    try:
+        window = open_model_window(main_window, path)
+        view = window.view
+        with qtbot.waitSignal(view.progressed, timeout=30000):
+            pass
+        assert window.isVisible() and view.progress_row.isVisible()
+        assert view.progress_label.text() == "Reading big.pt: eigenvalue blocks 0 of 24"
+        assert view.loaded is None and not worker.is_idle()
+        stopped = worker.cancelled_jobs
+        qtbot.mouseClick(view.stop_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(worker.is_idle, timeout=10000)  # cancelled at its next checkpoint, though paused
+        assert worker.cancelled_jobs == stopped + 1
+        qtbot.waitUntil(lambda: not _file_windows(main_window), timeout=5000)
+        assert main_window.statusBar().currentMessage() == "Stopped reading big.pt"
+    finally:
+        worker.progress.disconnect(hold)
+        worker.set_paused(False)
 
 
 def _file_windows(main_window):
@@ -197,6 +273,7 @@ def test_run_alerts_are_listed(main_window, qtbot, tmp_path):
     texts = [window.view.alerts.item(i).text() for i in range(window.view.alerts.count())]
     assert any(t.startswith("rnn/l0: vanishing, steps 1–3 (3×)") for t in texts)
     assert len(mon.alerts) == window.view.snapshot.alert_count
+    assert window.view.alerts_box.title() == f"Alerts: {len(mon.alerts)}"
     assert window.view.badge.text().startswith("vanishing")
 
 
@@ -223,3 +300,48 @@ def test_both_colour_profiles(main_window, qtbot, model_path, tmp_path):
         after = _curves(view)
         for key in before:
             np.testing.assert_array_equal(before[key], after[key])
+
+
+def test_a_run_log_turned_bad_says_so_and_keeps_the_picture(main_window, qtbot, tmp_path):
+    path = tmp_path / "r.jsonl"
+    _write_log(path, 3)
+    window = open_run_window(main_window, path)
+    view = window.view
+    qtbot.waitUntil(lambda: view.snapshot is not None and view.snapshot.steps.size == 3, timeout=20000)
+    image, latest = view.image.image.copy(), view.latest_curve.getData()[1].copy()
+    replacement = tmp_path / "other"
+    replacement.write_text("this is not a run log\n")
+    os.replace(replacement, path)  # another program writes something else under the name
+    view.poll()  # what the file watcher or the timer does
+    qtbot.waitUntil(lambda: "not a gradsim run log" in view.status.text(), timeout=20000)
+    assert str(path) in view.status.text() and "\n" not in view.status.text()
+    assert window.isVisible() and view.snapshot.steps.size == 3
+    np.testing.assert_array_equal(view.image.image, image)
+    np.testing.assert_array_equal(view.latest_curve.getData()[1], latest)
+
+
+@pytest.mark.parametrize("size", [(1024, 768), (800, 600)], ids=["1024x768", "800x600"])
+@pytest.mark.parametrize("kind", ["model", "run"])
+def test_file_windows_fit_a_projector(new_window, qtbot, qapp, model_path, tmp_path, kind, size):
+    main = new_window(projector=True)
+    sized(qtbot, main, *size)
+    if kind == "model":
+        window = open_model_window(main, model_path)
+        qtbot.waitUntil(lambda: window.view.flow is not None, timeout=30000)
+    else:
+        _write_log(tmp_path / "r.jsonl", 3)
+        window = open_run_window(main, tmp_path / "r.jsonl")
+        qtbot.waitUntil(lambda: window.view.snapshot is not None, timeout=30000)
+    wait_idle(qtbot, main)
+    window.resize(*size)
+    qapp.processEvents()
+    assert (window.width(), window.height()) == size
+    assert window.view.drawer_mode and not window.view.controls_open()
+    for drawer_open in (False, True):
+        window.controls_action.setChecked(drawer_open)
+        qapp.processEvents()
+        assert window.view.controls_open() == drawer_open
+        assert problems(window, main.theme.small_px) == [], f"{kind} {size}, drawer open: {drawer_open}"
+        if not drawer_open and size == (1024, 768):
+            assert picture_share(window) >= 0.55
+    window.close()

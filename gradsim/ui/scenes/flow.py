@@ -29,13 +29,14 @@ from ...engine.flow import FlowResult
 from ...engine.init import INIT_LABELS, INITIALISERS
 from ...engine.scenario import Scenario
 from ...engine.thresholds import threshold_text, verdict_badge
+from ...formatting import subscript
 from ...states.flow import (
     APP_MAX_HIDDEN,
     APP_MAX_STEPS,
     FlowState,
     compute_flow,
 )
-from ..chain import BackwardPulse, ChainView, ThresholdLabels, fit_legend, subscript
+from ..chain import BackwardPulse, ChainView, ThresholdLabels, fit_legend
 from ..controls import Choice, PulseControls, ReadoutLabel, SliderSpin, ThresholdBox
 from ..plots import (
     clean_log10,
@@ -65,7 +66,6 @@ class FlowScene(Scene):
     scene_id = "flow"
     title = "Gradient flow through time"
     summary = "‖dL/dhₜ‖ at every step: the learning signal shrinks or grows by a factor per step."
-    has_animation = True
 
     # -- controls ---------------------------------------------------------------------------------
     State = FlowState
@@ -466,21 +466,6 @@ class FlowScene(Scene):
         """The pulse ring on the chain and the chart's cursor at the same x (the same screen column)."""
         self.chain.set_pulse(position)
         self.cursor.setValue(min(max(position, 1.0), self.pulse.steps + 1.0))
-
-    def play_pause(self) -> None:
-        self.pulse.toggle()
-
-    def step(self, direction: int) -> None:
-        self.pulse.step(direction)
-
-    def rewind(self) -> None:
-        self.pulse.rewind()
-
-    def deactivate(self) -> None:
-        self.pulse.pause()
-
-    def shutdown(self) -> None:
-        self.pulse.pause()
 
     # -- export ---------------------------------------------------------------------------------------
     def export_plot(self):
