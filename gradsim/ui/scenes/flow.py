@@ -59,6 +59,7 @@ def _set_marks(marks: pg.ScatterPlotItem, x: np.ndarray, y: np.ndarray, size: fl
     marks.setVisible(bool(x.size))
 
 
+UNBOUNDED = 16777215  # QWIDGETSIZE_MAX: a widget without a maximum size
 BOUND_LABEL = "bound (c‖W_hh‖₂)ᵀ⁻ᵗ"
 
 
@@ -436,6 +437,11 @@ class FlowScene(Scene):
 
         self._badge_size_key = (vanish, explode, self.theme.name, self.theme.font_px)
         self.badge.ensurePolished()  # the style sheet makes it bold and pads it
+        # a rich-text label's size hint follows its maximum width: measure free of the last fixed size
+        # (else each new theme or threshold grew the badge by the margin below, as often as the
+        # window happened to be restyled while it opened)
+        self.badge.setMinimumSize(0, 0)
+        self.badge.setMaximumSize(UNBOUNDED, UNBOUNDED)
         text = self.badge.text()
         width = height = 0
         for kind in ("healthy", "vanishing", "exploding"):
