@@ -429,8 +429,11 @@ class MainWindow(QMainWindow):
         # application's: a second window (a test's, a tool's) must not restyle this one.
         self.setStyleSheet(stylesheet(theme))
         app = QApplication.instance()
-        if app is not None:  # tooltips are top-level and read only the application's sheet
-            app.setStyleSheet(tooltip_stylesheet(theme))
+        sheet = tooltip_stylesheet(theme)
+        # Tooltips are top-level and read only the application's sheet. Setting it repolishes every
+        # widget of every window (other windows' too, some perhaps being torn down): only on a change.
+        if app is not None and app.styleSheet() != sheet:
+            app.setStyleSheet(sheet)
         self.projector_action.setChecked(theme.projector)
         for scene in self.scenes.values():
             scene.set_theme(theme)
