@@ -21,7 +21,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
     gui.add_argument("--size", metavar="WxH", help="window size, e.g. 1024x768 (with --screenshot: 1280x800 by default)")
     gui.add_argument("--lesson", metavar="FILE", help="open a lesson file, or 'builtin' for the built-in lesson")
     gui.add_argument("--open-model", metavar="FILE", help="open a saved nn.RNN/LSTM/GRU state dict (.pt, .safetensors)")
-    gui.add_argument("--open-run", metavar="FILE", help="open a gradsim.monitor run log and follow it")
+    gui.add_argument("--open-run", metavar="FILE",
+                     help="open a run: one saved by gradsim train --save (or the lab) in the training lab, "
+                          "where --record replays it; a gradsim.monitor run log in its own window")
     gui.add_argument("--preset", metavar="ID", help="show one of the scene's presets")
     rec = gui.add_argument_group("recording (render the animation frame by frame, then exit)")
     rec.add_argument("--record", metavar="FILE", help="write the scene's animation (or the lesson) as .gif, .webp or .mp4")

@@ -216,7 +216,6 @@ class MainWindow(QMainWindow):
         self.undo_stack.setUndoLimit(200)
         self.scenes: dict[str, Scene] = {}
         self._entries = scene_registry.available()
-        self._current_scenario_path: Path | None = None
         self._presenting: bool | None = None
         self._recording = False  # rendering frames for a recording or a handout: no chrome
         self.undo_paused = False  # scenes change without undo records (a handout walking a lesson)
@@ -401,13 +400,6 @@ class MainWindow(QMainWindow):
         self.scene_shown.emit(scene_id)
         return scene
 
-    def open_scene(self, scene_id: str, settings: dict | None = None) -> None:
-        """For scenes ("show me"), lessons and the history: switch and apply, errors in the bar."""
-        try:
-            self.show_scene(scene_id, settings)
-        except (ValueError, KeyError) as exc:
-            self.show_error(str(exc))
-
     # -- messages -----------------------------------------------------------------------------------
     def show_status(self, text: str, timeout_ms: int = 5000) -> None:
         if self.statusBar().isVisible():
@@ -550,6 +542,7 @@ class MainWindow(QMainWindow):
         if on:
             self._set_controls(False)
             self.message_bar.hide()
+            self.toast.hide()  # a status note ("Loaded … from …") is not part of any frame
         self._place_chrome()
         if on and size is not None:
             self.resize(*size)
@@ -560,6 +553,9 @@ class MainWindow(QMainWindow):
             if k > 1.0:
                 self.resize(int(round(size[0] * k)), int(round(size[1] * k)))
                 self._follow_size()
+            # a new size can switch the layout (drawer / docked), and a layout brings back its own
+            # choice of controls: closed again for the frames
+            self._set_controls(False)
 
     def toggle_fullscreen(self) -> None:
         if self.isFullScreen():
@@ -620,7 +616,6 @@ class MainWindow(QMainWindow):
                 reason += f"; use `gradsim flow --scenario {Path(path).name}` for it"
             self.show_error(f"{Path(path).name}: {reason}")
             return False
-        self._current_scenario_path = Path(path)
         self.show_status(f"Opened {path}")
         self.message_bar.hide()
         return True
@@ -702,9 +697,15 @@ class MainWindow(QMainWindow):
         return open_model_window(self, path)
 
     def open_run_path(self, path):
+        """A run saved by the lab or ``gradsim train --save`` opens in the training lab; a
+        gradsim.monitor run log in its own window, followed as it grows."""
+        from .lab.files import is_saved_run
         from .model_view import open_run_window
 
         self._remember_dir(str(path))
+        if is_saved_run(path):
+            lab = self.show_scene("training")
+            return lab if lab.load_run_from(path) else None
         return open_run_window(self, path)
 
     def open_model_dialog(self) -> None:
@@ -747,9 +748,23 @@ class MainWindow(QMainWindow):
         self.show_status(f"Wrote {result.path.name}: {result.frames} frames, {result.bytes / 1e6:.1f} MB")
         return True
 
-    def export_animation_dialog(self) -> None:
+    def _progress_dialog(self, text: str):
+        """A window-modal progress dialog for a long export, and the ``progress(done, total)``
+        callback the writers call: it moves the bar and answers False once Cancel is pressed."""
         from PySide6.QtWidgets import QProgressDialog
 
+        dialog = QProgressDialog(text, "Cancel", 0, 100, self)
+        dialog.setWindowModality(Qt.WindowModality.WindowModal)
+        dialog.setMinimumDuration(300)
+
+        def progress(done: int, total: int) -> bool:
+            dialog.setMaximum(total)
+            dialog.setValue(done)
+            return not dialog.wasCanceled()
+
+        return dialog, progress
+
+    def export_animation_dialog(self) -> None:
         scene = self.current_scene()
         if scene is None:
             return
@@ -759,15 +774,7 @@ class MainWindow(QMainWindow):
         if not path:
             return
         self._remember_dir(path)
-        dialog = QProgressDialog("Rendering frames…", "Cancel", 0, 100, self)
-        dialog.setWindowModality(Qt.WindowModality.WindowModal)
-        dialog.setMinimumDuration(300)
-
-        def progress(done: int, total: int) -> bool:
-            dialog.setMaximum(total)
-            dialog.setValue(done)
-            return not dialog.wasCanceled()
-
+        dialog, progress = self._progress_dialog("Rendering frames…")
         self.export_animation(path, progress=progress)
         dialog.close()
 
@@ -803,23 +810,13 @@ class MainWindow(QMainWindow):
         return True
 
     def export_handout_dialog(self) -> None:
-        from PySide6.QtWidgets import QProgressDialog
-
         default = str(Path(self._last_dir()) / "gradsim-lesson.pdf")
         path, chosen = QFileDialog.getSaveFileName(self, "Export lesson handout", default,
                                                    "PDF, A4 (*.pdf);;PDF, Letter (*.pdf)")
         if not path:
             return
         self._remember_dir(path)
-        dialog = QProgressDialog("Drawing the lesson's pages…", "Cancel", 0, 100, self)
-        dialog.setWindowModality(Qt.WindowModality.WindowModal)
-        dialog.setMinimumDuration(300)
-
-        def progress(done: int, total: int) -> bool:
-            dialog.setMaximum(total)
-            dialog.setValue(done)
-            return not dialog.wasCanceled()
-
+        dialog, progress = self._progress_dialog("Drawing the lesson's pages…")
         self.export_handout(path, "letter" if "Letter" in chosen else "a4", progress)
         dialog.close()
 

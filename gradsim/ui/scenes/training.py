@@ -45,6 +45,7 @@ from ...states.training import (
 from ..controls import Choice, SliderSpin
 from ..lab.files import ask_csv_path, ask_open_path, ask_save_path, curve_columns, sweep_columns
 from ..lab.models_panel import CELL_NAMES, ModelPanel
+from ..lab.replay import REPLAY_SECONDS, Replay, replay_key
 from ..lab.session import FRAME_MS, TrainingSession  # noqa: F401 - FRAME_MS: the benchmark reads it here
 from ..lab.sweep import SweepRunner
 from ..lab.traces import ModelTrace
@@ -70,6 +71,8 @@ class TrainingScene(Scene):
         self.sweep = SweepRunner(self)
         self._run_key = None  # what the run on show was trained from (state.training_key())
         self._preview: dict | None = None
+        self._replay: Replay | None = None  # the run on show, played back (recording an animation)
+        self._replay_step: int | None = None  # the training step a replay shows; None: the whole run
         self.frames_drawn = 0  # redraws asked for by the frame timer (the GUI benchmark counts them)
         self.make_preset_box(layout, "Ready-made comparisons; what each title says held on every seed tried")
 
@@ -331,6 +334,7 @@ class TrainingScene(Scene):
         if key != self._run_key:
             had_run = bool(self.session.traces)
             self._run_key = key
+            self._replay_step = None
             self.session.reset()
             self._preview = None
             self.request(preview_models, self.state.job(), key="preview")
@@ -352,13 +356,16 @@ class TrainingScene(Scene):
     def reset_run(self) -> None:
         """Stop training and forget the run; the next Start begins again from the seed."""
         self._run_key = None
+        self._end_replay()
         self.refresh()
 
     def play_pause(self) -> None:
+        self._end_replay()
         self.session.play_pause(self.state.train_settings())
 
     def step(self, direction: int) -> None:
         if direction > 0:
+            self._end_replay()
             self.session.step(self.state.train_settings())
 
     def rewind(self) -> None:
@@ -384,9 +391,53 @@ class TrainingScene(Scene):
         self.start_button.setEnabled(state not in ("finished", "stopped"))
         self.step_button.setEnabled(state not in ("finished", "stopped"))
 
+    # -- replaying the run on show (recording an animation, issue 19) ---------------------------------
+    # The animation of the lab is the run on show played back, a loaded run or one trained here:
+    # its curves grow from the first training step to the last in every view. Nothing is trained
+    # again and torch is not touched; seeking only cuts the traces the lab already holds.
+    animation_is_replay = True  # a recording of S seconds plays the whole run in S seconds
+
+    def _replay_of_run(self) -> Replay | None:
+        traces = self.session.traces
+        if not traces:
+            return None
+        if self._replay is None or self._replay.key != replay_key(traces):
+            self._replay = Replay(traces)
+        return None if self._replay.empty else self._replay
+
+    def animation_length(self) -> float | None:
+        return REPLAY_SECONDS if self._replay_of_run() is not None else None
+
+    def recording_problem(self) -> str | None:
+        """Why there is nothing to record, or None."""
+        if self._replay_of_run() is None:
+            return ("training lab: nothing to replay: open a saved run (Load…, or gradsim gui --open-run "
+                    "FILE from gradsim train --save FILE) or train first")
+        return None
+
+    def seek_animation(self, seconds: float) -> None:
+        """Show the run on show as it stood ``seconds`` into its replay (training pauses; from
+        ``REPLAY_SECONDS`` on, the whole run is shown, as without a replay)."""
+        replay = self._replay_of_run()
+        if replay is None:
+            return
+        self.session.pause()
+        step = replay.step_at(seconds)
+        self._replay_step = None if step >= replay.last_step else step
+        self.draw_now()
+
+    def _end_replay(self) -> None:
+        if self._replay_step is not None:
+            self._replay_step = None
+            self.draw_now()
+        self._replay = None
+
     # -- drawing ------------------------------------------------------------------------------------
     def frame(self) -> LabFrame:
         traces = self.session.traces
+        replay = self._replay_of_run() if self._replay_step is not None else None
+        if replay is not None:
+            traces = replay.traces_at(self._replay_step)
         settings = [tr.settings for tr in traces] if traces else list(self.state.train_settings())
         return LabFrame(traces, settings, None if traces else self._preview)
 
@@ -480,6 +531,7 @@ class TrainingScene(Scene):
             return False
         self.set_state(new, f"load run {Path(path).name}")
         self._run_key = new.training_key()
+        self._end_replay()
         self.session.show_runs(runs)
         self._show_run_state(self.session.run_state)
         self.draw_now()
