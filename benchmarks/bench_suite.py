@@ -42,10 +42,14 @@ TIMES_DIR_ENV = "GRADSIM_SUITE_TIMES_DIR"
 
 # --- the plugin half: loaded into pytest with ``-p bench_suite`` ------------------------------------
 
-def _cpu_now() -> float:
+def _cpu_now(children: bool = True) -> float:
+    """This process's CPU seconds, and its finished subprocesses' (the command-line tests start some)."""
     own = resource.getrusage(resource.RUSAGE_SELF)
-    children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+    total = own.ru_utime + own.ru_stime
+    if children:
+        kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+        total += kids.ru_utime + kids.ru_stime
+    return total
 
 
 class _PhaseTimer:
@@ -77,6 +81,15 @@ def pytest_configure(config):  # noqa: ARG001 - pytest's hook signature
     directory = os.environ.get(TIMES_DIR_ENV)
     if directory:
         _timer = _PhaseTimer(directory)
+
+
+def pytest_unconfigure(config):  # noqa: ARG001
+    """The whole process's CPU, from its start (imports and collection included) to its end."""
+    if _timer is not None:
+        # xdist's controller: its own CPU only (its children are the workers, counted by themselves)
+        controller = config.pluginmanager.hasplugin("dsession")
+        _timer._out.write(json.dumps({"process_cpu": _cpu_now(children=not controller)}) + "\n")
+        _timer._out.close()
 
 
 try:  # the hooks exist only where pytest does; the benchmark itself needs no pytest import
@@ -115,14 +128,16 @@ def run_timed(args: list[str], env: dict[str, str]) -> tuple[float, float, int, 
     return wall, usage.ru_utime + usage.ru_stime, proc.returncode, summary.strip("= ")
 
 
-def per_process(directory: Path) -> list[float]:
-    """CPU seconds spent in tests by each pytest process (one per xdist worker), largest first."""
-    totals = []
+def per_process(directory: Path) -> list[tuple[float, float, bool]]:
+    """Per pytest process: CPU seconds in its tests, in the whole process (start to end), and whether
+    it ran tests (xdist's controller only hands them out); the busiest first."""
+    out = []
     for path in directory.glob("times-*.jsonl"):
-        lines = path.read_text(encoding="utf-8").splitlines()
-        if lines:  # xdist's controller runs no tests
-            totals.append(sum(json.loads(line)["cpu"] for line in lines))
-    return sorted(totals, reverse=True)
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+        tests = sum(r["cpu"] for r in rows if "cpu" in r)
+        whole = next((r["process_cpu"] for r in rows if "process_cpu" in r), float("nan"))
+        out.append((tests, whole, any("cpu" in r for r in rows)))
+    return sorted(out, reverse=True)
 
 
 def per_file(directory: Path) -> dict[str, dict[str, float]]:
@@ -131,6 +146,8 @@ def per_file(directory: Path) -> dict[str, dict[str, float]]:
     for path in directory.glob("times-*.jsonl"):
         for line in path.read_text(encoding="utf-8").splitlines():
             row = json.loads(line)
+            if "file" not in row:  # a process's own total (see pytest_unconfigure)
+                continue
             file = totals[row["file"]]
             file["wall"] += row["wall"]
             file["cpu"] += row["cpu"]
@@ -173,8 +190,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name + ':':22s} {wall:7.1f} s wall {cpu:7.1f} s CPU   = {wall / base_wall:5.1f}x / "
               f"{cpu / base_cpu:5.1f}x the collection   ({summary})")
         print(f"  load average after: {load()}")
-        print(f"  CPU in tests per process: {' + '.join(f'{c:.1f}' for c in processes)} s "
-              f"(the rest: starting, collecting, reporting)")
+        runners = [p for p in processes if p[2]]
+        others = [p for p in processes if not p[2]]
+        print(f"  CPU per process running tests, in tests / from start to end: "
+              f"{', '.join(f'{t:.1f} / {w:.1f}' for t, w, _ in runners)} s"
+              + (f"; the controller {sum(w for _, w, _ in others):.1f} s" if others else ""))
+        if len(runners) > 1:  # each process on a core of its own: the busiest one sets the pace
+            print(f"  with a free core per process this run would take about "
+                  f"{max(w for _, w, _ in runners) + sum(w for _, w, _ in others):.0f} s "
+                  f"(an estimate from CPU times; wall time above is what it took here)")
         print(f"  the {args.files} files taking the most CPU (setup includes fixtures a module shares):")
         print(f"  {'CPU s':>7} {'setup':>6} {'wall s':>7} {'tests':>5}  file")
         for file_name, t in sorted(files.items(), key=lambda kv: -kv[1]["cpu"])[:args.files]:
