@@ -253,7 +253,10 @@ class AdditivePage(QWidget):
             self.curves[m.key].setData(x, y, symbol="o" if few else None, symbolSize=t.marker_size * 0.6,
                                        symbolBrush=colour, symbolPen=colour)
             drawn.append((x, y))
-            beyond = beyond_float64(logs[m.key])  # outside float64: the exact log is shown
+            # outside float64 the exact log is drawn on; a marker where the curve leaves the range (one
+            # per stretch: at T = 1000 a marker per step merged into a black band)
+            outside = beyond_float64(logs[m.key])
+            beyond = outside & ~np.concatenate(([False], outside[:-1]))
             below_x.append(x[beyond])
             below_y.append(y[beyond])
             zero_x.append(x[zero])
@@ -306,7 +309,7 @@ class AdditivePage(QWidget):
         entries = [(self.curves[m.key], m.name) for m in ADDITIVE_MODELS]
         entries.append((self.curves[BOUND], "attention's bound (∝ aₜ)"))
         if below:
-            entries.append((self.below_float, "beyond float64 (exact log shown)"))
+            entries.append((self.below_float, "leaves float64 (exact log shown)"))
         if zero:
             entries.append((self.zero_marks, "exactly 0"))
         in_legend = self.threshold_labels.in_legend
