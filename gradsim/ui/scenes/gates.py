@@ -204,14 +204,26 @@ def factor_text(edge: Edge, two_lines: bool = False, name: str | None = None) ->
 
 
 def _rect_hits_segment(rect: QRectF, a: QPointF, b: QPointF, margin: float) -> bool:
-    """Whether a segment (widened by ``margin`` pixels) passes through a rectangle."""
-    grown = rect.adjusted(-margin, -margin, margin, margin)
-    length = math.hypot(b.x() - a.x(), b.y() - a.y())
-    for k in range(int(length / 3) + 2):
-        f = k / (int(length / 3) + 1)
-        if grown.contains(QPointF(a.x() + f * (b.x() - a.x()), a.y() + f * (b.y() - a.y()))):
-            return True
-    return False
+    """Whether a segment (widened by ``margin`` pixels) passes through a rectangle: the segment
+    clipped to the grown rectangle (Liang-Barsky) is not empty. Exact, and cheap enough for every
+    label of every redraw (sampling the segment every 3 px cost a slider step 10-15 ms)."""
+    x0, y0, x1, y1 = rect.left() - margin, rect.top() - margin, rect.right() + margin, rect.bottom() + margin
+    ax, ay = a.x(), a.y()
+    dx, dy = b.x() - ax, b.y() - ay
+    lo, hi = 0.0, 1.0
+    for p, q in ((-dx, ax - x0), (dx, x1 - ax), (-dy, ay - y0), (dy, y1 - ay)):
+        if p == 0:
+            if q < 0:
+                return False  # parallel to this side and outside it
+            continue
+        r = q / p
+        if p < 0:
+            lo = max(lo, r)
+        else:
+            hi = min(hi, r)
+        if lo > hi:
+            return False
+    return True
 
 
 class CellDiagrams(pg.GraphicsLayoutWidget):

@@ -126,8 +126,8 @@ class AdditivePage(QWidget):
         item = self.chart.getPlotItem()
         self.curves: dict[str, pg.PlotDataItem] = {}
         for m in ADDITIVE_MODELS:
-            self.curves[m.key] = pg.PlotDataItem(connect="finite", skipFiniteCheck=True)
-        self.curves[BOUND] = pg.PlotDataItem(connect="finite", skipFiniteCheck=True)
+            self.curves[m.key] = pg.PlotDataItem(connect="finite", skipFiniteCheck=True, antialias=False)
+        self.curves[BOUND] = pg.PlotDataItem(connect="finite", skipFiniteCheck=True, antialias=False)
         item.addItem(self.curves[BOUND])  # under the curves, attention's on top of all
         for m in sorted(ADDITIVE_MODELS, key=lambda m: m.key == "attention"):
             item.addItem(self.curves[m.key])
