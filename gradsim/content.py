@@ -28,6 +28,7 @@ import numpy as np
 from gradsim.engine.errors import InputError
 from gradsim.engine.files import loads_json, read_bytes
 from gradsim.formatting import format_log10, format_number  # noqa: F401 - the one home; re-exported
+from gradsim.formatting import superscript as sup
 from gradsim.paths import resource
 from gradsim.registry import SCENE_IDS
 
@@ -56,6 +57,12 @@ MAX_SETTINGS_DEPTH = 6
 MAX_SETTINGS_ITEMS = 4000
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([0-9]+(?:\.[0-9]+)?)\s*([\^*])\s*([0-9]+(?:\.[0-9]+)?)\s*\}\}")
+_SUBSCRIPT = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
+
+
+def sub(value: int | str) -> str:
+    """A step index in the charts' typography: ``sub(100)`` is ``₁₀₀`` (for h₁₀₀)."""
+    return str(value).translate(_SUBSCRIPT)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -91,14 +98,20 @@ def _check_placeholders(text: str, where: str) -> None:
 
 @dataclass(frozen=True)
 class ShowMe:
-    """Open ``scene`` with ``settings`` applied (through the scene's ``apply_settings``)."""
+    """Open ``scene`` with ``settings`` applied (through the scene's ``apply_settings``, on top of its
+    defaults). ``expect``: the outcome the link's label or text claims, as a preset's ``expect``
+    (the tests compute it with the engine on ten seeds)."""
 
     scene: str
     settings: dict[str, Any]
     label: str = "Show me"
+    expect: Any = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"scene": self.scene, "settings": self.settings, "label": self.label}
+        out = {"scene": self.scene, "settings": self.settings, "label": self.label}
+        if self.expect is not None:
+            out["expect"] = self.expect
+        return out
 
 
 @dataclass(frozen=True)
@@ -234,14 +247,16 @@ def check_settings_value(value: Any, where: str) -> dict[str, Any]:
 
 
 def parse_show_me(value: Any, where: str) -> ShowMe:
+    from gradsim.presets import check_expect
+
     data = _obj(value, f"{where} show_me")
-    _unknown_keys(data, {"scene", "settings", "label"}, f"{where} show_me")
+    _unknown_keys(data, {"scene", "settings", "label", "expect"}, f"{where} show_me")
     scene = _str(data, "scene", f"{where} show_me")
     if scene not in SCENE_IDS:
         raise InputError(f"{where}: show_me opens unknown scene {scene!r} (choose one of {', '.join(SCENE_IDS)})")
     settings = check_settings_value(data.get("settings", {}), f"{where} show_me")
     label = _str(data, "label", f"{where} show_me", required=False) or "Show me"
-    return ShowMe(scene, settings, label)
+    return ShowMe(scene, settings, label, check_expect(data.get("expect"), f"{where} show_me"))
 
 
 def _container(data: Any, fmt: str, key: str, name: str) -> list[Any]:
@@ -613,14 +628,14 @@ def _jacobian(p: dict) -> ExerciseResult:
     dfdz = act.df(z)
     jac = dfdz[:, None] * w
     rows = [
-        ("pre-activation z = W h_prev", "[" + ", ".join(f"{v:.4g}" for v in z) + "]"),
-        (f"{act.name}'(z)", "[" + ", ".join(f"{v:.4g}" for v in dfdz) + "]"),
-        ("Jacobian diag(f'(z)) W", _matrix_text(jac)),
+        ("pre-activation z = W hₜ₋₁", "[" + ", ".join(f"{v:.4g}" for v in z) + "]"),
+        (f"{act.name}′(z)", "[" + ", ".join(f"{v:.4g}" for v in dfdz) + "]"),
+        ("Jacobian diag(f′(z)) W", _matrix_text(jac)),
     ]
     if np.allclose(jac, w, rtol=0, atol=1e-15):
-        conclusion = f"{act.name}'(z) = 1 at every unit here, so the Jacobian is W itself."
+        conclusion = f"{act.name}′(z) = 1 at every unit here, so the Jacobian is W itself."
     else:
-        conclusion = "Each row of W is scaled by its unit's derivative f'(z): saturated units pass less."
+        conclusion = "Each row of W is scaled by its unit's derivative f′(z): saturated units pass less."
     return ExerciseResult("jacobian", rows, {"jacobian": jac, "dfdz": dfdz, "z": z}, conclusion)
 
 
@@ -632,11 +647,11 @@ def _eigenvalues(p: dict) -> ExerciseResult:
     rows = []
     if w.shape == (2, 2):
         tr, det = float(np.trace(w)), float(np.linalg.det(w))
-        rows.append(("characteristic polynomial", f"λ² - {tr:.4g} λ + {det:.4g} = 0"))
+        rows.append(("characteristic polynomial", f"λ² − {tr:.4g} λ + {det:.4g} = 0"))
     rows += [
         ("eigenvalues", ", ".join(_complex_text(complex(z)) for z in spec.eigenvalues)),
         ("spectral radius max |λ|", f"{spec.spectral_radius:.4g}"),
-        ("spectral norm ||W||₂", f"{spec.spectral_norm:.4g}"),
+        ("spectral norm ‖W‖₂", f"{spec.spectral_norm:.4g}"),
     ]
     rho = spec.spectral_radius
     if spec.prediction == "vanish":
@@ -666,8 +681,8 @@ def _norm_power(p: dict) -> ExerciseResult:
         log_meas = result.log10_total_factor
         bounds.append(log_bound)
         measured.append(log_meas)
-        rows.append((f"||W_hh|| = {norm:g}: bound {norm:g}^{steps - 1}", format_log10(log_bound)))
-        rows.append((f"||W_hh|| = {norm:g}: measured ||dL/dh_1|| / ||dL/dh_{steps}||", format_log10(log_meas)))
+        rows.append((f"‖W_hh‖₂ = {norm:g}: bound {norm:g}{sup(steps - 1)}", format_log10(log_bound)))
+        rows.append((f"‖W_hh‖₂ = {norm:g}: measured ‖dL/dh₁‖ / ‖dL/dh{sub(steps)}‖", format_log10(log_meas)))
     parts = []
     for norm, lb in zip(p["norms"], bounds, strict=True):
         if lb < 0:
@@ -688,17 +703,17 @@ def _sigmoid_bound(p: dict) -> ExerciseResult:
     c = get_activation("sigmoid").max_derivative
     norm = p["norm"]
     rows, bounds, measured = [], [], []
-    rows.append(("largest sigmoid'(z) (at z = 0)", f"{c:g}"))
+    rows.append(("largest σ′(z) (at z = 0)", f"{c:g}"))
     for steps in p["steps"]:
         lb = (steps - 1) * math.log10(c * norm)
         lm = _flow_ratio(norm, steps, p["hidden"], p["input_scale"], p["seed"], "sigmoid").log10_total_factor
         bounds.append(lb)
         measured.append(lm)
-        rows.append((f"T = {steps}: bound ({c:g} × {norm:g})^{steps - 1}", format_log10(lb)))
-        rows.append((f"T = {steps}: measured ||dL/dh_1|| / ||dL/dh_T||", format_log10(lm)))
+        rows.append((f"T = {steps}: bound ({c:g} × {norm:g}){sup(steps - 1)}", format_log10(lb)))
+        rows.append((f"T = {steps}: measured ‖dL/dh₁‖ / ‖dL/dh{sub(steps)}‖", format_log10(lm)))
     conclusion = (
-        f"Each backward step multiplies by diag(σ'(z)) W_hh, whose norm is at most {c:g} × ||W_hh||, "
-        f"so T - 1 steps give at most ({c:g} ||W_hh||)^(T-1); the measured ratio stays under it."
+        f"Each backward step multiplies by diag(σ′(z)) W_hh, whose norm is at most {c:g} × ‖W_hh‖₂, "
+        f"so T − 1 steps give at most ({c:g} ‖W_hh‖₂)ᵀ⁻¹; the measured ratio stays under it."
     )
     values = {"norm": norm, "steps": p["steps"], "log10_bound": bounds, "log10_measured": measured}
     return ExerciseResult("sigmoid_bound", rows, values, conclusion)
@@ -716,12 +731,12 @@ def _spectral_sweep(p: dict) -> ExerciseResult:
     for i, norm in enumerate(p["norms"]):
         lo, hi = table[i].min(), table[i].max()
         rng = format_log10(lo) if np.isclose(lo, hi) else f"{format_log10(lo)} to {format_log10(hi)}"
-        rows.append((f"spectral norm {norm:g}: ||dL/dh_1|| after {steps} steps", rng))
-    rows.append((f"for comparison, ||dL/dh_{steps}|| (loss = sum of h_T)", format_log10(log10_last)))
+        rows.append((f"spectral norm {norm:g}: ‖dL/dh₁‖ after {steps} steps", rng))
+    rows.append((f"for comparison, ‖dL/dh{sub(steps)}‖ (loss = sum of h{sub(steps)})", format_log10(log10_last)))
     med = np.median(table, axis=1)
     order = "rises" if np.all(np.diff(med) > 0) else "does not rise monotonically"
     conclusion = (
-        f"||dL/dh_1|| {order} with the spectral norm, by orders of magnitude: below 1 the signal dies, "
+        f"‖dL/dh₁‖ {order} with the spectral norm, by orders of magnitude: below 1 the signal dies, "
         "at 1 it survives, above 1 it grows until tanh saturates."
     )
     values = {"norms": p["norms"], "seeds": p["seeds"], "steps": steps, "log10_grad_h1": table, "log10_grad_hT": log10_last}

@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QProgressBar,
     QPushButton,
+    QSizePolicy,
     QStackedWidget,
     QToolButton,
     QVBoxLayout,
@@ -78,6 +79,18 @@ class MessageBar(QFrame):
         self.show()
 
 
+class SwitcherButton(QToolButton):
+    """The scene switcher: as wide as the longest scene title, whatever it shows now.
+
+    Its size hint says so too, because the menu bar places a corner widget by its size hint; a
+    fixed width wider than the hint would run off the window's right edge."""
+
+    def sizeHint(self):  # noqa: N802 - Qt naming
+        hint = super().sizeHint()
+        hint.setWidth(max(hint.width(), self.minimumWidth()))
+        return hint
+
+
 class SceneBar(QWidget):
     """The scenes by name: a strip of buttons when they fit, else one button with a menu.
 
@@ -90,6 +103,10 @@ class SceneBar(QWidget):
         super().__init__(parent)
         self.setObjectName("scenebar")
         self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
+        # The row of names must never hold the window wider than the screen asks for: ``fit`` turns it
+        # into the compact switcher when the window is narrower (without this, a projector window made
+        # at 1280 pixels could not be resized to 1024: the row's width was its minimum).
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
         self._ids = [e[0] for e in entries]
         layout = QHBoxLayout(self)
         layout.setContentsMargins(4, 0, 4, 0)
@@ -122,7 +139,7 @@ class SceneBar(QWidget):
         self.menu_button.hide()
 
     def _switcher(self) -> QToolButton:
-        button = QToolButton()
+        button = SwitcherButton()
         button.setObjectName("scenebutton")
         button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         button.setToolTip(f"Choose a scene (keys 1-{len(self._ids)})")
@@ -157,7 +174,7 @@ class SceneBar(QWidget):
                 button.setText(f"☰ {self._ids.index(scene_id) + 1} · {entry(scene_id).title}")
                 widest = max(widest, button.sizeHint().width())
             button.setText(shown)
-            button.setFixedWidth(widest)
+            button.setMinimumWidth(widest)
         needed = sum(b.sizeHint().width() for b in self.buttons.values()) + 12
         self._compact = needed > width
         for button in self.buttons.values():
@@ -471,6 +488,8 @@ class MainWindow(QMainWindow):
         self.scene_bar.setVisible(not in_corner and not self._recording)
         self.scene_bar.corner_button.setVisible(in_corner)
         self.menuBar().setVisible(not full)
+        if in_corner:  # the menu bar lays out its corner only when told
+            self.menuBar().setCornerWidget(self.scene_bar.corner_button, Qt.Corner.TopRightCorner)
         self.statusBar().setVisible(not full and not self.presenting())
 
     def _lay_out_scene(self, scene: Scene) -> None:

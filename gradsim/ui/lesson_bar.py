@@ -1,7 +1,8 @@
-"""Lesson mode: a bar above the scenes that walks through a lesson file step by step.
+"""Lesson mode: a bar under the scenes that walks through a lesson file step by step.
 
 Each step opens a scene (from its defaults, with the step's settings on top), shows the caption and
-what to point at. Page Down / Page Up go forward and back, so a presentation clicker (which sends
+what to point at. The bar is one compact row of controls and a caption of at most three lines in the
+body size, so the pictures above keep their room. Page Down / Page Up go forward and back, so a presentation clicker (which sends
 exactly those keys) drives the demo; they are caught for the whole window while a lesson is open,
 even when a spin box has the focus. Teachers build their own lessons by adding the app's current
 state as a step, then saving; the file format is :mod:`gradsim.lesson`.
@@ -24,6 +25,7 @@ from PySide6.QtWidgets import (
     QMenu,
     QMenuBar,
     QPushButton,
+    QScrollArea,
     QSizePolicy,
     QVBoxLayout,
     QWidget,
@@ -31,25 +33,32 @@ from PySide6.QtWidgets import (
 
 from ..engine.errors import InputError
 from ..lesson import LESSON_SUFFIX, Lesson, LessonStep, load_builtin_lesson, load_lesson, save_lesson
-from .controls import ElidedLabel
 from .theme import Theme
 
 LESSON_FILTER = f"gradsim lessons (*{LESSON_SUFFIX});;JSON files (*.json);;All files (*)"
 
 
+CAPTION_LINES = 3  # the caption takes at most this many lines of body text; a longer one scrolls
+
+
 def open_configured(window, scene_id: str, settings: dict) -> bool:
-    """Open ``scene_id`` from its defaults with ``settings`` on top, so a lesson step or a "show me"
-    gives the same picture whatever the scene showed before. Problems go to the message bar."""
+    """Open ``scene_id`` showing ``settings`` on top of its defaults, so a lesson step or a "show me"
+    gives the same picture whatever the scene showed before (one undo step). Problems go to the
+    message bar and change nothing."""
     try:
         scene = window.scene(scene_id)
     except ValueError as exc:  # a scene that is not part of this build, or unknown
         window.show_error(str(exc))
         return False
-    scene.reset()
     try:
-        window.show_scene(scene_id, settings)
+        if scene.State is not None:  # states apply on top of the defaults by themselves
+            scene.apply_settings(settings)
+            window.show_scene(scene_id)
+        else:  # a scene that has not moved to a state object yet: back to its defaults first
+            scene.reset()
+            window.show_scene(scene_id, settings)
     except ValueError as exc:
-        window.show_error(f"{scene_id}: {exc}")
+        window.show_error(f"{scene_id}: {exc}" if not str(exc).startswith(scene_id) else str(exc))
         return False
     return True
 
@@ -68,13 +77,14 @@ class LessonBar(QFrame):
         self.setObjectName("lessonbar")
 
         outer = QVBoxLayout(self)
-        outer.setContentsMargins(10, 6, 10, 6)
-        outer.setSpacing(4)
+        outer.setContentsMargins(10, 4, 10, 6)
+        outer.setSpacing(2)
         top = QHBoxLayout()
-        self.title_label = ElidedLabel()  # long titles end in "…" rather than run under the buttons
-        bold = self.title_label.font()
-        bold.setBold(True)
-        self.title_label.setFont(bold)
+        top.setSpacing(6)
+        self.title_label = QLabel()  # wraps rather than ends in "…": a long title takes a second line
+        self.title_label.setWordWrap(True)
+        self.title_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.title_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.step_label = QLabel()
         self.step_label.setObjectName("readout")
         self.step_label.setToolTip("Which step of the lesson is on screen")
@@ -93,17 +103,18 @@ class LessonBar(QFrame):
         for b in (self.prev_button, self.next_button, self.add_button, self.save_button, self.close_button):
             top.addWidget(b, 0)
         outer.addLayout(top)
+        # the caption and what to look at, in one label of at most CAPTION_LINES lines (then it scrolls)
         self.caption_label = QLabel()
         self.caption_label.setWordWrap(True)
-        self.caption_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.caption_label.setTextFormat(Qt.TextFormat.RichText)
         self.caption_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        outer.addWidget(self.caption_label)
-        self.point_label = QLabel()
-        self.point_label.setWordWrap(True)
-        self.point_label.setObjectName("caption")
-        self.point_label.setTextFormat(Qt.TextFormat.PlainText)
-        self.point_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        outer.addWidget(self.point_label)
+        self.caption_label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        self.caption_scroll = QScrollArea()
+        self.caption_scroll.setWidgetResizable(True)
+        self.caption_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.caption_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.caption_scroll.setWidget(self.caption_label)
+        outer.addWidget(self.caption_scroll)
 
         self.prev_button.clicked.connect(self.previous_step)
         self.next_button.clicked.connect(self.next_step)
@@ -134,7 +145,7 @@ class LessonBar(QFrame):
             return action
 
         add("Start the &built-in lesson", self.start_builtin, "Ctrl+L",
-            "From 0.5^20 to an LSTM that learns, across every scene")
+            "From 0.5²⁰ to an LSTM that keeps its gradient, across every scene")
         add("&Open lesson…", self.open_dialog, "Ctrl+Shift+O")
         add("&Save lesson as…", self.save_dialog, "Ctrl+Shift+S")
         menu.addSeparator()
@@ -273,7 +284,7 @@ class LessonBar(QFrame):
             return
         caption, ok = QInputDialog.getMultiLineText(
             self.window_, "Add a lesson step",
-            f"Caption for this step ({scene.title}); numbers like {{{{0.5^20}}}} are computed:", "")
+            f"Caption for this step ({scene.title}); type {{{{0.5^20}}}} for a number the app computes (0.5²⁰):", "")
         if not ok or not caption.strip():
             return
         point_at, ok = QInputDialog.getText(self.window_, "Add a lesson step", "What should the class look at?")
@@ -293,22 +304,46 @@ class LessonBar(QFrame):
             return
         step = self.lesson.steps[self.index]
         n = len(self.lesson.steps)
-        self.title_label.setText(f"Lesson: {self.lesson.title}")
+        self.title_label.setText(self.lesson.title)
         self.title_label.setToolTip(self.lesson.description or self.lesson.title)
         self.step_label.setText(f"Step {self.index + 1} of {n}")
-        self.caption_label.setText(step.rendered_caption)
-        self.point_label.setText(f"Look at: {step.point_at}" if step.point_at else "")
-        self.point_label.setVisible(bool(step.point_at))
+        html = _esc(step.rendered_caption)
+        if step.point_at:
+            muted = getattr(getattr(self, "theme", None), "muted", "gray")
+            html += f" <span style='color:{muted}'>Look at: {_esc(step.point_at)}.</span>"
+        self.caption_label.setText(html)
         self.prev_button.setEnabled(self.index > 0)
         self.next_button.setEnabled(self.index < n - 1)
+        self._fit_caption()
 
     def apply_theme(self, theme: Theme) -> None:
         self.theme = theme
         self.setStyleSheet(
-            f"QFrame#lessonbar {{ background: {theme.panel}; border-bottom: 2px solid {theme.highlight}; }}"
-            f"QFrame#lessonbar QLabel {{ background: {theme.panel}; }}"
+            f"QFrame#lessonbar {{ background: {theme.panel}; border-top: 2px solid {theme.highlight}; }}"
+            f"QFrame#lessonbar QLabel, QFrame#lessonbar QScrollArea {{ background: {theme.panel}; }}"
         )
-        self.caption_label.setFont(theme.qfont(theme.font_px, bold=True))
+        self.title_label.setStyleSheet(f"font-weight: bold; font-size: {theme.font_px}px;")
+        self._update()
+        self._fit_caption()
+
+    def shown_caption(self) -> str:
+        """The caption as the audience reads it (plain text: the step's caption and what to look at)."""
+        from PySide6.QtGui import QTextDocument
+
+        doc = QTextDocument()
+        doc.setHtml(self.caption_label.text())
+        return doc.toPlainText()
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt naming
+        super().resizeEvent(event)
+        self._fit_caption()
+
+    def _fit_caption(self) -> None:
+        """The caption area as tall as its text, up to CAPTION_LINES lines of body type."""
+        width = max(100, self.caption_scroll.viewport().width() or self.width() - 20)
+        needed = self.caption_label.heightForWidth(width)
+        line = self.caption_label.fontMetrics().lineSpacing()
+        self.caption_scroll.setFixedHeight(max(line, min(needed, CAPTION_LINES * line + 4)))
 
     # -- Page Up / Page Down for the whole window -----------------------------------------------------
     def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt naming

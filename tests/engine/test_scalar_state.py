@@ -116,11 +116,11 @@ def test_every_preset_claim_holds():
 
 
 # "0.5²⁰ ≈ 9.5 × 10⁻⁷", "1.5²⁰ ≈ 3,325", "0.9²⁰ ≈ 0.12": a power and the value a text gives for it
-_POWER = re.compile(r"(\d+(?:\.\d+)?)([⁰¹²³⁴⁵⁶⁷⁸⁹]+) ≈ ([\d.,]+)(?: × 10([⁻⁰¹²³⁴⁵⁶⁷⁸⁹]+))?")
+_POWER = re.compile(r"(\d+(?:\.\d+)?)([⁰¹²³⁴⁵⁶⁷⁸⁹]+) [≈=] ([\d.,]+)(?: × 10([⁻⁰¹²³⁴⁵⁶⁷⁸⁹]+))?")
 
 
 def _quoted_powers(text: str) -> list[tuple[float, int, float, int]]:
-    """(base, exponent, quoted value, significant digits quoted) for every 'aⁿ ≈ v' in a text."""
+    """(base, exponent, quoted value, significant digits quoted) for every 'aⁿ ≈ v' or 'aⁿ = v' in a text."""
     out = []
     for base, exponent, mantissa, power in _POWER.findall(text):
         mantissa = mantissa.rstrip(".,")

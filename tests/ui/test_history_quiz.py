@@ -1,5 +1,6 @@
 """GUI tests of the history and quiz scenes and of lesson mode: real main window, real content files,
-real engine behind the exercises (no mocks)."""
+real engine behind the exercises (no mocks); what they show at projector sizes, and that lesson steps
+and "show me" links open scenes on top of their defaults, as one undo step."""
 
 from __future__ import annotations
 
@@ -18,9 +19,11 @@ from gradsim.content import (
     shuffle_quiz,
 )
 from gradsim.lesson import Lesson, LessonStep, load_builtin_lesson, load_lesson
-from gradsim.ui.lesson_bar import LessonBar, open_configured
+from gradsim.ui.lesson_bar import CAPTION_LINES, LessonBar, open_configured
 
 from .conftest import wait_idle
+from .layout_audit import problems, widget_problems
+from .sizing import settled, sized
 
 
 def _errors(window) -> list[str]:
@@ -81,8 +84,10 @@ def test_every_show_me_and_lesson_step_opens_a_registered_scene_with_its_setting
         state = scene.settings()
         for key, value in settings.items():
             assert _same(value, state[key]), (where, key, state[key], value)
+        if scene.State is not None:  # on top of the defaults, whatever was on show before
+            assert scene.state == scene.State.from_settings(settings), where
         tried += 1
-    wait_idle(qtbot, main_window)
+    wait_idle(qtbot, main_window, timeout=90000)
     assert not errors
     assert tried >= 10
 
@@ -132,8 +137,8 @@ def test_clicking_an_event_explains_it_and_show_me_opens_the_scene(qtbot, main_w
     pos = scene.strip.marker_position(target)
     qtbot.mouseClick(scene.strip, Qt.MouseButton.LeftButton, pos=QPoint(int(pos.x()), int(pos.y())))
     assert scene.current_id == target
-    text = scene.detail.toPlainText()
-    assert events[target].title in text and str(events[target].year) in text
+    text = scene.detail_title.text() + scene.detail_text.text()
+    assert events[target].title in text and str(events[target].year) in text and events[target].text in text
     assert scene.settings() == {"event": target}
     qtbot.mouseClick(scene.show_me_button, Qt.MouseButton.LeftButton)
     show = events[target].show_me
@@ -159,6 +164,50 @@ def test_history_arrows_and_settings(qtbot, main_window):
     with pytest.raises(ValueError):
         scene.apply_settings({"colour": "red"})
     assert scene.current_id == ids[2]
+    # each move is one undo step
+    main_window.undo_stack.undo()
+    assert scene.current_id == ids[3] and scene.event_list.currentRow() == 3
+    main_window.undo_stack.redo()
+    assert scene.current_id == ids[2]
+
+
+@pytest.mark.parametrize("size", [(1024, 768), (800, 600)], ids=["1024x768", "800x600"])
+def test_every_event_is_told_whole_on_a_projector(new_window, qtbot, size):
+    """No event's story is cut, scrolled or elided, nor its "show me" label; the strip keeps its room."""
+    window = new_window(True)
+    sized(qtbot, window, *size)
+    scene = window.show_scene("history")
+    qtbot.waitUntil(lambda: scene.drawn_once, timeout=10000)
+    found = []
+    for e in load_timeline():
+        scene.select_event(e.id)
+        labels = (scene.detail_title, scene.detail_meta, scene.detail_text, scene.detail_reference)
+        qtbot.waitUntil(lambda labels=labels: all(settled(w) for w in labels if w.isVisible()), timeout=5000)
+        found += [f"{e.id}: {p}" for p in problems(window, window.theme.small_px)]
+        assert scene.detail_text.text() == e.text
+        assert scene.strip.height() >= 150, e.id
+    assert not found, "\n".join(found)
+
+
+def test_show_me_opens_the_scene_on_top_of_its_defaults_as_one_undo_step(qtbot, main_window):
+    """A "show me" gives the same picture whatever the scene showed before, and Ctrl+Z takes it back."""
+    from gradsim.states.flow import FlowState
+
+    flow = main_window.show_scene("flow")
+    flow.apply_settings({"steps": 77, "hidden": 12, "seed": 3})
+    wait_idle(qtbot, main_window)
+    before = flow.state
+    history = main_window.show_scene("history")
+    history.select_event("clipping-2013")
+    show = history.current_event().show_me
+    count = main_window.undo_stack.count()
+    qtbot.mouseClick(history.show_me_button, Qt.MouseButton.LeftButton)
+    wait_idle(qtbot, main_window)
+    assert main_window.current_scene() is flow
+    assert flow.state == FlowState.from_settings(show.settings) and flow.state.seed == 0 and flow.state.steps == 50
+    assert main_window.undo_stack.count() == count + 1
+    main_window.undo_stack.undo()
+    assert flow.state == before
 
 
 def _quiz(qtbot, window, **settings):
@@ -206,10 +255,20 @@ def test_answering_marks_explains_and_scores(qtbot, main_window):
 
 
 def test_letter_keys_choose(qtbot, main_window):
+    """B chooses B; C chooses C although C also opens the controls (no ambiguous shortcut)."""
     scene = _quiz(qtbot, main_window, seed=0, question=0)
+    main_window.activateWindow()  # other tests' windows may have taken the focus
+    qtbot.waitUntil(main_window.isActiveWindow, timeout=5000)
     scene.cards[0].setFocus()
     qtbot.keyClick(scene.cards[0], Qt.Key.Key_B)
     assert scene.answers[scene.current_question().id] == 1
+    scene.step(1)
+    controls = scene.controls_open()
+    qtbot.keyClick(scene.cards[0], Qt.Key.Key_C)
+    assert scene.answers[scene.current_question().id] == 2 and scene.controls_open() == controls
+    scene.seed.setFocus()  # a spin box keeps its letters (and nothing is chosen)
+    qtbot.keyClick(scene.seed, Qt.Key.Key_A)
+    assert scene.answers[scene.current_question().id] == 2
 
 
 def test_present_to_class_hides_correctness_until_revealed(qtbot, main_window):
@@ -291,6 +350,42 @@ def test_quiz_settings_round_trip_and_refusals(qtbot, main_window):
         with pytest.raises(ValueError):
             scene.apply_settings(bad)
     assert scene.settings() == state
+    # navigation is part of the state: one undo step per move
+    scene.apply_settings({"seed": 11, "question": 0})
+    wait_idle(qtbot, main_window)
+    qtbot.mouseClick(scene.next_button, Qt.MouseButton.LeftButton)
+    assert scene.state.question == 1 and "Question 2 of" in scene.progress_label.text()
+    main_window.undo_stack.undo()
+    assert scene.state.question == 0 and "Question 1 of" in scene.progress_label.text()
+
+
+@pytest.mark.parametrize("mode", [(1920, 1080, False), (1024, 768, True)], ids=["1920x1080", "1024x768-projector"])
+def test_quiz_uses_the_space_and_the_type_scale(new_window, qtbot, mode):
+    """A wide screen gets the explanation beside the question (not half a screen of nothing); the
+    question and its answers are set larger than the body text; nothing is cut."""
+    width, height, projector = mode
+    window = new_window(projector)
+    sized(qtbot, window, width, height)
+    scene = _quiz(qtbot, window, seed=3)
+    q = scene.current_question()
+    scene.choose(next(i for i, o in enumerate(q.options) if not o.correct))
+    qtbot.waitUntil(lambda: settled(scene.feedback) and settled(scene.prompt), timeout=5000)
+    t = window.theme
+    assert scene._prompt_px > t.title_px and scene._answer_px > t.font_px
+    assert f"font-size:{scene._prompt_px}px" in scene.prompt.text()
+    wide = width >= 1600
+    assert scene.quiz_columns.wide == wide
+    prompt = scene.prompt.mapTo(scene, scene.prompt.rect().topRight())
+    feedback = scene.feedback.mapTo(scene, scene.feedback.rect().topLeft())
+    assert (feedback.x() > prompt.x()) == wide
+    if wide:  # the two columns fill the page between them
+        used = sum(part.width() for part in scene.quiz_columns.inner)
+        assert used > 0.85 * scene.quiz_columns.width()
+    else:  # one column: the answers first, the explanation under them
+        last = scene.cards[len(q.options) - 1]
+        assert scene.feedback.mapTo(scene, scene.feedback.rect().topLeft()).y() > \
+            last.mapTo(scene, last.rect().bottomLeft()).y()
+    assert not problems(window, t.small_px)
 
 
 @pytest.mark.slow  # the first training step waits for torch to load: several seconds on a busy machine
@@ -330,13 +425,13 @@ def test_page_down_walks_the_builtin_lesson(qtbot, main_window):
     bar.start_builtin()
     assert bar.isVisible() and bar.index == 0
     assert bar.step_label.text() == f"Step 1 of {len(lesson.steps)}"
-    assert bar.caption_label.text() == lesson.steps[0].rendered_caption
+    assert lesson.steps[0].rendered_caption in bar.shown_caption()
     focus = main_window.scene_bar.buttons["flow"]
     for i in range(1, len(lesson.steps)):
         qtbot.keyClick(focus, Qt.Key.Key_PageDown)
         assert bar.index == i
         step = lesson.steps[i]
-        assert bar.caption_label.text() == step.rendered_caption
+        assert step.rendered_caption in bar.shown_caption()
         assert bar.step_label.text() == f"Step {i + 1} of {len(lesson.steps)}"
         if step.scene in registered:
             assert main_window.current_scene().scene_id == step.scene
@@ -386,7 +481,7 @@ def test_save_current_state_as_steps_and_reopen(qtbot, main_window, tmp_path):
     assert bar.load_path(path)
     assert main_window.current_scene().scene_id == "history"
     assert history.current_id == "bengio-1994"
-    assert "0.00515" in bar.caption_label.text()
+    assert "0.00515" in bar.shown_caption()
     wait_idle(qtbot, main_window)
 
 
@@ -420,3 +515,34 @@ def test_copy_memory_solution_chart_draws_the_sweep(qtbot, main_window):
     np.testing.assert_allclose(y, [p.accuracy for p in points])
     np.testing.assert_allclose(scene.chance_line.getData()[1], [1 / 8, 1 / 8])
     assert scene.shown_solution() == result.rows
+
+
+@pytest.mark.slow  # every step of the built-in lesson, on a projector of each size
+@pytest.mark.parametrize("size", [(1024, 768), (800, 600)], ids=["1024x768", "800x600"])
+def test_lesson_bar_is_one_row_and_a_short_caption_under_the_pictures(new_window, qtbot, size):
+    """The bar sits under the scene: one row of controls, the title whole (never "…"), the caption in
+    at most three lines of body type; with the bar open the flow chart keeps a readable height."""
+    window = new_window(True)
+    sized(qtbot, window, *size)
+    bar = window.lesson_bar
+    bar.start_builtin()
+    lesson = load_builtin_lesson()
+    found = []
+    for i, step in enumerate(lesson.steps):
+        bar.go_to(i)
+        qtbot.wait(1)
+        line = bar.caption_label.fontMetrics().lineSpacing()
+        width = bar.caption_scroll.viewport().width()
+        assert bar.caption_label.heightForWidth(width) <= CAPTION_LINES * line + 4, (i + 1, step.caption)
+        assert bar.title_label.text() == lesson.title and "…" not in bar.title_label.text()
+        row = max(b.height() for b in (bar.prev_button, bar.next_button, bar.add_button))
+        assert bar.height() <= row + CAPTION_LINES * line + 30, (i + 1, bar.height())
+        assert bar.geometry().top() > window.current_scene().geometry().bottom() - 2  # under the pictures
+        found += [f"step {i + 1}: {p}" for p in widget_problems(bar, window.theme.small_px)]
+        if step.scene == "flow":
+            wait_idle(qtbot, window, timeout=60000)
+            chart = window.current_scene().chart
+            assert chart.height() >= 0.25 * size[1], (i + 1, chart.height())
+    assert not found, "\n".join(found)
+    bar.close_lesson()
+    wait_idle(qtbot, window, timeout=60000)

@@ -11,22 +11,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import (
+    QFrame,
     QGroupBox,
     QHBoxLayout,
+    QLabel,
     QListWidget,
     QListWidgetItem,
     QPushButton,
     QSizePolicy,
-    QTextBrowser,
     QVBoxLayout,
     QWidget,
 )
 
-from ...content import EVENT_KINDS, TimelineEvent, load_timeline
+from ...content import EVENT_KINDS, TimelineEvent
+from ...states.history import HistoryState, read_timeline, timeline
 from ..lesson_bar import open_configured
 from ..theme import Theme
 from .base import Scene
@@ -39,6 +40,7 @@ KIND_LABELS = {
 }
 # Lanes top to bottom: the crowded lanes (new architectures and remedies, mostly 2013-2017) sit next
 # to lanes that are empty on the right, so their labels have room to move into.
+COMPACT_HEIGHT = 640  # scenes shorter than this (an 800 x 600 window) show the story compactly
 LANE_ORDER = ("architecture", "foundation", "remedy", "problem")
 KIND_SYMBOLS = {"foundation": "square", "problem": "triangle", "remedy": "diamond", "architecture": "circle"}
 
@@ -47,11 +49,6 @@ def kind_colour(theme: Theme, kind: str) -> str:
     """Okabe-Ito colours from the theme, each kind also with its own marker shape (never colour alone)."""
     index = {"foundation": 3, "problem": 1, "remedy": 2, "architecture": 0}[kind]
     return theme.series[index]
-
-
-def read_timeline() -> list[TimelineEvent]:
-    """Worker job: read and validate the timeline file (re-read on refresh, so edits to it show up)."""
-    return load_timeline()
 
 
 @dataclass
@@ -95,7 +92,7 @@ class TimelineStrip(QWidget):
         self.selected: str | None = None
         self._placed: list[_Placed] = []
         self._layout_key: tuple | None = None  # what the cached layout was made for
-        self.setMinimumHeight(240)
+        self.setMinimumHeight(160)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setMouseTracking(True)
         self.setToolTip("Click an event to read about it")
@@ -121,10 +118,12 @@ class TimelineStrip(QWidget):
 
     # geometry shared by painting, clicking and the tests
     def _fonts(self) -> tuple[QFont, QFont]:
-        small = QFont(self.font())
-        small.setPointSizeF(self.theme.font_pt * 0.95)
-        bold = QFont(small)
-        bold.setBold(True)
+        """The legend and year axis in the small size; event labels in the body size, larger when the
+        strip is tall (a 1920 x 1080 screen), so the timeline fills the room it has."""
+        t = self.theme
+        small = t.qfont(t.small_px)
+        lane_room = self.height() / (len(LANE_ORDER) * 4.5)  # a label may take a quarter of a lane
+        bold = t.qfont(int(max(t.font_px, min(t.font_px * 1.3, lane_room))), bold=True)
         return small, bold
 
     def _legend_rows(self, font: QFont, r: float) -> list[list[tuple[str, float]]]:
@@ -144,9 +143,11 @@ class TimelineStrip(QWidget):
     def layout_events(self) -> list[_Placed]:
         """Marker positions and label rectangles for the current size.
 
-        Labels are placed greedily in the first free slot above or below their marker; if some label
-        finds no free slot, the layout is redone with shorter labels (no year: the axis shows it)
-        and then with a smaller font, so labels never overlap at any window or type size.
+        Each label takes a slot above or below its marker (on a leader line when not adjacent), found
+        by a small backtracking search: no label overlaps a marker or another label, and no leader
+        line runs through a label (a teacher would read the wrong year). If no such layout exists,
+        the search is repeated with shorter labels (no year: the axis shows it), then in the type
+        scale's smaller size; as a last resort leader lines may cross labels, never labels overlap.
         """
         if not self.events:
             return []
@@ -155,108 +156,143 @@ class TimelineStrip(QWidget):
                tuple(e.id for e in self.events))
         if key == self._layout_key:
             return self._placed
-        # Greedy placement depends on the order: labels are tried in year order, in reverse, and in a
-        # few fixed shuffles. The first layout without overlaps and without a leader line through a
-        # label wins; failing that, the one without overlaps with the fewest such crossings.
-        count = len(self.events)
-        shuffler = np.random.default_rng(7)
-        orders = [list(range(count)), list(range(count))[::-1]]
-        orders += [list(shuffler.permutation(count)) for _ in range(10)]
-        candidates = []
-        for with_year, shrink in ((True, 1.0), (False, 1.0), (False, 0.85), (False, 0.72)):
-            font = QFont(bold)
-            font.setPointSizeF(bold.pointSizeF() * shrink)
-            clean = None
-            for order in orders:
-                attempt = (*self._try_layout(font, with_year, order), font, with_year)
-                candidates.append(attempt)
-                if attempt[1] and attempt[2] == 0:
-                    clean = attempt
-                    break
-            if clean is not None:
+        found = None
+        sizes = sorted({bold.pixelSize(), max(self.theme.small_px, int(round(bold.pixelSize() * 0.85))),
+                        self.theme.small_px}, reverse=True)
+        # first with room at the end for the last label to sit over its own marker, then without
+        attempts = [(True, sizes[0], True, pad) for pad in (True, False)]
+        attempts += [(False, px, True, pad) for px in sizes for pad in (True, False)]
+        attempts.append((False, sizes[-1], False, True))
+        for with_year, px, strict, pad in attempts:
+            font = QFont(bold)  # never below the type scale's smallest size
+            font.setPixelSize(px)
+            placed, geometry = self._search(font, with_year, strict, pad=pad)
+            if placed is not None:
+                found = (placed, geometry, font, with_year)
                 break
-        good = [tr for tr in candidates if tr[1]] or candidates[-len(orders):]
-        placed, _ok, _crossings, self._geometry, font, with_year = min(good, key=lambda tr: tr[2])
+        if found is None:  # nothing fits even with crossings: labels under their markers
+            placed, geometry = self._search(font, False, False, pad=True, give_up=True)
+            found = (placed, geometry, font, False)
+        self._placed, self._geometry, self._label_font, self._with_year = found
         self._layout_key = key
-        self._label_font = font
-        self._with_year = with_year
-        self._placed = placed
-        return placed
+        return self._placed
 
-    def _try_layout(self, font: QFont, with_year: bool, order: list[int]) -> tuple[list[_Placed], bool, int, tuple]:
+    def _frame(self, font: QFont, with_year: bool, pad: bool = True) -> tuple[list[_Placed], tuple]:
+        """Marker positions (labels not placed yet) and the strip's geometry for this label font.
+
+        With ``pad`` the time axis ends early enough for the last event's label to sit centred over its
+        marker (pushed left, it sits over the markers of the years before and reads as theirs)."""
         small, _bold = self._fonts()
-        fm = QFontMetricsF(font)
-        line_h = fm.height()
         r = max(6.0, self.theme.marker_size * 0.7)
         legend_rows = self._legend_rows(small, r)
         legend_h = QFontMetricsF(small).height() * 1.3 * len(legend_rows)
         axis_h = QFontMetricsF(small).height() * 1.8
-        left, right = 12.0, self.width() - 12.0
+        last = max(e.year for e in self.events)
+        half = max(QFontMetricsF(font).horizontalAdvance(self.label_text(e, with_year)) / 2 + 6
+                   for e in self.events if e.year == last)
+        left, right = 12.0, self.width() - max(12.0, min(half, self.width() * 0.25) if pad else 0.0)
         top, bottom = legend_h + 8, self.height() - axis_h
         y0, y1 = self.year_range()
-        lanes = len(LANE_ORDER)
-        lane_h = (bottom - top) / lanes
-
-        def x_of(year: float) -> float:
-            return left + (year - y0) / (y1 - y0) * (right - left)
-
+        lane_h = (bottom - top) / len(LANE_ORDER)
         placed: list[_Placed] = []
-        rects: list[QRectF] = []
         seen: dict[tuple[int, str], int] = {}
         for e in sorted(self.events, key=lambda ev: (ev.year, ev.id)):
-            lane = LANE_ORDER.index(e.kind)
             nth = seen.get((e.year, e.kind), 0)
             seen[(e.year, e.kind)] = nth + 1
             # two events of one kind in one year sit side by side, a marker apart
-            cx = x_of(e.year) + nth * 2.6 * r
-            cy = top + lane_h * (lane + 0.5)
-            rects.append(QRectF(cx - r, cy - r, 2 * r, 2 * r))
+            cx = left + (e.year - y0) / (y1 - y0) * (right - left) + nth * 2.6 * r
+            cy = top + lane_h * (LANE_ORDER.index(e.kind) + 0.5)
             placed.append(_Placed(e, QPointF(cx, cy), QRectF()))
-        ok = True
-        crossings = 0
-        labels: list[QRectF] = []
-        for p in (placed[i] for i in order):
-            text = self.label_text(p.event, with_year)
-            w = fm.horizontalAdvance(text) + 6
-            h = line_h
-            cx, cy = p.marker.x(), p.marker.y()
-            chosen = None
-            # first choice: a free slot whose leader line crosses no label; second: any free slot
-            for strict in (True, False):
-                for k in range(0, 6):
-                    dy = r + 1 + k * h
-                    for sign in (-1, 1):
-                        y = cy - dy - h if sign < 0 else cy + dy
-                        for dx in (-w / 2, -w + 2 * r, -2 * r):
-                            rect = QRectF(cx + dx, y, w, h)
-                            if rect.left() < 2 or rect.right() > self.width() - 2:
-                                continue
-                            if rect.top() < top - 2 or rect.bottom() > bottom - 1:
-                                continue
-                            if any(rect.intersects(o) for o in rects):
-                                continue
-                            leader = self._leader_rect(p.marker, rect, r)
-                            if strict and leader is not None and any(leader.intersects(o) for o in labels):
-                                continue
-                            chosen = rect
-                            break
-                        if chosen is not None:
-                            break
-                    if chosen is not None:
-                        break
-                if chosen is not None:
-                    break
-            if chosen is None:
-                ok = False
-                chosen = QRectF(min(max(2.0, cx - w / 2), self.width() - w - 2), cy + r + 1, w, h)
-            p.label_rect = chosen
-            rects.append(chosen)
-            labels.append(chosen)
+        return placed, (left, right, top, bottom, y0, y1, legend_rows, lane_h, r)
+
+    def _search(self, font: QFont, with_year: bool, strict: bool, pad: bool = True,
+                give_up: bool = False) -> tuple[list[_Placed] | None, tuple]:
+        placed, geometry = self._frame(font, with_year, pad)
+        top, bottom, r = geometry[2], geometry[3], geometry[-1]
+        fm = QFontMetricsF(font)
+        h = fm.height()
+        markers = [QRectF(p.marker.x() - r, p.marker.y() - r, 2 * r, 2 * r) for p in placed]
+        options: list[list[tuple[QRectF, QRectF | None]]] = []
         for p in placed:
-            leader = self._leader_rect(p.marker, p.label_rect, r)
-            if leader is not None:
-                crossings += sum(leader.intersects(o) for o in labels if o is not p.label_rect)
-        return placed, ok, crossings, (left, right, top, bottom, y0, y1, legend_rows, lane_h, r)
+            w = fm.horizontalAdvance(self.label_text(p.event, with_year)) + 6
+            cx, cy = p.marker.x(), p.marker.y()
+            mine = []
+            for k in range(6):  # nearest slots first
+                dy = r + 1 + k * h
+                for sign in (-1, 1):
+                    y = cy - dy - h if sign < 0 else cy + dy
+                    for dx in (-w / 2, -w + 2 * r, -2 * r, -0.75 * w, -0.25 * w):
+                        rect = QRectF(cx + dx, y, w, h)
+                        if (rect.left() < 2 or rect.right() > self.width() - 2 or rect.top() < top - 2
+                                or rect.bottom() > bottom - 1 or any(rect.intersects(m) for m in markers)):
+                            continue
+                        mine.append((rect, self._leader_rect(p.marker, rect, r)))
+            if give_up and not mine:
+                mine = [(QRectF(min(max(2.0, cx - w / 2), self.width() - w - 2), cy + r + 1, w, h), None)]
+            # a label that spans another marker of its lane reads as that marker's: those come last
+            others = [q.marker for q in placed if q is not p and abs(q.marker.y() - cy) < 1]
+            mine.sort(key=lambda o: any(o[0].left() - r <= m.x() <= o[0].right() + r for m in others))
+            options.append(mine)
+        # Labels interact only with their neighbours: events whose options can touch form a group,
+        # and each group is searched on its own (a search over all twelve at once thrashes).
+        reach = []
+        for mine in options:
+            box = QRectF()
+            for rect, leader in mine:
+                box = box.united(rect) if leader is None else box.united(rect).united(leader)
+            reach.append(box)
+        group = list(range(len(placed)))
+
+        def root(i: int) -> int:
+            while group[i] != i:
+                i = group[i]
+            return i
+
+        for i in range(len(placed)):
+            for j in range(i + 1, len(placed)):
+                if reach[i].intersects(reach[j]):
+                    group[root(j)] = root(i)
+        chosen: dict[int, tuple[QRectF, QRectF | None]] = {}
+        for g in sorted({root(i) for i in range(len(placed))}):
+            members = [i for i in range(len(placed)) if root(i) == g]
+            if not self._place_group(members, options, chosen, strict, give_up):
+                return None, geometry
+        for i, p in enumerate(placed):
+            p.label_rect = chosen[i][0]
+        return placed, geometry
+
+    @staticmethod
+    def _place_group(members: list[int], options: list, chosen: dict, strict: bool, give_up: bool) -> bool:
+        """Backtracking over one group's label options (nearest slots first), within a step budget."""
+        budget = [3000]
+
+        def fits(rect: QRectF, leader: QRectF | None) -> bool:
+            for other, other_leader in chosen.values():
+                if rect.intersects(other) and not give_up:
+                    return False
+                if strict and ((leader is not None and leader.intersects(other))
+                               or (other_leader is not None and other_leader.intersects(rect))):
+                    return False
+            return True
+
+        def place(left: list[int]) -> bool:
+            # the most constrained label first (fewest options that still fit): dead ends show early
+            if not left:
+                return True
+            budget[0] -= 1
+            if budget[0] < 0:
+                return False
+            fitting = {i: [o for o in options[i] if fits(*o)] for i in left}
+            i = min(left, key=lambda m: len(fitting[m]))
+            rest = [m for m in left if m != i]
+            for rect, leader in fitting[i]:
+                chosen[i] = (rect, leader)
+                if place(rest):
+                    return True
+                del chosen[i]
+            return False
+
+        return place(list(members))
 
     @staticmethod
     def _leader_end(marker: QPointF, rect: QRectF) -> QPointF:
@@ -379,10 +415,10 @@ class HistoryScene(Scene):
     scene_id = "history"
     title = "History"
     summary = "From backpropagation (1986) to Transformers (2017). Click an event, then “Show me”."
+    State = HistoryState
 
     def build_controls(self, layout: QVBoxLayout) -> None:
-        self.events: list[TimelineEvent] = load_timeline()  # validated now; refresh() re-reads in the worker
-        self.current_id: str = self.events[0].id
+        self.events: list[TimelineEvent] = list(timeline())
         box = QGroupBox("Events")
         bl = QVBoxLayout(box)
         self.event_list = QListWidget()
@@ -397,15 +433,21 @@ class HistoryScene(Scene):
     def build_views(self, layout: QVBoxLayout) -> None:
         self.strip = TimelineStrip(self.theme)
         self.strip.event_clicked.connect(self.select_event)
-        layout.addWidget(self.strip, 3)
+        layout.addWidget(self.strip, 1)
 
-        detail = QWidget()
+        # the event's story, as tall as its text (never cut, never scrolled): the strip takes the rest
+        detail = QFrame()
+        detail.setObjectName("detail")
         dl = QVBoxLayout(detail)
-        dl.setContentsMargins(0, 0, 0, 0)
-        self.detail = QTextBrowser()
-        self.detail.setOpenExternalLinks(False)
-        self.detail.setToolTip("What happened, who did it, and why it matters for the gradient")
-        dl.addWidget(self.detail, 1)
+        dl.setContentsMargins(10, 8, 10, 8)
+        dl.setSpacing(4)
+        self.detail_title = _wrapped(Qt.TextFormat.PlainText)
+        self.detail_meta = _wrapped(Qt.TextFormat.RichText)
+        self.detail_text = _wrapped(Qt.TextFormat.PlainText)
+        self.detail_text.setToolTip("What happened, who did it, and why it matters for the gradient")
+        self.detail_reference = _wrapped(Qt.TextFormat.PlainText)
+        for w in (self.detail_title, self.detail_meta, self.detail_text, self.detail_reference):
+            dl.addWidget(w)
         row = QHBoxLayout()
         self.prev_button = QPushButton("◀ Earlier")
         self.prev_button.setToolTip("The previous event (←)")
@@ -413,18 +455,20 @@ class HistoryScene(Scene):
         self.next_button.setToolTip("The next event (→)")
         self.show_me_button = QPushButton("Show me")
         self.show_me_button.setToolTip("Open the live scene that shows this idea, set up for it")
-        self.show_me_button.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
         row.addWidget(self.prev_button)
         row.addWidget(self.next_button)
+        # the link's label may be long: it wraps into the button's width rather than widening the window
+        self.show_me_button.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
         row.addWidget(self.show_me_button, 1)
         dl.addLayout(row)
-        layout.addWidget(detail, 2)
+        self.detail = detail
+        layout.addWidget(detail, 0)
 
         self.prev_button.clicked.connect(lambda: self.step(-1))
         self.next_button.clicked.connect(lambda: self.step(1))
         self.show_me_button.clicked.connect(self.show_me)
         self.strip.set_events(self.events)
-        self.select_event(self.current_id)
+        self.apply_theme(self.theme)
 
     # -- data ------------------------------------------------------------------------------------------
     def refresh(self) -> None:
@@ -433,23 +477,24 @@ class HistoryScene(Scene):
     def on_result(self, result, key: str) -> None:
         if key != "timeline":
             return
-        self.events = list(result)
-        ids = [e.id for e in self.events]
-        if self.current_id not in ids:
-            self.current_id = ids[0]
-        self._fill_list()
-        self.strip.set_events(self.events)
-        self.select_event(self.current_id)
+        if [e.id for e in result] != [e.id for e in self.events]:
+            self.events = list(result)
+            self._fill_list()
+            self.strip.set_events(self.events)
+        self.show_state(self.state)
 
     def _fill_list(self) -> None:
-        self.event_list.blockSignals(True)
-        self.event_list.clear()
-        for e in self.events:
-            item = QListWidgetItem(f"{e.year}  {e.short}")
-            item.setData(Qt.ItemDataRole.UserRole, e.id)
-            item.setToolTip(e.title)
-            self.event_list.addItem(item)
-        self.event_list.blockSignals(False)
+        with self.showing():
+            self.event_list.clear()
+            for e in self.events:
+                item = QListWidgetItem(f"{e.year}  {e.short}")
+                item.setData(Qt.ItemDataRole.UserRole, e.id)
+                item.setToolTip(e.title)
+                self.event_list.addItem(item)
+
+    @property
+    def current_id(self) -> str:
+        return self.state.event
 
     def current_event(self) -> TimelineEvent:
         return next(e for e in self.events if e.id == self.current_id)
@@ -460,16 +505,17 @@ class HistoryScene(Scene):
             self.select_event(self.events[row].id)
 
     def select_event(self, event_id: str) -> None:
-        ids = [e.id for e in self.events]
-        if event_id not in ids:
+        """Show this event (one undo step). Raises ValueError for an id that is not on the timeline."""
+        if event_id not in [e.id for e in self.events]:
             raise ValueError(f"history: unknown event {event_id!r}")
-        self.current_id = event_id
-        row = ids.index(event_id)
+        self.change(label="choose event", event=event_id)
+
+    def show_state(self, state: HistoryState) -> None:
+        ids = [e.id for e in self.events]
+        row = ids.index(state.event)
         if self.event_list.currentRow() != row:
-            self.event_list.blockSignals(True)
             self.event_list.setCurrentRow(row)
-            self.event_list.blockSignals(False)
-        self.strip.set_selected(event_id)
+        self.strip.set_selected(state.event)
         self._show_detail()
         self.prev_button.setEnabled(row > 0)
         self.next_button.setEnabled(row < len(ids) - 1)
@@ -478,20 +524,20 @@ class HistoryScene(Scene):
         t = self.theme
         e = self.current_event()
         colour = kind_colour(t, e.kind)
-        people = ", ".join(e.people)
-        html = (
-            f"<div style='font-size:{t.title_pt + 2}pt; font-weight:bold'>{e.year} · {_esc(e.title)}</div>"
-            f"<div style='color:{t.muted}'>{_esc(people)}"
-            f" &nbsp;<span style='color:{colour}'>■</span> {KIND_LABELS[e.kind]}</div>"
-            f"<p>{_esc(e.text)}</p>"
-        )
-        if e.reference:
-            html += f"<p style='color:{t.muted}'>{_esc(e.reference)}</p>"
-        self.detail.setHtml(html)
+        self.detail_title.setText(f"{e.year} · {e.title}")
+        self.detail_meta.setText(f"<span style='color:{t.muted}'>{_esc(', '.join(e.people))}</span>"
+                                 f" &nbsp;<span style='color:{colour}'>■</span> "
+                                 f"<span style='color:{t.muted}'>{KIND_LABELS[e.kind]}</span>")
+        self.detail_text.setText(e.text)
+        self.detail_reference.setText(e.reference)
+        compact = bool(getattr(self, "_compact", False))
+        self.detail_reference.setVisible(bool(e.reference) and not compact)
+        self.detail_text.setToolTip(e.reference if compact and e.reference else
+                                    "What happened, who did it, and why it matters for the gradient")
         if e.show_me is not None:
             self.show_me_button.setText(f"▶ {e.show_me.label}")
             self.show_me_button.setEnabled(True)
-            self.show_me_button.setToolTip(f"Open the '{e.show_me.scene}' scene set up for this event")
+            self.show_me_button.setToolTip(f"Open the “{e.show_me.scene}” scene set up for this event")
         else:
             self.show_me_button.setText("No live scene for this event")
             self.show_me_button.setEnabled(False)
@@ -503,29 +549,47 @@ class HistoryScene(Scene):
 
     # -- the hooks the main window calls -----------------------------------------------------------
     def step(self, direction: int) -> None:
-        ids = [e.id for e in self.events]
-        row = ids.index(self.current_id) + (1 if direction > 0 else -1)
-        if 0 <= row < len(ids):
-            self.select_event(ids[row])
-
-    def settings(self) -> dict:
-        return {"event": self.current_id}
-
-    def apply_settings(self, settings: dict) -> None:
-        unknown = set(settings) - {"event"}
-        if unknown:
-            raise ValueError(f"history: unknown setting '{sorted(unknown)[0]}'")
-        if "event" in settings:
-            if not isinstance(settings["event"], str):
-                raise ValueError("history: 'event' must be an event id")
-            self.select_event(settings["event"])
-
-    def reset(self) -> None:
-        self.select_event(self.events[0].id)
+        moved = self.state.moved(direction)
+        if moved != self.state:
+            self.set_state(moved, "next event" if direction > 0 else "previous event")
 
     def apply_theme(self, theme: Theme) -> None:
         self.strip.apply_theme(theme)
-        self._show_detail()
+        # sizes through the style sheet: the application's sheet would override a widget's own font
+        self.detail.setStyleSheet(f"QFrame#detail {{ background: {theme.panel}; border: 1px solid {theme.muted}; "
+                                  f"border-radius: 4px; }} QFrame#detail QLabel {{ background: {theme.panel}; }}")
+        self._compact = None  # restyled by _fit_detail
+        self.detail_reference.setStyleSheet(f"font-size: {theme.small_px}px; color: {theme.muted};")
+        self._fit_detail()
+        if self.state is not None and hasattr(self, "detail_text"):
+            self._show_detail()
+
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt naming
+        super().resizeEvent(event)
+        if hasattr(self, "detail"):
+            self._fit_detail()
+
+    def _fit_detail(self) -> None:
+        """On a short window (800 x 600) the story keeps the strip its room: the event's title in the
+        body size, its reference in the tooltip; otherwise the title in the title size, the reference
+        under the text."""
+        compact = self.height() < COMPACT_HEIGHT
+        if compact == getattr(self, "_compact", None):
+            return
+        self._compact = compact
+        px = self.theme.font_px if compact else self.theme.title_px
+        self.detail_title.setStyleSheet(f"font-size: {px}px; font-weight: bold;")
+        if self.state is not None:
+            self._show_detail()
+
+
+def _wrapped(fmt: Qt.TextFormat) -> QLabel:
+    label = QLabel()
+    label.setWordWrap(True)
+    label.setTextFormat(fmt)
+    label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Minimum)
+    return label
 
 
 def _esc(text: str) -> str:

@@ -15,17 +15,16 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
+    QAbstractSpinBox,
+    QApplication,
     QButtonGroup,
     QFrame,
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
-    QListWidget,
-    QListWidgetItem,
     QProgressBar,
     QPushButton,
     QScrollArea,
@@ -45,24 +44,24 @@ from ...content import (
     ShowMe,
     compute_exercise,
     iter_compute,
-    load_exercises,
-    load_quiz,
     render_text,
-    shuffle_quiz,
 )
+from ...states.quiz import MAX_SEED, QuizState, exercises, prepare_quiz, questions
 from ..lesson_bar import open_configured
 from ..plots import curve_pen, make_plot, style_plot
 from ..theme import Theme
 from ..worker import GeneratorTask
+from ..wrapped_choices import WrappedChoices
 from .base import Scene
 
 LETTERS = "ABCDEF"
-MODES = ("quiz", "exercises")
+TWO_COLUMNS = 1100  # a page at least this wide puts the explanation (or solution) beside the question
+READING_EM = 42  # a column of text at most about this many ems wide: lines of reading length
 
 
-def prepare_quiz(seed: int) -> list[QuizQuestion]:
-    """Worker job: read and check the quiz file, then shuffle it from the seed."""
-    return shuffle_quiz(load_quiz(), seed)
+def shuffled(seed: int) -> tuple[int, list[QuizQuestion]]:
+    """Worker job: the quiz in the seed's order, with the seed it belongs to."""
+    return seed, prepare_quiz(seed)
 
 
 def _esc(text: str) -> str:
@@ -81,13 +80,14 @@ class OptionCard(QFrame):
         self.setCursor(Qt.CursorShape.PointingHandCursor)
         self.setFrameShape(QFrame.Shape.StyledPanel)
         layout = QGridLayout(self)
-        layout.setContentsMargins(8, 6, 8, 6)
-        layout.setHorizontalSpacing(8)
+        layout.setContentsMargins(10, 8, 10, 8)
+        layout.setHorizontalSpacing(10)
         layout.setVerticalSpacing(2)
         self.letter = QLabel(LETTERS[index])
         self.letter.setAlignment(Qt.AlignmentFlag.AlignTop)
         self.text = QLabel()
         self.text.setWordWrap(True)
+        self.text.setTextFormat(Qt.TextFormat.PlainText)
         self.text.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.mark = QLabel()  # under the answer, so it never narrows the text
         layout.addWidget(self.letter, 0, 0)
@@ -97,16 +97,16 @@ class OptionCard(QFrame):
         self.mark.hide()
         self.state = "neutral"
 
-    def set_state(self, state: str, theme: Theme, point_size: int) -> None:
+    def set_state(self, state: str, theme: Theme, px: int) -> None:
         """``neutral``, ``chosen`` (presenting: picked, not judged), ``right``, ``wrong`` or ``correct``
-        (the right answer the student did not pick)."""
+        (the right answer the student did not pick); ``px``: the answers' type size."""
         self.state = state
         colour = {"neutral": theme.muted, "chosen": theme.highlight, "right": theme.healthy,
                   "wrong": theme.explode, "correct": theme.healthy}[state]
         width = 1 if state == "neutral" else (4 if theme.projector else 3)
         self.setStyleSheet(
             f"QFrame#option {{ border: {width}px solid {colour}; border-radius: 6px; background: {theme.panel}; }}"
-            f"QFrame#option QLabel {{ background: {theme.panel}; font-size: {point_size}pt; }}"
+            f"QFrame#option QLabel {{ background: {theme.panel}; font-size: {px}px; }}"
         )
         self.letter.setStyleSheet(f"font-weight: bold; color: {theme.foreground}; background: {theme.panel};")
         self.mark.setText({"neutral": "", "chosen": "● chosen", "right": "✓ right", "wrong": "✗ wrong",
@@ -119,28 +119,70 @@ class OptionCard(QFrame):
             self.clicked.emit(self.index)
 
 
+def _label(fmt: Qt.TextFormat = Qt.TextFormat.RichText) -> QLabel:
+    label = QLabel()
+    label.setWordWrap(True)
+    label.setTextFormat(fmt)
+    label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+    label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+    return label
+
+
+class Columns(QScrollArea):
+    """Two parts side by side when the page is wide (the question and its explanation, the exercise
+    and its solution), the second under the first when it is narrow; one scroll for both, so on a
+    small projector the question and its answers come first and the explanation follows them."""
+
+    def __init__(self, first: QWidget, second: QWidget, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWidgetResizable(True)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.inner = (first, second)
+        holder = QWidget()
+        self.box = QHBoxLayout(holder)
+        self.box.setContentsMargins(0, 0, 0, 0)
+        self.box.setSpacing(24)
+        self.box.addWidget(first, 1, Qt.AlignmentFlag.AlignTop)
+        self.box.addWidget(second, 1, Qt.AlignmentFlag.AlignTop)
+        self.setWidget(holder)
+        self.wide = True
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt naming
+        super().resizeEvent(event)
+        self.fit()
+
+    def fit(self) -> None:
+        wide = self.width() >= TWO_COLUMNS
+        if wide != self.wide:
+            self.wide = wide
+            self.box.setDirection(QHBoxLayout.Direction.LeftToRight if wide else QHBoxLayout.Direction.TopToBottom)
+
+
 class QuizScene(Scene):
     scene_id = "quiz"
     title = "Knowledge check"
     summary = "Questions with an explanation for every answer, and exercises the engine solves live."
+    State = QuizState
 
     # -- controls ---------------------------------------------------------------------------------
     def build_controls(self, layout: QVBoxLayout) -> None:
-        self.questions: list[QuizQuestion] = load_quiz()  # checked now; shuffled in the worker
-        self.exercises: list[Exercise] = load_exercises()
+        self.questions: list[QuizQuestion] = list(questions())  # checked when the state module loaded
+        self.exercises: list[Exercise] = list(exercises())
         self.order: list[QuizQuestion] = []
-        self.index = 0
+        self._order_seed: int | None = None
         self.answers: dict[str, int] = {}
         self.revealed: set[str] = set()
         self.score = QuizScore()
-        self._pending_index: int | None = None
-        self._answer_pt = self.theme.font_pt
-        self._prompt_pt = self.theme.title_pt
+        self._answer_px = self.theme.font_px
+        self._prompt_px = self.theme.title_px
         self._results: dict[str, ExerciseResult] = {}
         self._task: GeneratorTask | None = None
         self._task_exercise: str | None = None
         self._computing = False  # from Compute until the task's "ended" arrives on this thread
         self._slow_status: dict[str, str] = {}  # the last word of each on-demand computation
+        self._hints_shown = 0
+        self._shown_exercise: str | None = None
 
         mode_box = QGroupBox("Mode")
         ml = QHBoxLayout(mode_box)
@@ -154,7 +196,7 @@ class QuizScene(Scene):
             self.mode_group.addButton(b)
             self.mode_buttons[mode] = b
             ml.addWidget(b)
-        self.mode_buttons["quiz"].setChecked(True)
+            b.clicked.connect(lambda _c=False, m=mode: self.change(label="switch mode", mode=m))
         layout.addWidget(mode_box)
 
         self.quiz_box = QGroupBox("Quiz")
@@ -162,7 +204,7 @@ class QuizScene(Scene):
         row = QHBoxLayout()
         row.addWidget(QLabel("Shuffle seed"))
         self.seed = QSpinBox()
-        self.seed.setRange(0, 99_999)
+        self.seed.setRange(0, MAX_SEED)
         self.seed.setToolTip("The order of questions and answers comes from this number: "
                              "the same seed gives the same quiz on every computer")
         row.addWidget(self.seed, 1)
@@ -183,24 +225,17 @@ class QuizScene(Scene):
 
         self.ex_box = QGroupBox("Exercises")
         el = QVBoxLayout(self.ex_box)
-        self.ex_list = QListWidget()
-        self.ex_list.setWordWrap(True)
-        self.ex_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.ex_list = WrappedChoices([(ex.id, ex.title) for ex in self.exercises])  # titles whole, never "…"
         self.ex_list.setToolTip("Pick an exercise")
         for ex in self.exercises:
-            item = QListWidgetItem(ex.title)
-            item.setData(Qt.ItemDataRole.UserRole, ex.id)
-            item.setToolTip(render_text(ex.prompt))
-            self.ex_list.addItem(item)
+            self.ex_list.labels[ex.id].setToolTip(render_text(ex.prompt))
         el.addWidget(self.ex_list)
         layout.addWidget(self.ex_box)
-        self.ex_box.hide()
 
-        self.mode_group.buttonClicked.connect(lambda _b: self._on_mode())
-        self.seed.valueChanged.connect(lambda _v: self._reshuffle())
-        self.present.toggled.connect(lambda _on: self._draw_question())
+        self.bind(self.seed, "seed", int, label="change shuffle seed")
+        self.bind(self.present, "present", bool, label="present to class")
         self.restart.clicked.connect(self.start_again)
-        self.ex_list.currentRowChanged.connect(lambda _r: self._on_exercise())
+        self.bind(self.ex_list, "exercise", label="choose exercise")
 
     # -- views --------------------------------------------------------------------------------------
     def build_views(self, layout: QVBoxLayout) -> None:
@@ -208,7 +243,6 @@ class QuizScene(Scene):
         layout.addWidget(self.stack, 1)
         self._build_quiz_view()
         self._build_exercise_view()
-        self.ex_list.setCurrentRow(0)
         self.apply_theme(self.theme)
 
     def _build_quiz_view(self) -> None:
@@ -218,15 +252,10 @@ class QuizScene(Scene):
         self.progress_label = QLabel()
         self.progress_label.setObjectName("caption")
         outer.addWidget(self.progress_label)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QFrame.Shape.NoFrame)
-        body = QWidget()
-        bl = QVBoxLayout(body)
+        question = QWidget()
+        bl = QVBoxLayout(question)
         bl.setContentsMargins(0, 0, 4, 0)
-        self.prompt = QLabel()
-        self.prompt.setWordWrap(True)
-        self.prompt.setTextFormat(Qt.TextFormat.RichText)
+        self.prompt = _label()
         bl.addWidget(self.prompt)
         self.cards: list[OptionCard] = []
         for i in range(len(LETTERS)):
@@ -235,22 +264,23 @@ class QuizScene(Scene):
             card.clicked.connect(self.choose)
             bl.addWidget(card)
             self.cards.append(card)
-        self.feedback = QLabel()
-        self.feedback.setWordWrap(True)
-        self.feedback.setTextFormat(Qt.TextFormat.RichText)
-        self.feedback.setToolTip("Why the chosen answer is right or wrong, and why the right one is right")
-        bl.addWidget(self.feedback)
         bl.addStretch(1)
-        scroll.setWidget(body)
-        scroll.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
-        self._bodies = [body]
-        outer.addWidget(scroll, 1)
+        explained = QWidget()
+        fl = QVBoxLayout(explained)
+        fl.setContentsMargins(0, 0, 4, 0)
+        self.feedback = _label()
+        self.feedback.setToolTip("Why the chosen answer is right or wrong, and why the right one is right")
+        fl.addWidget(self.feedback)
+        fl.addStretch(1)
+        self.quiz_columns = Columns(question, explained)
+        self._bodies = [question, explained]
+        outer.addWidget(self.quiz_columns, 1)
         row = QHBoxLayout()
         self.prev_button = QPushButton("◀ Previous")
         self.prev_button.setToolTip("The previous question (←)")
         self.reveal_button = QPushButton("Reveal")
         self.reveal_button.setToolTip("Show which answer is right and explain every answer")
-        self.q_show_me = QPushButton("Show me")
+        self.q_show_me = QPushButton("▶ Show me")
         self.q_show_me.setToolTip("Open the live scene that shows this")
         self.next_button = QPushButton("Next ▶")
         self.next_button.setToolTip("The next question (→)")
@@ -261,10 +291,11 @@ class QuizScene(Scene):
         self.next_button.clicked.connect(lambda: self.step(1))
         self.reveal_button.clicked.connect(self.reveal)
         self.q_show_me.clicked.connect(lambda: self._show_me(self.current_question().show_me))
-        for i, letter in enumerate(LETTERS):
-            sc = QShortcut(QKeySequence(letter), page)
-            sc.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-            sc.activated.connect(lambda i=i: self.choose(i))
+        # A-F choose an answer. Not QShortcuts: C is also the window's "show controls" key, and two
+        # shortcuts on one key fire neither; the filter claims the letters while a question is on show.
+        app = QApplication.instance()
+        if app is not None:
+            app.installEventFilter(self)
         self.quiz_page = page
         self.stack.addWidget(page)
 
@@ -272,20 +303,17 @@ class QuizScene(Scene):
         page = QWidget()
         outer = QVBoxLayout(page)
         outer.setContentsMargins(0, 0, 0, 0)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QFrame.Shape.NoFrame)
-        body = QWidget()
-        bl = QVBoxLayout(body)
+        task = QWidget()
+        bl = QVBoxLayout(task)
         bl.setContentsMargins(0, 0, 4, 0)
-        self.ex_prompt = QLabel()
-        self.ex_prompt.setWordWrap(True)
-        self.ex_prompt.setTextFormat(Qt.TextFormat.RichText)
+        self.ex_prompt = _label()
         bl.addWidget(self.ex_prompt)
-        self.hints_label = QLabel()
-        self.hints_label.setWordWrap(True)
-        self.hints_label.setTextFormat(Qt.TextFormat.RichText)
+        self.hints_label = _label()
         bl.addWidget(self.hints_label)
+        bl.addStretch(1)
+        solution = QWidget()
+        sol_layout = QVBoxLayout(solution)
+        sol_layout.setContentsMargins(0, 0, 4, 0)
         self.solution_box = QGroupBox("Worked solution, computed now by the engine")
         sl = QVBoxLayout(self.solution_box)
         self.solution_grid = QGridLayout()
@@ -294,12 +322,7 @@ class QuizScene(Scene):
         self.solution_grid.setColumnStretch(1, 1)
         sl.addLayout(self.solution_grid)
         self._build_solution_charts(sl)
-        self.conclusion = QLabel()
-        self.conclusion.setWordWrap(True)
-        self.conclusion.setTextFormat(Qt.TextFormat.PlainText)
-        bold = self.conclusion.font()
-        bold.setBold(True)
-        self.conclusion.setFont(bold)
+        self.conclusion = _label(Qt.TextFormat.PlainText)
         sl.addWidget(self.conclusion)
         prog_row = QHBoxLayout()
         self.compute_button = QPushButton("Compute")
@@ -312,28 +335,25 @@ class QuizScene(Scene):
         prog_row.addWidget(self.stop_button)
         prog_row.addWidget(self.progress, 1)
         sl.addLayout(prog_row)
-        self.progress_text = QLabel()
+        self.progress_text = _label(Qt.TextFormat.PlainText)
         self.progress_text.setObjectName("caption")
-        self.progress_text.setWordWrap(True)
         sl.addWidget(self.progress_text)
-        bl.addWidget(self.solution_box)
-        bl.addStretch(1)
-        scroll.setWidget(body)
-        scroll.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
-        self._bodies.append(body)
-        outer.addWidget(scroll, 1)
+        sol_layout.addWidget(self.solution_box)
+        sol_layout.addStretch(1)
+        self.exercise_columns = Columns(task, solution)
+        self._bodies += [task, solution]
+        outer.addWidget(self.exercise_columns, 1)
         row = QHBoxLayout()
         self.hint_button = QPushButton("Hint")
         self.hint_button.setToolTip("Show the next hint")
         self.solution_button = QPushButton("Show solution")
         self.solution_button.setCheckable(True)
         self.solution_button.setToolTip("Show or hide the worked solution")
-        self.ex_show_me = QPushButton("Show me")
+        self.ex_show_me = QPushButton("▶ Show me")  # what it opens: in its tooltip (a short button never widens the page)
         self.ex_show_me.setToolTip("Open the scene in this exercise's configuration")
         for b in (self.hint_button, self.solution_button, self.ex_show_me):
             row.addWidget(b)
         outer.addLayout(row)
-        self._hints_shown = 0
         self.hint_button.clicked.connect(self.show_hint)
         self.solution_button.toggled.connect(self._on_solution_toggle)
         self.ex_show_me.clicked.connect(lambda: self._show_me(self.current_exercise().show_me))
@@ -346,61 +366,69 @@ class QuizScene(Scene):
 
     # -- state --------------------------------------------------------------------------------------
     def mode(self) -> str:
-        return "exercises" if self.mode_buttons["exercises"].isChecked() else "quiz"
+        return self.state.mode
+
+    @property
+    def index(self) -> int:
+        """The question on show (the state's, within the quiz)."""
+        return min(self.state.question, max(0, len(self.order) - 1))
 
     def current_question(self) -> QuizQuestion:
         return self.order[self.index]
 
     def current_exercise(self) -> Exercise:
-        return self.exercises[max(0, self.ex_list.currentRow())]
+        return self.state.exercise_object()
 
-    def _on_mode(self) -> None:
-        quiz = self.mode() == "quiz"
+    def show_state(self, state: QuizState) -> None:
+        quiz = state.mode == "quiz"
+        self.mode_buttons[state.mode].setChecked(True)
         self.quiz_box.setVisible(quiz)
         self.ex_box.setVisible(not quiz)
         self.stack.setCurrentWidget(self.quiz_page if quiz else self.exercise_page)
+        self.seed.setValue(state.seed)
+        self.present.setChecked(state.present)
+        self.ex_list.set_value(state.exercise)
+        if state.exercise != self._shown_exercise:  # another exercise starts without hints or solution
+            self._shown_exercise = state.exercise
+            self._hints_shown = 0
+            self.solution_button.setChecked(False)
         self._apply_panel_width()
-        self.refresh()
-
-    def _reshuffle(self) -> None:
-        self.answers.clear()
-        self.revealed.clear()
-        self.score = QuizScore()
-        self.index = 0
-        self.request(prepare_quiz, int(self.seed.value()), key="quiz")
+        self._draw_question()
+        self._draw_exercise()
 
     def start_again(self) -> None:
         self.answers.clear()
         self.revealed.clear()
         self.score = QuizScore()
-        self.index = 0
+        if self.state.question != 0:
+            self.set_state(self.state.replace(question=0), "start the quiz again")
         self._draw_question()
 
     # -- worker -------------------------------------------------------------------------------------
     def refresh(self) -> None:
-        if self.mode() == "quiz" or not self.order:
-            self.request(prepare_quiz, int(self.seed.value()), key="quiz")
-        if self.mode() == "exercises":
+        if self._order_seed != self.state.seed:
+            self.request(shuffled, self.state.seed, key="quiz")
+        if self.state.mode == "exercises":
             self._request_exercise()
 
     def _request_exercise(self) -> None:
         ex = self.current_exercise()
-        if ex.slow:
+        if ex.slow or ex.id in self._results:
             self._draw_exercise()
-            if ex.id in self._results:
-                self.drawn.emit()
-            else:
-                QTimer.singleShot(0, self.drawn.emit)  # nothing to wait for until Compute is pressed
+            QTimer.singleShot(0, self.drawn.emit)  # nothing to wait for (until Compute is pressed)
             return
         self.request(compute_exercise, ex.compute, key="ex:" + ex.id)
 
     def on_result(self, result, key: str) -> None:
         if key == "quiz":
-            self.order = list(result)
-            if self._pending_index is not None:
-                self.index = min(self._pending_index, len(self.order) - 1)
-                self._pending_index = None
-            self.index = min(self.index, len(self.order) - 1)
+            seed, order = result
+            if seed != self.state.seed:
+                return  # a newer seed's order is on its way
+            if seed != self._order_seed:  # a new quiz: the answers belonged to the old order
+                self.answers.clear()
+                self.revealed.clear()
+                self.score = QuizScore()
+            self.order, self._order_seed = list(order), seed
             self._draw_question()
         elif key.startswith("ex:"):
             self._results[key[3:]] = result
@@ -409,7 +437,7 @@ class QuizScene(Scene):
 
     # -- quiz ---------------------------------------------------------------------------------------
     def choose(self, option: int) -> None:
-        if not self.order or self.mode() != "quiz":
+        if not self.order or self.state.mode != "quiz":
             return
         q = self.current_question()
         if option >= len(q.options):
@@ -418,6 +446,27 @@ class QuizScene(Scene):
             self.score.record(q, option)
         self.answers[q.id] = option
         self._draw_question()
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt naming
+        """A-F (no modifier) choose an answer while a question is on show and no text field has the
+        keyboard: the shortcut override is claimed, so no window shortcut on the same key fires."""
+        kind = event.type()
+        if kind not in (QEvent.Type.ShortcutOverride, QEvent.Type.KeyPress):
+            return False
+        key = event.key()
+        if not Qt.Key.Key_A.value <= key <= Qt.Key.Key_A.value + len(LETTERS) - 1:
+            return False
+        if event.modifiers() not in (Qt.KeyboardModifier.NoModifier, Qt.KeyboardModifier.KeypadModifier):
+            return False
+        if (not isinstance(obj, QWidget) or obj.window() is not self.window() or not self.isVisible()
+                or self.state.mode != "quiz" or not self.order
+                or isinstance(QApplication.focusWidget(), QAbstractSpinBox)):
+            return False
+        if kind == QEvent.Type.ShortcutOverride:
+            event.accept()
+        else:
+            self.choose(key - Qt.Key.Key_A.value)
+        return True
 
     def reveal(self) -> None:
         if self.order:
@@ -430,21 +479,20 @@ class QuizScene(Scene):
         if not self.order:
             return
         q = self.current_question()
-        presenting = self.present.isChecked()
+        presenting = self.state.present
         chosen = self.answers.get(q.id)
         judged = chosen is not None and (not presenting or q.id in self.revealed)
         revealed = q.id in self.revealed
         self.progress_label.setText(
-            f"Question {self.index + 1} of {len(self.order)} · {q.topic.replace('_', ' ')}"
-            f" · seed {self.seed.value()}"
-        )
-        self.prompt.setText(f"<span style='font-size:{self._prompt_pt}pt; font-weight:bold'>{_esc(render_text(q.prompt))}</span>")
+            f"Question {self.index + 1} of {len(self.order)} · {q.topic.replace('_', ' ')} · seed {self.state.seed}")
+        self.prompt.setText(f"<span style='font-size:{self._prompt_px}px; font-weight:bold'>"
+                            f"{_esc(render_text(q.prompt))}</span>")
         for i, card in enumerate(self.cards):
             if i >= len(q.options):
                 card.hide()
                 continue
             card.show()
-            card.text.setText(_esc(render_text(q.options[i].text)))
+            card.text.setText(render_text(q.options[i].text))
             if revealed or judged:
                 if i == chosen:
                     state = "right" if q.options[i].correct else "wrong"
@@ -456,25 +504,29 @@ class QuizScene(Scene):
                 state = "chosen"
             else:
                 state = "neutral"
-            card.set_state(state, t, self._answer_pt)
+            card.set_state(state, t, self._answer_px)
         self.feedback.setText(self._feedback_html(q, chosen, judged, revealed))
         self.prev_button.setEnabled(self.index > 0)
         self.next_button.setEnabled(self.index < len(self.order) - 1)
         self.reveal_button.setVisible(presenting)
         self.reveal_button.setEnabled(not revealed)
         self.q_show_me.setEnabled(q.show_me is not None)
+        self.q_show_me.setToolTip(q.show_me.label if q.show_me is not None else "No live scene for this question")
 
     def _feedback_html(self, q: QuizQuestion, chosen: int | None, judged: bool, revealed: bool) -> str:
         t = self.theme
+        size = f"font-size:{self._answer_px}px"
         if chosen is None and not revealed:
-            return f"<span style='color:{t.muted}'>Choose an answer (click it, or press its letter).</span>"
+            return f"<span style='color:{t.muted}; {size}'>Choose an answer (click it, or press its letter).</span>"
         if not judged and not revealed:
-            return f"<span style='color:{t.muted}'>Answer {LETTERS[chosen]} chosen. Press “Reveal” to see whether it is right.</span>"
+            return (f"<span style='color:{t.muted}; {size}'>Answer {LETTERS[chosen]} chosen. Press “Reveal” to see "
+                    "whether it is right.</span>")
         right = q.correct_index
         parts = []
 
         def line(i: int, head: str, colour: str) -> str:
-            return (f"<p><b style='color:{colour}'>{head}</b> {_esc(render_text(q.options[i].explanation))}</p>")
+            return (f"<p style='{size}'><b style='color:{colour}'>{head}</b> "
+                    f"{_esc(render_text(q.options[i].explanation))}</p>")
 
         if chosen is not None:
             if chosen == right:
@@ -491,13 +543,6 @@ class QuizScene(Scene):
         return "".join(parts)
 
     # -- exercises ----------------------------------------------------------------------------------
-    def _on_exercise(self) -> None:
-        self._hints_shown = 0
-        self.solution_button.setChecked(False)
-        self._draw_exercise()
-        if self.mode() == "exercises":
-            self._request_exercise()
-
     def show_hint(self) -> None:
         self._hints_shown = min(self._hints_shown + 1, len(self.current_exercise().hints))
         self._draw_exercise()
@@ -508,16 +553,18 @@ class QuizScene(Scene):
 
     def _draw_exercise(self) -> None:
         ex = self.current_exercise()
+        size = f"font-size:{self._answer_px}px"
         self.ex_prompt.setText(
-            f"<div style='font-size:{self._prompt_pt}pt; font-weight:bold'>{_esc(ex.title)}</div>"
-            f"<p>{_esc(render_text(ex.prompt))}</p>"
+            f"<div style='font-size:{self._prompt_px}px; font-weight:bold'>{_esc(ex.title)}</div>"
+            f"<p style='{size}'>{_esc(render_text(ex.prompt))}</p>"
         )
         hints = ex.hints[: self._hints_shown]
         self.hints_label.setText("".join(
-            f"<p><b>Hint {i + 1}.</b> {_esc(render_text(h))}</p>" for i, h in enumerate(hints)))
+            f"<p style='{size}'><b>Hint {i + 1}.</b> {_esc(render_text(h))}</p>" for i, h in enumerate(hints)))
         self.hint_button.setEnabled(self._hints_shown < len(ex.hints))
         self.hint_button.setText(f"Hint ({self._hints_shown} of {len(ex.hints)})")
         self.ex_show_me.setEnabled(ex.show_me is not None)
+        self.ex_show_me.setToolTip(ex.show_me.label if ex.show_me is not None else "No live scene for this exercise")
         running = self._computing
         self.compute_button.setVisible(ex.slow)
         self.stop_button.setVisible(ex.slow)
@@ -529,17 +576,12 @@ class QuizScene(Scene):
             n = len(ex.compute.get("delays", []))
             default = f"This solution trains {n} networks; press Compute (it takes a while)."
             self.progress_text.setText(self._slow_status.get(ex.id, default))
-        result = self._results.get(ex.id)
-        self._fill_solution(result)
+        self._fill_solution(self._results.get(ex.id))
 
     def _fill_solution(self, result: ExerciseResult | None) -> None:
         rows = result.rows if result is not None else []
         while len(self._solution_rows) < len(rows):
-            label, value = QLabel(), QLabel()
-            label.setTextFormat(Qt.TextFormat.PlainText)
-            value.setTextFormat(Qt.TextFormat.PlainText)
-            label.setWordWrap(True)
-            value.setWordWrap(True)
+            label, value = _label(Qt.TextFormat.PlainText), _label(Qt.TextFormat.PlainText)
             value.setObjectName("readout")
             value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             r = len(self._solution_rows)
@@ -576,7 +618,7 @@ class QuizScene(Scene):
 
     def _style_solution_charts(self, t: Theme) -> None:
         for chart in (self.log_chart, self.lin_chart):
-            chart.setFixedHeight(300 if t.projector else 240)
+            chart.setFixedHeight(int(15 * t.small_px))
         style_plot(self.log_chart, t)
         style_plot(self.lin_chart, t)
         size = t.marker_size
@@ -615,8 +657,8 @@ class QuizScene(Scene):
             self.series_a.setData(x, np.asarray(v["log10_bound"], dtype=np.float64))
             self.series_b.setData(x, np.asarray(v["log10_measured"], dtype=np.float64))
             self.points.setData(empty, empty)
-            self._label(item, "bottom", "‖W_hh‖" if result.kind == "norm_power" else "sequence length T")
-            self._label(item, "left", "‖dL/dh_1‖ / ‖dL/dh_T‖")
+            self._label(item, "bottom", "‖W_hh‖₂" if result.kind == "norm_power" else "sequence length T")
+            self._label(item, "left", "‖dL/dh₁‖ / ‖dL/dh<sub>T</sub>‖ (log scale)")
             self.log_chart.set_legend([(self.series_a, "bound"), (self.series_b, "measured by the engine")])
             self.log_chart.show()
         elif result.kind == "spectral_sweep":
@@ -627,7 +669,7 @@ class QuizScene(Scene):
             self.series_b.setData(norms, np.median(table, axis=1))
             self.series_a.setData(empty, empty)
             self._label(item, "bottom", f"spectral norm ‖W_hh‖₂ (T = {v['steps']} steps)")
-            self._label(item, "left", "‖dL/dh_1‖")
+            self._label(item, "left", "‖dL/dh₁‖ (log scale)")
             self.log_chart.set_legend([(self.points, "one seed"), (self.series_b, "median over seeds")])
             self.log_chart.show()
         elif result.kind == "copy_memory":
@@ -636,7 +678,7 @@ class QuizScene(Scene):
             self.chance_line.setData(np.array([delays.min(), delays.max()]), np.full(2, float(v["chance"])))
             lin = self.lin_chart.getPlotItem()
             self._label(lin, "bottom", "delay D (blank steps)")
-            self._label(lin, "left", "accuracy")
+            self._label(lin, "left", "held-out accuracy")
             lin.setYRange(0.0, 1.05)
             self.lin_chart.set_legend([(self.acc_curve, "accuracy after training"), (self.chance_line, "chance")])
             self.lin_chart.show()
@@ -646,8 +688,14 @@ class QuizScene(Scene):
                 style_plot(chart, self.theme)
 
     def _label(self, item, side: str, text: str) -> None:
+        """An axis title. The quantity on the y axis goes in the chart's title (never a rotated title)."""
         t = self.theme
-        item.setLabel(side, text, **{"color": t.foreground, "font-size": f"{t.font_pt}pt"})
+        if side == "left":
+            item.setLabel("left", "")
+            item.showLabel("left", False)
+            item.setTitle(text, color=t.foreground, size=f"{t.font_px}px")
+        else:
+            item.setLabel(side, text, **{"color": t.foreground, "font-size": f"{t.font_px}px"})
 
     def shown_solution(self) -> list[tuple[str, str]]:
         """The rows the solution panel shows now (label, value), for tests and export."""
@@ -700,94 +748,47 @@ class QuizScene(Scene):
 
     # -- hooks --------------------------------------------------------------------------------------
     def step(self, direction: int) -> None:
-        if self.mode() == "quiz" and self.order:
+        """← / →: the previous or next question, or exercise (each one undo step)."""
+        if self.state.mode == "quiz" and self.order:
             new = self.index + (1 if direction > 0 else -1)
             if 0 <= new < len(self.order):
-                self.index = new
-                self._draw_question()
-        elif self.mode() == "exercises":
-            row = self.ex_list.currentRow() + (1 if direction > 0 else -1)
-            if 0 <= row < self.ex_list.count():
-                self.ex_list.setCurrentRow(row)
-
-    def settings(self) -> dict:
-        return {
-            "mode": self.mode(),
-            "seed": int(self.seed.value()),
-            "question": self._pending_index if self._pending_index is not None else self.index,
-            "present": self.present.isChecked(),
-            "exercise": self.current_exercise().id,
-        }
-
-    def apply_settings(self, settings: dict) -> None:
-        unknown = set(settings) - {"mode", "seed", "question", "present", "exercise"}
-        if unknown:
-            raise ValueError(f"quiz: unknown setting '{sorted(unknown)[0]}'")
-        mode = settings.get("mode", self.mode())
-        if mode not in MODES:
-            raise ValueError(f"quiz: mode must be 'quiz' or 'exercises', got {mode!r}")
-        seed = settings.get("seed", int(self.seed.value()))
-        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= self.seed.maximum():
-            raise ValueError(f"quiz: seed must be a whole number from 0 to {self.seed.maximum()}")
-        question = settings.get("question")
-        if question is not None and (isinstance(question, bool) or not isinstance(question, int)
-                                     or not 0 <= question < len(self.questions)):
-            raise ValueError(f"quiz: question must be a number from 0 to {len(self.questions) - 1}")
-        present = settings.get("present", self.present.isChecked())
-        if not isinstance(present, bool):
-            raise ValueError("quiz: present must be true or false")
-        exercise = settings.get("exercise")
-        ids = [e.id for e in self.exercises]
-        if exercise is not None and exercise not in ids:
-            raise ValueError(f"quiz: unknown exercise {exercise!r}")
-        self.present.blockSignals(True)
-        self.present.setChecked(present)
-        self.present.blockSignals(False)
-        if exercise is not None:
-            self.ex_list.blockSignals(True)
-            self.ex_list.setCurrentRow(ids.index(exercise))
-            self.ex_list.blockSignals(False)
-            self._hints_shown = 0
-            self.solution_button.setChecked(False)
-        self.mode_buttons[mode].setChecked(True)
-        if seed != self.seed.value():
-            self.seed.blockSignals(True)
-            self.seed.setValue(seed)
-            self.seed.blockSignals(False)
-            self.answers.clear()
-            self.revealed.clear()
-            self.score = QuizScore()
-            self.order = []
-            self.index = 0
-        if question is not None:
-            if self.order:
-                self.index = question
-            else:
-                self._pending_index = question
-        quiz = mode == "quiz"
-        self.quiz_box.setVisible(quiz)
-        self.ex_box.setVisible(not quiz)
-        self.stack.setCurrentWidget(self.quiz_page if quiz else self.exercise_page)
-        self._draw_question()
-        self._draw_exercise()
-        self.refresh()
+                self.set_state(self.state.replace(question=new), "next question" if direction > 0 else
+                               "previous question")
+        elif self.state.mode == "exercises":
+            ids = [e.id for e in self.exercises]
+            row = ids.index(self.state.exercise) + (1 if direction > 0 else -1)
+            if 0 <= row < len(ids):
+                self.change(label="next exercise" if direction > 0 else "previous exercise", exercise=ids[row])
 
     def reset(self) -> None:
         self.stop_slow_compute()
-        self.apply_settings({"mode": "quiz", "seed": 0, "question": 0, "present": False,
-                             "exercise": self.exercises[0].id})
-        self.start_again()
+        super().reset()
+        self.answers.clear()
+        self.revealed.clear()
+        self.score = QuizScore()
+        self._draw_question()
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt naming
+        super().resizeEvent(event)
+        if hasattr(self, "cards") and self._type_sizes() != (self._answer_px, self._prompt_px):
+            self.apply_theme(self.theme)
+
+    def _type_sizes(self) -> tuple[int, int]:
+        """Answers and prompt, read from the back of a room: larger than the body text, and larger still
+        on a tall page (a 1080-pixel screen fills with the question instead of leaving half empty)."""
+        t = self.theme
+        answer = int(round(max(t.font_px * 1.15, min(t.font_px * 1.6, self.height() / 30))))
+        return answer, max(int(round(t.title_px * 1.1)), int(round(answer * 1.3)))
 
     def apply_theme(self, theme: Theme) -> None:
-        # read from the back of a room: answers a little larger than the controls, more so on a projector
-        self._answer_pt = theme.font_pt + 1
-        self._prompt_pt = theme.title_pt + 2
-        # lines of reading length on a wide screen: at most about 75 characters of the answers' type
+        self.theme = theme
+        self._answer_px, self._prompt_px = self._type_sizes()
+        # a column of reading length: at most about READING_EM ems of the answers' type
         for body in getattr(self, "_bodies", []):
-            body.setMaximumWidth(int(self._answer_pt * 1.33 * 0.6 * 75 + 40))
+            body.setMaximumWidth(int(self._answer_px * READING_EM))
         if hasattr(self, "log_chart"):
             self._style_solution_charts(theme)
-        if hasattr(self, "cards"):
+        if hasattr(self, "cards") and self.state is not None:
             self._draw_question()
             self._draw_exercise()
 
