@@ -47,6 +47,7 @@ QUIZ_TOPICS = (
     "relu",
     "lstm",
     "lstm_gru",
+    "additive_path",
     "detection",
     "history",
 )

@@ -250,3 +250,102 @@ def test_badge_value_words():
     assert input_value_text(-1.0, None, digits=1) == "‖dL/dxₜ‖ 0.1"
     logs = np.array([-400.0, -330.0, -5.0, 310.0, -np.inf])
     np.testing.assert_array_equal(beyond_float64(logs), [True, True, False, True, False])
+
+
+def _additive_run(settings: dict, seed: int):
+    """The state a preset, lesson step or "show me" opens (its settings on the defaults) and its result."""
+    state = GatesState.from_settings({**settings, "seed": seed})
+    return state, compute_gates(state.job())
+
+
+def test_quiz_attention_answer_is_what_the_engine_computes():
+    """Quiz 'attention-hop': its right answer (one hop, scaled once by a₁, against T − 1 multiplications)
+    and explanation (a₁ about 1/T; the dashed bound is a₁ times one constant of the layer), and its
+    wrong ones (weights of 1, orthogonal matrices), checked with the engine on the state its "show me"
+    opens (T = 1000), on ten seeds."""
+    from gradsim.content import load_quiz, render_text
+
+    (q,) = [q for q in load_quiz() if q.id == "attention-hop"]
+    right = q.options[q.correct_index]
+    assert "single hop" in render_text(right.text) and "T − 1 times" in render_text(right.text)
+    assert "1/T" in render_text(right.explanation) and "1000-step" in render_text(q.prompt)
+    assert q.show_me.scene == "gates"
+    for seed in SEEDS:
+        state, r = _additive_run(q.show_me.settings, seed)
+        assert state.compare == "additive" and state.steps == 1000
+        rnn, att = r.results["rnn"], r.results["attention"]
+        vanish = np.log10(state.vanish)
+        # the RNN's gradient crosses T − 1 steps and is gone at x₁; attention's crosses one hop and is not
+        assert r.paths["rnn"].steps_crossed == state.steps - 1 and r.paths["attention"].steps_crossed == 1
+        assert rnn.log10_input_grad_norm[0] < vanish <= att.log10_input_grad_norm[0], seed
+        # scaled once by a₁: ‖dL/dx₁‖ is a₁ times a factor of order one (within ×10 either way)
+        a = att.attention_last[0]
+        assert abs(att.log10_input_grad_norm[0] - np.log10(a[0])) < 1, seed
+        # a₁ is about 1/T (within ×5), and typical weights too
+        assert 0.2 < a[0] * state.steps < 5 and 0.2 < np.median(a) * state.steps < 5, seed
+        # the bound is a₁ times one constant: bound − log10 aₜ is the same at every t < T, and it holds
+        constant = att.log10_input_bound[:-1] - att.log10_attention_last[0][:-1]
+        assert np.ptp(constant) < 1e-9, seed
+        assert np.all(att.log10_input_grad_norm[:-1] <= att.log10_input_bound[:-1] + 1e-9), seed
+        # wrong answers: the weights are a softmax (sum 1, each far below 1), the matrices not orthogonal
+        assert a.sum() == pytest.approx(1.0, rel=1e-12) and a.max() < 0.5, seed
+        w_q = att.network.projection("q")[0]
+        assert not np.allclose(w_q @ w_q.T, np.eye(w_q.shape[0]), atol=0.1)
+
+
+def test_attention_input_gradient_shrinks_like_one_over_t_and_the_rnns_exponentially():
+    """The quiz's "shrinks like 1/T, not exponentially with the distance" (and README's additive
+    section): from T = 20 to T = 1000 attention's ‖dL/dx₁‖ falls by about the factor 50 = 1000/20
+    (within ×10), the RNN's by hundreds of decades; on the settings of preset hop1000, ten seeds.
+    (It does shrink: the last position's attention is spread over more steps.)"""
+    settings = {"preset": "hop1000"}
+    for seed in SEEDS:
+        first = {}
+        for steps in (20, 1000):
+            state, r = _additive_run({**settings, "steps": steps}, seed)
+            first[steps] = {m: float(r.results[m].log10_input_grad_norm[0]) for m in ("rnn", "attention")}
+        attention_drop = first[20]["attention"] - first[1000]["attention"]
+        assert abs(attention_drop - np.log10(1000 / 20)) < 1, (seed, attention_drop)
+        assert first[20]["rnn"] - first[1000]["rnn"] > 100, seed
+
+
+def test_lesson_additive_step_caption_is_what_the_engine_computes():
+    """The lesson's additive-path step: "‖dL/dxₜ‖ of five models on one input. The RNN's chain of 199
+    multiplications loses x₁; the residual RNN's identity and attention's single hop, weighted by a₁,
+    keep it", on the state the step opens, ten seeds."""
+    from gradsim.lesson import load_builtin_lesson
+
+    (step,) = [s for s in load_builtin_lesson().steps if s.scene == "gates" and s.settings.get("preset") == "hop200"]
+    assert "five models" in step.caption and "199 multiplications" in step.caption and "‖dL/dxₜ‖" in step.caption
+    for seed in SEEDS:
+        state, r = _additive_run(step.settings, seed)
+        assert state.compare == "additive" and tuple(r.results) == ADDITIVE_KEYS and len(ADDITIVE_KEYS) == 5
+        vanish = np.log10(state.vanish)
+        assert r.paths["rnn"].kind == "chain" and r.paths["rnn"].steps_crossed == 199, seed
+        assert r.results["rnn"].log10_input_grad_norm[0] < vanish, seed
+        assert r.paths["residual"].kind == "residual" and r.paths["attention"].kind == "hop"
+        for m in ("residual", "attention"):
+            assert r.results[m].log10_input_grad_norm[0] >= vanish, (seed, m)
+
+
+def test_timeline_residual_and_transformer_links_show_their_paths():
+    """The 2015 (residual networks) and 2017 (Transformer) events open the additive comparison: the
+    residual RNN's path is the identity plus a correction, so its mean factor per backward step stays
+    within 1 ± α·max f′·‖W_hh‖₂ (the RNN's has no identity and falls below 10⁻⁶ at x₁); the
+    Transformer's path back to an early input is one hop at T = 1000."""
+    from gradsim.content import load_timeline
+
+    events = {e.id: e for e in load_timeline()}
+    resnet, transformer = events["resnet-2015"].show_me, events["transformer-2017"].show_me
+    assert resnet.scene == transformer.scene == "gates"
+    assert "y = x + F(x)" in events["resnet-2015"].text and "identity" in events["resnet-2015"].text
+    for seed in SEEDS:
+        state, r = _additive_run(resnet.settings, seed)
+        assert state.compare == "additive", seed
+        res = r.results["residual"]
+        per_step = r.paths["residual"].per_step
+        assert 1 - res.correction_bound <= per_step <= 1 + res.correction_bound, seed
+        assert r.results["rnn"].log10_input_grad_norm[0] < np.log10(state.vanish), seed
+        state, r = _additive_run(transformer.settings, seed)
+        assert state.compare == "additive" and state.steps == 1000, seed
+        assert r.paths["attention"].steps_crossed == 1 and r.paths["rnn"].steps_crossed == 999, seed

@@ -657,3 +657,43 @@ def test_additive_page_fits_and_keeps_the_switch_in_reach(additive, main_window,
             assert additive.state.view == ("cells" if index else "curves")
             qtbot.wait(20)
             assert not problems(main_window, small)
+
+
+@pytest.mark.parametrize("where", ["timeline resnet-2015", "timeline transformer-2017", "quiz attention-hop"])
+def test_show_me_links_land_on_the_additive_comparison(main_window, qtbot, where):
+    """Issue 20 point 5: the history's 2015 (residual networks) and 2017 (Transformer) events and the
+    quiz's attention question open the additive comparison by their real "show me" buttons, on top of
+    the defaults (whatever the gates scene showed), drawn as the engine computes it, as one undo step."""
+    from gradsim.content import load_quiz, load_timeline
+
+    kind, item = where.split()
+    gates = main_window.show_scene("gates")
+    gates.apply_settings({"steps": 77, "forget_bias": 1.0, "seed": 3})  # another picture before
+    wait_idle(qtbot, main_window)
+    before = gates.state
+    if kind == "timeline":
+        show = {e.id: e for e in load_timeline()}[item].show_me
+        history = main_window.show_scene("history")
+        history.select_event(item)
+        button = history.show_me_button
+    else:
+        show = {q.id: q for q in load_quiz()}[item].show_me
+        quiz = main_window.show_scene("quiz")
+        wait_idle(qtbot, main_window)
+        qtbot.waitUntil(lambda: bool(quiz.order), timeout=10000)
+        quiz.apply_settings({"mode": "quiz", "question": [q.id for q in quiz.order].index(item)})
+        assert quiz.current_question().id == item
+        button = quiz.q_show_me
+    count = main_window.undo_stack.count()
+    qtbot.mouseClick(button, Qt_left())
+    wait_idle(qtbot, main_window)
+    assert main_window.current_scene() is gates
+    assert gates.state == GatesState.from_settings(show.settings)
+    assert gates.state.compare == "additive" and gates.state.preset == show.settings["preset"]
+    assert gates.compare_buttons["additive"].isChecked() and gates.state.seed == 0
+    assert_additive_shows_engine(gates)
+    for model, kind_claimed in show.expect.items():  # the outcome it claims, as the badges say it
+        assert gates.additive.badge_lines[model][1] == kind_claimed.upper()
+    assert main_window.undo_stack.count() == count + 1
+    main_window.undo_stack.undo()
+    assert gates.state == before
