@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from gradsim.engine.errors import InputError
-from gradsim.engine.files import loads_json, read_bytes
+from gradsim.engine.files import read_json
 from gradsim.formatting import format_log10, format_number  # noqa: F401 - the one home; re-exported
 from gradsim.formatting import superscript as sup
 from gradsim.paths import resource
@@ -171,8 +171,7 @@ def read_json_file(path: str | Path, what: str = "file") -> Any:
     """Parse one JSON file strictly through :mod:`gradsim.engine.files`: a regular file of at most
     ``MAX_CONTENT_BYTES``, UTF-8, no NaN/Infinity, bounded numbers and nesting. One-line errors
     name the file."""
-    raw = read_bytes(path, MAX_CONTENT_BYTES, what)
-    return loads_json(raw, Path(path).name, max_depth=32)
+    return read_json(path, MAX_CONTENT_BYTES, what, max_depth=32)
 
 
 def _obj(value: Any, where: str) -> dict[str, Any]:
@@ -181,7 +180,10 @@ def _obj(value: Any, where: str) -> dict[str, Any]:
     return value
 
 
-def _str(data: dict, key: str, where: str, required: bool = True, allow_empty: bool = False) -> str:
+def _str(data: dict, key: str, where: str, required: bool = True, allow_empty: bool = False,
+         limit: int = MAX_TEXT) -> str:
+    """The text under ``key``: missing (an error when ``required``), not text, empty (unless
+    ``allow_empty``), longer than ``limit`` or with an unknown ``{{...}}`` placeholder is refused."""
     if key not in data:
         if required:
             raise InputError(f"{where}: missing {key!r}")
@@ -191,8 +193,8 @@ def _str(data: dict, key: str, where: str, required: bool = True, allow_empty: b
         raise InputError(f"{where}: {key!r} must be text")
     if not allow_empty and not v.strip():
         raise InputError(f"{where}: {key!r} is empty")
-    if len(v) > MAX_TEXT:
-        raise InputError(f"{where}: {key!r} is longer than {MAX_TEXT} characters")
+    if len(v) > limit:
+        raise InputError(f"{where}: {key!r} is longer than {limit} characters")
     _check_placeholders(v, f"{where} {key!r}")
     return v
 
@@ -462,7 +464,7 @@ def _matrix(v: Any, where: str) -> np.ndarray:
 _SPEC_KEYS = {
     "jacobian": {"matrix", "h_prev", "activation"},
     "eigenvalues": {"matrix"},
-    "norm_power": {"norms", "steps", "hidden", "input_scale", "seed"},
+    "norm_power": {"norms", "factors", "hidden", "input_scale", "seed"},
     "sigmoid_bound": {"norm", "steps", "hidden", "input_scale", "seed"},
     "spectral_sweep": {"norms", "steps", "hidden", "input_scale", "seeds"},
     "copy_memory": {"delays", "cell", "train_steps", "hidden", "seed", "fail_below"},
@@ -506,9 +508,12 @@ def _parse_spec(spec: dict, where: str) -> dict[str, Any]:
         return out
     if kind == "norm_power":
         hidden, input_scale = _flow_common(spec, where)
+        # "factors" is the number of backward steps the gradient crosses: T = factors + 1 steps
+        factors = _int(spec.get("factors", 100), "factors", where, 1, 4999)
         return {
             "norms": _num_list(spec.get("norms"), "norms", where, 0.01, 5.0),
-            "steps": _int(spec.get("steps", 100), "steps", where, 2, 5000),
+            "factors": factors,
+            "steps": factors + 1,
             "hidden": hidden,
             "input_scale": input_scale,
             "seed": _int(spec.get("seed", 0), "seed", where, 0, 2**32 - 1),
@@ -674,15 +679,17 @@ def _eigenvalues(p: dict) -> ExerciseResult:
 
 
 def _norm_power(p: dict) -> ExerciseResult:
-    steps = p["steps"]
+    """``norm^k`` against the measured ``||dL/dh_1|| / ||dL/dh_T||`` over ``k = factors`` backward
+    steps (a run of ``T = k + 1`` steps): the power and the measurement count the same factors."""
+    factors, steps = p["factors"], p["steps"]
     rows, bounds, measured = [], [], []
     for norm in p["norms"]:
-        log_bound = (steps - 1) * math.log10(norm)
+        log_bound = factors * math.log10(norm)
         result = _flow_ratio(norm, steps, p["hidden"], p["input_scale"], p["seed"])
         log_meas = result.log10_total_factor
         bounds.append(log_bound)
         measured.append(log_meas)
-        rows.append((f"‖W_hh‖₂ = {norm:g}: bound {norm:g}{sup(steps - 1)}", format_log10(log_bound)))
+        rows.append((f"‖W_hh‖₂ = {norm:g}: bound {norm:g}{sup(factors)}", format_log10(log_bound)))
         rows.append((f"‖W_hh‖₂ = {norm:g}: measured ‖dL/dh₁‖ / ‖dL/dh{sub(steps)}‖", format_log10(log_meas)))
     parts = []
     for norm, lb in zip(p["norms"], bounds, strict=True):
@@ -691,10 +698,11 @@ def _norm_power(p: dict) -> ExerciseResult:
         else:
             parts.append(f"at {norm:g} it can grow up to {format_log10(lb)} times")
     conclusion = (
-        f"Over {steps} steps {'; '.join(parts)}. A few percent either side of 1 decides between vanishing "
-        "and exploding; tanh saturation keeps the measured growth below the bound."
+        f"Over {factors} backward steps {'; '.join(parts)}. A few percent either side of 1 decides "
+        "between vanishing and exploding; tanh saturation keeps the measured growth below the bound."
     )
-    values = {"norms": p["norms"], "steps": steps, "log10_bound": bounds, "log10_measured": measured}
+    values = {"norms": p["norms"], "factors": factors, "steps": steps, "log10_bound": bounds,
+              "log10_measured": measured}
     return ExerciseResult("norm_power", rows, values, conclusion)
 
 

@@ -33,7 +33,7 @@ from typing import Any
 
 from gradsim.content import (
     SCENE_IDS,
-    _check_placeholders,
+    _str,
     _unknown_keys,
     check_settings_value,
     read_json_file,
@@ -89,22 +89,6 @@ class Lesson:
         return d
 
 
-def _text(data: dict, key: str, where: str, limit: int, required: bool) -> str:
-    if key not in data:
-        if required:
-            raise InputError(f"{where}: missing {key!r}")
-        return ""
-    v = data[key]
-    if not isinstance(v, str):
-        raise InputError(f"{where}: {key!r} must be text")
-    if required and not v.strip():
-        raise InputError(f"{where}: {key!r} is empty")
-    if len(v) > limit:
-        raise InputError(f"{where}: {key!r} is longer than {limit} characters")
-    _check_placeholders(v, f"{where} {key!r}")
-    return v
-
-
 def step_from_dict(data: Any, where: str) -> LessonStep:
     if not isinstance(data, dict):
         raise InputError(f"{where} must be a JSON object")
@@ -116,8 +100,8 @@ def step_from_dict(data: Any, where: str) -> LessonStep:
     return LessonStep(
         scene=scene,
         settings=settings,
-        caption=_text(data, "caption", where, MAX_CAPTION, True),
-        point_at=_text(data, "point_at", where, MAX_POINT_AT, False),
+        caption=_str(data, "caption", where, limit=MAX_CAPTION),
+        point_at=_str(data, "point_at", where, required=False, allow_empty=True, limit=MAX_POINT_AT),
         expect=check_expect(data.get("expect"), where),
     )
 
@@ -129,8 +113,8 @@ def lesson_from_dict(data: Any, name: str = "lesson") -> Lesson:
     _unknown_keys(data, {"format", "title", "description", "steps"}, name)
     if data.get("format") != LESSON_FORMAT:
         raise InputError(f"{name}: format must be {LESSON_FORMAT!r}, got {data.get('format')!r}")
-    title = _text(data, "title", name, MAX_TITLE, True)
-    description = _text(data, "description", name, MAX_CAPTION, False)
+    title = _str(data, "title", name, limit=MAX_TITLE)
+    description = _str(data, "description", name, required=False, allow_empty=True, limit=MAX_CAPTION)
     steps = data.get("steps")
     if not isinstance(steps, list) or not steps:
         raise InputError(f"{name}: 'steps' must be a non-empty list")

@@ -11,7 +11,8 @@ one of them). File format::
 
 ``expect`` is ``"vanishing"``, ``"exploding"`` or ``"healthy"``, or an object naming a verdict per
 model (``{"rnn": "vanishing", "lstm": "healthy"}``), or for training ``{"learns": [...], "fails":
-[...]}``. A preset may leave ``expect`` out when it claims no outcome (then its title must not
+[...], "diverges": [...]}`` (models that end at >= 95 % held-out accuracy, within 10 points of chance,
+or whose loss stops being a number). A preset may leave ``expect`` out when it claims no outcome (then its title must not
 claim one either). No Qt here.
 """
 
@@ -27,6 +28,7 @@ from .paths import resource
 
 PRESETS_FORMAT = "gradsim.presets/1"
 VERDICT_KINDS = ("vanishing", "exploding", "healthy")
+TRAINING_CLAIMS = ("learns", "fails", "diverges")
 CUSTOM = "custom"
 
 
@@ -47,7 +49,7 @@ def check_expect(expect: Any, where: str) -> Any:
     if expect is None or expect in VERDICT_KINDS:
         return expect
     if isinstance(expect, dict):
-        if set(expect) <= {"learns", "fails"}:
+        if set(expect) <= set(TRAINING_CLAIMS):
             for key, models in expect.items():
                 if not isinstance(models, list) or not all(isinstance(m, str) for m in models):
                     raise InputError(f"{where}: expect.{key} must be a list of model names")
@@ -55,7 +57,7 @@ def check_expect(expect: Any, where: str) -> Any:
         if all(isinstance(k, str) and v in VERDICT_KINDS for k, v in expect.items()):
             return expect
     raise InputError(f"{where}: expect must be one of {', '.join(VERDICT_KINDS)}, a verdict per model, "
-                     "or {learns, fails}")
+                     "or {learns, fails, diverges}")
 
 
 @cache
@@ -112,13 +114,15 @@ def claim_holds(expect: Any, outcome: Any) -> bool:
     """Does an engine outcome show what ``expect`` claims?
 
     ``outcome`` is what a state module's ``outcome(state)`` returns: a verdict (with ``kind``), a
-    mapping of model name to verdict, or for training a mapping of model name to "learned" (bool).
+    mapping of model name to verdict, or for training a mapping of model name to True (learned),
+    False (failed) or ``"diverged"``.
     """
     if expect is None:
         return True
     if isinstance(expect, str):
         return getattr(outcome, "kind", outcome) == expect
-    if set(expect) <= {"learns", "fails"}:
+    if set(expect) <= set(TRAINING_CLAIMS):
         return (all(outcome.get(m) is True for m in expect.get("learns", []))
-                and all(outcome.get(m) is False for m in expect.get("fails", [])))
+                and all(outcome.get(m) is False for m in expect.get("fails", []))
+                and all(outcome.get(m) == "diverged" for m in expect.get("diverges", [])))
     return all(getattr(outcome.get(m), "kind", outcome.get(m)) == kind for m, kind in expect.items())

@@ -73,8 +73,12 @@ def check_pytorch_example_preset() -> str:
     result = gradient_flow(load_scenario(resource("presets", "pytorch_example.gradsim.json")))
     if abs(float(result.grad_norm[-1]) - 2.0) > 1e-12:
         raise CheckFailed(f"preset ||dL/dh_20|| = {result.grad_norm[-1]!r}, expected exactly 2.0")
-    # the seeds computed t = 1 in float32, hence 2 %
-    return "||dL/dh_20|| = 2.0, " + _close(float(result.grad_norm[0]), 2.354e-4, 0.02, "||dL/dh_1||")
+    # The seeds print 2.354e-4 at t = 1, 0.5 % below gradsim's 2.3656e-4. Precision is not the cause:
+    # the same code run with torch 2.13 in float32 gives 2.3656e-4 too (tests/engine/test_flow.py);
+    # the seeds' weights came from another torch version's random numbers. Hence the 2 % tolerance.
+    first = _close(float(result.grad_norm[0]), 2.354e-4, 0.02, "||dL/dh_1||")
+    return (f"||dL/dh_20|| = 2.0, {first} (the seeds print 2.354e-4: their weights came from another "
+            "torch version's random numbers; torch 2.13 in float32 gives gradsim's value)")
 
 
 def check_log_space_diagonal() -> str:

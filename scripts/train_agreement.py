@@ -28,6 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from gradsim.engine import agreement as ag  # noqa: E402
+from gradsim.threads import use_gradsim_threads  # noqa: E402
 
 
 def _train_one(config: ag.TrainConfig) -> tuple[ag.TrainConfig, dict, float]:
@@ -56,8 +57,9 @@ def main(argv: list[str] | None = None) -> int:
 
     bank = ag.ModelBank()
     t0 = time.perf_counter()
+    use_gradsim_threads()  # the models were trained with gradsim's one torch thread per process
     if args.jobs > 1:
-        with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+        with ProcessPoolExecutor(max_workers=args.jobs, initializer=use_gradsim_threads) as pool:
             results = list(pool.map(_train_one, configs))
     else:
         results = map(_train_one, configs)

@@ -21,20 +21,26 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def positive_int(lo: int, hi: int):
+def whole_number(lo: int, hi: int | None = None):
+    """An argparse type: a whole number from ``lo`` to ``hi`` (no upper bound when ``hi`` is None)."""
+
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-        if not lo <= value <= hi:
+        if hi is None and value < lo:
+            raise argparse.ArgumentTypeError(f"expected a whole number >= {lo}, got {text!r}")
+        if hi is not None and not lo <= value <= hi:
             raise argparse.ArgumentTypeError(f"{value} is outside {lo}..{hi}")
         return value
 
     return parse
 
 
-def finite_float(lo: float = -math.inf, hi: float = math.inf):
+def finite_float(lo: float = -math.inf, hi: float = math.inf, low_open: bool = False):
+    """An argparse type: a finite number from ``lo`` to ``hi`` (above ``lo`` when ``low_open``)."""
+
     def parse(text: str) -> float:
         try:
             value = float(text)
@@ -42,8 +48,10 @@ def finite_float(lo: float = -math.inf, hi: float = math.inf):
             raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
         if not math.isfinite(value):
             raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
-        if not lo <= value <= hi:
-            raise argparse.ArgumentTypeError(f"{value:g} is outside {lo:g}..{hi:g}")
+        if (value <= lo if low_open else value < lo) or value > hi:
+            if math.isfinite(hi):
+                raise argparse.ArgumentTypeError(f"{value:g} is outside {lo:g}..{hi:g}")
+            raise argparse.ArgumentTypeError(f"expected a number {'>' if low_open else '>='} {lo:g}, got {text!r}")
         return value
 
     return parse

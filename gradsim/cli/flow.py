@@ -7,12 +7,14 @@ import math
 from pathlib import Path
 
 from ..engine.activations import ACTIVATIONS
+from ..engine.cells import GATED_CELLS
 from ..engine.errors import InputError
 from ..engine.files import dumps_json
 from ..engine.init import INITIALISERS
 from ..engine.scenario import CELLS, GeneratorSettings
 from ..engine.thresholds import EXPLODE_THRESHOLD, VANISH_THRESHOLD
-from .common import emit, finite_float, positive_int
+from ..threads import use_gradsim_threads
+from .common import emit, finite_float, whole_number
 
 
 def add_generator_options(p: argparse.ArgumentParser) -> None:
@@ -24,14 +26,14 @@ def add_generator_options(p: argparse.ArgumentParser) -> None:
                         "(default %(default)s)")
     g.add_argument("--activation", choices=ACTIVATIONS, default=d.activation,
                    help="vanilla and residual RNN only; the other cells take tanh (default %(default)s)")
-    g.add_argument("--hidden", type=positive_int(1, 512), default=d.hidden, help="hidden size (default %(default)s)")
-    g.add_argument("--input", type=positive_int(1, 512), default=d.input, help="input size (default %(default)s)")
-    g.add_argument("--steps", type=positive_int(1, 10_000), default=d.steps, help="sequence length T (default %(default)s)")
+    g.add_argument("--hidden", type=whole_number(1, 512), default=d.hidden, help="hidden size (default %(default)s)")
+    g.add_argument("--input", type=whole_number(1, 512), default=d.input, help="input size (default %(default)s)")
+    g.add_argument("--steps", type=whole_number(1, 10_000), default=d.steps, help="sequence length T (default %(default)s)")
     g.add_argument("--init", choices=INITIALISERS, default=d.init, help="W_hh initialiser (default %(default)s)")
     g.add_argument("--scale", type=finite_float(0, 100), default=d.scale,
                    help="weight scale: spectral radius for gaussian, gain for orthogonal/identity (default %(default)s)")
     g.add_argument("--input-scale", type=finite_float(0, 1000), default=d.input_scale, help="default %(default)s")
-    g.add_argument("--seed", type=positive_int(0, 2**32 - 1), default=d.seed, help="default %(default)s")
+    g.add_argument("--seed", type=whole_number(0, 2**32 - 1), default=d.seed, help="default %(default)s")
     g.add_argument("--forget-bias", type=finite_float(-20, 20), default=d.forget_bias,
                    help="LSTM forget-gate bias (default %(default)s)")
     g.add_argument("--residual-scale", type=finite_float(0, 10), default=d.residual_scale,
@@ -43,6 +45,14 @@ def add_threshold_options(p: argparse.ArgumentParser) -> None:
                    help="vanishing threshold (default %(default)g)")
     p.add_argument("--explode", type=finite_float(0, math.inf), default=EXPLODE_THRESHOLD,
                    help="exploding threshold (default %(default)g)")
+
+
+def add_network_options(p: argparse.ArgumentParser) -> None:
+    """What every verb about one network takes (``flow``, ``spectrum``): a scenario file or the
+    generator options, and the thresholds; :func:`scenario_from_args` reads them back."""
+    p.add_argument("--scenario", metavar="FILE", help="a *.gradsim.json scenario")
+    add_generator_options(p)
+    add_threshold_options(p)
 
 
 def scenario_from_args(args: argparse.Namespace):
@@ -65,9 +75,7 @@ def check_thresholds(args: argparse.Namespace) -> None:
 
 def add_parser(sub) -> None:
     flow = sub.add_parser("flow", help="gradient flow ||dL/dh_t|| for t = 1..T")
-    flow.add_argument("--scenario", metavar="FILE", help="a *.gradsim.json scenario")
-    add_generator_options(flow)
-    add_threshold_options(flow)
+    add_network_options(flow)
     flow.add_argument("--format", choices=("csv", "json"), default="json", help="default %(default)s")
     flow.add_argument("--save-scenario", metavar="FILE",
                       help="also write the scenario to FILE (*.gradsim.json) in the form the app and "
@@ -92,6 +100,8 @@ def run(args: argparse.Namespace) -> str:
 
     check_thresholds(args)
     scenario = scenario_from_args(args)
+    if scenario.cell in GATED_CELLS:  # computed in torch, in this process of the command line's own
+        use_gradsim_threads()
     result = gradient_flow(scenario, args.vanish, args.explode)
     if args.save_scenario:
         save_scenario_file(scenario, args.save_scenario)

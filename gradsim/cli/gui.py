@@ -7,7 +7,7 @@ import os
 import sys
 
 from ..registry import SCENE_IDS
-from .common import finite_float, positive_int
+from .common import finite_float, whole_number
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -21,13 +21,15 @@ def add_parser(sub) -> argparse.ArgumentParser:
     gui.add_argument("--size", metavar="WxH", help="window size, e.g. 1024x768 (with --screenshot: 1280x800 by default)")
     gui.add_argument("--lesson", metavar="FILE", help="open a lesson file, or 'builtin' for the built-in lesson")
     gui.add_argument("--open-model", metavar="FILE", help="open a saved nn.RNN/LSTM/GRU state dict (.pt, .safetensors)")
-    gui.add_argument("--open-run", metavar="FILE", help="open a gradsim.monitor run log and follow it")
+    gui.add_argument("--open-run", metavar="FILE",
+                     help="open a run: one saved by gradsim train --save (or the lab) in the training lab, "
+                          "where --record replays it; a gradsim.monitor run log in its own window")
     gui.add_argument("--preset", metavar="ID", help="show one of the scene's presets")
     rec = gui.add_argument_group("recording (render the animation frame by frame, then exit)")
     rec.add_argument("--record", metavar="FILE", help="write the scene's animation (or the lesson) as .gif, .webp or .mp4")
     rec.add_argument("--seconds", type=finite_float(0, 120), default=None,
                      help="length (default: the animation's own; per step with --lesson)")
-    rec.add_argument("--fps", type=positive_int(1, 60), default=30, help="frames per second (default %(default)s)")
+    rec.add_argument("--fps", type=whole_number(1, 60), default=30, help="frames per second (default %(default)s)")
     gui.set_defaults(run=None)
     return gui
 

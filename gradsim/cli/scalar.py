@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from .common import emit, finite_float, positive_int
+from .common import emit, finite_float, whole_number
 
 
 def add_parser(sub) -> None:
     scalar = sub.add_parser("scalar", help="trace of h_t = tanh(w h_{t-1})")
     scalar.add_argument("--w", type=finite_float(-100, 100), required=True, help="the recurrent weight")
-    scalar.add_argument("--steps", type=positive_int(1, 100_000), required=True, help="number of steps T")
+    scalar.add_argument("--steps", type=whole_number(1, 100_000), required=True, help="number of steps T")
     scalar.add_argument("--h0", type=finite_float(-1e6, 1e6), default=0.1, help="initial state (default %(default)s)")
     scalar.add_argument("--format", choices=("csv", "json"), default="json", help="default %(default)s")
     scalar.set_defaults(run=run)

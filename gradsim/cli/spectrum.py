@@ -7,14 +7,12 @@ import argparse
 from ..engine.budget import check_memory, spectrum_memory_bytes
 from ..engine.errors import InputError
 from ..engine.files import dumps_json
-from .flow import add_generator_options, add_threshold_options, check_thresholds, scenario_from_args
+from .flow import add_network_options, check_thresholds, scenario_from_args
 
 
 def add_parser(sub) -> None:
     spectrum = sub.add_parser("spectrum", help="eigenvalues, norms and the memory horizon of W_hh")
-    spectrum.add_argument("--scenario", metavar="FILE", help="a *.gradsim.json scenario")
-    add_generator_options(spectrum)
-    add_threshold_options(spectrum)
+    add_network_options(spectrum)
     spectrum.add_argument("--format", choices=("json",), default="json")
     spectrum.add_argument("--sweep", action="store_true",
                           help="add the spectral-norm sweep (0.5..1.5, 5 seeds) of the generated network")

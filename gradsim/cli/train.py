@@ -7,11 +7,25 @@ import math
 import time
 from typing import Any
 
+import numpy as np
+
 from ..engine import tasks
 from ..engine.activations import ACTIVATIONS
 from ..engine.files import check_writable, dumps_json
 from ..engine.init import INITIALISERS
-from ..engine.training import CELL_LABELS, MODELS, OPTIMIZERS, TrainSettings, run_to_end, save_run
+from ..engine.thresholds import verdict_badge, verdict_sentence
+from ..engine.training import (
+    CELL_LABELS,
+    LEARNED_MARGIN,
+    MODELS,
+    OPTIMIZERS,
+    Snapshot,
+    TrainSettings,
+    run_to_end,
+    save_run,
+)
+from ..threads import use_gradsim_threads
+from .common import finite_float, whole_number
 
 
 def _clip_value(text: str) -> float:
@@ -26,37 +40,22 @@ def _clip_value(text: str) -> float:
     return value
 
 
-def _positive_float(text: str) -> float:
+# the value parsers every verb shares (gradsim.cli.common), under the names the options below use
+_positive_float = finite_float(0.0, low_open=True)
+_finite_float = finite_float()
+_count = whole_number
+
+
+def _stop_value(text: str) -> float | None:
+    if text.strip().lower() in ("off", "none", "no"):
+        return None
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive finite number, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected a fraction in (0, 1] or 'off', got {text!r}") from None
+    if not (math.isfinite(value) and 0 < value <= 1):
+        raise argparse.ArgumentTypeError(f"expected a fraction in (0, 1] or 'off', got {text!r}")
     return value
-
-
-def _finite_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
-    return value
-
-
-def _count(low: int) -> Any:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"expected a whole number >= {low}, got {text!r}")
-        return value
-
-    return parse
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
@@ -70,8 +69,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--delay",
         type=_count(0),
-        required=True,
-        help="copy: blank steps between the symbols and the recall marker; adding: sequence length",
+        default=d.delay,
+        help="copy: blank steps between the symbols and the recall marker; adding: sequence length "
+        f"(default {d.delay})",
     )
     parser.add_argument(
         "--symbols", type=_count(1), default=d.symbols, help=f"symbols to remember (default {d.symbols})"
@@ -129,6 +129,19 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lr", type=_positive_float, default=d.lr, help=f"learning rate (default {d.lr:g})")
     parser.add_argument("--batch", type=_count(1), default=d.batch, help=f"batch size (default {d.batch})")
     parser.add_argument(
+        "--eval-size",
+        type=_count(1),
+        default=d.eval_size,
+        help=f"held-out sequences the accuracy is measured on (default {d.eval_size})",
+    )
+    parser.add_argument(
+        "--stop-accuracy",
+        type=_stop_value,
+        default=d.stop_accuracy,
+        help="end the run once the held-out accuracy reaches this fraction, or 'off' to train every step "
+        f"(default {d.stop_accuracy:g})",
+    )
+    parser.add_argument(
         "--eval-every",
         type=_count(1),
         default=d.eval_every,
@@ -163,8 +176,39 @@ def settings_from_args(args: argparse.Namespace) -> TrainSettings:
         clip=clip > 0,
         clip_threshold=clip if clip > 0 else TrainSettings.clip_threshold,
         eval_every=int(args.eval_every),
+        eval_size=int(args.eval_size),
         seed=int(args.seed),
+        stop_accuracy=args.stop_accuracy,
     ).validate()
+
+
+def gradient_verdict(last: Snapshot, settings: TrainSettings) -> dict[str, Any]:
+    """What the gradient verdict of the last training step measured, named for what it is.
+
+    The quantity is ``||dL/dh_t|| / ||dL/dh_T||`` for t = 1..T on the last training batch (the
+    share of the loss's gradient at the last step that reaches step t; ``e_t``, the embedded input,
+    for the Transformer, which has no recurrent state), judged against the
+    vanishing and exploding thresholds. It says whether the gradient reaches the early steps, not
+    whether the model learned: a vanilla RNN can end at chance with a gradient inside the thresholds.
+    """
+    v = last.verdict
+    logs = np.asarray(last.log10_grad_h, dtype=np.float64)
+    change = float(logs[0] - logs[-1]) if logs.size else float("nan")
+    symbol = "e" if settings.cell == "transformer" else "h"  # a Transformer's embedded inputs e_t
+    headline, detail = verdict_badge(v, settings.length, relative=True, symbol=symbol)
+    return {
+        "quantity": f"||dL/d{symbol}_t|| / ||dL/d{symbol}_T||",
+        "batch": f"the last training batch, at training step {last.step}",
+        "t_from": 1,
+        "t_to": settings.length,
+        "vanish_threshold": v.vanish_threshold,
+        "explode_threshold": v.explode_threshold,
+        "kind": v.kind,
+        "first_t": v.first_t,
+        "log10_first_to_last": change if math.isfinite(change) else None,
+        "badge": f"{headline}: {detail}",
+        "sentence": verdict_sentence(logs, v, relative=True, symbol=symbol),
+    }
 
 
 def cli_train(args: argparse.Namespace) -> dict:
@@ -180,6 +224,7 @@ def cli_train(args: argparse.Namespace) -> dict:
         save_run(args.save, run)
     accuracy = run.curves.accuracy[-1] if run.curves.accuracy else None
     heldout_loss = run.curves.eval_loss[-1] if run.curves.eval_loss else None
+    above = None if accuracy is None else accuracy - settings.chance
     return {
         "task": settings.task,
         "cell": settings.cell,
@@ -188,6 +233,9 @@ def cli_train(args: argparse.Namespace) -> dict:
         "categories": settings.categories,
         "accuracy": accuracy,
         "chance": settings.chance,
+        "accuracy_above_chance": above,
+        "learned": None if above is None else bool(above > LEARNED_MARGIN),
+        "learned_margin": LEARNED_MARGIN,
         "loss": heldout_loss if heldout_loss is not None and math.isfinite(heldout_loss) else None,
         "train_loss": last.loss if math.isfinite(last.loss) else None,
         "steps": run.step_count,
@@ -195,7 +243,7 @@ def cli_train(args: argparse.Namespace) -> dict:
         "seed": settings.seed,
         "forget_bias": settings.forget_bias if settings.cell == "lstm" else None,
         "clip": settings.clip_threshold if settings.clip else None,
-        "verdict": last.verdict.kind,
+        "last_batch_gradient": gradient_verdict(last, settings),
         "stopped": run.stop_reason,
         "settings": settings.to_dict(),
     }
@@ -204,15 +252,25 @@ def cli_train(args: argparse.Namespace) -> dict:
 def format_train_result(result: dict) -> str:
     """The text form of :func:`cli_train`'s result, for ``--format text``."""
     acc = result["accuracy"]
+    grad = result["last_batch_gradient"]
+    if result["learned"] is None:
+        learned = "learned           n/a (no held-out evaluation)"
+    else:
+        points = 100 * result["accuracy_above_chance"]
+        word = "yes" if result["learned"] else "no"
+        learned = (f"learned           {word} ({points:+.1f} points from chance; learned means more than "
+                   f"{100 * result['learned_margin']:.0f} above)")
     lines = [
         f"{result['task']} task, {CELL_LABELS[result['cell']]}, delay {result['delay']}, "
         f"{result['symbols']} symbol(s) of {result['categories']}",
         f"held-out accuracy {acc:.1%}" if acc is not None else "held-out accuracy: none (stopped)",
         f"chance            {result['chance']:.1%}",
+        learned,
         f"held-out loss     {result['loss']:.4g}" if result["loss"] is not None else "held-out loss     n/a",
         f"steps             {result['steps']}",
         f"seconds           {result['seconds']:.1f}",
-        f"gradient verdict  {result['verdict']}",
+        f"gradient          {grad['badge']}, on {grad['batch']}",
+        f"                  {grad['sentence']}",
     ]
     if result["stopped"]:
         lines.append(result["stopped"])
@@ -226,6 +284,7 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> str:
+    use_gradsim_threads()  # this process is the command line's own (the engine never sets threads)
     result = cli_train(args)
     if getattr(args, "format", "json") == "text":
         return format_train_result(result)

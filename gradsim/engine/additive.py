@@ -46,10 +46,13 @@ from .flow import (
     assemble_result,
     backward_chain,
     derivative_from_output,
+    geometric_step,
     json_finite,
+    mean_over_backward_steps,
     row_log10_norms,
+    verdict_json,
 )
-from .scenario import GeneratorSettings, Scenario
+from .scenario import GeneratorSettings, Scenario, float_array
 from .thresholds import EXPLODE_THRESHOLD, VANISH_THRESHOLD
 
 MODELS = ("rnn", "lstm", "gru", "residual", "attention")
@@ -181,18 +184,6 @@ def sinusoidal_positions(steps: int, width: int, base: float = POSITION_BASE) ->
     return out
 
 
-def _array(v: Any, name: str, ndim: int) -> np.ndarray:
-    try:
-        arr = np.array(v, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise InputError(f"{name} is not an array of numbers") from None
-    if arr.ndim != ndim:
-        raise InputError(f"{name} must have {ndim} dimension(s), got {arr.ndim}")
-    if not np.all(np.isfinite(arr)):
-        raise InputError(f"{name} holds a non-finite number")
-    return arr
-
-
 @dataclass
 class AttentionNetwork:
     """Every number of one causal self-attention layer with a residual connection.
@@ -214,16 +205,16 @@ class AttentionNetwork:
     positions: np.ndarray | None = None
 
     def __post_init__(self) -> None:
-        self.w_in = _array(self.w_in, "w_in", 2)
+        self.w_in = float_array(self.w_in, "w_in", 2)
         n, m = self.w_in.shape
         if n < 1 or m < 1:
             raise InputError(f"w_in must be n x m with n, m >= 1, got {n}x{m}")
-        self.b_in = _array(self.b_in, "b_in", 1)
-        self.x = _array(self.x, "x", 2)
-        self.in_proj_weight = _array(self.in_proj_weight, "in_proj_weight", 2)
-        self.in_proj_bias = _array(self.in_proj_bias, "in_proj_bias", 1)
-        self.out_weight = _array(self.out_weight, "out_weight", 2)
-        self.out_bias = _array(self.out_bias, "out_bias", 1)
+        self.b_in = float_array(self.b_in, "b_in", 1)
+        self.x = float_array(self.x, "x", 2)
+        self.in_proj_weight = float_array(self.in_proj_weight, "in_proj_weight", 2)
+        self.in_proj_bias = float_array(self.in_proj_bias, "in_proj_bias", 1)
+        self.out_weight = float_array(self.out_weight, "out_weight", 2)
+        self.out_bias = float_array(self.out_bias, "out_bias", 1)
         if self.b_in.shape != (n,):
             raise InputError(f"b_in has length {self.b_in.shape[0]}, expected {n}")
         if self.x.shape[0] < 1 or self.x.shape[1] != m:
@@ -243,7 +234,7 @@ class AttentionNetwork:
         if self.positions is None:
             self.positions = sinusoidal_positions(self.steps, n)
         else:
-            self.positions = _array(self.positions, "positions", 2)
+            self.positions = float_array(self.positions, "positions", 2)
             if self.positions.shape != (self.steps, n):
                 raise InputError(f"positions must be {self.steps}x{n}, got {self.positions.shape}")
 
@@ -345,9 +336,7 @@ class AttentionFlowResult(FlowResult):
             "forward_overflow": [bool(v) for v in self.forward_overflow],
             "spectral_radius": None,
             "spectral_norm": None,
-            "verdict": {"kind": self.verdict.kind, "first_t": self.verdict.first_t,
-                        "vanish_threshold": self.verdict.vanish_threshold,
-                        "explode_threshold": self.verdict.explode_threshold},
+            "verdict": verdict_json(self.verdict),
             **self.input_json(),
             "heads": self.heads,
             "attention_last": [[float(v) for v in row] for row in self.attention_last],
@@ -475,22 +464,10 @@ class GradientPath:
     hop_weight: np.ndarray | None = field(default=None, compare=False)
 
 
-def _geometric_step(log10_norm: np.ndarray) -> float:
-    steps = log10_norm.size
-    if steps < 2 or not np.all(np.isfinite(log10_norm[[0, -1]])):
-        return float("nan")
-    return float(10.0 ** ((log10_norm[0] - log10_norm[-1]) / (steps - 1)))
-
-
 def _drop(result: FlowResult) -> float:
     logs = result.log10_input_grad_norm
     with np.errstate(invalid="ignore"):
         return float(logs[0] - logs[-1])
-
-
-def _mean_after_first(values: np.ndarray) -> float:
-    rows = values[1:] if values.shape[0] > 1 else values
-    return float(np.mean(rows))
 
 
 def _fmt(v: float) -> str:
@@ -501,16 +478,16 @@ def gradient_path(model: str, result: FlowResult) -> GradientPath:
     """The :class:`GradientPath` of one model's result."""
     steps = result.steps
     crossed = steps - 1
-    per_step = _geometric_step(result.log10_grad_norm)
+    per_step = geometric_step(result.log10_grad_norm)
     drop = _drop(result)
     label = MODEL_LABELS[model]
     if model == "rnn":
         summary = (f"a chain of {crossed} multiplications by diag(f′(z_t)) W_hhᵀ: ‖W_hh‖ = {_fmt(result.spectral_norm)}, "
-                   f"mean f′ = {_fmt(_mean_after_first(result.dfdz))}, ×{_fmt(per_step)} per step")
+                   f"mean f′ = {_fmt(mean_over_backward_steps(result.dfdz))}, ×{_fmt(per_step)} per step")
         return GradientPath(model, label, "chain", summary, crossed, per_step, drop)
     if model in ("lstm", "gru"):
         gate, what = ("f", "forget gate") if model == "lstm" else ("z", "update gate")
-        keep = _mean_after_first(result.gates[gate])  # type: ignore[attr-defined]
+        keep = mean_over_backward_steps(result.gates[gate])  # type: ignore[attr-defined]
         path = "the cell state c_t = f_t c_{t−1} + i_t g_t" if model == "lstm" else "h_t = z_t h_{t−1} + (1 − z_t) n_t"
         summary = (f"{path}: {crossed} element-wise multiplications by the {what} (mean {_fmt(keep)}) beside the "
                    f"W_hh chain, ×{_fmt(per_step)} per step")
@@ -532,16 +509,15 @@ def residual_edges(result: ResidualFlowResult) -> tuple[Edge, ...]:
     """The residual RNN's diagram edges, defined as the cells' (:mod:`gradsim.engine.cells`): the
     identity (the additive path, factor 1), the correction's ``alpha f'`` (mean over units and the
     steps ``t = 2..T`` the backward pass crosses) and ``||W_hh||_2``, and the measured step."""
-    slopes = result.residual_scale * result.dfdz
-    rows = slopes[1:] if slopes.shape[0] > 1 else slopes
     return (
-        Edge("identity", "× 1", 1.0, "additive",
-             "the identity: h_{t-1} is added to h_t unchanged, so dL/dh_t passes back to h_{t-1} as it is"),
-        Edge("act", "× α f′(z)", float(np.mean(rows)), "gate",
-             f"mean α {result.activation}′(z_t): the correction's slope (α = {_fmt(result.residual_scale)})"),
-        Edge("w_hh", "W_hh", result.spectral_norm, "matrix", "spectral norm of W_hh: h_{t-1} into the correction"),
-        Edge("step_h", "per step (h)", _geometric_step(result.log10_grad_norm), "step",
-             "geometric mean of ||dL/dh_{t-1}|| / ||dL/dh_t|| over the run"),
+        # the identity: h_{t-1} is added to h_t unchanged, so dL/dh_t passes back to h_{t-1} as it is
+        Edge("identity", "× 1", 1.0, "additive"),
+        # mean alpha f'(z_t): the correction's slope
+        Edge("act", "× α f′(z)", mean_over_backward_steps(result.residual_scale * result.dfdz), "gate"),
+        # spectral norm of W_hh: h_{t-1} into the correction
+        Edge("w_hh", "W_hh", result.spectral_norm, "matrix"),
+        # geometric mean of ||dL/dh_{t-1}|| / ||dL/dh_t|| over the run
+        Edge("step_h", "per step (h)", geometric_step(result.log10_grad_norm), "step"),
     )
 
 
@@ -561,10 +537,12 @@ def attention_edges(result: AttentionFlowResult) -> tuple[Edge, ...]:
     first = float(weight[0]) if steps > 1 else math.nan
     mid = float(weight[middle - 1]) if 1 < middle < steps else math.nan
     return (
-        Edge("hop_first", "× a_T,1", first, "hop",
-             "the attention the last position pays to step 1: the one factor on the way to x_1, whatever T"),
-        Edge("hop_middle", "× a_T,t", mid, "hop", f"the attention the last position pays to step {middle}"),
-        Edge("skip", "× 1", 1.0, "additive", "the residual connection: y_T = e_T + attention, so e_T gets dL/dy_T as it is"),
+        # the attention the last position pays to step 1: the one factor on the way to x_1, whatever T
+        Edge("hop_first", "× a_T,1", first, "hop"),
+        # the attention the last position pays to the middle step
+        Edge("hop_middle", "× a_T,t", mid, "hop"),
+        # the residual connection: y_T = e_T + attention, so e_T gets dL/dy_T as it is
+        Edge("skip", "× 1", 1.0, "additive"),
     )
 
 

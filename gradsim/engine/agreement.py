@@ -48,6 +48,7 @@ from typing import Any
 import numpy as np
 
 from gradsim.engine.errors import InputError
+from gradsim.engine.files import read_json
 from gradsim.paths import resource
 
 SINGULAR, PLURAL = 0, 1
@@ -67,6 +68,7 @@ SEED_DECAY_FACTOR = 0.7
 MODELS_FORMAT = "gradsim.agreement-models/1"
 VOCABULARY_FORMAT = "gradsim.agreement-vocabulary/1"
 SENTENCES_FORMAT = "gradsim.agreement-sentences/1"
+MAX_DATA_BYTES = 1024 * 1024  # a vocabulary or sentences file (the shipped ones are 2 KB)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -106,13 +108,7 @@ class Vocabulary:
 
     def number_of(self, word: str) -> int | None:
         """SINGULAR or PLURAL for a noun, ``None`` for any other word."""
-        key = word.lower()
-        for singular, plural in self.nouns:
-            if key == singular:
-                return SINGULAR
-            if key == plural:
-                return PLURAL
-        return None
+        return _number_in(self.nouns, word)
 
     def filler_words(self) -> tuple[str, ...]:
         """Every word that carries no number: what the training corpus draws its fillers from."""
@@ -130,10 +126,8 @@ def _word_index(words: tuple[str, ...]) -> dict[str, int]:
 
 
 def _read_json(path: Path, fmt: str) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(f"{path.name}: cannot read agreement data ({exc.__class__.__name__})") from None
+    """A vocabulary or sentences file, read as strictly as every JSON file gradsim opens."""
+    data = read_json(path, MAX_DATA_BYTES, "agreement data")
     if not isinstance(data, dict) or data.get("format") != fmt:
         raise InputError(f"{path.name}: not a {fmt} file")
     return data
@@ -271,7 +265,7 @@ def seed_sentences(path: str | None = None) -> tuple[Sentence, ...]:
         number = vocab.number_of(tokens[subject])
         if number is None:
             raise InputError(f"{p.name}: sentence {i + 1}: {tokens[subject]!r} is not a known noun")
-        verb_number = _verb_number(vocab, tokens[verb])
+        verb_number = _number_in(vocab.verbs, tokens[verb])
         if verb_number is not None and verb_number != number:
             raise InputError(f"{p.name}: sentence {i + 1}: the verb does not agree with the subject")
         vocab.encode(tokens[:verb])  # every token the model reads must be known
@@ -282,9 +276,10 @@ def seed_sentences(path: str | None = None) -> tuple[Sentence, ...]:
     return tuple(out)
 
 
-def _verb_number(vocab: Vocabulary, word: str) -> int | None:
+def _number_in(pairs: tuple[tuple[str, str], ...], word: str) -> int | None:
+    """SINGULAR or PLURAL if ``word`` is one of the (singular, plural) ``pairs``, else ``None``."""
     key = word.lower()
-    for singular, plural in vocab.verbs:
+    for singular, plural in pairs:
         if key == singular:
             return SINGULAR
         if key == plural:
@@ -545,32 +540,27 @@ def train_steps(config: TrainConfig, vocab: Vocabulary | None = None) -> Iterato
 
     config.validate()
     vocab = vocab or load_vocabulary()
-    previous_threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        net = build_network(config.cell, vocab.size, config.embedding, config.hidden,
-                            config.forget_bias, config.seed)
-        opt = torch.optim.Adam(net.parameters(), lr=config.lr)
-        rng = np.random.default_rng([config.seed, 1])
-        lo, hi = config.mixed_range
-        for step in range(1, config.steps + 1):
-            if config.distance is None:
-                dist: Any = rng.integers(lo, hi + 1, config.batch)
-            else:
-                dist = config.distance
-            b = training_batch(rng, config.batch, dist, config.attractor_rate, vocab)
-            logits = network_logits(net, b.ids, b.readout)
-            loss = torch.nn.functional.binary_cross_entropy_with_logits(
-                logits, torch.as_tensor(b.target, dtype=logits.dtype)
-            )
-            opt.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(net.parameters(), config.clip)
-            opt.step()
-            yield TrainProgress(step, config.steps, float(loss.detach()))
-        return {k: v.detach().numpy().astype(np.float32) for k, v in net.state_dict().items()}
-    finally:
-        torch.set_num_threads(previous_threads)
+    net = build_network(config.cell, vocab.size, config.embedding, config.hidden,
+                        config.forget_bias, config.seed)
+    opt = torch.optim.Adam(net.parameters(), lr=config.lr)
+    rng = np.random.default_rng([config.seed, 1])
+    lo, hi = config.mixed_range
+    for step in range(1, config.steps + 1):
+        if config.distance is None:
+            dist: Any = rng.integers(lo, hi + 1, config.batch)
+        else:
+            dist = config.distance
+        b = training_batch(rng, config.batch, dist, config.attractor_rate, vocab)
+        logits = network_logits(net, b.ids, b.readout)
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(
+            logits, torch.as_tensor(b.target, dtype=logits.dtype)
+        )
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), config.clip)
+        opt.step()
+        yield TrainProgress(step, config.steps, float(loss.detach()))
+    return {k: v.detach().numpy().astype(np.float32) for k, v in net.state_dict().items()}
 
 
 def train_model(config: TrainConfig, vocab: Vocabulary | None = None) -> dict[str, np.ndarray]:
@@ -822,43 +812,36 @@ def accuracy_curves(bank: ModelBank | None = None, samples: int = 1000, seed: in
     ``transfer_from``: also score the vanilla RNNs trained at this fixed distance at every distance
     (None to skip).
     """
-    import torch
-
     bank = bank or shipped_models()
-    previous_threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        md = np.arange(MIXED_RANGE[0], MIXED_RANGE[1] + 1) if mixed_distances is None else np.asarray(mixed_distances)
-        fixed_d: dict[str, np.ndarray] = {}
-        fixed: dict[str, np.ndarray] = {}
-        fixed_seeds: dict[str, list[int]] = {}
-        mixed: dict[str, np.ndarray] = {}
-        mixed_seeds: dict[str, list[int]] = {}
-        for cell in CELLS:
-            ds = bank.fixed_distances(cell)
-            if ds:
-                seeds = sorted(set.intersection(*(set(bank.seeds(cell, d)) for d in ds)))
-                fixed_d[cell] = np.asarray(ds, dtype=np.float64)
-                fixed_seeds[cell] = seeds
-                fixed[cell] = np.array(
-                    [[accuracy_at(cell, bank.get(cell, d, s)[1], d, samples, seed) for d in ds] for s in seeds]
-                )
-            seeds = bank.seeds(cell, None)
-            if seeds:
-                mixed_seeds[cell] = seeds
-                mixed[cell] = np.array(
-                    [accuracy_by_distance(cell, bank.get(cell, None, s)[1], md, samples, seed) for s in seeds]
-                )
-        transfer: dict[str, np.ndarray] = {}
-        if transfer_from is not None and bank.seeds("rnn", transfer_from):
-            transfer["rnn"] = np.array(
-                [accuracy_by_distance("rnn", bank.get("rnn", transfer_from, s)[1], md, samples, seed)
-                 for s in bank.seeds("rnn", transfer_from)]
+    md = np.arange(MIXED_RANGE[0], MIXED_RANGE[1] + 1) if mixed_distances is None else np.asarray(mixed_distances)
+    fixed_d: dict[str, np.ndarray] = {}
+    fixed: dict[str, np.ndarray] = {}
+    fixed_seeds: dict[str, list[int]] = {}
+    mixed: dict[str, np.ndarray] = {}
+    mixed_seeds: dict[str, list[int]] = {}
+    for cell in CELLS:
+        ds = bank.fixed_distances(cell)
+        if ds:
+            seeds = sorted(set.intersection(*(set(bank.seeds(cell, d)) for d in ds)))
+            fixed_d[cell] = np.asarray(ds, dtype=np.float64)
+            fixed_seeds[cell] = seeds
+            fixed[cell] = np.array(
+                [[accuracy_at(cell, bank.get(cell, d, s)[1], d, samples, seed) for d in ds] for s in seeds]
             )
-        return AccuracyCurves(fixed_d, fixed, fixed_seeds, md.astype(np.float64), mixed, mixed_seeds, samples,
-                              transfer_from if transfer else None, transfer)
-    finally:
-        torch.set_num_threads(previous_threads)
+        seeds = bank.seeds(cell, None)
+        if seeds:
+            mixed_seeds[cell] = seeds
+            mixed[cell] = np.array(
+                [accuracy_by_distance(cell, bank.get(cell, None, s)[1], md, samples, seed) for s in seeds]
+            )
+    transfer: dict[str, np.ndarray] = {}
+    if transfer_from is not None and bank.seeds("rnn", transfer_from):
+        transfer["rnn"] = np.array(
+            [accuracy_by_distance("rnn", bank.get("rnn", transfer_from, s)[1], md, samples, seed)
+             for s in bank.seeds("rnn", transfer_from)]
+        )
+    return AccuracyCurves(fixed_d, fixed, fixed_seeds, md.astype(np.float64), mixed, mixed_seeds, samples,
+                          transfer_from if transfer else None, transfer)
 
 
 # --------------------------------------------------------------------------------------------------

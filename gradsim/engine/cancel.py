@@ -21,7 +21,6 @@ import contextvars
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
 
 ProgressCallback = Callable[[float, float, str], None]
 
@@ -82,10 +81,6 @@ class CancelToken:
 _current: contextvars.ContextVar[CancelToken | None] = contextvars.ContextVar("gradsim_cancel", default=None)
 
 
-def current_token() -> CancelToken | None:
-    return _current.get()
-
-
 def check_cancelled() -> None:
     """Raise :class:`Cancelled` if the work now running was cancelled (no-op outside a scope)."""
     token = _current.get()
@@ -110,12 +105,6 @@ def cancel_scope(token: CancelToken | None) -> Iterator[CancelToken | None]:
         yield token
     finally:
         _current.reset(reset)
-
-
-def run_cancellable(token: CancelToken | None, fn: Callable[..., Any], *args: Any) -> Any:
-    """``fn(*args)`` with ``token`` as the current token."""
-    with cancel_scope(token):
-        return fn(*args)
 
 
 class Ticker:

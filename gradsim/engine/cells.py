@@ -1,8 +1,9 @@
 """Gradient flow through an LSTM and a GRU, side by side with the vanilla RNN, exactly.
 
-The cells are PyTorch's own (``torch.nn.LSTM`` gate order i, f, g, o; ``torch.nn.GRU`` gate order
-r, z, n; the same parameter names and layouts), so a state dict of a real one-layer ``nn.LSTM`` or
-``nn.GRU`` loads unchanged and the numbers here are the numbers PyTorch computes.
+The cells are PyTorch's own, as :mod:`gradsim.engine.equations` writes them down (``torch.nn.LSTM``
+gate order i, f, g, o; ``torch.nn.GRU`` gate order r, z, n; the same parameter names and layouts),
+so :meth:`GatedNetwork.state_dict` loads unchanged into a real one-layer ``nn.LSTM`` or ``nn.GRU``
+and the numbers here are the numbers PyTorch computes.
 
 Why a hand-written backward pass: autograd with ``retain_grad`` returns float64 tensors, and over a
 thousand steps ``||dL/dh_t||`` falls far below 1e-308, where those tensors hold zeros. The backward
@@ -26,24 +27,37 @@ torch is imported inside functions only: importing this module loads neither tor
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
 from .cancel import Ticker
+from .equations import (
+    CANDIDATE_BLOCK,
+    GATE_NAMES,
+    GATES,
+    gru_local_derivatives,
+    input_drive,
+    lstm_local_derivatives,
+)
 from .errors import InputError
-from .flow import FlowResult, gradient_flow, json_finite, row_log10_norms
+from .flow import (
+    FlowResult,
+    assemble_result,
+    geometric_step,
+    gradient_flow,
+    json_finite,
+    mean_over_backward_steps,
+    power10,
+    row_log10_norms,
+    verdict_json,
+)
 from .init import input_weights
-from .scenario import GeneratorSettings, Scenario
+from .scenario import GeneratorSettings, Scenario, float_array
 from .thresholds import EXPLODE_THRESHOLD, VANISH_THRESHOLD, verdict_from_log10
 
 GATED_CELLS = ("lstm", "gru")
-GATES = {"lstm": 4, "gru": 3}
-GATE_NAMES = {"lstm": ("i", "f", "g", "o"), "gru": ("r", "z", "n")}
-CANDIDATE_BLOCK = 2  # index of g (LSTM) and n (GRU) in PyTorch's stacking
-STATE_KEYS = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
 
 _FLOAT_TINY_LOG10 = float(np.log10(np.finfo(np.float64).smallest_subnormal))
 _FLOAT_MAX_LOG10 = float(np.log10(np.finfo(np.float64).max))
@@ -75,11 +89,11 @@ class GatedNetwork:
     def __post_init__(self) -> None:
         if self.cell not in GATED_CELLS:
             raise InputError(f"unknown gated cell {self.cell!r} (expected one of: {', '.join(GATED_CELLS)})")
-        self.weight_ih = _float_array(self.weight_ih, "weight_ih", 2)
-        self.weight_hh = _float_array(self.weight_hh, "weight_hh", 2)
-        self.bias_ih = _float_array(self.bias_ih, "bias_ih", 1)
-        self.bias_hh = _float_array(self.bias_hh, "bias_hh", 1)
-        self.x = _float_array(self.x, "x", 2)
+        self.weight_ih = float_array(self.weight_ih, "weight_ih", 2)
+        self.weight_hh = float_array(self.weight_hh, "weight_hh", 2)
+        self.bias_ih = float_array(self.bias_ih, "bias_ih", 1)
+        self.bias_hh = float_array(self.bias_hh, "bias_hh", 1)
+        self.x = float_array(self.x, "x", 2)
         g = GATES[self.cell]
         rows, n = self.weight_hh.shape
         if n < 1 or rows != g * n:
@@ -93,7 +107,7 @@ class GatedNetwork:
             raise InputError(f"x must be T x {self.weight_ih.shape[1]} with T >= 1, got {self.x.shape}")
         for name in ("h0", "c0"):
             v = getattr(self, name)
-            v = np.zeros(n) if v is None else _float_array(v, name, 1)
+            v = np.zeros(n) if v is None else float_array(v, name, 1)
             if v.shape != (n,):
                 raise InputError(f"{name} has length {v.shape[0]}, expected {n}")
             setattr(self, name, v)
@@ -122,43 +136,6 @@ class GatedNetwork:
             "bias_ih_l0": torch.tensor(self.bias_ih, dtype=torch.float64),
             "bias_hh_l0": torch.tensor(self.bias_hh, dtype=torch.float64),
         }
-
-    @classmethod
-    def from_state_dict(cls, cell: str, state: Mapping[str, Any], x: Any,
-                        h0: Any = None, c0: Any = None) -> GatedNetwork:
-        """Load the weights of a one-layer, one-direction ``nn.LSTM`` / ``nn.GRU`` (``bias=False``
-        modules simply lack the bias keys). Anything else (more layers, bidirectional, projections)
-        is refused with one line rather than silently half-read."""
-        keys = set(state)
-        extra = sorted(keys - set(STATE_KEYS))
-        if extra:
-            raise InputError(f"state dict key {extra[0]!r} is not supported (one layer, one direction only)")
-        for key in ("weight_ih_l0", "weight_hh_l0"):
-            if key not in keys:
-                raise InputError(f"state dict is missing {key!r}")
-        w_hh = _to_numpy(state["weight_hh_l0"])
-        rows = w_hh.shape[0]
-        bias = {k: _to_numpy(state[k]) if k in keys else np.zeros(rows) for k in ("bias_ih_l0", "bias_hh_l0")}
-        return cls(cell, _to_numpy(state["weight_ih_l0"]), w_hh, bias["bias_ih_l0"], bias["bias_hh_l0"],
-                   _to_numpy(x), None if h0 is None else _to_numpy(h0), None if c0 is None else _to_numpy(c0))
-
-
-def _to_numpy(v: Any) -> np.ndarray:
-    if hasattr(v, "detach"):
-        v = v.detach().cpu().double().numpy()
-    return np.array(v, dtype=np.float64)
-
-
-def _float_array(v: Any, name: str, ndim: int) -> np.ndarray:
-    try:
-        arr = np.array(v, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise InputError(f"{name} is not an array of numbers") from None
-    if arr.ndim != ndim:
-        raise InputError(f"{name} must have {ndim} dimension(s), got {arr.ndim}")
-    if not np.all(np.isfinite(arr)):
-        raise InputError(f"{name} holds a non-finite number")
-    return arr
 
 
 def build_network(settings: GeneratorSettings, cell: str | None = None, base: Scenario | None = None) -> GatedNetwork:
@@ -229,7 +206,6 @@ class Edge:
     label: str
     factor: float
     kind: str
-    meaning: str
 
 
 @dataclass
@@ -256,10 +232,7 @@ class GatedFlowResult(FlowResult):
 
     @property
     def cell_grad_norm(self) -> np.ndarray | None:
-        if self.log10_cell_grad_norm is None:
-            return None
-        with np.errstate(over="ignore", under="ignore"):
-            return np.power(10.0, self.log10_cell_grad_norm)
+        return None if self.log10_cell_grad_norm is None else power10(self.log10_cell_grad_norm)
 
     @property
     def cell_beyond_float(self) -> np.ndarray | None:
@@ -287,33 +260,15 @@ class GatedFlowResult(FlowResult):
     def to_json_dict(self) -> dict[str, Any]:
         """The ``gradsim flow --cell lstm|gru --format json`` document: the RNN's keys (``log10_bound``
         all ``null``), plus ``log10_cell_grad_norm`` for the LSTM and the per-edge mean factors."""
-        doc = {
-            "cell": self.cell,
-            "activation": self.activation,
-            "t": [int(v) for v in self.t],
-            "grad_norm": json_finite(self.grad_norm),
-            "log10_grad_norm": json_finite(self.log10_grad_norm),
-            "log10_local_factor": json_finite(self.log10_local_factor),
-            "log10_bound": [None] * self.steps,
-            "forward_overflow": [bool(v) for v in self.forward_overflow],
-            "spectral_radius": self.spectral_radius,
-            "spectral_norm": self.spectral_norm,
-            "verdict": _verdict_dict(self.verdict),
-            "edges": {e.key: (float(e.factor) if np.isfinite(e.factor) else None) for e in self.edges},
-            **self.input_json(),
-        }
+        doc = super().to_json_dict()
+        doc["edges"] = {e.key: (float(e.factor) if np.isfinite(e.factor) else None) for e in self.edges}
         if self.log10_cell_grad_norm is not None:
             doc["cell_grad_norm"] = json_finite(self.cell_grad_norm)
             doc["log10_cell_grad_norm"] = json_finite(self.log10_cell_grad_norm)
-            doc["cell_verdict"] = _verdict_dict(self.cell_verdict)
+            doc["cell_verdict"] = verdict_json(self.cell_verdict)
         if self.network is not None and self.network.forget_bias is not None:
             doc["forget_bias"] = self.network.forget_bias
         return doc
-
-
-def _verdict_dict(v) -> dict[str, Any]:
-    return {"kind": v.kind, "first_t": v.first_t, "vanish_threshold": v.vanish_threshold,
-            "explode_threshold": v.explode_threshold}
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -321,7 +276,13 @@ def _verdict_dict(v) -> dict[str, Any]:
 
 
 def _forward(net: GatedNetwork) -> dict[str, np.ndarray]:
-    """Run the cell over ``x``; return ``h`` (and ``c``) and the gate activations, each ``T x n``."""
+    """Run the cell over ``x``; return ``h`` (and ``c``) and the gate activations, each ``T x n``.
+
+    The equations of :mod:`gradsim.engine.equations` in a second form, for speed: one sequence,
+    every result written in place into the arrays the backward pass reads (about half the torch
+    calls per step of the batched step functions, which matters over thousands of steps);
+    ``tests/engine/test_equations.py`` checks that both forms give the same numbers.
+    """
     import torch
 
     f64 = torch.float64
@@ -338,7 +299,7 @@ def _forward(net: GatedNetwork) -> dict[str, np.ndarray]:
     with torch.no_grad():
         if net.cell == "lstm":
             c_all = torch.empty((steps, n), dtype=f64)
-            drive = torch.addmm(b_ih + b_hh, x, w_ih.t())  # T x 4n: every input term at once
+            drive = input_drive("lstm", x, w_ih, b_ih, b_hh)  # T x 4n: every input term at once
             c = torch.from_numpy(net.c0)
             tick = Ticker(2 * steps, "LSTM steps")
             for t in range(steps):
@@ -353,7 +314,7 @@ def _forward(net: GatedNetwork) -> dict[str, np.ndarray]:
                 h = torch.mul(o, torch.tanh(c), out=h_all[t])
             return {"h": h_all.numpy(), "c": c_all.numpy(), "act": act.numpy()}
         hn_all = torch.empty((steps, n), dtype=f64)  # W_hn h_{t-1} + b_hn, the term r multiplies
-        drive = torch.addmm(b_ih, x, w_ih.t())  # T x 3n
+        drive = input_drive("gru", x, w_ih, b_ih)  # T x 3n (b_hh enters with the recurrent term)
         tick = Ticker(2 * steps, "GRU steps")
         for t in range(steps):
             if not t & 15:
@@ -385,14 +346,12 @@ def _lstm_backward(net: GatedNetwork, fw: dict[str, np.ndarray]) -> tuple[np.nda
     n, steps = net.hidden, net.steps
     act, c = fw["act"], fw["c"]
     i, f, g, o = act[:, :n], act[:, n : 2 * n], act[:, 2 * n : 3 * n], act[:, 3 * n :]
-    tc = np.tanh(c)
-    dtc = o * (1.0 - tc * tc)  # dh_t/dc_t, element-wise
     c_prev = np.vstack([net.c0[None, :], c[:-1]])
+    factors = lstm_local_derivatives(i, f, g, o, c_prev, np.tanh(c))
     k = np.empty((steps, 4 * n))  # d gates_t = k_t * [b, b, b, a]
-    k[:, :n] = g * (i * (1.0 - i))
-    k[:, n : 2 * n] = c_prev * (f * (1.0 - f))
-    k[:, 2 * n : 3 * n] = i * (1.0 - g * g)
-    k[:, 3 * n :] = tc * (o * (1.0 - o))
+    for block in range(4):
+        k[:, block * n : (block + 1) * n] = next(factors)
+    dtc = next(factors)  # dh_t/dc_t, element-wise
     wt = np.ascontiguousarray(net.weight_hh.T)
     # row t of a_rows / b_rows holds (a_t, b_t) / 10**offsets[t]; the norms are taken at the end
     a_rows = np.empty((steps, n))
@@ -442,11 +401,11 @@ def _gru_backward(net: GatedNetwork, fw: dict[str, np.ndarray]) -> tuple[np.ndar
     act, h, hn = fw["act"], fw["h"], fw["hn"]
     r, z, nn_ = act[:, :n], act[:, n : 2 * n], act[:, 2 * n :]
     h_prev = np.vstack([net.h0[None, :], h[:-1]])
-    dpre_n = (1.0 - z) * (1.0 - nn_ * nn_)
+    factors = gru_local_derivatives(r, z, nn_, h_prev, hn)
     k = np.empty((steps, 3 * n))
-    k[:, :n] = dpre_n * hn * (r * (1.0 - r))
-    k[:, n : 2 * n] = (h_prev - nn_) * (z * (1.0 - z))
-    k[:, 2 * n :] = dpre_n * r
+    for block in range(3):
+        k[:, block * n : (block + 1) * n] = next(factors)
+    dpre_n = next(factors)
     wt = np.ascontiguousarray(net.weight_hh.T)
     a_rows = np.empty((steps, n))
     offsets = np.zeros(steps)
@@ -480,37 +439,24 @@ def _gru_backward(net: GatedNetwork, fw: dict[str, np.ndarray]) -> tuple[np.ndar
 # per-edge factors
 
 
-def _mean_over_backward_steps(values: np.ndarray) -> float:
-    """Mean over units and the steps ``t = 2..T`` the backward pass crosses (all steps if ``T = 1``)."""
-    rows = values[1:] if values.shape[0] > 1 else values
-    return float(np.mean(rows))
-
-
-def _geometric_step(log10_norm: np.ndarray) -> float:
-    steps = log10_norm.size
-    if steps < 2 or not np.isfinite(log10_norm[0]):
-        return float("nan")
-    return float(10.0 ** ((log10_norm[0] - log10_norm[-1]) / (steps - 1)))
-
-
 def _lstm_edges(net: GatedNetwork, fw: dict[str, np.ndarray], log_h: np.ndarray, log_c: np.ndarray) -> tuple[Edge, ...]:
     n = net.hidden
     act, c = fw["act"], fw["c"]
     i, f, g, o = act[:, :n], act[:, n : 2 * n], act[:, 2 * n : 3 * n], act[:, 3 * n :]
     tc = np.tanh(c)
     return (
-        Edge("forget", "× f", _mean_over_backward_steps(f), "additive",
-             "mean forget gate f_t: what the cell state keeps per step (c_t = f c_{t-1} + i g)"),
-        Edge("out", "× o·tanh′(c)", _mean_over_backward_steps(o * (1.0 - tc * tc)), "gate",
-             "mean o_t (1 - tanh² c_t): from the cell state to the hidden state"),
-        Edge("write", "× i·tanh′", _mean_over_backward_steps(i * (1.0 - g * g)), "gate",
-             "mean i_t (1 - g_t²): from the candidate's pre-activation into the cell state"),
-        Edge("w_hh", "W_hh", _spectral_norm(net.weight_hh), "matrix",
-             "spectral norm of the stacked recurrent weights [W_hi; W_hf; W_hg; W_ho]: h_{t-1} into the gates"),
-        Edge("step_h", "per step (h)", _geometric_step(log_h), "step",
-             "geometric mean of ||dL/dh_{t-1}|| / ||dL/dh_t|| over the run"),
-        Edge("step_c", "per step (c)", _geometric_step(log_c), "step",
-             "geometric mean of ||dL/dc_{t-1}|| / ||dL/dc_t|| over the run"),
+        # mean forget gate f_t: what the cell state keeps per step (c_t = f c_{t-1} + i g)
+        Edge("forget", "× f", mean_over_backward_steps(f), "additive"),
+        # mean o_t (1 - tanh² c_t): from the cell state to the hidden state
+        Edge("out", "× o·tanh′(c)", mean_over_backward_steps(o * (1.0 - tc * tc)), "gate"),
+        # mean i_t (1 - g_t²): from the candidate's pre-activation into the cell state
+        Edge("write", "× i·tanh′", mean_over_backward_steps(i * (1.0 - g * g)), "gate"),
+        # spectral norm of the stacked recurrent weights [W_hi; W_hf; W_hg; W_ho]: h_{t-1} into the gates
+        Edge("w_hh", "W_hh", _spectral_norm(net.weight_hh), "matrix"),
+        # geometric mean of ||dL/dh_{t-1}|| / ||dL/dh_t|| over the run
+        Edge("step_h", "per step (h)", geometric_step(log_h), "step"),
+        # geometric mean of ||dL/dc_{t-1}|| / ||dL/dc_t|| over the run
+        Edge("step_c", "per step (c)", geometric_step(log_c), "step"),
     )
 
 
@@ -519,28 +465,28 @@ def _gru_edges(net: GatedNetwork, fw: dict[str, np.ndarray], log_h: np.ndarray) 
     act = fw["act"]
     r, z, nn_ = act[:, :n], act[:, n : 2 * n], act[:, 2 * n :]
     return (
-        Edge("keep", "× z", _mean_over_backward_steps(z), "additive",
-             "mean update gate z_t: the share of h_{t-1} copied straight into h_t"),
-        Edge("cand", "× (1−z)·tanh′(n)", _mean_over_backward_steps((1.0 - z) * (1.0 - nn_ * nn_)), "gate",
-             "mean (1 - z_t)(1 - n_t²): through the candidate n_t into h_t"),
-        Edge("reset", "× r", _mean_over_backward_steps(r), "gate",
-             "mean reset gate r_t: how much of W_hn h_{t-1} reaches the candidate"),
-        Edge("w_hh", "W_hh", _spectral_norm(net.weight_hh), "matrix",
-             "spectral norm of the stacked recurrent weights [W_hr; W_hz; W_hn]: h_{t-1} into the gates"),
-        Edge("step_h", "per step (h)", _geometric_step(log_h), "step",
-             "geometric mean of ||dL/dh_{t-1}|| / ||dL/dh_t|| over the run"),
+        # mean update gate z_t: the share of h_{t-1} copied straight into h_t
+        Edge("keep", "× z", mean_over_backward_steps(z), "additive"),
+        # mean (1 - z_t)(1 - n_t²): through the candidate n_t into h_t
+        Edge("cand", "× (1−z)·tanh′(n)", mean_over_backward_steps((1.0 - z) * (1.0 - nn_ * nn_)), "gate"),
+        # mean reset gate r_t: how much of W_hn h_{t-1} reaches the candidate
+        Edge("reset", "× r", mean_over_backward_steps(r), "gate"),
+        # spectral norm of the stacked recurrent weights [W_hr; W_hz; W_hn]: h_{t-1} into the gates
+        Edge("w_hh", "W_hh", _spectral_norm(net.weight_hh), "matrix"),
+        # geometric mean of ||dL/dh_{t-1}|| / ||dL/dh_t|| over the run
+        Edge("step_h", "per step (h)", geometric_step(log_h), "step"),
     )
 
 
 def rnn_edges(result: FlowResult) -> tuple[Edge, ...]:
     """The vanilla RNN's diagram edges, from its :class:`FlowResult` (same definitions as the cells')."""
     return (
-        Edge("act", "× f′(z)", _mean_over_backward_steps(result.dfdz), "gate",
-             f"mean {result.activation}′(z_t): the activation's slope on the only path back"),
-        Edge("w_hh", "W_hh", _spectral_norm(result.w_hh), "matrix",
-             "spectral norm of W_hh: h_{t-1} into the pre-activation"),
-        Edge("step_h", "per step (h)", _geometric_step(result.log10_grad_norm), "step",
-             "geometric mean of ||dL/dh_{t-1}|| / ||dL/dh_t|| over the run"),
+        # mean f′(z_t): the activation's slope on the only path back
+        Edge("act", "× f′(z)", mean_over_backward_steps(result.dfdz), "gate"),
+        # spectral norm of W_hh: h_{t-1} into the pre-activation
+        Edge("w_hh", "W_hh", _spectral_norm(result.w_hh), "matrix"),
+        # geometric mean of ||dL/dh_{t-1}|| / ||dL/dh_t|| over the run
+        Edge("step_h", "per step (h)", geometric_step(result.log10_grad_norm), "step"),
     )
 
 
@@ -559,39 +505,18 @@ def gated_flow(
     if net.cell == "lstm":
         log_h, log_c, log_x = _lstm_backward(net, fw)
         edges = _lstm_edges(net, fw, log_h, log_c)
-        additive = fw["act"][:, n : 2 * n]
     else:
         (log_h, log_x), log_c = _gru_backward(net, fw), None
         edges = _gru_edges(net, fw, log_h)
-        additive = fw["act"][:, n : 2 * n]
-    steps = net.steps
-    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
-        grad_norm = np.power(10.0, log_h)
-        local = np.full(steps, np.nan)
-        local[1:] = log_h[:-1] - log_h[1:]
-        cumulative = log_h - log_h[-1]
     names = GATE_NAMES[net.cell]
     gates = {name: fw["act"][:, k * n : (k + 1) * n] for k, name in enumerate(names)}
     if net.cell == "lstm":
         gates["c"] = fw["c"]
-    return GatedFlowResult(
-        t=np.arange(1, steps + 1),
-        log10_grad_norm=log_h,
-        grad_norm=grad_norm,
-        log10_local_factor=local,
-        log10_cumulative=cumulative,
-        dfdz=additive,
-        h=fw["h"],
-        forward_overflow=~np.all(np.isfinite(fw["h"]), axis=1),
-        w_hh=net.block(names[CANDIDATE_BLOCK]),
-        verdict=verdict_from_log10(log_h, vanish_threshold, explode_threshold),
-        cell=net.cell,
-        activation="tanh",
-        log10_input_grad_norm=log_x,
-        log10_cell_grad_norm=log_c,
-        edges=edges,
-        gates=gates,
-        network=net,
+    # dfdz: the per-unit multiplier of the additive path, the forget gate f (LSTM) or z (GRU)
+    return assemble_result(  # type: ignore[return-value]
+        log_h, fw["h"], gates[names[1]], net.block(names[CANDIDATE_BLOCK]), vanish_threshold, explode_threshold,
+        cls=GatedFlowResult, cell=net.cell, activation="tanh", log10_input_grad_norm=log_x,
+        log10_cell_grad_norm=log_c, edges=edges, gates=gates, network=net,
     )
 
 

@@ -62,10 +62,7 @@ class FlowResult:
     @property
     def input_grad_norm(self) -> np.ndarray | None:
         """``||dL/dx_t||_2`` as float64 (0.0 where it underflows, ``inf`` where it overflows)."""
-        if self.log10_input_grad_norm is None:
-            return None
-        with np.errstate(over="ignore", under="ignore"):
-            return np.power(10.0, self.log10_input_grad_norm)
+        return None if self.log10_input_grad_norm is None else power10(self.log10_input_grad_norm)
 
     @property
     def spectral_radius(self) -> float:
@@ -130,12 +127,7 @@ class FlowResult:
             "forward_overflow": [bool(v) for v in self.forward_overflow],
             "spectral_radius": self.spectral_radius,
             "spectral_norm": self.spectral_norm,
-            "verdict": {
-                "kind": self.verdict.kind,
-                "first_t": self.verdict.first_t,
-                "vanish_threshold": self.verdict.vanish_threshold,
-                "explode_threshold": self.verdict.explode_threshold,
-            },
+            "verdict": verdict_json(self.verdict),
             **self.input_json(),
         }
 
@@ -151,6 +143,36 @@ def json_finite(values: np.ndarray) -> list[float | None]:
     """Floats for strict JSON, ``None`` for anything not finite: a log10 of an exact zero, or a norm
     that overflows float64 (its exact value is in the log10 column; one that underflows is 0.0)."""
     return [float(v) if np.isfinite(v) else None for v in values]
+
+
+def verdict_json(verdict: Verdict) -> dict[str, Any]:
+    """A verdict in every model's JSON document: its kind, first step and thresholds."""
+    return {"kind": verdict.kind, "first_t": verdict.first_t, "vanish_threshold": verdict.vanish_threshold,
+            "explode_threshold": verdict.explode_threshold}
+
+
+def power10(log10_values: np.ndarray) -> np.ndarray:
+    """``10 ** log10_values`` as float64: 0.0 where it underflows, ``inf`` where it overflows (the
+    exact value stays in the log10 array)."""
+    with np.errstate(over="ignore", under="ignore"):
+        return np.power(10.0, log10_values)
+
+
+def geometric_step(log10_norm: np.ndarray) -> float:
+    """The geometric mean of ``||g_{t-1}|| / ||g_t||`` over a run, from its exact log10 norms: the
+    factor one backward step applied on average. NaN when ``T = 1`` or either end is not finite
+    (the gradient became exactly 0)."""
+    steps = log10_norm.size
+    if steps < 2 or not np.all(np.isfinite(log10_norm[[0, -1]])):
+        return float("nan")
+    return float(10.0 ** ((log10_norm[0] - log10_norm[-1]) / (steps - 1)))
+
+
+def mean_over_backward_steps(values: np.ndarray) -> float:
+    """Mean over units and the steps ``t = 2..T`` that the backward pass goes through (all steps if
+    ``T = 1``): the average of a per-step factor along the way back."""
+    rows = values[1:] if values.shape[0] > 1 else values
+    return float(np.mean(rows))
 
 
 def forward(scenario: Scenario) -> np.ndarray:
@@ -207,11 +229,6 @@ def derivative_from_output(activation: str, y: np.ndarray) -> np.ndarray:
         if activation == "identity":
             return np.ones_like(y)
     raise ValueError(f"unknown activation {activation!r}")
-
-
-def backward_log10(w_hh: np.ndarray, dfdz: np.ndarray, block: int = 16) -> np.ndarray:
-    """``log10 ||g_t||`` for ``t = 1..T`` with ``g_T = 1`` and ``g_{t-1} = W_hh^T (f'(z_t) g_t)``."""
-    return backward_chain(w_hh, dfdz, block).log10_norm
 
 
 @dataclass
@@ -402,8 +419,7 @@ def assemble_result(
     cumulative factors, forward-overflow flags and the verdict are derived here for every model."""
     steps = log10_norm.size
     t = np.arange(1, steps + 1)
-    with np.errstate(over="ignore", under="ignore"):
-        grad_norm = np.power(10.0, log10_norm)
+    grad_norm = power10(log10_norm)
     local = np.full(steps, np.nan)
     with np.errstate(invalid="ignore"):
         local[1:] = log10_norm[:-1] - log10_norm[1:]

@@ -77,15 +77,37 @@ def power_table(steps: int, weights: tuple[float, ...] = TABLE_WEIGHTS) -> list[
 
 @dataclass
 class ActivationRow:
+    """One row of the activation table.
+
+    ``derivative_at_minus_1`` and ``derivative_at_plus_1`` are ``f'(-1)`` and ``f'(+1)``: equal for
+    tanh, sigmoid and identity, but 0 and 1 for ReLU, whose mean (``typical_derivative``, 0.5) is a
+    slope ReLU never has. Show the two values (:meth:`near_one_text` does), not the mean.
+    """
+
     name: str
     max_derivative: float
-    typical_derivative: float  # mean of f'(z) over |z| = 1
+    derivative_at_minus_1: float
+    derivative_at_plus_1: float
     after_10: float  # max_derivative ** 10
     after_50: float
 
+    @property
+    def typical_derivative(self) -> float:
+        """Mean of ``f'(-1)`` and ``f'(+1)`` (the seeds' "typical derivative near |z| = 1"); for ReLU
+        it is 0.5, a slope ReLU never has: prefer the two values."""
+        return 0.5 * (self.derivative_at_minus_1 + self.derivative_at_plus_1)
+
+    def near_one_text(self) -> str:
+        """``0.42`` when ``f'(-1) = f'(+1)``, else ``1 at +1, 0 at −1`` (ReLU)."""
+        lo, hi = self.derivative_at_minus_1, self.derivative_at_plus_1
+        if abs(lo - hi) <= 1e-12 * max(1.0, abs(hi)):
+            return f"{hi:.2g}"
+        return f"{hi:.2g} at +1, {lo:.2g} at −1"
+
 
 def activation_table() -> list[ActivationRow]:
-    """Maximum derivative, the typical derivative near |z| = 1, and the best case after 10 and 50 steps.
+    """Maximum derivative, the derivative at z = -1 and z = +1, and the best case after 10 and 50
+    steps.
 
     The maximum is found on a fine grid rather than typed in, so the table checks the formulas.
     """
@@ -94,6 +116,6 @@ def activation_table() -> list[ActivationRow]:
     for name in ACTIVATIONS:
         act = get_activation(name)
         max_d = float(np.max(act.df(grid)))
-        typical = float(np.mean(act.df(np.array([-1.0, 1.0]))))
-        rows.append(ActivationRow(name, max_d, typical, max_d**10, max_d**50))
+        at_minus, at_plus = (float(v) for v in act.df(np.array([-1.0, 1.0])))
+        rows.append(ActivationRow(name, max_d, at_minus, at_plus, max_d**10, max_d**50))
     return rows

@@ -227,6 +227,20 @@ def _check_choice(v: Any, key: str, choices: tuple[str, ...], where: str) -> str
     return v
 
 
+def float_array(value: Any, name: str, ndim: int) -> np.ndarray:
+    """``value`` (a NumPy array, a tensor's numbers, nested lists) as a float64 array of ``ndim``
+    dimensions holding only finite numbers: the check every network built from arrays makes."""
+    try:
+        arr = np.array(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InputError(f"{name} is not an array of numbers") from None
+    if arr.ndim != ndim:
+        raise InputError(f"{name} must have {ndim} dimension(s), got {arr.ndim}")
+    if not np.all(np.isfinite(arr)):
+        raise InputError(f"{name} holds a non-finite number")
+    return arr
+
+
 def _matrix(data: dict, key: str, where: str, ndim: int, required: bool = True) -> np.ndarray | None:
     """A list (of lists) of finite numbers within ``MAX_ABS_VALUE``, as a float64 array."""
     if key not in data:

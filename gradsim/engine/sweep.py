@@ -215,20 +215,13 @@ def jacobian_at_zero(w_hh: np.ndarray, activation: str) -> np.ndarray:
 
 @dataclass
 class MatrixStudy:
-    """A typed-in ``W_hh``: its spectrum, its Jacobian at 0, the prediction and the measured flow."""
+    """A typed-in ``W_hh``: its spectrum, the spectrum of its Jacobian at 0, the prediction and the measured flow."""
 
     w_hh: np.ndarray
     activation: str
     spectrum: MatrixSpectrum  # of W_hh
-    jacobian: np.ndarray  # at h = 0
-    jacobian_spectrum: MatrixSpectrum
+    jacobian_spectrum: MatrixSpectrum  # of the Jacobian at h = 0
     flow: FlowResult  # measured: no input, h_0 = 0
-    log10_predicted: np.ndarray  # log10 ||g_T|| + (T - t) log10 rho(J), per step t
-
-    @property
-    def slope_at_zero(self) -> float:
-        """``f'(0)``: 1 for tanh and identity, 0.25 for sigmoid, 0 for ReLU."""
-        return float(get_activation(self.activation).df(np.zeros(1))[0])
 
     @property
     def prediction(self) -> str:
@@ -254,14 +247,7 @@ def matrix_study(matrix, activation: str = "tanh", steps: int = 50, vanish: floa
     scenario = Scenario("rnn", activation, w, np.zeros((n, 1)), np.zeros(n), np.zeros(n),
                         np.zeros((int(steps), 1)))
     flow = gradient_flow(scenario, vanish, explode)
-    jac = jacobian_at_zero(w, activation)
-    jspec = matrix_spectrum(jac)
-    back = (flow.steps - flow.t).astype(np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        log_rho = np.log10(jspec.spectral_radius) if jspec.spectral_radius > 0 else -np.inf
-        predicted = flow.log10_grad_norm[-1] + back * log_rho
-    predicted[-1] = flow.log10_grad_norm[-1]
-    return MatrixStudy(w, activation, matrix_spectrum(w), jac, jspec, flow, predicted)
+    return MatrixStudy(w, activation, matrix_spectrum(w), matrix_spectrum(jacobian_at_zero(w, activation)), flow)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -307,14 +293,13 @@ class FeedforwardComparison:
     """A product of different per-layer weights beside one weight multiplied by itself.
 
     ``layer_weights[k]`` is layer ``k + 1``'s weight, drawn uniformly in ``[w - spread, w + spread]``.
-    The products are kept as log10 of their absolute value (``-inf`` once a factor is 0) and the
-    sign separately, so long products stay exact.
+    The products are kept as log10 of their absolute value (``-inf`` once a factor is 0), so long
+    products stay exact.
     """
 
     t: np.ndarray  # 1..T
     layer_weights: np.ndarray
     log10_feedforward: np.ndarray  # log10 |w_1 ... w_t|
-    sign_feedforward: np.ndarray
     log10_recurrent: np.ndarray  # log10 |w|^t
 
 
@@ -329,5 +314,4 @@ def feedforward_vs_recurrent(w: float, spread: float, steps: int, seed: int = 0)
     with np.errstate(divide="ignore"):
         logs = np.cumsum(np.log10(np.abs(weights)))
         rec = np.arange(1, steps + 1) * np.log10(abs(w)) if w != 0 else np.full(steps, -np.inf)
-    signs = np.cumprod(np.sign(weights))
-    return FeedforwardComparison(np.arange(1, steps + 1), weights, logs, signs, rec)
+    return FeedforwardComparison(np.arange(1, steps + 1), weights, logs, rec)

@@ -59,3 +59,120 @@ def verdict_from_log10(
     if vanishing.any():
         return Verdict(VANISHING, int(t[vanishing].max()), vanish_threshold, explode_threshold)
     return Verdict(HEALTHY, None, vanish_threshold, explode_threshold)
+
+
+# --------------------------------------------------------------------------------------------------
+# the words of a verdict: what it measured, over which steps, against which thresholds
+#
+# Every scene's badge and every sentence about a verdict comes from here, so the badge never says
+# more (or less) than the numbers: "HEALTHY" alone reads as "no problem" even when the gradient
+# shrank a hundredfold, so the detail line always names the thresholds and the steps it covers.
+
+_SUPERSCRIPT = str.maketrans("0123456789-.", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻·")
+_SUBSCRIPT = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
+
+
+def subscript(n: int) -> str:
+    """``50`` as ``₅₀``, for ``h₅₀``."""
+    return str(int(n)).translate(_SUBSCRIPT)
+
+
+def power_text(log10_value: float, decimals: int = 1) -> str:
+    """A ratio given by its log10, as a power of ten in the project's typography.
+
+    ``-6`` gives ``10⁻⁶`` and ``-1.43`` gives ``10⁻¹·⁴`` (one decimal by default: the reader wants
+    orders of magnitude, and the log stays exact far outside float64). ``-inf`` is ``0`` and NaN
+    ``not a number``.
+    """
+    v = float(log10_value)
+    if np.isnan(v):
+        return "not a number"
+    if v == -np.inf:
+        return "0"
+    if v == np.inf:
+        return "∞"
+    rounded = round(v, decimals)
+    if abs(rounded - round(rounded)) < 10.0 ** -(decimals + 1):
+        text = str(int(round(rounded)))
+    else:
+        text = f"{rounded:.{decimals}f}"
+    if text in ("-0", "0"):
+        text = "0"
+    return "10" + text.translate(_SUPERSCRIPT)
+
+
+def threshold_text(value: float) -> str:
+    """A threshold as ``10⁻⁶`` when it is a power of ten, else ``5 × 10⁻⁷``."""
+    log = float(np.log10(value))
+    if abs(log - round(log)) < 1e-9:
+        return power_text(round(log))
+    exponent = int(np.floor(log))
+    return f"{value / 10.0 ** exponent:.3g} × {power_text(exponent)}"
+
+
+def _range_text(verdict: Verdict) -> str:
+    return f"{threshold_text(verdict.vanish_threshold)}…{threshold_text(verdict.explode_threshold)}"
+
+
+def verdict_badge(verdict: Verdict, steps: int, relative: bool = False, symbol: str = "h") -> tuple[str, str]:
+    """The two lines of a verdict badge: ``("VANISHING", "below 10⁻⁶ from t = 29")`` or
+    ``("HEALTHY", "within 10⁻⁶…10³ over T = 50")``.
+
+    ``steps`` is T, the number of steps the verdict looked at. ``relative`` says the thresholds
+    were applied to ``‖dL/dhₜ‖ / ‖dL/dh_T‖`` (the training lab) rather than to ``‖dL/dhₜ‖``
+    itself (the gradient-flow scenes, where ``dL/dh_T`` is all ones); the detail then says "of
+    ‖dL/dh_T‖". "from t = 29" counts back from T: step 29 is the latest step past the threshold.
+    ``symbol`` names the vector differentiated (``h``; ``e`` for a Transformer's embedded inputs).
+    """
+    of = f" of ‖dL/d{symbol}{subscript(steps)}‖" if relative else ""
+    if verdict.kind == HEALTHY:
+        return "HEALTHY", f"within {_range_text(verdict)}{of} over T = {int(steps)}"
+    if verdict.kind == VANISHING:
+        return "VANISHING", f"below {threshold_text(verdict.vanish_threshold)}{of} from t = {verdict.first_t}"
+    return "EXPLODING", f"above {threshold_text(verdict.explode_threshold)}{of} from t = {verdict.first_t}"
+
+
+def verdict_sentence(log10_norm: np.ndarray, verdict: Verdict, relative: bool = False, symbol: str = "h") -> str:
+    """One sentence saying what the verdict measured on this curve, e.g. "‖dL/dh₁‖ is 10⁻¹·⁴ of
+    ‖dL/dh₅₀‖: it shrank, but stayed within the thresholds 10⁻⁶…10³ at every step".
+
+    ``log10_norm[t-1]`` is ``log10 ‖dL/dhₜ‖`` (index 0 is t = 1, ``-inf`` for an exact zero, NaN
+    where the forward pass overflowed); ``verdict`` is the one computed from it (with ``relative``
+    and ``symbol`` as in :func:`verdict_badge`).
+    """
+    logs = np.asarray(log10_norm, dtype=np.float64)
+    if logs.size == 0:
+        return "There are no steps to judge."
+    steps = int(logs.size)
+    first, last = f"‖dL/d{symbol}{subscript(1)}‖", f"‖dL/d{symbol}{subscript(steps)}‖"
+    if steps == 1:
+        ratio = "There is one step, so the gradient has not travelled back at all"
+    elif np.isnan(logs[0]) or np.isnan(logs[-1]):
+        ratio = f"{first} / {last} is not a number (the forward pass overflowed)"
+    elif logs[-1] == -np.inf:
+        ratio = f"{last} is exactly 0, so no gradient travels back"
+    else:
+        change = float(logs[0] - logs[-1])
+        if abs(change) < 0.05:
+            ratio = f"{first} is about the size of {last}"
+        else:
+            ratio = f"{first} is {power_text(change)} {'times' if change > 0 else 'of'} {last}"
+        if change == -np.inf:
+            ratio = f"{first} is exactly 0 (the gradient is cut on its way back from {last})"
+    of = f" of {last}" if relative else ""
+    if verdict.kind == HEALTHY:
+        if steps == 1 or not np.isfinite(logs[0] - logs[-1]) or abs(logs[0] - logs[-1]) < 0.05:
+            trend = "it"
+        elif logs[0] < logs[-1]:
+            trend = "it shrank, but"
+        else:
+            trend = "it grew, but"
+        return f"{ratio}: {trend} stayed within the thresholds {_range_text(verdict)}{of} at every step"
+    t = verdict.first_t
+    if verdict.kind == VANISHING:
+        return (f"{ratio}: counting back from t = {steps}, ‖dL/d{symbol}ₜ‖ falls below "
+                f"{threshold_text(verdict.vanish_threshold)}{of} at t = {t}")
+    if t is not None and np.isnan(logs[t - 1]):
+        return f"{ratio}: counting back from t = {steps}, the forward pass overflowed at t = {t}"
+    return (f"{ratio}: counting back from t = {steps}, ‖dL/d{symbol}ₜ‖ rises above "
+            f"{threshold_text(verdict.explode_threshold)}{of} at t = {t}")

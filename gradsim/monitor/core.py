@@ -197,6 +197,12 @@ class Monitor:
 
     Use as a context manager or call :meth:`remove` when done. ``records`` holds the recorded steps
     (also in ``run``, a :class:`~gradsim.monitor.runlog.RunLog`), ``alerts`` every threshold crossing.
+
+    ``every=k`` records one training step in k, starting with the first; a training step is a
+    backward pass that reaches the model. ``budget`` (0.2 by default) skips steps whenever recording
+    would take more than that fraction of the time spent training, and ``budget=None`` records every
+    step whatever it costs; ``warn`` issues a :class:`GradientAlert` warning at the first crossing of
+    each threshold by each series or parameter.
     """
 
     def __init__(
@@ -242,7 +248,6 @@ class Monitor:
         if not hasattr(getattr(torch.autograd.Variable, "_execution_engine", None), "queue_callback"):
             raise InputError("monitor: this PyTorch build cannot run a callback at the end of backward")
 
-        self._param_names = [n for n, p in model.named_parameters() if p.requires_grad]
         modules = [_module_summary(name, m) for m, name in self._rnns.items()]
         parameters = [{"name": n, "shape": list(p.shape)} for n, p in model.named_parameters() if p.requires_grad]
         notes = []
@@ -580,19 +585,7 @@ class Monitor:
             warnings.warn(f"gradsim monitor: {message}", GradientAlert, stacklevel=2)
 
 
-def monitor(
-    model: Any,
-    log: str | os.PathLike[str] | None = None,
-    vanish_threshold: float = VANISH_THRESHOLD,
-    explode_threshold: float = EXPLODE_THRESHOLD,
-    every: int = 1,
-    *,
-    budget: float | None = None,
-    warn: bool = True,
-) -> Monitor:
-    """Start monitoring ``model``; see :class:`Monitor`. ``every=k`` records one training step in k,
-    starting with the first; a training step is a backward pass that reaches the model. ``budget``
-    (0.2 by default) skips steps whenever recording would take more than that fraction of the time
-    spent training, and ``budget=None`` records every step whatever it costs; ``warn`` issues a :class:`GradientAlert` warning at the first crossing of each
-    threshold by each series or parameter."""
-    return Monitor(model, log, vanish_threshold, explode_threshold, every, budget=budget, warn=warn)
+def monitor(model: Any, *args: Any, **kwargs: Any) -> Monitor:
+    """Start monitoring ``model``: ``Monitor(model, ...)`` under the name the README shows, with the
+    same options and defaults (one signature, :class:`Monitor`'s, so the two cannot disagree)."""
+    return Monitor(model, *args, **kwargs)

@@ -8,8 +8,11 @@ back through ``h_{t+1}, h_{t+2}, ...``: exactly what ``h_t.retain_grad()`` repor
 
 The choice made here: leave the user's forward pass untouched (training is bit-for-bit the same with
 and without the monitor) and, when the backward pass reaches the layer, rebuild the totals from
-the direct gradients with the cell's own backward recurrence, written out by hand in PyTorch's
-equations and gate order. Every quantity that does not depend on the gradient (gate values, cell
+the direct gradients with the cell's own backward recurrence. The equations and the local
+derivatives are those of :mod:`gradsim.engine.equations` (PyTorch's, in its gate order); this is
+their second form, batched over all timesteps and in place, for speed (the monitor's cost is a
+share of the user's training step), and ``tests/engine/test_equations.py`` proves the two forms
+agree. Every quantity that does not depend on the gradient (gate values, cell
 states, local derivatives) is computed for all timesteps at once from the known hidden states, so
 the sequential loop does one small matrix product and two or three elementwise operations per step.
 The direct gradient of a lower layer is the input gradient of the layer above, which the same
@@ -25,8 +28,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ..engine.equations import input_drive
+
 CELL_OF_MODE = {"RNN_TANH": "rnn", "RNN_RELU": "rnn", "LSTM": "lstm", "GRU": "gru"}
-GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 
 
 @dataclass
@@ -93,16 +97,12 @@ def backward_direction(
         return totals, input_grad
 
     h_prev = torch.cat([h0.unsqueeze(0), hs[:-1]], 0)
-    # Gate pre-activations for all steps at once: x W_ih^T + b_ih, then + h_{t-1} W_hh^T + b_hh.
-    x_flat = x.reshape(steps * batch, -1)
+    # Gate pre-activations for all steps at once: the input's term, then + h_{t-1} W_hh^T (+ b_hh).
+    drive = input_drive(cell, x, w.w_ih, w.b_ih, w.b_hh).reshape(steps * batch, -1)
     h_flat = h_prev.reshape(steps * batch, hidden)
 
     if cell == "lstm":
-        pre = torch.addmm(w.b_ih, x_flat, w.w_ih.t()) if w.b_ih is not None else x_flat @ w.w_ih.t()
-        pre.addmm_(h_flat, w_hh.t())
-        if w.b_hh is not None:
-            pre.add_(w.b_hh)
-        pre = pre.reshape(steps, batch, 4, hidden)
+        pre = drive.addmm_(h_flat, w_hh.t()).reshape(steps, batch, 4, hidden)
         pre[:, :, :2].sigmoid_()
         pre[:, :, 3].sigmoid_()
         pre[:, :, 2].tanh_()
@@ -138,9 +138,8 @@ def backward_direction(
         return totals, input_grad
 
     if cell == "gru":
-        gx = torch.addmm(w.b_ih, x_flat, w.w_ih.t()) if w.b_ih is not None else x_flat @ w.w_ih.t()
         gh = torch.addmm(w.b_hh, h_flat, w_hh.t()) if w.b_hh is not None else h_flat @ w_hh.t()
-        gx = gx.reshape(steps, batch, 3, hidden)
+        gx = drive.reshape(steps, batch, 3, hidden)
         gh = gh.reshape(steps, batch, 3, hidden)
         rz = gx[:, :, :2].add_(gh[:, :, :2]).sigmoid_()
         r, z = rz.unbind(2)

@@ -253,7 +253,6 @@ class RunLog:
         self.finished = False
         self.skipped_lines = 0  # complete lines that could not be read
         self.incomplete_tail = False  # the file ends in a line without its newline
-        self.thinned = False  # older records were thinned to keep memory bounded
         self._values = 0
 
     @property
@@ -274,7 +273,6 @@ class RunLog:
         ):
             self.records = self.records[:-1:2] + [self.records[-1]]
             self._values = sum(sum(v.size for v in r.layers.values()) + len(r.params) for r in self.records)
-            self.thinned = True
 
     def series_keys(self) -> list[str]:
         """Per-timestep series in header order, then any that only appear in records."""
@@ -285,12 +283,6 @@ class RunLog:
         for rec in self.records:
             keys += [k for k in rec.layers if k not in keys]
         return keys
-
-    def param_names(self) -> list[str]:
-        names = [str(p.get("name")) for p in self.header.get("parameters", []) if isinstance(p, dict)]
-        for rec in self.records:
-            names += [k for k in rec.params if k not in names]
-        return names
 
     def steps(self) -> np.ndarray:
         return np.array([r.step for r in self.records], dtype=np.float64)
@@ -309,14 +301,6 @@ class RunLog:
         for i, r in enumerate(rows):
             matrix[i, : r.layers[key].size] = r.layers[key]
         return steps, matrix
-
-    def param_history(self, name: str) -> tuple[np.ndarray, np.ndarray]:
-        """``(steps, log10 gradient norm)`` of one parameter."""
-        rows = [r for r in self.records if name in r.params]
-        return (
-            np.array([r.step for r in rows], dtype=np.float64),
-            np.array([r.params[name] for r in rows], dtype=np.float64),
-        )
 
     def alerts(self) -> list[Alert]:
         return [a for r in self.records for a in r.alerts]

@@ -7,7 +7,6 @@ and runs the exact backward pass. A preset's claim is ``compute_flow(state.job()
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -15,7 +14,7 @@ from ..engine.activations import ACTIVATIONS
 from ..engine.flow import FlowResult, gradient_flow
 from ..engine.init import INITIALISERS
 from ..engine.scenario import GeneratorSettings, Scenario, scenario_from_dict
-from ..engine.thresholds import EXPLODE_THRESHOLD, HEALTHY, VANISH_THRESHOLD, VANISHING, Verdict
+from ..engine.thresholds import EXPLODE_THRESHOLD, VANISH_THRESHOLD
 from ..presets import preset_ids
 from ..state import SceneState, json_document, number, one_of
 
@@ -118,38 +117,3 @@ def outcome(state: FlowState):
 
 
 STATE = FlowState
-
-
-# --------------------------------------------------------------------------------------------------
-# The words of the verdict badge. They say what the badge measured: against which thresholds and
-# over which steps ("HEALTHY" alone reads as "no problem" for a gradient that shrank a hundredfold).
-# Branch ``story`` adds the same function to gradsim/engine/thresholds.py (``verdict_badge``); once it
-# is on main, this one becomes ``from ..engine.thresholds import verdict_badge``.
-
-_SUPERSCRIPT = str.maketrans("0123456789-.", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻·")
-
-
-def power_text(exponent: int) -> str:
-    """``10⁻⁶`` for -6."""
-    return "10" + str(int(exponent)).translate(_SUPERSCRIPT)
-
-
-def threshold_text(value: float) -> str:
-    """A threshold as the charts write it: ``10⁻⁶`` (or ``5 × 10⁻⁷`` when it is not a whole power)."""
-    log = math.log10(value)
-    if abs(log - round(log)) < 1e-9:
-        return power_text(round(log))
-    exponent = math.floor(log)
-    return f"{value / 10.0 ** exponent:.3g} × {power_text(exponent)}"
-
-
-def verdict_badge(verdict: Verdict, steps: int) -> tuple[str, str]:
-    """The badge's two lines: ``("VANISHING", "below 10⁻⁶ from t = 29")`` or
-    ``("HEALTHY", "within 10⁻⁶…10³ over T = 50")``. The gradient travels from step T back to 1, so
-    "from t = 29" means: past the threshold at step 29, within it at every step after (nearer the loss)."""
-    if verdict.kind == HEALTHY:
-        return "HEALTHY", (f"within {threshold_text(verdict.vanish_threshold)}…"
-                           f"{threshold_text(verdict.explode_threshold)} over T = {int(steps)}")
-    if verdict.kind == VANISHING:
-        return "VANISHING", f"below {threshold_text(verdict.vanish_threshold)} from t = {verdict.first_t}"
-    return "EXPLODING", f"above {threshold_text(verdict.explode_threshold)} from t = {verdict.first_t}"

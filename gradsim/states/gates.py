@@ -35,12 +35,12 @@ from ..engine.thresholds import (
     VANISH_THRESHOLD,
     VANISHING,
     Verdict,
+    threshold_text,
     verdict_from_log10,
 )
 from ..formatting import format_log10, format_number
 from ..presets import preset_ids
 from ..state import SceneState, number, one_of
-from .flow import threshold_text
 
 GATES, ADDITIVE = "gates", "additive"
 COMPARES = (GATES, ADDITIVE)  # RNN vs LSTM vs GRU by ‖dL/dhₜ‖; all five models by ‖dL/dxₜ‖

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..engine.activations import get_activation
 from ..engine.scalar import ActivationRow, ScalarTrace, activation_table, scalar_trace
 from ..engine.sweep import (
     FeedforwardComparison,
@@ -122,12 +121,8 @@ def compute_scalar(job: ScalarJob) -> ScalarResult:
 
 
 def _slopes_at_one(row: ActivationRow) -> tuple[float, float]:
-    """f′(−1) and f′(+1): the engine's table has them once it splits its mean (ReLU's 0.5 is a slope
-    ReLU never has); until then, the activation's own derivative at those two points."""
-    if hasattr(row, "derivative_at_minus_1"):
-        return float(row.derivative_at_minus_1), float(row.derivative_at_plus_1)
-    at_minus, at_plus = get_activation(row.name).df(np.array([-1.0, 1.0]))
-    return float(at_minus), float(at_plus)
+    """f′(−1) and f′(+1) (ReLU's mean 0.5 is a slope ReLU never has, so the table shows both)."""
+    return float(row.derivative_at_minus_1), float(row.derivative_at_plus_1)
 
 
 def outcome(state: ScalarState) -> Verdict:

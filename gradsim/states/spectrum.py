@@ -24,7 +24,7 @@ import numpy as np
 from ..engine.activations import ACTIVATIONS, get_activation
 from ..engine.init import INITIALISERS
 from ..engine.scenario import GeneratorSettings
-from ..engine.spectrum import lyapunov_log10_rate, matrix_spectrum, memory_horizon
+from ..engine.spectrum import lyapunov_log10_rate, memory_horizon, theorem_prediction
 from ..engine.sweep import (
     MARKED_NORMS,
     MAX_ENTRY,
@@ -40,11 +40,6 @@ from ..engine.sweep import (
 from ..engine.thresholds import EXPLODE_THRESHOLD, VANISH_THRESHOLD, Verdict, verdict_from_log10
 from ..presets import preset_ids
 from ..state import SceneState, matrix, number, one_of
-
-try:  # the engine's one prediction (branch "story"); until it is on main, the same rule below
-    from ..engine.spectrum import theorem_prediction as _engine_prediction
-except ImportError:  # pragma: no cover - depends on the engine version
-    _engine_prediction = None
 
 VIEWS = ("eigenvalues", "jacobians", "matrix", "sweep")
 SEED_MATRIX = ((0.5, 0.3), (0.2, 0.4))  # the seeds' exercise
@@ -102,22 +97,6 @@ class SpectrumState(SceneState):
 # the prediction
 
 
-@dataclass(frozen=True)
-class _TheoremPrediction:
-    """Stand-in with the engine prediction's fields, used only while the engine lacks it."""
-
-    activation: str
-    sigma_max: float
-    gamma: float
-    spectral_radius: float
-    long_run_rate_per_step: float | None
-    vanishing_guaranteed: bool
-
-    @property
-    def bound_per_step(self) -> float:
-        return self.sigma_max * self.gamma
-
-
 def predict(w_hh: np.ndarray, activation: str):
     """What Pascanu, Mikolov & Bengio (2013) promise for ``W_hh`` and ``f`` before anything runs.
 
@@ -127,13 +106,7 @@ def predict(w_hh: np.ndarray, activation: str):
     reads ``sigma_max``, ``gamma``, ``spectral_radius``, ``vanishing_guaranteed``,
     ``bound_per_step`` and ``long_run_rate_per_step`` (set for a linear network only).
     """
-    if _engine_prediction is not None:
-        return _engine_prediction(w_hh, activation)
-    spec = matrix_spectrum(w_hh)
-    gamma = float(get_activation(activation).max_derivative)
-    rate = spec.spectral_radius if activation == "identity" else None
-    return _TheoremPrediction(activation, spec.spectral_norm, gamma, spec.spectral_radius, rate,
-                              spec.spectral_norm * gamma < 1.0)
+    return theorem_prediction(w_hh, activation)
 
 
 def log10_per_step(value: float) -> float:

@@ -535,6 +535,7 @@ class MainWindow(QMainWindow):
         if on:
             self._set_controls(False)
             self.message_bar.hide()
+            self.toast.hide()  # a status note ("Loaded … from …") is not part of any frame
         self._place_chrome()
         if on and size is not None:
             self.resize(*size)
@@ -545,6 +546,9 @@ class MainWindow(QMainWindow):
             if k > 1.0:
                 self.resize(int(round(size[0] * k)), int(round(size[1] * k)))
                 self._follow_size()
+            # a new size can switch the layout (drawer / docked), and a layout brings back its own
+            # choice of controls: closed again for the frames
+            self._set_controls(False)
 
     def toggle_fullscreen(self) -> None:
         if self.isFullScreen():
@@ -687,9 +691,15 @@ class MainWindow(QMainWindow):
         return open_model_window(self, path)
 
     def open_run_path(self, path):
+        """A run saved by the lab or ``gradsim train --save`` opens in the training lab; a
+        gradsim.monitor run log in its own window, followed as it grows."""
+        from .lab.files import is_saved_run
         from .model_view import open_run_window
 
         self._remember_dir(str(path))
+        if is_saved_run(path):
+            lab = self.show_scene("training")
+            return lab if lab.load_run_from(path) else None
         return open_run_window(self, path)
 
     def open_model_dialog(self) -> None:

@@ -67,9 +67,16 @@ def check_files(args) -> None:
         load_model_file(model)
     run_log = getattr(args, "open_run", None)
     if run_log:
-        from ..monitor.runlog import read_run_log
+        from .lab.files import is_saved_run
 
-        read_run_log(run_log)
+        if is_saved_run(run_log):
+            from ..engine.training import load_runs
+
+            load_runs(run_log)
+        else:
+            from ..monitor.runlog import read_run_log
+
+            read_run_log(run_log)
 
 
 def run_app(args) -> int:

@@ -7,8 +7,14 @@ file. GIF and WebP go through Pillow (GIF: one adaptive palette for the whole cl
 only the rectangle that changed between frames); MP4 through the optional imageio-ffmpeg package,
 whose wheel ships an ffmpeg binary.
 
-``record_frames`` drives any sequence of "shots" (a scene at a time, or a lesson step at a time), so a
+``render_frames`` drives any sequence of "shots" (a scene at a time, or a lesson step at a time), so a
 scene's pulse and a lesson played step by step share one renderer.
+
+A scene may say two more things to a recording (the training lab does; others need not):
+``recording_problem()`` returns why there is nothing to record (a one-line refusal instead of a
+still clip), and ``animation_is_replay = True`` marks an animation that plays back something already
+computed: a recording of ``--seconds S`` then plays it whole within S (its last frames hold the end),
+and the scene is left at its end when the recording ends or is cancelled.
 """
 
 from __future__ import annotations
@@ -36,11 +42,13 @@ STILL_SECONDS = 3.0  # a scene without animation: a short still clip
 
 @dataclass(frozen=True)
 class Shot:
-    """``frames`` frames of one picture: ``prepare()`` once, then ``seek(t)`` before each frame."""
+    """``frames`` frames of one picture: ``prepare()`` once, then ``seek(t)`` before each frame, and
+    ``finish()`` (if any) once its frames are drawn or the recording stopped part-way."""
 
     frames: int
     prepare: Callable[[], None]
     seek: Callable[[float], None]
+    finish: Callable[[], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -102,14 +110,18 @@ def render_frames(widget, shots: Iterable[Shot], fps: int, size: tuple[int, int]
 
     for shot in shots:
         shot.prepare()
-        for i in range(shot.frames):
-            shot.seek(i / fps)
-            _settle()
-            image = widget.grab().toImage()
-            if size is not None and (image.width(), image.height()) != size:
-                image = image.scaled(*size, Qt.AspectRatioMode.IgnoreAspectRatio,
-                                     Qt.TransformationMode.SmoothTransformation)
-            yield image.convertToFormat(QImage.Format.Format_RGB888)
+        try:
+            for i in range(shot.frames):
+                shot.seek(i / fps)
+                _settle()
+                image = widget.grab().toImage()
+                if size is not None and (image.width(), image.height()) != size:
+                    image = image.scaled(*size, Qt.AspectRatioMode.IgnoreAspectRatio,
+                                         Qt.TransformationMode.SmoothTransformation)
+                yield image.convertToFormat(QImage.Format.Format_RGB888)
+        finally:
+            if shot.finish is not None:
+                shot.finish()
 
 
 def _to_pil(image: QImage):
@@ -150,6 +162,9 @@ def write(path: str | Path, frames: Iterable[QImage], total: int, fps: int,
         raise InputError(f"{path}: cannot write ({exc.strerror or exc})") from None
     finally:
         tmp.unlink(missing_ok=True)
+        close = getattr(frames, "close", None)
+        if close is not None:  # a renderer stopped part-way finishes its shot now, not when collected
+            close()
     return Recording(path, done, size, path.stat().st_size)
 
 
@@ -199,8 +214,29 @@ def _write_mp4(path: Path, frames: Iterator[QImage], fps: int) -> None:
 
 # -- what to record -------------------------------------------------------------------------------------
 def scene_shots(window, scene, seconds: float | None, fps: int) -> list[Shot]:
-    length = scene_seconds(scene, seconds)
-    return [Shot(max(1, round(length * fps)), lambda: scene.seek_animation(0.0), scene.seek_animation)]
+    """The scene's animation as one shot; a one-line refusal when the scene has nothing to record."""
+    problem = getattr(scene, "recording_problem", lambda: None)()
+    if problem:
+        raise InputError(problem)
+    frames = max(1, round(scene_seconds(scene, seconds) * fps))
+    length = scene.animation_length()
+    if not (getattr(scene, "animation_is_replay", False) and length):
+        return [Shot(frames, lambda: scene.seek_animation(0.0), scene.seek_animation)]
+    seek = scene.seek_animation if seconds is None else replay_seek(scene.seek_animation, length, frames, fps)
+    return [Shot(frames, lambda: seek(0.0), seek, lambda: scene.seek_animation(length))]
+
+
+def replay_seek(seek: Callable[[float], None], length: float, frames: int, fps: int) -> Callable[[float], None]:
+    """A replay of ``length`` seconds spread over a clip of ``frames`` frames: it ends a short hold
+    before the clip does (the last frame always shows its end), whatever the clip's length."""
+    hold = min(round(HOLD_SECONDS * fps), frames // 5)
+    moving = frames - hold  # frames 0 .. moving-1 play the replay, from its start to its end
+
+    def at(clip_seconds: float) -> None:
+        i = round(clip_seconds * fps)
+        seek(length if moving <= 1 or i >= moving - 1 else length * i / (moving - 1))
+
+    return at
 
 
 def lesson_shots(window, lesson, seconds_per_step: float | None, fps: int) -> list[Shot]:
@@ -258,8 +294,10 @@ def terminal_progress(label: str) -> Callable[[int, int], bool]:
 
 # -- the command line: gradsim gui ... --record FILE -------------------------------------------------------
 def run_record(args) -> int:
-    """``gradsim gui --scene ID [--preset P] [--scenario F] [--lesson L] --record FILE [--seconds S]
-    [--fps N] [--size WxH] [--projector]``: render, write, exit 0; a one-line error and exit 2."""
+    """``gradsim gui --scene ID [--preset P] [--scenario F] [--lesson L] [--open-run RUN] --record FILE
+    [--seconds S] [--fps N] [--size WxH] [--projector]``: render, write, exit 0; a one-line error and
+    exit 2. ``--open-run`` names a run saved by the lab or ``gradsim train --save``: the training lab
+    replays it."""
     import os
 
     from PySide6.QtWidgets import QApplication
@@ -310,6 +348,12 @@ def _prepare_cli(window, args, size, seconds, fps):
     window.show()
     window.set_recording(True, size)
     scene_id = args.scene or window.scene_ids()[0]
+    run_file = getattr(args, "open_run", None)
+    if run_file:  # a run saved by the lab or gradsim train --save, replayed by the training lab
+        if args.scene not in (None, "training"):
+            raise InputError(f"--open-run: a saved run is replayed by the training lab (--scene training), "
+                             f"not by '{args.scene}'")
+        scene_id = "training"
     lesson = None
     if getattr(args, "lesson", None):
         lesson = load_builtin_lesson() if args.lesson == "builtin" else load_lesson(args.lesson)
@@ -322,7 +366,10 @@ def _prepare_cli(window, args, size, seconds, fps):
             raise InputError(f"--preset: {exc}") from None
     if args.scenario and not window.open_scenario_path(args.scenario):
         raise InputError(window.message_bar.label.text() or f"{args.scenario}: cannot open")
+    if run_file and not scene.load_run_from(run_file):
+        raise InputError(window.message_bar.label.text() or f"{run_file}: cannot open")
     window.message_bar.hide()
+    window.toast.hide()  # "Loaded … from …" and such: not part of any frame
     wait_until_drawn(window)
     widget = window.centralWidget()
     if lesson is not None:

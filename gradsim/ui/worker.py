@@ -74,6 +74,10 @@ if not any(isinstance(f, _TorchImportWatch) for f in sys.meta_path):
 def _mark_torch_ready() -> None:
     torch = sys.modules.get("torch")
     if torch is not None and hasattr(torch, "Tensor") and hasattr(torch, "nn"):
+        if not _torch_ready.is_set():  # the first time torch is ready: the app's thread count, once
+            from ..threads import use_gradsim_threads
+
+            use_gradsim_threads(torch)
         _torch_ready.set()
 
 

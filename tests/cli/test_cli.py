@@ -81,7 +81,11 @@ def test_spectrum_json():
     proc = run("spectrum", "--hidden", "6", "--scale", "1.2", "--init", "orthogonal", "--activation", "identity")
     out = json.loads(proc.stdout)
     assert out["spectral_radius"] == pytest.approx(1.2)
-    assert out["prediction"] == "explode" and out["verdict"] == "exploding"
+    # sigma_max * gamma = 1.2 >= 1: the theorem guarantees nothing and never promises an explosion,
+    # while the measured verdict beside it is exploding
+    assert out["prediction"] == "no guarantee" and out["verdict"] == "exploding"
+    assert out["sigma_max_times_gamma"] == pytest.approx(1.2) and out["long_run_rate_per_step"] == pytest.approx(1.2)
+    assert out["log10_measured_first_to_last"] <= out["log10_bound_first_to_last"] + 1e-9
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in BAD.glob("*.gradsim.json")))
@@ -134,3 +138,16 @@ def test_spectrum_sweep_option():
     assert proc.returncode == 0, proc.stderr
     sweep = json.loads(proc.stdout)["sweep"]
     assert len(sweep["spectral_norms"]) == 20 and len(sweep["log10_grad_norm_h1"]) == 20
+
+
+def test_train_needs_no_task_setting_and_prints_strict_json():
+    """``--cell`` alone runs the demo's task (here cut to 2 steps); JSON holds the contract's fields."""
+    proc = run("train", "--cell", "rnn", "--steps", "2", "--eval-size", "32")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout, parse_constant=lambda c: pytest.fail(f"non-strict JSON constant {c}"))
+    for key in ("accuracy", "chance", "loss", "steps", "seconds", "learned", "accuracy_above_chance",
+                "last_batch_gradient"):
+        assert key in doc
+    assert doc["steps"] == 2 and doc["settings"]["delay"] == doc["delay"]
+    missing = run("train")
+    assert missing.returncode == 2 and "--cell" in missing.stderr and "Traceback" not in missing.stderr

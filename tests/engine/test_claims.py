@@ -1,11 +1,16 @@
 """Every claim on screen is a number: each preset's and each lesson step's ``expect`` is computed by
 the engine from the very state the scene would show, on ten seeds (a claim about generated weights
 must hold whatever the seed), without a window. Scenes whose state module has ``outcome`` take part.
+
+A scene whose ``outcome`` trains models (``SLOW_OUTCOME``, the training lab: seconds to minutes per
+claim and seed) is checked apart, in a slow test, on two seeds drawn when the test runs;
+``benchmarks/bench_presets.py`` checks those claims on seeds 0-9.
 """
 
 from __future__ import annotations
 
 import importlib
+import random
 
 import pytest
 
@@ -25,19 +30,32 @@ def _module(scene_id):
     return module if hasattr(module, "outcome") else None
 
 
-def _claims():
+def _slow(scene_id) -> bool:
+    return bool(getattr(_module(scene_id), "SLOW_OUTCOME", False))
+
+
+def _claims(slow: bool = False):
     out = []
     for scene_id in SCENE_IDS:
-        if _module(scene_id) is None:
+        if _module(scene_id) is None or _slow(scene_id) != slow:
             continue
         for p in load_presets(scene_id):
             if p.expect is not None:
                 out.append(pytest.param(scene_id, {"preset": p.preset_id}, p.expect, p.first_t,
                                         id=f"{scene_id}-preset-{p.preset_id}"))
     for i, step in enumerate(load_builtin_lesson().steps, start=1):
-        if step.expect is not None:
+        if step.expect is not None and _slow(step.scene) == slow:
+            if slow and _repeats_a_preset(step):
+                continue  # trained once, as the preset it shows
             out.append(pytest.param(step.scene, step.settings, step.expect, None, id=f"lesson-step-{i}-{step.scene}"))
     return out
+
+
+def _repeats_a_preset(step) -> bool:
+    """A lesson step that shows a preset as it is and claims what the preset claims."""
+    preset_id = step.settings.get("preset")
+    return set(step.settings) == {"preset"} and any(
+        p.preset_id == preset_id and p.expect == step.expect for p in load_presets(step.scene))
 
 
 def _seeded(settings: dict, state_cls, seed: int) -> dict:
@@ -60,6 +78,21 @@ def test_claim_holds_on_ten_seeds(scene_id, settings, expect, first_t):
             failures.append(f"seed {seed}: from t = {result.first_t}, the title says {first_t}")
         if getattr(state, "scenario", None) is not None:
             break  # every number given: the seed changes nothing
+    assert not failures, f"{scene_id} {settings} claims {expect}: " + "; ".join(failures)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("scene_id", "settings", "expect", "first_t"), _claims(slow=True))
+def test_training_claims_hold_on_two_random_seeds(scene_id, settings, expect, first_t):
+    """The training lab's claims, trained for real on two seeds nobody picked (drawn now, named in
+    the message if the claim fails); bench_presets.py runs seeds 0-9."""
+    module, state_cls = _module(scene_id), state_class(scene_id)
+    seeds = random.SystemRandom().sample(range(2**31 - 1), 2)
+    failures = []
+    for seed in seeds:
+        result = module.outcome(state_cls.from_settings({**settings, "seed": seed}))
+        if not claim_holds(expect, result):
+            failures.append(f"seed {seed}: {result!r}")
     assert not failures, f"{scene_id} {settings} claims {expect}: " + "; ".join(failures)
 
 

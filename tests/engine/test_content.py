@@ -253,7 +253,8 @@ def test_bad_timeline_is_refused_with_one_line(tmp_path, raw, fragment):
         ({"kind": "eigenvalues", "matrix": [[1, 2]]}, "square"),
         ({"kind": "eigenvalues", "matrix": [[1, "x"], [0, 1]]}, "number"),
         ({"kind": "eigenvalues", "matrix": [[1, 0], [0, 1]], "extra": 1}, "unknown key"),
-        ({"kind": "norm_power", "norms": [0.95], "steps": 1}, "'steps'"),
+        ({"kind": "norm_power", "norms": [0.95], "factors": 0}, "'factors'"),
+        ({"kind": "norm_power", "norms": [0.95], "steps": 100}, "steps"),
         ({"kind": "norm_power", "norms": []}, "'norms'"),
         ({"kind": "jacobian", "matrix": [[1, 0], [0, 1]], "h_prev": [0]}, "one value per row"),
         ({"kind": "copy_memory", "delays": [5], "cell": "transformer"}, "unknown cell"),
@@ -289,7 +290,7 @@ def test_exercises_cover_the_brief_and_have_hints_and_show_me():
     for e in ex.values():
         assert e.hints and all(h.strip() for h in e.hints)
         assert e.show_me is not None
-    assert ex["norm-095-105"].compute["norms"] == [0.95, 1.05] and ex["norm-095-105"].compute["steps"] == 100
+    assert ex["norm-095-105"].compute["norms"] == [0.95, 1.05] and ex["norm-095-105"].compute["factors"] == 100
     assert ex["spectral-sweep"].compute["norms"] == [0.8, 1.0, 1.2]
     assert ex["jacobian-2x2"].compute["matrix"] == [[0.5, 0.3], [0.2, 0.4]]
 
@@ -347,16 +348,25 @@ def _torch_ratio(norm: float, steps: int, hidden: int, input_scale: float, seed:
 
 
 def test_norm_power_bound_and_measurement():
-    spec = _exercise("norm-095-105").compute
+    """100 factors on both sides: the bound 0.95^100, the hint's number and the measured ratio over
+    100 backward steps (a 101-step run, checked by torch float64 autograd) count the same factors."""
+    ex = _exercise("norm-095-105")
+    spec = ex.compute
     result = compute_exercise(spec)
-    np.testing.assert_allclose(result.values["log10_bound"], [math.log10(0.95**99), math.log10(1.05**99)], rtol=1e-12)
+    assert result.values["factors"] == 100 and result.values["steps"] == 101
+    np.testing.assert_allclose(result.values["log10_bound"], [math.log10(0.95**100), math.log10(1.05**100)], rtol=1e-12)
     for norm, measured, bound in zip(spec["norms"], result.values["log10_measured"], result.values["log10_bound"], strict=True):
-        assert measured == pytest.approx(_torch_ratio(norm, 100, spec["hidden"], spec["input_scale"], spec["seed"], "tanh"), rel=1e-6)
+        assert measured == pytest.approx(_torch_ratio(norm, 101, spec["hidden"], spec["input_scale"], spec["seed"], "tanh"), rel=1e-6)
         assert measured <= bound + 1e-9
     shown = dict(result.rows)
-    assert parse_shown(shown["‖W_hh‖₂ = 0.95: bound 0.95⁹⁹"]) == pytest.approx(0.95**99, rel=5e-3)
-    assert parse_shown(shown["‖W_hh‖₂ = 1.05: bound 1.05⁹⁹"]) == pytest.approx(1.05**99, rel=5e-3)
-    assert "‖W_hh‖₂ = 0.95: measured ‖dL/dh₁‖ / ‖dL/dh₁₀₀‖" in shown
+    assert shown["‖W_hh‖₂ = 0.95: bound 0.95¹⁰⁰"] == "0.00592"  # 0.95^100 = 0.00592
+    assert parse_shown(shown["‖W_hh‖₂ = 1.05: bound 1.05¹⁰⁰"]) == pytest.approx(131.5, rel=5e-3)  # 1.05^100 = 131.5
+    assert "‖W_hh‖₂ = 0.95: measured ‖dL/dh₁‖ / ‖dL/dh₁₀₁‖" in shown
+    hints = " ".join(render_text(h) for h in ex.hints)
+    assert f"0.95¹⁰⁰ = {shown['‖W_hh‖₂ = 0.95: bound 0.95¹⁰⁰']}" in hints
+    assert f"1.05¹⁰⁰ = {shown['‖W_hh‖₂ = 1.05: bound 1.05¹⁰⁰']}" in hints
+    assert "99" not in " ".join(ex.hints) + ex.prompt and "⁹⁹" not in " ".join(ex.hints) + ex.prompt
+    assert ex.show_me.settings["steps"] == spec["factors"] + 1  # "show me" runs the same 100 factors
 
 
 def test_sigmoid_bound_and_measurement():
@@ -423,7 +433,7 @@ def test_copy_memory_conclusion_follows_the_numbers():
 def test_content_imports_neither_torch_nor_qt():
     code = (
         "import sys, gradsim.content, gradsim.lesson;"
-        "gradsim.content.compute_exercise({'kind': 'norm_power', 'norms': [0.9], 'steps': 10});"
+        "gradsim.content.compute_exercise({'kind': 'norm_power', 'norms': [0.9], 'factors': 10});"
         "bad = [m for m in sys.modules if m.startswith(('torch', 'PySide6'))];"
         "print(','.join(bad))"
     )

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gradsim.engine.thresholds import Verdict, verdict_from_log10
-from gradsim.states.flow import FlowState, compute_flow, threshold_text, verdict_badge
+from gradsim.engine.thresholds import Verdict, threshold_text, verdict_badge, verdict_from_log10
+from gradsim.states.flow import FlowState, compute_flow
 
 
 def test_badge_names_thresholds_and_steps():

@@ -637,6 +637,16 @@ def test_input_sequences_from_files_without_pickle(tmp_path):
         make_inputs("noise", 0, 2)
 
 
+def test_the_public_entry_point_is_the_monitor_with_its_defaults():
+    """``gradsim.monitor(model)`` (the README's entry point) takes Monitor's own options and defaults."""
+    import gradsim
+
+    module = torch.nn.GRU(3, 4, dtype=torch.float64)
+    with gradsim.monitor(module, warn=False) as public, Monitor(module, warn=False) as direct:
+        assert type(public) is Monitor
+        assert (public.budget, public.every) == (direct.budget, direct.every) == (core.DEFAULT_BUDGET, 1)
+
+
 def test_importing_the_monitor_loads_no_torch():
     code = "import sys, gradsim, gradsim.monitor; print('torch' in sys.modules, callable(gradsim.monitor))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
@@ -675,6 +685,10 @@ def test_default_budget_and_every_step_on_request():
     module = torch.nn.GRU(3, 4, dtype=torch.float64)
     with Monitor(module, warn=False) as default:
         assert default.budget == core.DEFAULT_BUDGET == 0.2
+    import gradsim
+
+    with gradsim.monitor(module, warn=False) as public:  # the entry point the README shows
+        assert public.budget == 0.2
     with Monitor(module, warn=False, budget=None) as mon:
         for _ in range(4):
             module(torch.randn(5, 2, 3, dtype=torch.float64))[0].sum().backward()

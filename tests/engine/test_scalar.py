@@ -60,6 +60,24 @@ def test_activation_table():
     assert np.log10(rows["sigmoid"].after_50) == pytest.approx(-30, abs=0.2)
 
 
+def test_activation_table_slopes_at_minus_and_plus_one_are_torch_autograds():
+    """f'(-1) and f'(+1) as PyTorch float64 autograd computes them; ReLU is 0 and 1, never 0.5."""
+    import torch
+
+    funcs = {"tanh": torch.tanh, "sigmoid": torch.sigmoid, "relu": torch.relu, "identity": lambda z: z * 1.0}
+    for row in activation_table():
+        z = torch.tensor([-1.0, 1.0], dtype=torch.float64, requires_grad=True)
+        funcs[row.name](z).sum().backward()
+        assert row.derivative_at_minus_1 == pytest.approx(z.grad[0].item(), rel=1e-12, abs=0)
+        assert row.derivative_at_plus_1 == pytest.approx(z.grad[1].item(), rel=1e-12, abs=0)
+    relu = next(r for r in activation_table() if r.name == "relu")
+    assert (relu.derivative_at_minus_1, relu.derivative_at_plus_1) == (0.0, 1.0)
+    assert relu.near_one_text() == "1 at +1, 0 at −1" and "0.5" not in relu.near_one_text()
+    tanh = next(r for r in activation_table() if r.name == "tanh")
+    assert tanh.near_one_text() == f"{1 - np.tanh(1.0) ** 2:.2g}"
+
+
+
 def test_seed_exercise_matrix_spectrum():
     spec = matrix_spectrum(np.array([[0.5, 0.3], [0.2, 0.4]]))
     # characteristic polynomial l^2 - 0.9 l + 0.14 = 0 -> l = 0.7, 0.2

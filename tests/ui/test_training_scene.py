@@ -14,8 +14,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PySide6.QtCore import Qt
 
 from gradsim.engine.training import RUN_FORMAT, TrainSettings, run_delay_sweep, train_side_by_side
+from gradsim.states.training import VIEWS, TrainingState
 
 from .conftest import wait_idle
 
@@ -24,75 +26,87 @@ SMALL = {"delay": 3, "hidden": 8, "embedding": 4, "batch": 8, "steps": 30}
 
 
 def make_small(scene, **extra):
-    """Set the small run through the real widgets (each change resets the run)."""
+    """Set the small run through the real widgets (each change is a new state and resets the run)."""
     values = {**SMALL, **extra}
-    scene.delay.setValue(values["delay"])
-    scene.hidden.setValue(values["hidden"])
-    scene.embedding.setValue(values["embedding"])
-    scene.batch.setValue(values["batch"])
-    scene.steps.setValue(values["steps"])
+    for name in ("delay", "hidden", "embedding", "batch", "steps"):
+        getattr(scene, name).setValue(values[name])
+    assert scene.state.delay == values["delay"] and scene.state.steps == values["steps"]
 
 
 def steps_done(scene) -> int:
-    return min((tr.step[-1] if tr.step else 0) for tr in scene.traces) if scene.traces else 0
+    return min(tr.steps_done for tr in scene.traces) if scene.traces else 0
 
 
 def show_tab(scene, index: int) -> None:
-    scene.tabs.setCurrentIndex(index)
-    scene._mark_dirty()
-    scene._on_frame()
+    """Click the view's tab (a state change; the view is drawn at once)."""
+    bar = scene.tabs.tabBar()
+    from PySide6.QtTest import QTest
+
+    QTest.mouseClick(bar, Qt.MouseButton.LeftButton, pos=bar.tabRect(index).center())
+    assert scene.tabs.currentIndex() == index and scene.state.view == VIEWS[index]
+    scene.draw_now()  # what the frame timer does next (a click on the view on show draws nothing new)
 
 
 def assert_views_show_engine(scene) -> None:
     for i, tr in enumerate(scene.traces):
         c = tr.run.curves
         show_tab(scene, 0)
-        x, y = scene.acc_curves[i].getData()
+        x, y = scene.curves_view.acc_curves[i].getData()
         np.testing.assert_array_equal(x, np.asarray(c.eval_step, dtype=float))
         np.testing.assert_allclose(y, 100.0 * np.asarray(c.accuracy), rtol=1e-12)
-        x, y = scene.loss_curves[i].getData()
+        x, y = scene.curves_view.loss_curves[i].getData()
         np.testing.assert_array_equal(x, np.asarray(c.step, dtype=float))
         np.testing.assert_allclose(y, np.log10(c.loss), rtol=1e-12)
         show_tab(scene, 1)
         heat = c.heatmap()
-        image = scene.heat_images[i].image
-        lo, _hi = scene.color_bar.levels()
+        image = scene.heat_view.images[i].image
+        lo, _hi = scene.heat_view.levels
         np.testing.assert_allclose(image, np.where(np.isfinite(heat), heat, lo), rtol=1e-12)
         show_tab(scene, 3)
-        _x, y = scene.grad_before[i].getData()
+        _x, y = scene.grad_view.before[i].getData()
         np.testing.assert_allclose(y, np.log10(c.grad_norm_before), rtol=1e-12)
-        _x, y = scene.grad_after[i].getData()
+        _x, y = scene.grad_view.after[i].getData()
         np.testing.assert_allclose(y, np.log10(c.grad_norm_after), rtol=1e-12)
         if tr.settings.cell == "rnn":
             show_tab(scene, 2)
-            x, y = scene.eig_current[i].getData()
+            x, y = scene.eig_view.current[i].getData()
             np.testing.assert_allclose(x, c.eigenvalues[-1].real, rtol=1e-12)
             np.testing.assert_allclose(y, c.eigenvalues[-1].imag, rtol=1e-12)
-            x, _y = scene.eig_initial[i].getData()
+            x, _y = scene.eig_view.initial[i].getData()
             np.testing.assert_allclose(x, c.eigenvalues[0].real, rtol=1e-12)
 
 
-def test_default_preset_is_the_comparison(lab):
-    s = lab.settings()
-    assert s["preset"] == "comparison" and s["delay"] == 40 and s["task"] == "copy"
-    assert [m["cell"] for m in s["models"]] == ["rnn", "lstm"]
-    assert s["models"][1]["forget_bias"] == 3.0
-    assert [t.cell for t in lab.train_settings()] == ["rnn", "lstm"]
-    assert not lab.slots[2].enabled()
+def left_click():
+    return Qt.MouseButton.LeftButton
+
+
+def test_default_is_the_first_preset_on_the_engines_defaults(lab):
+    """The lab opens on its first preset, which is `gradsim train`'s defaults with an RNN and an LSTM."""
+    assert lab.state == TrainingState() and lab.state.preset == lab.presets[0].preset_id
+    assert lab.preset_choice.value() == lab.presets[0].preset_id
+    engine = TrainSettings()
+    rnn, lstm = lab.train_settings()
+    for key in ("task", "delay", "symbols", "categories", "hidden", "lr", "batch", "steps", "seed"):
+        assert getattr(rnn, key) == getattr(lstm, key) == getattr(engine, key)
+    assert (rnn.cell, lstm.cell, lstm.forget_bias) == ("rnn", "lstm", 3.0)
+    assert not lab.panels[2].isChecked() and lab.panels[1].isChecked()
+    assert lab.delay.value() == engine.delay and lab.steps.value() == engine.steps
 
 
 def test_settings_round_trip(lab):
-    lab.apply_settings({"delay": 17, "lr": 0.01, "clip": False, "seed": 9, "preset": "custom",
+    lab.apply_settings({"delay": 17, "lr": 0.01, "clip": False, "seed": 9,
                         "models": [{"cell": "gru"}, {"cell": "rnn", "activation": "relu", "init": "identity"},
                                    {"cell": "lstm", "forget_bias": 1.5}],
-                        "sweep": {"delays": [2, 4], "steps": 50, "cells": ["lstm"]}})
+                        "sweep_delays": [2, 4], "sweep_steps": 50, "sweep_cells": ["lstm"]})
     s = lab.settings()
+    assert s["preset"] == "custom" and lab.panels[2].isChecked() and lab.panels[2].cell.value() == "lstm"
     lab.reset()
-    assert lab.settings()["preset"] == "comparison"
+    assert lab.state == TrainingState()
     lab.apply_settings(s)
     assert lab.settings() == s
     assert [t.cell for t in lab.train_settings()] == ["gru", "rnn", "lstm"]
     assert lab.train_settings()[2].forget_bias == 1.5 and not lab.train_settings()[0].clip
+    assert lab.sweep_delays.text() == "2, 4" and lab.sweep_cells["lstm"].isChecked()
 
 
 @pytest.mark.parametrize("bad", [
@@ -103,46 +117,53 @@ def test_settings_round_trip(lab):
     {"models": [{"cell": "transformer"}]},
     {"models": [{"cell": "rnn", "dropout": 0.1}]},
     {"preset": "nope"},
-    {"sweep": {"delays": [1, "x"]}},
+    {"sweep_delays": [1, "x"]},
+    {"task": "adding", "delay": 1},
 ])
 def test_apply_settings_refuses_bad_values(lab, bad):
     before = lab.settings()
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError) as info:
         lab.apply_settings(bad)
+    assert "\n" not in str(info.value)
     assert lab.settings() == before
 
 
 def test_step_button_trains_one_step(lab, main_window, qtbot):
     make_small(lab)
-    qtbot.mouseClick(lab.step_button, qtbot_button())
+    qtbot.mouseClick(lab.step_button, left_click())
     qtbot.waitUntil(lambda: steps_done(lab) == 1, timeout=20000)
-    qtbot.wait(100)
-    assert steps_done(lab) == 1 and lab.state == "paused"
+    assert lab.run_state == "paused" and lab.start_button.text() == "▶ Resume"
     lab.step(1)
     qtbot.waitUntil(lambda: steps_done(lab) == 2, timeout=20000)
+    assert steps_done(lab) == 2 and lab.session.task.yielded == 2
     assert_views_show_engine(lab)
-    assert "step 2/30" in lab.status_labels[0].text()
+    assert "step 2/30" in lab.status.labels[0].text()
 
 
 def test_start_pause_resume_finish_equals_an_uninterrupted_run(lab, main_window, qtbot, tmp_path):
     make_small(lab, steps=40)
     settings = lab.train_settings()
-    qtbot.mouseClick(lab.start_button, qtbot_button())
-    assert lab.state == "training"
+    qtbot.mouseClick(lab.start_button, left_click())
+    assert lab.run_state == "training" and lab.start_button.text() == "❚❚ Pause"
     qtbot.waitUntil(lambda: steps_done(lab) >= 3, timeout=20000)
-    qtbot.mouseClick(lab.start_button, qtbot_button())  # pause
-    assert lab.state == "paused"
-    qtbot.wait(200)  # the step in flight, if any, arrives
-    held = steps_done(lab)
-    qtbot.wait(300)
-    assert steps_done(lab) == held < 40
-    qtbot.mouseClick(lab.start_button, qtbot_button())  # resume
-    qtbot.waitUntil(lambda: lab.state == "finished", timeout=60000)
-    assert steps_done(lab) == 40
+    qtbot.mouseClick(lab.start_button, left_click())  # pause
+    task = lab.session.task
+    at_pause = task.yielded
+    assert lab.run_state == "paused"
+    # every snapshot yielded so far has arrived: at most the step that was in flight came after the pause
+    qtbot.waitUntil(lambda: steps_done(lab) == task.yielded, timeout=20000)
+    assert steps_done(lab) <= at_pause + 1 < 40
+    qtbot.mouseClick(lab.start_button, left_click())  # resume
+    qtbot.waitUntil(lambda: lab.run_state == "finished", timeout=60000)
+    assert steps_done(lab) == 40 and not lab.start_button.isEnabled()
     # pausing changed nothing: the same losses as an uninterrupted engine run of the same settings
     reference = list(train_side_by_side(settings))
     for i, tr in enumerate(lab.traces):
-        assert tr.loss == [row[i].loss for row in reference]
+        assert tr.run.curves.loss == [row[i].loss for row in reference]
+        # the outcome word follows the rule the presets' claims are checked with
+        text, accuracy, chance = lab.status.labels[i].text(), tr.run.curves.accuracy[-1], tr.settings.chance
+        assert ("learned" in text) == (accuracy >= 0.95)
+        assert ("at chance" in text) == (abs(accuracy - chance) <= 0.10)
     assert_views_show_engine(lab)
     # CSV export is the engine's curves
     show_tab(lab, 0)
@@ -164,30 +185,29 @@ def test_reset_forgets_the_run(lab, main_window, qtbot):
     make_small(lab)
     lab.step(1)
     qtbot.waitUntil(lambda: steps_done(lab) == 1, timeout=20000)
-    qtbot.mouseClick(lab.reset_button, qtbot_button())
-    assert lab.traces == [] and lab.state == "ready"
+    qtbot.mouseClick(lab.reset_button, left_click())
+    assert lab.traces == [] and lab.run_state == "ready" and lab.start_button.text() == "▶ Start"
     show_tab(lab, 0)
-    assert len(lab.loss_curves[0].getData()[0] or []) == 0
-    assert lab.heat_images[0].image is None
+    assert len(lab.curves_view.loss_curves[0].getData()[0] or []) == 0
+    show_tab(lab, 1)
+    assert lab.heat_view.images[0].image is None
     # a new run from the same seed repeats the first step exactly
-    first = None
     lab.step(1)
     qtbot.waitUntil(lambda: steps_done(lab) == 1, timeout=20000)
-    first = lab.traces[0].loss[0]
-    assert first == next(train_side_by_side(lab.train_settings()))[0].loss
+    assert lab.traces[0].run.curves.loss[0] == next(train_side_by_side(lab.train_settings()))[0].loss
 
 
 def test_nan_run_stops_with_the_engines_explanation(lab, main_window, qtbot):
-    lab.apply_settings({**SMALL, "delay": 120, "clip": False, "preset": "custom",
+    lab.apply_settings({**SMALL, "delay": 120, "clip": False,
                         "models": [{"cell": "rnn", "activation": "identity", "init": "identity", "scale": 2.5}]})
-    qtbot.mouseClick(lab.start_button, qtbot_button())
-    qtbot.waitUntil(lambda: lab.state == "stopped", timeout=20000)
+    qtbot.mouseClick(lab.start_button, left_click())
+    qtbot.waitUntil(lambda: lab.run_state == "stopped", timeout=20000)
     last = lab.traces[0].last
     assert last.stopped and not math.isfinite(last.loss)
     assert "the loss became" in last.stop_reason
-    assert "the loss became" in lab.status_labels[0].text()
+    assert "the loss became" in lab.status.labels[0].text()
     assert "the loss became" in main_window.message_bar.label.text()
-    assert lab.badge.text() == "STOPPED"
+    assert lab.start_button.text() == "Stopped" and not lab.start_button.isEnabled()
 
 
 def test_save_and_load_run(lab, main_window, qtbot, tmp_path):
@@ -197,18 +217,19 @@ def test_save_and_load_run(lab, main_window, qtbot, tmp_path):
         qtbot.waitUntil(lambda n=n: steps_done(lab) == n, timeout=20000)
     path = tmp_path / "lab.gradsim-run.pt"
     assert lab.save_run_to(path)
-    saved = [list(tr.loss) for tr in lab.traces]
+    saved = [list(tr.run.curves.loss) for tr in lab.traces]
     lab.reset()
     assert lab.traces == []
     assert lab.load_run_from(path)
-    assert [tr.loss for tr in lab.traces] == saved
-    assert lab.settings()["delay"] == SMALL["delay"] and lab.state == "paused"
+    assert [tr.run.curves.loss for tr in lab.traces] == saved
+    assert lab.state.delay == SMALL["delay"] and lab.run_state == "paused"
+    assert "step 5/12" in lab.status.labels[0].text()
     assert_views_show_engine(lab)
     # training the loaded run further ends where an uninterrupted run ends
     lab.play_pause()
-    qtbot.waitUntil(lambda: lab.state == "finished", timeout=60000)
+    qtbot.waitUntil(lambda: lab.run_state == "finished", timeout=60000)
     reference = list(train_side_by_side(lab.train_settings()))
-    assert [tr.loss for tr in lab.traces] == [[row[i].loss for row in reference] for i in range(2)]
+    assert [tr.run.curves.loss for tr in lab.traces] == [[row[i].loss for row in reference] for i in range(2)]
 
 
 def test_malicious_run_file_is_refused(lab, main_window, tmp_path):
@@ -230,30 +251,79 @@ def test_malicious_run_file_is_refused(lab, main_window, tmp_path):
 
 def test_delay_sweep_plots_the_engines_points(lab, main_window, qtbot):
     make_small(lab)
-    lab.sweep_delays.setText("1, 2")
+    lab.sweep_delays.setText("2, 1")
+    lab.sweep_delays.editingFinished.emit()
     lab.sweep_steps.setValue(10)
     lab.sweep_cells["lstm"].setChecked(False)
     lab.sweep_cells["gru"].setChecked(True)
-    qtbot.mouseClick(lab.sweep_button, qtbot_button())
-    qtbot.waitUntil(lambda: lab._sweep_task is None, timeout=60000)
+    assert lab.state.sweep_delays == (1, 2) and lab.state.sweep_cells == ("rnn", "gru")
+    show_tab(lab, 4)
+    qtbot.mouseClick(lab.sweep_view.button, left_click())
+    qtbot.waitUntil(lambda: not lab.sweep.running, timeout=60000)
     points = lab.sweep_points
     assert [(p.cell, p.delay) for p in points] == [("rnn", 1), ("rnn", 2), ("gru", 1), ("gru", 2)]
     expected = run_delay_sweep(lab.sweep_base(), [1, 2], ["rnn", "gru"])
     assert [p.accuracy for p in points] == [p.accuracy for p in expected]
-    x, y = lab.sweep_curves["gru"].getData()
+    x, y = lab.sweep_view.curves["gru"].getData()
     np.testing.assert_array_equal(x, [1.0, 2.0])
     np.testing.assert_allclose(y, [100 * p.accuracy for p in expected if p.cell == "gru"])
-    assert lab.sweep_chance.value() == pytest.approx(12.5)
+    assert lab.sweep_view.chance_line.value() == pytest.approx(12.5)
+    assert lab.export_columns()["accuracy"] == [p.accuracy for p in points]
+
+
+def test_bad_sweep_delays_are_refused_in_one_line(lab, main_window):
+    lab.sweep_delays.setText("5, x")
+    lab.sweep_delays.editingFinished.emit()
+    assert "delay sweep" in main_window.message_bar.label.text()
+    assert lab.state.sweep_delays == TrainingState().sweep_delays
+    assert lab.sweep_delays.text() == ", ".join(str(d) for d in TrainingState().sweep_delays)
 
 
 def test_changing_a_control_resets_the_run(lab, main_window, qtbot):
     make_small(lab)
     lab.step(1)
     qtbot.waitUntil(lambda: steps_done(lab) == 1, timeout=20000)
-    lab.slots[1].forget_bias.setValue(0.0)
-    assert lab.traces == [] and lab.state == "ready"
-    assert lab.settings()["preset"] == "custom"
+    show_tab(lab, 2)  # another view keeps the run
+    assert steps_done(lab) == 1
+    lab.panels[1].forget_bias.setValue(0.0)
+    assert lab.traces == [] and lab.run_state == "ready"
+    assert lab.state.preset == "custom"
     assert lab.train_settings()[1].forget_bias == 0.0
+
+
+def test_model_slots_add_and_remove_models(lab, main_window, qtbot):
+    lab.panels[2].setChecked(True)
+    assert [m.cell for m in lab.state.models] == ["rnn", "lstm", "gru"]
+    assert lab.panels[2].cell.value() == "gru" and len(lab.status.labels[2].text()) > 0
+    lab.panels[1].setChecked(False)  # C moves up into B
+    assert [m.cell for m in lab.state.models] == ["rnn", "gru"]
+    assert lab.panels[1].cell.value() == "gru" and not lab.panels[2].isChecked()
+    assert lab.panels[2].isEnabled()  # C may join again: there are two models
+    lab.panels[0].cell.set_value("lstm")
+    assert not lab.panels[0].activation.isEnabled() and lab.panels[0].forget_bias.isEnabled()
+    main_window.undo()
+    assert lab.state.models[0].cell == "rnn" and lab.panels[0].activation.isEnabled()
+
+
+def test_preset_undo_redo_and_a_drag_is_one_step(lab, main_window, qtbot):
+    second = lab.presets[1]
+    lab.preset_choice.set_value(second.preset_id)
+    wait_idle(qtbot, main_window)
+    assert lab.state == TrainingState.from_settings({"preset": second.preset_id})
+    assert lab.delay.value() == lab.state.delay
+    main_window.undo()
+    assert lab.state == TrainingState() and lab.preset_choice.value() == lab.presets[0].preset_id
+    main_window.redo()
+    assert lab.state.preset == second.preset_id and lab.preset_choice.value() == second.preset_id
+    # the seed is kept by a preset; a learning-rate drag is one undo step
+    lab.seed.setValue(11)
+    assert lab.state.preset == second.preset_id and lab.state.seed == 11
+    before = lab.state
+    for value in (0.004, 0.005, 0.006, 0.007):
+        lab.lr.slider.setValue(round((value - 0.0001) / 0.0001))
+    assert lab.state.lr == pytest.approx(0.007) and lab.state.preset == "custom"
+    main_window.undo()
+    assert lab.state == before and lab.lr.value() == pytest.approx(before.lr)
 
 
 def test_both_colour_profiles(lab, main_window, qtbot):
@@ -265,16 +335,17 @@ def test_both_colour_profiles(lab, main_window, qtbot):
         theme = main_window.theme
         for tab in range(5):
             show_tab(lab, tab)
-        assert lab.acc_curves[0].opts["pen"].color().name().lower() == theme.series[0].lower()
+        assert lab.curves_view.acc_curves[0].opts["pen"].color().name().lower() == theme.series[0].lower()
         assert_views_show_engine(lab)
 
 
-def test_preset_applies_engine_settings(lab, main_window, qtbot):
-    lab.preset.set_value("forget")
-    wait_idle(qtbot, main_window)
-    cells = [(t.cell, t.forget_bias) for t in lab.train_settings()]
-    assert cells == [("lstm", 0.0), ("lstm", 3.0)]
-    assert TrainSettings(**{k: lab.settings()[k] for k in ("delay", "hidden", "lr", "batch", "steps")}).delay == 40
+def test_lesson_settings_apply_on_top_of_the_defaults(lab, main_window):
+    """What the quiz's and timeline's "show me" links send: a delay and partial models."""
+    lab.apply_settings({"delay": 7, "hidden": 9})
+    lab.apply_settings({"delay": 40, "models": [{"cell": "lstm", "forget_bias": 3.0}]})
+    assert lab.state.hidden == TrainingState().hidden and lab.state.delay == 40
+    assert [m.cell for m in lab.state.models] == ["lstm"] and lab.state.preset == "custom"
+    assert not lab.panels[1].isChecked()
 
 
 @pytest.mark.slow
@@ -286,7 +357,22 @@ def test_screenshot_option(tmp_path):
     assert out.stat().st_size > 10_000
 
 
-def qtbot_button():
-    from PySide6.QtCore import Qt
+def test_the_drawer_shows_every_control_whole_on_a_big_projector(new_window, qtbot):
+    """At 1920x1080 in projector mode the controls' drawer is as wide as they need (the layout audit
+    sees a combo box's own width, not the drawer's edge that may cut it)."""
+    from PySide6.QtWidgets import QAbstractButton, QComboBox
 
-    return Qt.MouseButton.LeftButton
+    window = new_window(True)
+    window.resize(1920, 1080)
+    window._follow_size()
+    lab = window.show_scene("training")
+    wait_idle(qtbot, window)
+    window._set_controls(True)
+    viewport = lab._scroll.viewport()
+    assert lab.drawer_mode and lab.controls_open()
+    for w in [*lab.controls_panel.findChildren(QComboBox), *lab.controls_panel.findChildren(QAbstractButton)]:
+        if w.isVisibleTo(lab.controls_panel):
+            right = w.mapTo(viewport, w.rect().topRight()).x()
+            text = w.currentText() if isinstance(w, QComboBox) else w.text()
+            assert right <= viewport.width(), f"{text!r} reaches {right} px, the drawer shows {viewport.width()} px"
+    lab.shutdown()

@@ -417,6 +417,7 @@ class Scene(QWidget):
             self._outer.insertWidget(0, self._scroll, 0)
         self.drawer_button.setVisible(drawer and not self._bare)
         self.set_controls_open(not drawer)
+        self._apply_panel_width()  # a drawer may be wider than the docked panel (up to 90 % of the scene)
 
     def set_bare(self, bare: bool) -> None:
         """Only the pictures and their titles (frames for a recording or a handout)."""
@@ -454,7 +455,7 @@ class Scene(QWidget):
     def resizeEvent(self, event) -> None:  # noqa: N802 - Qt naming
         super().resizeEvent(event)
         if self._drawer_mode:
-            self._place_drawer()
+            self._apply_panel_width()  # its width limit follows the scene's width; it places the drawer
 
     def event(self, event) -> bool:
         if event.type() == QEvent.Type.LayoutRequest and self._drawer_mode:

@@ -28,13 +28,12 @@ from ...engine.activations import ACTIVATIONS, get_activation
 from ...engine.flow import FlowResult
 from ...engine.init import INIT_LABELS, INITIALISERS
 from ...engine.scenario import Scenario
+from ...engine.thresholds import threshold_text, verdict_badge
 from ...states.flow import (
     APP_MAX_HIDDEN,
     APP_MAX_STEPS,
     FlowState,
     compute_flow,
-    threshold_text,
-    verdict_badge,
 )
 from ..chain import BackwardPulse, ChainView, ThresholdLabels, fit_legend, subscript
 from ..controls import Choice, PulseControls, ReadoutLabel, SliderSpin, ThresholdBox

@@ -48,7 +48,7 @@ from ...engine.additive import ModelComparison
 from ...engine.cells import CellComparison, Edge
 from ...engine.init import INIT_LABELS, INITIALISERS
 from ...engine.scenario import Scenario
-from ...states.flow import threshold_text
+from ...engine.thresholds import threshold_text
 from ...states.gates import (
     ADDITIVE,
     APP_MAX_HIDDEN,

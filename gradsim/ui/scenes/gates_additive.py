@@ -26,7 +26,7 @@ from PySide6.QtGui import QFontMetricsF, QTextDocument
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
 from ...engine.additive import ModelComparison, attention_middle
-from ...states.flow import threshold_text
+from ...engine.thresholds import threshold_text
 from ...states.gates import (
     ADDITIVE,
     Model,

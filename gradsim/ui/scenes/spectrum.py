@@ -47,9 +47,8 @@ from PySide6.QtWidgets import (
 from ...engine.activations import ACTIVATIONS, get_activation
 from ...engine.init import INIT_LABELS, INITIALISERS
 from ...engine.sweep import MARKED_NORMS, MAX_ENTRY, MAX_MATRIX
-from ...engine.thresholds import VANISH_THRESHOLD, Verdict
+from ...engine.thresholds import VANISH_THRESHOLD, Verdict, verdict_badge
 from ...formatting import format_log10, format_number
-from ...states.flow import verdict_badge
 from ...states.spectrum import (
     MAX_HIDDEN,
     MAX_STEPS,

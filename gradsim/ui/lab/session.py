@@ -1,0 +1,191 @@
+"""The life of one training run in the lab: a :class:`~gradsim.ui.worker.GeneratorTask` running the
+engine's ``train_side_by_side`` on its own thread, started, paused, single-stepped and stopped at
+the generator's yields, and a frame timer that asks for a redraw at most ~33 times a second
+whatever the training speed.
+
+Snapshots arrive by queued signal and are appended to the models' traces at once (they are the
+lab's one copy of the curves); the timer then emits ``frame`` when something new arrived, and the
+scene draws the view on show. No widget here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from ...engine.training import TrainRun, TrainSettings
+from ..worker import GeneratorTask
+from .traces import ModelTrace
+
+FRAME_MS = 30  # at most ~33 redraws per second (goal: 30), whatever the training speed
+RUN_STATES = ("ready", "training", "paused", "finished", "stopped")
+
+
+class TaskKeeper:
+    """Keeps finished or stopping tasks referenced until their threads have returned: deleting a
+    QObject whose thread may still be inside ``emit`` is a crash waiting to happen."""
+
+    def __init__(self) -> None:
+        self._retired: list[GeneratorTask] = []
+
+    def retire(self, task: GeneratorTask) -> None:
+        self._retired = [t for t in self._retired if t.running] + [task]
+
+
+def train_generator(models: Sequence[TrainSettings | TrainRun]) -> Callable[[], Iterator]:
+    """The task's factory: new runs from settings, or loaded runs trained further."""
+
+    def factory():
+        from ...engine.training import train_side_by_side
+
+        return train_side_by_side(list(models))
+
+    return factory
+
+
+class TrainingSession(QObject):
+    """The run on show: its traces, its task and its state (``ready``, ``training``, ``paused``,
+    ``finished`` or ``stopped``)."""
+
+    frame = Signal()  # something new to draw
+    run_state_changed = Signal(str)
+    problem = Signal(str)  # one line for the message bar (a run stopped, a job failed)
+    note = Signal(str)  # one line for the status bar
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.traces: list[ModelTrace] = []
+        self.run_state = "ready"
+        self._task: GeneratorTask | None = None
+        self._keeper = TaskKeeper()
+        self._reported: set[int] = set()
+        self._dirty = False
+        self.timer = QTimer(self)
+        self.timer.setInterval(FRAME_MS)
+        self.timer.timeout.connect(self.tick)
+
+    # -- what is trained -----------------------------------------------------------------------------
+    def runs(self) -> list[TrainRun]:
+        return [tr.run for tr in self.traces if tr.run is not None]
+
+    @property
+    def task(self) -> GeneratorTask | None:
+        return self._task
+
+    def _ensure_task(self, settings: Sequence[TrainSettings]) -> bool:
+        """Make the task if there is none: it continues the runs on show (loaded, or trained
+        before), or starts new runs from ``settings``. False when there is nothing left to train."""
+        if self._task is not None:
+            return True
+        if self.traces and all(tr.run is not None for tr in self.traces):
+            models: list = [tr.run for tr in self.traces]
+        else:
+            models = list(settings)
+            self.traces = [ModelTrace(s) for s in models]
+        if all(getattr(m, "finished", False) for m in models):
+            self.note.emit("This run has finished; Reset to train again")
+            return False
+        self._reported.clear()
+        task = GeneratorTask(train_generator(models))
+        task.snapshot.connect(self._on_snapshot)
+        task.ended.connect(self._on_ended)
+        self._task = task
+        return True
+
+    # -- start, pause, step, reset -------------------------------------------------------------------
+    def play_pause(self, settings: Sequence[TrainSettings]) -> None:
+        task = self._task
+        if task is not None and task.running and not task.paused:
+            task.pause()
+            self._set_state("paused")
+            return
+        if task is not None and task.running:
+            task.resume()
+        else:
+            if not self._ensure_task(settings):
+                return
+            self._task.start()
+        self._set_state("training")
+        self.timer.start()
+
+    def step(self, settings: Sequence[TrainSettings]) -> None:
+        """Pause and train exactly one more step."""
+        if self._task is None or not self._task.running:
+            if not self._ensure_task(settings):
+                return
+            self._task.start(paused=True)
+        self._task.step(1)
+        self._set_state("paused")
+        self.timer.start()
+
+    def pause(self) -> None:
+        if self._task is not None and self._task.running and not self._task.paused:
+            self._task.pause()
+            self._set_state("paused")
+
+    def reset(self) -> None:
+        """Stop training and forget the run; the next Start begins again from the seed."""
+        self.stop()
+        self.traces = []
+        self._set_state("ready")
+        self._dirty = True
+
+    def stop(self) -> None:
+        """Stop the task at its next yield (the traces stay)."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.snapshot.disconnect(self._on_snapshot)
+            task.ended.disconnect(self._on_ended)
+            task.stop()
+            self._keeper.retire(task)
+        self.timer.stop()
+
+    def show_runs(self, runs: Sequence[TrainRun]) -> None:
+        """Show loaded runs (Start trains them further)."""
+        self.reset()
+        self.traces = [ModelTrace.from_run(r) for r in runs]
+        self._set_state("finished" if all(r.finished for r in runs) else "paused")
+        self._dirty = True
+
+    # -- the task's signals --------------------------------------------------------------------------
+    def _on_snapshot(self, snaps) -> None:
+        if self.sender() is not self._task:
+            return
+        for trace, snap in zip(self.traces, snaps, strict=True):
+            if snap is None:
+                continue
+            trace.add(snap)
+            failed = snap.stop_reason is not None and snap.stop_reason.startswith("training stopped")
+            if failed and trace.serial not in self._reported:
+                self._reported.add(trace.serial)
+                self.problem.emit(f"{trace.label}: {snap.stop_reason}")
+        self._dirty = True
+
+    def _on_ended(self, outcome: str) -> None:
+        """The task ran out of steps, stopped on a non-finite loss, or raised (our own stops are
+        disconnected first and never arrive here)."""
+        if self.sender() is not self._task:
+            return
+        task, self._task = self._task, None
+        self._keeper.retire(task)
+        self.timer.stop()
+        failed = any(tr.run is not None and tr.run.stop_reason is not None
+                     and tr.run.stop_reason.startswith("training stopped") for tr in self.traces)
+        if outcome not in ("finished", "stopped"):
+            failed = True
+            self.problem.emit(f"training: {outcome}")
+        self._dirty = True
+        self._set_state("stopped" if failed else "finished")
+        self.tick()
+
+    def tick(self) -> None:
+        """The frame timer: a redraw when something new arrived since the last one."""
+        if self._dirty:
+            self._dirty = False
+            self.frame.emit()
+
+    def _set_state(self, state: str) -> None:
+        if state != self.run_state:
+            self.run_state = state
+            self.run_state_changed.emit(state)
