@@ -28,6 +28,7 @@ import numpy as np
 from gradsim.engine.errors import InputError
 from gradsim.engine.files import read_json
 from gradsim.formatting import format_log10, format_number  # noqa: F401 - the one home; re-exported
+from gradsim.formatting import subscript as sub
 from gradsim.formatting import superscript as sup
 from gradsim.paths import resource
 from gradsim.registry import SCENE_IDS
@@ -58,14 +59,6 @@ MAX_SETTINGS_DEPTH = 6
 MAX_SETTINGS_ITEMS = 4000
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([0-9]+(?:\.[0-9]+)?)\s*([\^*])\s*([0-9]+(?:\.[0-9]+)?)\s*\}\}")
-_SUBSCRIPT = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
-
-
-def sub(value: int | str) -> str:
-    """A step index in the charts' typography: ``sub(100)`` is ``₁₀₀`` (for h₁₀₀)."""
-    return str(value).translate(_SUBSCRIPT)
-
-
 # --------------------------------------------------------------------------------------------------
 # numbers in texts
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 
 _SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+_SUBSCRIPT = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
 
 PLAIN_LOW, PLAIN_HIGH = 1e-3, 1e6  # written without a power of ten in [PLAIN_LOW, PLAIN_HIGH)
 
@@ -19,6 +20,11 @@ PLAIN_LOW, PLAIN_HIGH = 1e-3, 1e6  # written without a power of ten in [PLAIN_LO
 def superscript(number: int) -> str:
     """``-6`` as ``⁻⁶``."""
     return str(int(number)).translate(_SUPERSCRIPT)
+
+
+def subscript(number: int) -> str:
+    """``49`` as ``₄₉`` (a step index: ``h₄₉``, ``‖dL/dh₁₀₀‖``)."""
+    return str(int(number)).translate(_SUBSCRIPT)
 
 
 def power_label(exponent: float) -> str:

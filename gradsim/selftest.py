@@ -225,6 +225,7 @@ def check_scenes(report_dir: Path | None = None) -> str:
     from .ui import scenes as registry
     from .ui.app import MainWindow
     from .ui.theme import theme_for
+    from .ui.worker import describe_error
 
     def quiet_offscreen(_kind, _context, message: str) -> None:
         # the offscreen platform cannot resize real windows and says so on every show: not a fault
@@ -241,13 +242,14 @@ def check_scenes(report_dir: Path | None = None) -> str:
     errors: list[str] = []  # what went wrong in the scene being opened
     current = {"scene": ""}
 
-    def on_failed(key: str, _request_id: int, message: str) -> None:
+    def on_errored(key: str, _request_id: int, exc: BaseException) -> None:
+        message = describe_error(exc)
         if key.split(":")[0] == current["scene"]:
             errors.append(f"{key}: {message}")
         else:  # a late failure of a scene already passed still fails the check
             failures.append(f"{key}: {message}")
 
-    window.worker.failed.connect(on_failed)
+    window.worker.errored.connect(on_errored)
     shown_error = window.show_error
     window.show_error = lambda text: (errors.append(text), shown_error(text))  # type: ignore[method-assign]
     window.resize(1280, 800)

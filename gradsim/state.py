@@ -78,8 +78,12 @@ def flag() -> dict:
     return {"rule": Rule("true or false", convert)}
 
 
-def text(max_length: int = 200) -> dict:
-    def convert(value: Any) -> str:
+def text(max_length: int = 200, optional: bool = False) -> dict:
+    """Text of at most ``max_length`` characters; with ``optional``, None too (nothing chosen)."""
+
+    def convert(value: Any) -> str | None:
+        if value is None and optional:
+            return None
         if not isinstance(value, str):
             _reject(f"expected text, got {_short(value)}")
         if len(value) > max_length:

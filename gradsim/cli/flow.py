@@ -76,6 +76,11 @@ def check_thresholds(args: argparse.Namespace) -> None:
 def add_parser(sub) -> None:
     flow = sub.add_parser("flow", help="gradient flow ||dL/dh_t|| for t = 1..T")
     add_network_options(flow)
+    flow.add_argument("--preset", metavar="ID",
+                      help="the flow scene's preset ID (see --list-presets): its settings, with --seed and the "
+                           "thresholds; no other generator option")
+    flow.add_argument("--list-presets", action="store_true",
+                      help="list the flow presets as {id, title, expect} (expect: the verdict each claims, on every seed)")
     flow.add_argument("--format", choices=("csv", "json"), default="json", help="default %(default)s")
     flow.add_argument("--save-scenario", metavar="FILE",
                       help="also write the scenario to FILE (*.gradsim.json) in the form the app and "
@@ -95,17 +100,60 @@ def save_scenario_file(scenario, path: str) -> None:
         raise InputError(f"{target}: cannot write ({exc.strerror or exc})") from None
 
 
+def list_presets(fmt: str) -> str:
+    from ..presets import load_presets
+
+    items = [p.to_dict() for p in load_presets("flow")]
+    if fmt == "json":
+        return dumps_json(items)
+    return emit({key: [item[key] for item in items] for key in ("id", "title", "expect")}, "csv")
+
+
+_GENERATOR_OPTIONS = ("cell", "activation", "hidden", "input", "steps", "init", "scale", "input_scale",
+                      "forget_bias", "residual_scale")
+
+
+def preset_scenario(args: argparse.Namespace):
+    """The scenario of the app's flow preset ``args.preset`` (the app's defaults under the preset's
+    settings, exactly as the scene builds it), drawn with ``--seed`` when its weights are generated."""
+    from dataclasses import replace
+
+    from ..presets import get_preset
+    from ..states.flow import FlowState
+
+    if args.scenario:
+        raise InputError("arguments: give --preset or --scenario, not both")
+    defaults = GeneratorSettings()
+    changed = [name for name in _GENERATOR_OPTIONS if getattr(args, name) != getattr(defaults, name)]
+    if changed:
+        raise InputError(f"arguments: --preset sets the network itself; drop --{changed[0].replace('_', '-')} "
+                         "(only --seed and the thresholds go with it)")
+    preset = get_preset("flow", args.preset)
+    job = FlowState.from_settings({"preset": preset.preset_id}).job()
+    if job.scenario is not None:  # every number given: the seed has nothing to draw
+        return preset, job.scenario
+    return preset, replace(job.settings, seed=args.seed).validated("arguments").build()
+
+
 def run(args: argparse.Namespace) -> str:
     from ..engine.flow import gradient_flow
 
+    if args.list_presets:
+        return list_presets(args.format)
     check_thresholds(args)
-    scenario = scenario_from_args(args)
+    preset = None
+    if args.preset is not None:
+        preset, scenario = preset_scenario(args)
+    else:
+        scenario = scenario_from_args(args)
     if scenario.cell in GATED_CELLS:  # computed in torch, in this process of the command line's own
         use_gradsim_threads()
     result = gradient_flow(scenario, args.vanish, args.explode)
     if args.save_scenario:
         save_scenario_file(scenario, args.save_scenario)
     doc = result.to_json_dict()
+    if preset is not None:
+        doc["preset"] = preset.to_dict()
     if args.format == "json":
         return dumps_json(doc)
     columns = {k: doc[k] for k in ("t", "grad_norm", "log10_grad_norm", "log10_local_factor", "log10_bound")}

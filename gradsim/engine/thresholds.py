@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..formatting import subscript
+
 VANISH_THRESHOLD = 1e-6
 EXPLODE_THRESHOLD = 1e3
 
@@ -20,33 +22,54 @@ HEALTHY, VANISHING, EXPLODING = "healthy", "vanishing", "exploding"
 class Verdict:
     """The state of one run: ``kind`` is healthy, vanishing or exploding.
 
-    ``first_t`` is the 1-based step, counted back from the loss, at which the gradient first crosses
-    the threshold (the largest ``t`` past it, since the signal travels from ``T`` down to 1);
-    ``None`` when healthy.
+    ``first_t`` is the 1-based step at which the gradient, travelling away from the loss, first
+    crosses the threshold; ``None`` when healthy. Which way it travels is the recurrence's: in a
+    forward recurrence ``h_t`` feeds ``h_{t+1}``, so the gradient goes from ``T`` down to 1 and
+    ``first_t`` is the largest ``t`` past the threshold. In the reverse direction of a bidirectional
+    layer (``reverse``) ``h_t`` feeds ``h_{t-1}``: the step nearest its loss is ``t = 1``, the
+    gradient goes up to ``T``, and ``first_t`` is the smallest ``t`` past the threshold.
     """
 
     kind: str
     first_t: int | None
     vanish_threshold: float
     explode_threshold: float
+    reverse: bool = False  # the gradient travels from t = 1 up to T (a reverse direction)
+
+    def counted(self, steps: int) -> str:
+        """Where ``first_t`` is counted from: ``"counted back from t = 100"`` or, for a reverse
+        direction, ``"counted up from t = 1"``."""
+        return "counted up from t = 1" if self.reverse else f"counted back from t = {int(steps)}"
+
+    def steps_travelled(self, steps: int) -> int | None:
+        """How many steps the gradient travels from the loss's end before it crosses: ``T - first_t``
+        forward, ``first_t - 1`` reverse (``None`` when healthy). Smaller is nearer the loss."""
+        if self.first_t is None:
+            return None
+        return self.first_t - 1 if self.reverse else int(steps) - self.first_t
 
     def describe(self) -> str:
         if self.kind == HEALTHY:
             return "healthy: the gradient stays between the thresholds at every step"
         past = "below" if self.kind == VANISHING else "above"
         limit = self.vanish_threshold if self.kind == VANISHING else self.explode_threshold
-        return f"{self.kind} from step t = {self.first_t} (gradient {past} {limit:.0e})"
+        direction = "; reverse direction, counted up from t = 1" if self.reverse else ""
+        return f"{self.kind} from step t = {self.first_t} (gradient {past} {limit:.0e}{direction})"
 
 
 def verdict_from_log10(
     log10_norm: np.ndarray,
     vanish_threshold: float = VANISH_THRESHOLD,
     explode_threshold: float = EXPLODE_THRESHOLD,
+    *,
+    reverse: bool = False,
 ) -> Verdict:
     """Classify a per-step ``log10 ||dL/dh_t||`` curve (index 0 is t = 1, ``-inf`` for exact zeros).
 
     Explosion wins over vanishing when both occur, because it is the one that breaks training first.
-    NaN (a forward pass that overflowed) counts as exploding.
+    NaN (a forward pass that overflowed) counts as exploding. ``reverse`` says the curve belongs to
+    the reverse direction of a bidirectional layer, whose gradient travels from ``t = 1`` up to
+    ``T``: ``first_t`` is then the smallest ``t`` past the threshold (see :class:`Verdict`).
     """
     if not (0 < vanish_threshold < explode_threshold):
         raise ValueError("thresholds must satisfy 0 < vanish < explode")
@@ -54,11 +77,12 @@ def verdict_from_log10(
     t = np.arange(1, logs.size + 1)
     exploding = np.isnan(logs) | (logs > np.log10(explode_threshold))
     vanishing = ~np.isnan(logs) & (logs < np.log10(vanish_threshold))
+    first = np.min if reverse else np.max  # the first step past the threshold the gradient reaches
     if exploding.any():
-        return Verdict(EXPLODING, int(t[exploding].max()), vanish_threshold, explode_threshold)
+        return Verdict(EXPLODING, int(first(t[exploding])), vanish_threshold, explode_threshold, bool(reverse))
     if vanishing.any():
-        return Verdict(VANISHING, int(t[vanishing].max()), vanish_threshold, explode_threshold)
-    return Verdict(HEALTHY, None, vanish_threshold, explode_threshold)
+        return Verdict(VANISHING, int(first(t[vanishing])), vanish_threshold, explode_threshold, bool(reverse))
+    return Verdict(HEALTHY, None, vanish_threshold, explode_threshold, bool(reverse))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -69,14 +93,6 @@ def verdict_from_log10(
 # shrank a hundredfold, so the detail line always names the thresholds and the steps it covers.
 
 _SUPERSCRIPT = str.maketrans("0123456789-.", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻·")
-_SUBSCRIPT = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
-
-
-def subscript(n: int) -> str:
-    """``50`` as ``₅₀``, for ``h₅₀``."""
-    return str(int(n)).translate(_SUBSCRIPT)
-
-
 def power_text(log10_value: float, decimals: int = 1) -> str:
     """A ratio given by its log10, as a power of ten in the project's typography.
 
@@ -122,6 +138,8 @@ def verdict_badge(verdict: Verdict, steps: int, relative: bool = False, symbol: 
     were applied to ``‖dL/dhₜ‖ / ‖dL/dh_T‖`` (the training lab) rather than to ``‖dL/dhₜ‖``
     itself (the gradient-flow scenes, where ``dL/dh_T`` is all ones); the detail then says "of
     ‖dL/dh_T‖". "from t = 29" counts back from T: step 29 is the latest step past the threshold.
+    (A reverse direction's verdict, ``verdict.reverse``, counts up from t = 1 instead: the model and
+    run windows word those with :func:`gradsim.states.model_view.verdict_text`.)
     ``symbol`` names the vector differentiated (``h``; ``e`` for a Transformer's embedded inputs).
     """
     of = f" of ‖dL/d{symbol}{subscript(steps)}‖" if relative else ""
@@ -138,8 +156,11 @@ def verdict_sentence(log10_norm: np.ndarray, verdict: Verdict, relative: bool = 
 
     ``log10_norm[t-1]`` is ``log10 ‖dL/dhₜ‖`` (index 0 is t = 1, ``-inf`` for an exact zero, NaN
     where the forward pass overflowed); ``verdict`` is the one computed from it (with ``relative``
-    and ``symbol`` as in :func:`verdict_badge`).
+    and ``symbol`` as in :func:`verdict_badge`). The curve is a forward one, its gradient travelling
+    from T down to 1 (the scenes' curves all are); a reverse verdict is refused rather than misworded.
     """
+    if verdict.reverse:
+        raise ValueError("verdict_sentence words forward curves; a reverse direction counts up from t = 1")
     logs = np.asarray(log10_norm, dtype=np.float64)
     if logs.size == 0:
         return "There are no steps to judge."

@@ -4,7 +4,8 @@ Attach it to any ``torch.nn.Module`` holding ``nn.RNN``, ``nn.LSTM`` or ``nn.GRU
 usual. For each recorded training step it keeps ``||dL/dh_t||`` for every timestep ``t``, every layer
 and every direction (the total derivative, as ``h_t.retain_grad()`` would report in an unrolled loop;
 the norm is taken over the whole batch and hidden units of ``h_t``), and the gradient norm of every
-parameter; it flags vanishing and exploding against the thresholds and can write a run log
+parameter; it flags vanishing and exploding against the thresholds (each direction of a bidirectional
+layer the way it carries the gradient: the reverse one from t = 1 up) and can write a run log
 (:mod:`gradsim.monitor.runlog`) that the app follows live.
 
 How it reads the totals, in two ways (both leave the model's computation exactly as it is):
@@ -51,11 +52,10 @@ from gradsim.engine.thresholds import (
     HEALTHY,
     VANISH_THRESHOLD,
     VANISHING,
-    verdict_from_log10,
 )
 
 from .recurrence import CELL_OF_MODE, module_totals
-from .runlog import Alert, RunLog, RunLogWriter, StepRecord, make_header
+from .runlog import Alert, RunLog, RunLogWriter, StepRecord, make_header, series_verdict
 from .step_nodes import find_step_nodes
 
 
@@ -560,10 +560,12 @@ class Monitor:
     def _emit(self, record: StepRecord) -> None:
         record.params = {k: _param_log10_norm(v) for k, v in record.params.items()}
         for key, logs in record.layers.items():
-            verdict = verdict_from_log10(logs, self.vanish_threshold, self.explode_threshold)
+            # each direction judged the way it carries the gradient (a reverse one from t = 1 up)
+            verdict = series_verdict(logs, key, self.vanish_threshold, self.explode_threshold)
             if verdict.kind != HEALTHY:
                 idx = verdict.first_t - 1
-                record.alerts.append(Alert(record.step, key, verdict.kind, float(logs[idx]), verdict.first_t))
+                record.alerts.append(Alert(record.step, key, verdict.kind, float(logs[idx]), verdict.first_t,
+                                           verdict.reverse))
         low, high = math.log10(self.vanish_threshold), math.log10(self.explode_threshold)
         for name, value in record.params.items():
             if math.isnan(value) or value > high:

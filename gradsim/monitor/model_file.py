@@ -11,6 +11,13 @@ For each layer and direction the app shows the eigenvalues of ``W_hh`` (of each 
 for LSTM and GRU) and the gradient flow ``||dL/dh_t||`` on inputs the user picks, computed in float64
 with the monitor's exact recurrence, for the loss ``L = sum`` of the top layer's final hidden states
 (the ``sum_last`` loss of the flow view, one final state per direction).
+
+Directions: the forward direction's final state is ``h_T`` and its gradient travels from ``T`` down
+to 1; the reverse direction's final state is its ``h_1`` (it reads the sequence backwards) and its
+gradient travels from ``t = 1`` up to ``T``. Each direction's verdict is judged its own way
+(``Verdict.reverse``): ``first_t`` is the first step past a threshold the gradient reaches, the
+largest ``t`` forward and the smallest in reverse, and the "far end", how much gradient is left after
+the whole sequence, is ``t = 1`` forward and ``t = T`` in reverse.
 """
 
 from __future__ import annotations
@@ -32,8 +39,9 @@ from gradsim.engine.cancel import report_progress
 from gradsim.engine.errors import InputError
 from gradsim.engine.files import GIB, MIB, check_zip_archive, one_word, open_regular, read_limited
 from gradsim.engine.init import spectral_norm, spectral_radius
-from gradsim.engine.thresholds import EXPLODE_THRESHOLD, VANISH_THRESHOLD, Verdict, verdict_from_log10
+from gradsim.engine.thresholds import EXPLODE_THRESHOLD, VANISH_THRESHOLD, Verdict
 
+from .runlog import is_reverse_series, series_verdict
 from .safetensors import read_safetensors, safetensors_names
 
 MAX_FILE_BYTES = 1 * GIB  # declared and real size of all records of a .pt file, or a .safetensors file
@@ -212,6 +220,11 @@ def load_state_dict_file(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
 
     state = _find_state_dict(loaded)
     if state is None:
+        from gradsim.engine.training import RUN_FORMAT
+
+        if isinstance(loaded, Mapping) and loaded.get("format") == RUN_FORMAT:
+            raise InputError(f"{p}: a training run saved by gradsim (the lab or gradsim train --save), not a "
+                             "model's state dict: open it as a run (File ▸ Open run, gradsim gui --open-run)")
         raise InputError(f"{p}: holds no weights of nn.RNN, nn.LSTM or nn.GRU (no weight_hh_l0 key)")
     chosen = {k: v for k, v in state.items() if _is_layer_key(k) and isinstance(v, torch.Tensor)}
     for k, v in chosen.items():
@@ -385,7 +398,14 @@ class FlowOnInputs:
     module: str
     steps: int
     series: dict[str, np.ndarray]  # key -> log10 ||dL/dh_t||, index 0 is t = 1 (-inf for exact 0)
-    verdicts: dict[str, Verdict]
+    verdicts: dict[str, Verdict]  # key -> its verdict, judged the way that direction carries the gradient
+
+    def far_end(self, key: str) -> tuple[int, float]:
+        """``(t, log10 ||dL/dh_t||)`` at the step farthest from the loss along series ``key``: what is
+        left after the whole sequence (``t = 1`` forward, ``t = T`` for a reverse direction)."""
+        logs = self.series[key]
+        t = logs.size if is_reverse_series(key) else 1
+        return t, float(logs[t - 1])
 
 
 def build_torch_module(spec: LayerSpec, nonlinearity: str = "tanh") -> Any:
@@ -421,7 +441,9 @@ def gradient_flow_on_inputs(
     explode_threshold: float = EXPLODE_THRESHOLD,
 ) -> FlowOnInputs:
     """``||dL/dh_t||`` for every layer and direction on ``inputs`` (T x input_size), float64, with
-    ``L`` the sum of the top layer's final hidden states (both directions when bidirectional)."""
+    ``L`` the sum of the top layer's final hidden states (both directions when bidirectional: the
+    forward one's ``h_T`` and the reverse one's ``h_1``), and each series' verdict judged the way its
+    direction carries the gradient (see the module docstring)."""
     import torch
 
     from .core import Monitor
@@ -444,5 +466,5 @@ def gradient_flow_on_inputs(
     series = {}
     for key in mon.series_keys:
         series[key.replace(mon.header["modules"][0]["name"], spec.name, 1)] = layers[key]
-    verdicts = {k: verdict_from_log10(v, vanish_threshold, explode_threshold) for k, v in series.items()}
+    verdicts = {k: series_verdict(v, k, vanish_threshold, explode_threshold) for k, v in series.items()}
     return FlowOnInputs(spec.name, x.shape[0], series, verdicts)

@@ -12,6 +12,12 @@ Numbers: per-timestep gradient norms are stored as ``log10 ||dL/dh_t||`` (index 
 which keeps tiny values exact and the file small; an exact zero is ``null`` and non-finite values are
 the strings ``"nan"``, ``"inf"`` and ``"-inf"`` (plain JSON has no spelling for them).
 
+Directions: a series of the reverse direction of a bidirectional layer (key ending ``/reverse``)
+carries its gradient from ``t = 1`` up to ``T``, so its alerts' ``first_t`` is the smallest ``t``
+past the threshold (the largest for a forward direction), and each alert says so in ``reverse``.
+Logs written before alerts had ``reverse`` counted every series back from ``T``: their reverse
+series' ``first_t`` is worked out again from the recorded series when the log is read.
+
 No torch and no Qt here: the app reads logs with NumPy only.
 """
 
@@ -20,6 +26,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -30,7 +37,7 @@ import numpy as np
 
 from gradsim.engine.errors import InputError
 from gradsim.engine.files import MIB, check_writable, loads_json, open_regular
-from gradsim.engine.thresholds import EXPLODING, VANISHING
+from gradsim.engine.thresholds import EXPLODING, VANISHING, Verdict, verdict_from_log10
 
 FORMAT = "gradsim.runlog/1"
 MAX_LINE_BYTES = 32 * MIB  # one step of a huge model stays far below this
@@ -41,6 +48,19 @@ MAX_SERIES_PER_RECORD = 10_000
 MAX_VALUES_IN_MEMORY = 50_000_000  # float64 numbers kept (400 MB); older records are thinned past it
 MAX_HEATMAP_CELLS = 4_000_000  # the heatmap handed to a view (32 MB); rows are thinned past it
 MAX_LINE_DEPTH = 8
+_COPY_SUFFIX = re.compile(r"#\d+$")  # "lstm/l0#2": the same module called again in one step
+
+
+def is_reverse_series(key: str) -> bool:
+    """Whether a series key (``"enc.lstm/l1/reverse"``, also its ``#2`` copies) names the reverse
+    direction of a bidirectional layer: the direction whose gradient travels from t = 1 up to T."""
+    return _COPY_SUFFIX.sub("", key).endswith("/reverse")
+
+
+def series_verdict(logs: np.ndarray, key: str, vanish_threshold: float, explode_threshold: float) -> Verdict:
+    """The verdict of one per-timestep series, judged the way its direction carries the gradient
+    (``first_t`` counted back from T forward, up from t = 1 in a reverse direction)."""
+    return verdict_from_log10(logs, vanish_threshold, explode_threshold, reverse=is_reverse_series(key))
 
 
 @dataclass(frozen=True)
@@ -51,11 +71,15 @@ class Alert:
     where: str
     kind: str  # "vanishing" or "exploding"
     log10_value: float
-    first_t: int | None = None  # for per-timestep series: the latest t past the threshold
+    # For per-timestep series: the first t past the threshold that the gradient reaches on its way
+    # from the loss: the latest t forward, the earliest in a reverse direction (``reverse``).
+    first_t: int | None = None
+    reverse: bool = False
 
     def message(self) -> str:
         if self.first_t is not None:
-            return f"step {self.step}: {self.where}: {self.kind} from t = {self.first_t}"
+            counted = " (reverse direction: counted up from t = 1)" if self.reverse else ""
+            return f"step {self.step}: {self.where}: {self.kind} from t = {self.first_t}{counted}"
         value = "non-finite" if math.isnan(self.log10_value) else f"10^{self.log10_value:.1f}"
         return f"step {self.step}: gradient of {self.where}: {self.kind} ({value})"
 
@@ -65,6 +89,7 @@ class Alert:
             "kind": self.kind,
             "log10_value": encode_float(self.log10_value),
             "first_t": self.first_t,
+            "reverse": self.reverse,
         }
 
 
@@ -189,8 +214,12 @@ def _series_from_json(name: str, values: Any) -> np.ndarray:
     return np.array([decode_float(v) for v in values], dtype=np.float64)
 
 
-def step_from_json(obj: dict[str, Any]) -> StepRecord:
-    """Validate and convert one ``step`` line (raises ``ValueError`` when it is malformed)."""
+def step_from_json(obj: dict[str, Any], thresholds: tuple[float, float] | None = None) -> StepRecord:
+    """Validate and convert one ``step`` line (raises ``ValueError`` when it is malformed).
+
+    ``thresholds`` (vanish, explode: the header's) let an alert of an older log, written before
+    alerts said ``reverse``, on a reverse series have its ``first_t`` worked out again from the
+    recorded series, counted up from t = 1 as the direction carries the gradient."""
     step = obj.get("step")
     if not isinstance(step, int) or isinstance(step, bool) or step < 0:
         raise ValueError("step is not a non-negative integer")
@@ -214,7 +243,19 @@ def step_from_json(obj: dict[str, Any]) -> StepRecord:
         first_t = a.get("first_t")
         if first_t is not None and (not isinstance(first_t, int) or isinstance(first_t, bool)):
             raise ValueError("alert first_t is not an integer")
-        alerts.append(Alert(step, str(a.get("where", "")), a["kind"], decode_float(a.get("log10_value")), first_t))
+        where = str(a.get("where", ""))
+        reverse = a.get("reverse")
+        if reverse is not None and not isinstance(reverse, bool):
+            raise ValueError("alert reverse is not a boolean")
+        value = decode_float(a.get("log10_value"))
+        if reverse is None:  # an older log: per-timestep alerts were all counted back from T
+            reverse = False  # and stay so, unless the reverse series is here to count it up again
+            series = layers.get(where)
+            if first_t is not None and is_reverse_series(where) and series is not None and thresholds:
+                verdict = series_verdict(series, where, *thresholds)
+                if verdict.kind == a["kind"] and verdict.first_t is not None:
+                    first_t, value, reverse = verdict.first_t, float(series[verdict.first_t - 1]), True
+        alerts.append(Alert(step, where, a["kind"], value, first_t, bool(reverse)))
     return StepRecord(step, float(seconds), layers, params, alerts)
 
 
@@ -375,7 +416,7 @@ class RunLogFollower:
                 self.log.skipped_lines += 1
                 continue
             try:
-                record = step_from_json(obj)
+                record = step_from_json(obj, (self.log.vanish_threshold, self.log.explode_threshold))
             except (ValueError, TypeError, KeyError, OverflowError, AttributeError):
                 self.log.skipped_lines += 1
                 continue

@@ -202,7 +202,6 @@ class MainWindow(QMainWindow):
         self.undo_stack.setUndoLimit(200)
         self.scenes: dict[str, Scene] = {}
         self._entries = scene_registry.available()
-        self._current_scenario_path: Path | None = None
         self._presenting: bool | None = None
         self._recording = False  # rendering frames for a recording or a handout: no chrome
         self.undo_paused = False  # scenes change without undo records (a handout walking a lesson)
@@ -387,13 +386,6 @@ class MainWindow(QMainWindow):
         self.scene_shown.emit(scene_id)
         return scene
 
-    def open_scene(self, scene_id: str, settings: dict | None = None) -> None:
-        """For scenes ("show me"), lessons and the history: switch and apply, errors in the bar."""
-        try:
-            self.show_scene(scene_id, settings)
-        except (ValueError, KeyError) as exc:
-            self.show_error(str(exc))
-
     # -- messages -----------------------------------------------------------------------------------
     def show_status(self, text: str, timeout_ms: int = 5000) -> None:
         if self.statusBar().isVisible():
@@ -437,8 +429,11 @@ class MainWindow(QMainWindow):
         # application's: a second window (a test's, a tool's) must not restyle this one.
         self.setStyleSheet(stylesheet(theme))
         app = QApplication.instance()
-        if app is not None:  # tooltips are top-level and read only the application's sheet
-            app.setStyleSheet(tooltip_stylesheet(theme))
+        sheet = tooltip_stylesheet(theme)
+        # Tooltips are top-level and read only the application's sheet. Setting it repolishes every
+        # widget of every window (other windows' too, some perhaps being torn down): only on a change.
+        if app is not None and app.styleSheet() != sheet:
+            app.setStyleSheet(sheet)
         self.projector_action.setChecked(theme.projector)
         for scene in self.scenes.values():
             scene.set_theme(theme)
@@ -609,7 +604,6 @@ class MainWindow(QMainWindow):
                 reason += f"; use `gradsim flow --scenario {Path(path).name}` for it"
             self.show_error(f"{Path(path).name}: {reason}")
             return False
-        self._current_scenario_path = Path(path)
         self.show_status(f"Opened {path}")
         self.message_bar.hide()
         return True
@@ -742,9 +736,23 @@ class MainWindow(QMainWindow):
         self.show_status(f"Wrote {result.path.name}: {result.frames} frames, {result.bytes / 1e6:.1f} MB")
         return True
 
-    def export_animation_dialog(self) -> None:
+    def _progress_dialog(self, text: str):
+        """A window-modal progress dialog for a long export, and the ``progress(done, total)``
+        callback the writers call: it moves the bar and answers False once Cancel is pressed."""
         from PySide6.QtWidgets import QProgressDialog
 
+        dialog = QProgressDialog(text, "Cancel", 0, 100, self)
+        dialog.setWindowModality(Qt.WindowModality.WindowModal)
+        dialog.setMinimumDuration(300)
+
+        def progress(done: int, total: int) -> bool:
+            dialog.setMaximum(total)
+            dialog.setValue(done)
+            return not dialog.wasCanceled()
+
+        return dialog, progress
+
+    def export_animation_dialog(self) -> None:
         scene = self.current_scene()
         if scene is None:
             return
@@ -754,15 +762,7 @@ class MainWindow(QMainWindow):
         if not path:
             return
         self._remember_dir(path)
-        dialog = QProgressDialog("Rendering frames…", "Cancel", 0, 100, self)
-        dialog.setWindowModality(Qt.WindowModality.WindowModal)
-        dialog.setMinimumDuration(300)
-
-        def progress(done: int, total: int) -> bool:
-            dialog.setMaximum(total)
-            dialog.setValue(done)
-            return not dialog.wasCanceled()
-
+        dialog, progress = self._progress_dialog("Rendering frames…")
         self.export_animation(path, progress=progress)
         dialog.close()
 
@@ -798,23 +798,13 @@ class MainWindow(QMainWindow):
         return True
 
     def export_handout_dialog(self) -> None:
-        from PySide6.QtWidgets import QProgressDialog
-
         default = str(Path(self._last_dir()) / "gradsim-lesson.pdf")
         path, chosen = QFileDialog.getSaveFileName(self, "Export lesson handout", default,
                                                    "PDF, A4 (*.pdf);;PDF, Letter (*.pdf)")
         if not path:
             return
         self._remember_dir(path)
-        dialog = QProgressDialog("Drawing the lesson's pages…", "Cancel", 0, 100, self)
-        dialog.setWindowModality(Qt.WindowModality.WindowModal)
-        dialog.setMinimumDuration(300)
-
-        def progress(done: int, total: int) -> bool:
-            dialog.setMaximum(total)
-            dialog.setValue(done)
-            return not dialog.wasCanceled()
-
+        dialog, progress = self._progress_dialog("Drawing the lesson's pages…")
         self.export_handout(path, "letter" if "Letter" in chosen else "a4", progress)
         dialog.close()
 

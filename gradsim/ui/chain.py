@@ -25,15 +25,9 @@ from PySide6.QtCore import QObject, QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QBrush, QColor, QFontMetricsF, QPen
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsRectItem
 
+from ..formatting import subscript
 from .plots import colormap, format_power, power_label, style_plot
 from .theme import Theme
-
-_SUBSCRIPT = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
-
-
-def subscript(n: int) -> str:
-    """``49`` as ``₄₉`` (for ``h₄₉``)."""
-    return str(int(n)).translate(_SUBSCRIPT)
 
 
 class BackwardPulse(QObject):
@@ -421,13 +415,15 @@ class ChainView(TimeStrip):
 
     def _size_for(self, steps: int) -> float:
         """Node diameter: most of the room one step gets on screen, within the theme's marker sizes
-        and small enough that the labels above and the value below keep their room."""
+        and small enough that the labels above and the value below keep their room. In half pixels:
+        the nodes are redrawn only when that changes, and their size depends on the final geometry
+        alone, not on the sizes the window passed through (a screenshot is the same on every run)."""
         vb = self.plot.getViewBox()
         (x0, x1) = vb.viewRange()[0]
         width = vb.width() if vb.width() > 50 else 900.0
         per_step = width / max(x1 - x0, steps + 2, 1)
         height_cap = vb.height() * 0.2 if vb.height() > 50 else 30.0
-        return float(np.clip(min(0.8 * per_step, height_cap), 4, 2.4 * self.theme.marker_size))
+        return round(2 * float(np.clip(min(0.8 * per_step, height_cap), 4, 2.4 * self.theme.marker_size))) / 2
 
     def _place_texts(self, *_args) -> None:
         """h₀ and L above their markers, the pulse's value below its ring. The y axis counts pixels
@@ -437,7 +433,7 @@ class ChainView(TimeStrip):
         if height <= 1:
             return
         size = self._size_for(self._steps)
-        if abs(size - self._node_size) > 0.5 and self._layout_steps is not None:
+        if size != self._node_size and self._layout_steps is not None:
             self._layout_steps = None  # the room per step changed: redraw the nodes at the new size
             self.set_values(self._logs)
             self.set_pulse(self._position)
@@ -732,8 +728,7 @@ def _any_curve_in(curves: list[tuple[np.ndarray, np.ndarray]], a: float, b: floa
     return False
 
 
-__all__ = ["BackwardPulse", "ChainView", "LanesView", "ThresholdLabels", "TimeStrip", "decade_ticks", "power_label",
-           "subscript"]
+__all__ = ["BackwardPulse", "ChainView", "LanesView", "ThresholdLabels", "TimeStrip", "decade_ticks", "power_label"]
 
 
 def fit_legend(chart, most: int) -> None:

@@ -118,35 +118,15 @@ def _page(painter, writer, lesson, index, count, step, picture) -> None:
 
 def run_handout(args) -> int:
     """``gradsim lesson handout builtin|FILE --to FILE.pdf [--page a4|letter]``."""
-    import os
-
-    from PySide6.QtWidgets import QApplication
-
     from ..lesson import load_builtin_lesson, load_lesson
+    from .launch import rendering_window, terminal_progress
 
-    if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
-        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     try:
         lesson = load_builtin_lesson() if args.lesson == "builtin" else load_lesson(args.lesson)
-        app = QApplication.instance() or QApplication(sys.argv[:1])
-        from .app import MainWindow
-        from .launch import _quiet_qt_messages
-
-        _quiet_qt_messages()
-        window = MainWindow(projector=not args.dark, use_settings=False)
-        window.show()
-        tty = sys.stderr.isatty()
-
-        def progress(done: int, total: int) -> bool:
-            if tty:
-                sys.stderr.write(f"\rgradsim lesson handout: page {done} of {total}" + ("\n" if done == total else ""))
-            return True
-
-        try:
-            pages = write_handout(window, lesson, args.to, args.page, progress)
-        finally:
-            window.close()
-            app.processEvents()
+        with rendering_window(projector=not args.dark) as window:
+            window.show()
+            pages = write_handout(window, lesson, args.to, args.page,
+                                  terminal_progress("gradsim lesson handout", "page"))
     except InputError as exc:
         print(f"gradsim lesson: error: {exc}", file=sys.stderr)
         return 2

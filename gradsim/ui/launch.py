@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
@@ -16,16 +18,49 @@ from ..engine.errors import InputError
 from .app import MainWindow
 
 
-def _parse_size(text: str | None) -> tuple[int, int] | None:
+def parse_size(text: str | None, largest: tuple[int, int] = (10000, 10000)) -> tuple[int, int] | None:
+    """``--size WxH`` (None when not given); a recording allows less than a window (``largest``)."""
     if not text:
         return None
     try:
         w, h = (int(v) for v in text.lower().split("x"))
     except ValueError:
         raise InputError(f"--size: expected WIDTHxHEIGHT such as 1280x800, got {text!r}") from None
-    if not (320 <= w <= 10000 and 240 <= h <= 10000):
-        raise InputError(f"--size: {w}x{h} is out of range")
+    if not (320 <= w <= largest[0] and 240 <= h <= largest[1]):
+        raise InputError(f"--size: {w}x{h} is outside 320x240..{largest[0]}x{largest[1]}")
     return w, h
+
+
+def terminal_progress(label: str, unit: str) -> Callable[[int, int], bool]:
+    """``progress(done, total)`` for a command that renders (a recording's frames, a handout's
+    pages): a line on stderr rewritten in place when stderr is a terminal; never asks to stop."""
+    tty = sys.stderr.isatty()
+
+    def report(done: int, total: int) -> bool:
+        if tty:
+            end = "\n" if done >= total else ""
+            sys.stderr.write(f"\r{label}: {unit} {done} of {total}{end}")
+            sys.stderr.flush()
+        return True
+
+    return report
+
+
+@contextmanager
+def rendering_window(projector: bool) -> Iterator[MainWindow]:
+    """A main window for a command that renders and exits (``--record``, ``lesson handout``):
+    offscreen when there is no display, no saved settings, Qt's benign offscreen chatter dropped;
+    closed afterwards."""
+    if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    _quiet_qt_messages()
+    window = MainWindow(projector=projector, use_settings=False)
+    try:
+        yield window
+    finally:
+        window.close()
+        app.processEvents()
 
 
 _BENIGN_QT_MESSAGES = ("This plugin does not support propagateSizeHints()",)
@@ -85,7 +120,7 @@ def run_app(args) -> int:
     if screenshot and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     try:
-        size = _parse_size(getattr(args, "size", None))
+        size = parse_size(getattr(args, "size", None))
         if screenshot:
             size = size or SCREENSHOT_SIZE
             check_files(args)

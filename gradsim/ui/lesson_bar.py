@@ -233,9 +233,6 @@ class LessonBar(QFrame):
         if self.lesson is not None and self.index > 0:
             self.go_to(self.index - 1)
 
-    def current_step(self) -> LessonStep | None:
-        return self.lesson.steps[self.index] if self.lesson is not None and self.lesson.steps else None
-
     def add_current_step(self, caption: str, point_at: str = "") -> LessonStep:
         """The current scene and its ``settings()`` as a new step after the one shown (or the first
         step of a new lesson), which becomes the step shown."""

@@ -90,7 +90,6 @@ class Chart(pg.GraphicsLayoutWidget):
         self.addItem(self.legend, row=0, col=0)
         self.plotItem = self.addPlot(row=1, col=0, axisItems=axis_items)
         self.plotItem.legend = self.legend
-        self._legend_entries: list = []
 
     def getPlotItem(self) -> pg.PlotItem:  # noqa: N802 - pyqtgraph naming
         return self.plotItem
@@ -100,7 +99,6 @@ class Chart(pg.GraphicsLayoutWidget):
         self.legend.clear()
         for item, label in entries:
             self.legend.addItem(item, label)
-        self._legend_entries = entries
         # The layout keeps the geometry it was last given, raised to its minimum width of that
         # moment: a legend that was wider then (another theme's font, other labels) left it wider
         # than the view, and the plot's right side clipped, until something resized the widget.

@@ -33,6 +33,7 @@ from ..engine.errors import InputError
 
 FORMATS = {".gif": "GIF", ".webp": "WebP", ".mp4": "MP4"}
 DEFAULT_SIZE = (1280, 720)
+MAX_SIZE = (3840, 2160)  # a recording's largest frame (4K UHD)
 DEFAULT_FPS = 30
 MAX_SECONDS = 120
 MAX_FPS = 60
@@ -278,68 +279,30 @@ def wait_until_drawn(window, timeout_s: float = 120.0) -> None:
     raise InputError(f"scene '{window.current_scene().scene_id}' drew nothing within {timeout_s:.0f} s")
 
 
-def terminal_progress(label: str) -> Callable[[int, int], bool]:
-    """A progress line on stderr when it is a terminal (nothing otherwise)."""
-    tty = sys.stderr.isatty()
-
-    def report(done: int, total: int) -> bool:
-        if tty:
-            end = "\n" if done >= total else ""
-            sys.stderr.write(f"\r{label}: frame {done} of {total}{end}")
-            sys.stderr.flush()
-        return True
-
-    return report
-
-
 # -- the command line: gradsim gui ... --record FILE -------------------------------------------------------
 def run_record(args) -> int:
     """``gradsim gui --scene ID [--preset P] [--scenario F] [--lesson L] [--open-run RUN] --record FILE
     [--seconds S] [--fps N] [--size WxH] [--projector]``: render, write, exit 0; a one-line error and
     exit 2. ``--open-run`` names a run saved by the lab or ``gradsim train --save``: the training lab
     replays it."""
-    import os
+    from .launch import parse_size, rendering_window, terminal_progress
 
-    from PySide6.QtWidgets import QApplication
-
-    if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
-        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     fps = int(getattr(args, "fps", None) or DEFAULT_FPS)
     seconds = getattr(args, "seconds", None)
     try:
         check_timing(seconds, fps)
         check_target(args.record)
-        size = _size(getattr(args, "size", None))
-        app = QApplication.instance() or QApplication(sys.argv[:1])
-        from .app import MainWindow
-        from .launch import _quiet_qt_messages
-
-        _quiet_qt_messages()
-        window = MainWindow(projector=bool(args.projector), use_settings=False)
-        try:
-            frames, total, widget = _prepare_cli(window, args, size, seconds, fps)
-            result = write(args.record, frames, total, fps, terminal_progress(f"gradsim: {Path(args.record).name}"))
-        finally:
-            window.close()
-            app.processEvents()
+        size = parse_size(getattr(args, "size", None), largest=MAX_SIZE) or DEFAULT_SIZE
+        with rendering_window(projector=bool(args.projector)) as window:
+            frames, total, _widget = _prepare_cli(window, args, size, seconds, fps)
+            result = write(args.record, frames, total, fps,
+                           terminal_progress(f"gradsim: {Path(args.record).name}", "frame"))
     except InputError as exc:
         print(f"gradsim gui: error: {exc}", file=sys.stderr)
         return 2
     print(f"gradsim gui: wrote {result.path} ({result.frames} frames, {result.size[0]}x{result.size[1]}, "
           f"{result.bytes / 1e6:.1f} MB)", file=sys.stderr)
     return 0
-
-
-def _size(text: str | None) -> tuple[int, int]:
-    if not text:
-        return DEFAULT_SIZE
-    try:
-        w, h = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise InputError(f"--size: expected WIDTHxHEIGHT such as 1280x720, got {text!r}") from None
-    if not (320 <= w <= 3840 and 240 <= h <= 2160):
-        raise InputError(f"--size: {w}x{h} is outside 320x240..3840x2160")
-    return w, h
 
 
 def _prepare_cli(window, args, size, seconds, fps):

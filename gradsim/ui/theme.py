@@ -62,15 +62,6 @@ class Theme:
         r, g, b = (int(colour[i:i + 2], 16) / 255 for i in (1, 3, 5))
         return "#000000" if 0.2126 * r + 0.7152 * g + 0.0722 * b > 0.45 else "#ffffff"
 
-    # Compatibility for code still sized in points (96 logical dpi: 1 pt = 4/3 px).
-    @property
-    def font_pt(self) -> int:
-        return int(round(self.font_px * 0.75))
-
-    @property
-    def title_pt(self) -> int:
-        return int(round(self.title_px * 0.75))
-
     def qfont(self, px: int | None = None, bold: bool = False):
         """A QFont of ``px`` pixels (default: body size)."""
         from PySide6.QtGui import QFont

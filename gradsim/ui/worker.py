@@ -143,15 +143,14 @@ class ComputeWorker(QObject):
     """Background threads in lanes; per-key latest-wins, cancellable requests; results by signal.
 
     Signals: ``finished(key, id, result)``; ``errored(key, id, exception)`` for a job that raised
-    (the exception object itself: an :class:`InputError` is a refusal to show as it is);
-    ``failed(key, id, message)``, the same as one line, kept while scenes move to ``errored``;
+    (the exception object itself: an :class:`InputError` is a refusal to show as it is, anything
+    else :func:`describe_error` makes one line of);
     ``progress(key, id, done, total, what)`` from the engine's :func:`report_progress`;
     ``busy_changed(bool)``; ``paused(bool)`` when :meth:`set_paused` takes effect.
     """
 
     finished = Signal(str, int, object)  # key, request id, result
     errored = Signal(str, int, object)  # key, request id, the exception
-    failed = Signal(str, int, str)  # key, request id, one-line message
     progress = Signal(str, int, float, float, str)  # key, request id, done, total, what
     busy_changed = Signal(bool)
     paused = Signal(bool)
@@ -325,7 +324,6 @@ class ComputeWorker(QObject):
                 self._emit(self.finished, job.key, job.request_id, outcome[1])
             elif outcome[0] == "errored":
                 self._emit(self.errored, job.key, job.request_id, outcome[1])
-                self._emit(self.failed, job.key, job.request_id, describe_error(outcome[1]))
             with self._cond:
                 lane.running = None
                 if outcome[0] == "cancelled":

@@ -5,7 +5,7 @@ import math
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gradsim.formatting import format_log10, format_number, power_label
+from gradsim.formatting import format_log10, format_number, power_label, subscript, superscript
 
 _FROM_SUPER = str.maketrans("⁻⁰¹²³⁴⁵⁶⁷⁸⁹", "-0123456789")
 
@@ -38,3 +38,11 @@ def test_every_magnitude_reads_back_within_its_rounding(log10_value):
     shown = read_back(format_log10(log10_value))
     assert math.isclose(shown, value, rel_tol=5e-3)
     assert read_back(format_number(-value)) == -shown
+
+
+@given(st.integers(0, 10**12))
+def test_step_indices_read_back(n):
+    """The one subscript (chain, scenes, content and the engine's badges all write h₁₀₀ with it)."""
+    lowered = subscript(n)
+    assert len(lowered) == len(str(n)) and lowered.translate(str.maketrans("₀₁₂₃₄₅₆₇₈₉", "0123456789")) == str(n)
+    assert superscript(-n).translate(str.maketrans("⁻⁰¹²³⁴⁵⁶⁷⁸⁹", "-0123456789")) == str(-n)

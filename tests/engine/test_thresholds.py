@@ -112,3 +112,20 @@ def test_relative_verdicts_say_of_what_and_edge_cases_do_not_crash():
     assert "overflowed" in verdict_sentence(nan, verdict_from_log10(nan))
     assert verdict_sentence(np.array([0.0]), verdict_from_log10(np.array([0.0])))
     assert verdict_sentence(np.array([]), verdict_from_log10(np.array([])))
+
+
+def test_a_reverse_direction_counts_up_from_t1():
+    """The reverse direction of a bidirectional layer carries its gradient from t = 1 up to T: the
+    first step past a threshold it meets is the smallest such t (the largest, forward)."""
+    logs = np.array([0.0, -7.0, -8.0, 0.0, -9.0, 0.0])
+    forward, reverse = verdict_from_log10(logs), verdict_from_log10(logs, reverse=True)
+    assert (forward.kind, forward.first_t, forward.reverse) == ("vanishing", 5, False)
+    assert (reverse.kind, reverse.first_t, reverse.reverse) == ("vanishing", 2, True)
+    assert (forward.steps_travelled(6), reverse.steps_travelled(6)) == (1, 1)
+    assert forward.counted(6) == "counted back from t = 6" and reverse.counted(6) == "counted up from t = 1"
+    assert reverse.describe() == "vanishing from step t = 2 (gradient below 1e-06; reverse direction, counted up from t = 1)"
+    exploding = verdict_from_log10(np.array([0.0, 0.0, np.nan, 4.0]), reverse=True)
+    assert (exploding.kind, exploding.first_t) == ("exploding", 3)  # explosion still wins, NaN counts
+    assert verdict_from_log10(np.zeros(4), reverse=True).steps_travelled(4) is None
+    with pytest.raises(ValueError, match="reverse"):
+        verdict_sentence(logs, reverse)

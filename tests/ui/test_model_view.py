@@ -3,8 +3,11 @@ engine (:mod:`gradsim.monitor`, itself checked against autograd in tests/engine/
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
+from PySide6.QtCore import Qt
 
 torch = pytest.importorskip("torch")
 
@@ -15,10 +18,13 @@ from gradsim.monitor import (  # noqa: E402
     make_inputs,
     read_run_log,
 )
+from gradsim.states.model_view import worst_verdict  # noqa: E402
 from gradsim.ui.model_view import open_model_window, open_run_window, restyle_windows  # noqa: E402
 from gradsim.ui.theme import theme_for  # noqa: E402
 
 from .conftest import wait_idle  # noqa: E402
+from .layout_audit import picture_share, problems  # noqa: E402
+from .sizing import sized  # noqa: E402
 
 
 @pytest.fixture
@@ -94,11 +100,23 @@ def test_sequence_from_file(main_window, qtbot, model_path, tmp_path):
     assert view.flow.steps == 23
     _assert_flow_shows_engine(view, np.loadtxt(tmp_path / "seq.csv", delimiter=",", ndmin=2))
     # A file of the wrong width is refused in one line; the last good picture stays.
+    drawn = _curves(view)
     np.save(tmp_path / "wide.npy", np.zeros((5, 4)))
     view.set_input_file(tmp_path / "wide.npy")
     wait_idle(qtbot, main_window)
-    assert "not T x 3" in main_window.message_bar.label.text()
+    message = main_window.message_bar.label.text()
+    assert "wide.npy" in message and "not T x 3" in message and "\n" not in message
+    assert view.flow_caption.text() == message
     assert view.flow.steps == 23
+    for key, y in _curves(view).items():
+        np.testing.assert_array_equal(y, drawn[key])
+    # choosing the same good file again reads it again (it may have changed)
+    view.set_input_file(tmp_path / "seq.csv")
+    wait_idle(qtbot, main_window)
+    np.savetxt(tmp_path / "seq.csv", seq[:11], delimiter=",")
+    view.set_input_file(tmp_path / "seq.csv")
+    wait_idle(qtbot, main_window)
+    assert view.flow.steps == 11
 
 
 def test_settings_round_trip(main_window, qtbot, model_path):
@@ -114,6 +132,65 @@ def test_settings_round_trip(main_window, qtbot, model_path):
         view.apply_settings({"bogus": 1})
     with pytest.raises(ValueError):
         view.apply_settings({"steps": 0})
+    with pytest.raises(ValueError, match="no module 'gru' in this model"):
+        view.apply_settings({"module": "gru"})
+    assert view.settings() == saved  # a refused setting changes nothing
+    view.apply_settings({"module": "lstm", "steps": 9})
+    wait_idle(qtbot, main_window)
+    assert view.flow.steps == 9
+
+
+def test_changes_are_undone_in_the_model_window_own_stack(main_window, qtbot, model_path):
+    window, view = _open_model(main_window, qtbot, model_path)
+    view.steps.setValue(40)
+    view.input_kind.set_value("zeros")
+    wait_idle(qtbot, main_window)
+    _assert_flow_shows_engine(view, np.zeros((40, 3)))
+    assert window.undo_stack.count() == 2 and main_window.undo_stack.count() == 0
+    window.undo_stack.undo()
+    wait_idle(qtbot, main_window)
+    assert view.input_kind.value() == "noise"
+    _assert_flow_shows_engine(view, make_inputs("noise", 40, 3, 1.0, 0))
+    window.undo_stack.undo()
+    wait_idle(qtbot, main_window)
+    assert view.steps.value() == 100 and view.flow.steps == 100
+    window.undo_stack.redo()
+    wait_idle(qtbot, main_window)
+    assert view.settings()["steps"] == 40 and view.flow.steps == 40
+
+
+def test_a_slow_file_shows_progress_and_can_be_stopped(main_window, qtbot, tmp_path):
+    torch.manual_seed(1)
+    path = tmp_path / "big.pt"
+    torch.save(torch.nn.LSTM(4, 32, num_layers=3, bidirectional=True).state_dict(), path)  # 24 eigen blocks
+    worker = main_window.worker
+    held = []
+
+    def hold(key, _request_id, _done, _total, _what):
+        """On the worker thread, inside the job's first progress report: from here on the job waits
+        at each checkpoint, as long as a slow file would take."""
+        if key.startswith("model-") and not held:
+            held.append(key)
+            worker.set_paused(True)
+
+    worker.progress.connect(hold, Qt.ConnectionType.DirectConnection)
+    try:
+        window = open_model_window(main_window, path)
+        view = window.view
+        with qtbot.waitSignal(view.progressed, timeout=30000):
+            pass
+        assert window.isVisible() and view.progress_row.isVisible()
+        assert view.progress_label.text() == "Reading big.pt: eigenvalue blocks 0 of 24"
+        assert view.loaded is None and not worker.is_idle()
+        stopped = worker.cancelled_jobs
+        qtbot.mouseClick(view.stop_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(worker.is_idle, timeout=10000)  # cancelled at its next checkpoint, though paused
+        assert worker.cancelled_jobs == stopped + 1
+        qtbot.waitUntil(lambda: not _file_windows(main_window), timeout=5000)
+        assert main_window.statusBar().currentMessage() == "Stopped reading big.pt"
+    finally:
+        worker.progress.disconnect(hold)
+        worker.set_paused(False)
 
 
 def _file_windows(main_window):
@@ -197,7 +274,90 @@ def test_run_alerts_are_listed(main_window, qtbot, tmp_path):
     texts = [window.view.alerts.item(i).text() for i in range(window.view.alerts.count())]
     assert any(t.startswith("rnn/l0: vanishing, steps 1–3 (3×)") for t in texts)
     assert len(mon.alerts) == window.view.snapshot.alert_count
+    assert window.view.alerts_box.title() == f"Alerts: {len(mon.alerts)}"
     assert window.view.badge.text().startswith("vanishing")
+
+
+def _bidirectional_rnn(seed):
+    """A bidirectional RNN (3 inputs, 5 units) whose W_hh have spectral norm 0.5 in both directions:
+    with tanh, the gradient shrinks at least twofold a step away from each direction's loss end, so
+    both directions vanish within 23 steps of it (t = T forward, t = 1 in reverse)."""
+    torch.manual_seed(seed)
+    module = torch.nn.RNN(3, 5, bidirectional=True, batch_first=True)
+    with torch.no_grad():
+        for name, p in module.named_parameters():
+            if name.startswith("weight_hh"):
+                p.mul_(0.5 / torch.linalg.matrix_norm(p, 2))
+    return module
+
+
+def _first_past(logs, reverse):
+    """The first step below 10⁻⁶ the gradient meets: counting up from t = 1 in reverse, back from T forward."""
+    below = np.flatnonzero(np.asarray(logs) < -6) + 1
+    return int(below.min() if reverse else below.max())
+
+
+def test_bidirectional_model_badge_counts_each_direction_its_own_way(main_window, qtbot, tmp_path):
+    """The forward direction keeps its gradient (orthogonal W_hh × 0.9, no biases, small inputs: it
+    stays above 10⁻³); the reverse one loses it within a few steps of t = 1 (spectral norm 0.05).
+    The badge must name the reverse direction, counted up from t = 1, not "from t = 60"."""
+    seed = int(np.random.default_rng().integers(0, 2**31 - 1))
+    module = _bidirectional_rnn(seed)
+    with torch.no_grad():
+        torch.nn.init.orthogonal_(module.weight_hh_l0)
+        module.weight_hh_l0.mul_(0.9)
+        module.weight_hh_l0_reverse.mul_(0.1)  # spectral norm 0.5 -> 0.05
+        module.bias_ih_l0.zero_()
+        module.bias_hh_l0.zero_()
+    path = tmp_path / "bi.pt"
+    torch.save(module.state_dict(), path)
+    _window, view = _open_model(main_window, qtbot, path)
+    with qtbot.waitSignal(view.drawn, timeout=30000):
+        view.apply_settings({"inputs": "noise", "steps": 60, "scale": 0.1})
+    assert view.flow.steps == 60
+    inputs = make_inputs("noise", 60, 3, 0.1, 0)
+    _assert_flow_shows_engine(view, inputs)
+    flow = gradient_flow_on_inputs(load_model_file(path).module("rnn"), inputs)
+    _kind, text, where = worst_verdict(flow)
+    assert view.badge.text() == text, f"seed {seed}"
+    assert where in view.badge.toolTip()
+    # Worked out again from the curves drawn: the reverse direction counted up from t = 1.
+    shown = _curves(view)
+    assert shown["rnn/l0"].min() > -3, f"seed {seed}"
+    reverse = _first_past(shown["rnn/l0/reverse"], True)
+    assert reverse <= 6, f"seed {seed}"  # sqrt(5) · 0.05^(t-1) < 10⁻⁶ from t = 6
+    assert view.badge.text() == f"vanishing from t = {reverse}\nlayer 0 ←, counted up from t = 1", f"seed {seed}"
+    assert f"rnn/l0/reverse: vanishing from step t = {reverse} " in view.badge.toolTip()
+    assert "rnn/l0: healthy" in view.badge.toolTip()
+    assert "layer 0 ← ‖dL/dh₆₀‖" in view.flow_caption.text() and "layer 0 → ‖dL/dh₁‖" in view.flow_caption.text()
+
+
+def test_bidirectional_run_badge_and_alerts(main_window, qtbot, tmp_path):
+    seed = int(np.random.default_rng().integers(0, 2**31 - 1))
+    module = _bidirectional_rnn(seed)
+    path = tmp_path / "bi.jsonl"
+    x = torch.randn(2, 40, 3, generator=torch.Generator().manual_seed(seed))
+    with Monitor(module, log=path, warn=False, budget=None) as mon:
+        for _ in range(2):
+            module.zero_grad()
+            module(x)[1].sum().backward()
+    window = open_run_window(main_window, path)
+    view = window.view
+    qtbot.waitUntil(lambda: view.snapshot is not None and view.snapshot.finished, timeout=20000)
+    with qtbot.waitSignal(view.drawn, timeout=20000):
+        view.series.set_value("rnn/l0/reverse")
+    latest = read_run_log(path).records[-1].layers["rnn/l0/reverse"]
+    first_t = _first_past(latest, True)
+    assert first_t <= 23, f"seed {seed}"
+    assert view.badge.text() == f"vanishing from t = {first_t}\nlayer 0 ←, counted up from t = 1"
+    assert "counted up from t = 1" in view.badge.toolTip() and "from t = 1 up to T" in view.heat_caption.text()
+    texts = [view.alerts.item(i).text() for i in range(view.alerts.count())]
+    assert f"rnn/l0/reverse: vanishing, steps 1–2 (2×), latest from t = {first_t} (counted up from t = 1)" in texts
+    assert [a.first_t for a in mon.alerts if a.where == "rnn/l0/reverse"][-1] == first_t
+    with qtbot.waitSignal(view.drawn, timeout=20000):
+        view.series.set_value("rnn/l0")
+    forward = _first_past(read_run_log(path).records[-1].layers["rnn/l0"], False)
+    assert view.badge.text() == f"vanishing from t = {forward}\nlayer 0 →, counted back from t = 40"
 
 
 def test_not_a_run_log_is_refused(main_window, qtbot, tmp_path):
@@ -223,3 +383,48 @@ def test_both_colour_profiles(main_window, qtbot, model_path, tmp_path):
         after = _curves(view)
         for key in before:
             np.testing.assert_array_equal(before[key], after[key])
+
+
+def test_a_run_log_turned_bad_says_so_and_keeps_the_picture(main_window, qtbot, tmp_path):
+    path = tmp_path / "r.jsonl"
+    _write_log(path, 3)
+    window = open_run_window(main_window, path)
+    view = window.view
+    qtbot.waitUntil(lambda: view.snapshot is not None and view.snapshot.steps.size == 3, timeout=20000)
+    image, latest = view.image.image.copy(), view.latest_curve.getData()[1].copy()
+    replacement = tmp_path / "other"
+    replacement.write_text("this is not a run log\n")
+    os.replace(replacement, path)  # another program writes something else under the name
+    view.poll()  # what the file watcher or the timer does
+    qtbot.waitUntil(lambda: "not a gradsim run log" in view.status.text(), timeout=20000)
+    assert str(path) in view.status.text() and "\n" not in view.status.text()
+    assert window.isVisible() and view.snapshot.steps.size == 3
+    np.testing.assert_array_equal(view.image.image, image)
+    np.testing.assert_array_equal(view.latest_curve.getData()[1], latest)
+
+
+@pytest.mark.parametrize("size", [(1024, 768), (800, 600)], ids=["1024x768", "800x600"])
+@pytest.mark.parametrize("kind", ["model", "run"])
+def test_file_windows_fit_a_projector(new_window, qtbot, qapp, model_path, tmp_path, kind, size):
+    main = new_window(projector=True)
+    sized(qtbot, main, *size)
+    if kind == "model":
+        window = open_model_window(main, model_path)
+        qtbot.waitUntil(lambda: window.view.flow is not None, timeout=30000)
+    else:
+        _write_log(tmp_path / "r.jsonl", 3)
+        window = open_run_window(main, tmp_path / "r.jsonl")
+        qtbot.waitUntil(lambda: window.view.snapshot is not None, timeout=30000)
+    wait_idle(qtbot, main)
+    window.resize(*size)
+    qapp.processEvents()
+    assert (window.width(), window.height()) == size
+    assert window.view.drawer_mode and not window.view.controls_open()
+    for drawer_open in (False, True):
+        window.controls_action.setChecked(drawer_open)
+        qapp.processEvents()
+        assert window.view.controls_open() == drawer_open
+        assert problems(window, main.theme.small_px) == [], f"{kind} {size}, drawer open: {drawer_open}"
+        if not drawer_open and size == (1024, 768):
+            assert picture_share(window) >= 0.55
+    window.close()

@@ -12,7 +12,15 @@ import pytest
 
 from gradsim.engine.cancel import check_cancelled
 from gradsim.engine.errors import InputError
-from gradsim.ui.worker import BACKGROUND, FILES, VISIBLE, ComputeWorker, GeneratorTask, read_off_gui_thread
+from gradsim.ui.worker import (
+    BACKGROUND,
+    FILES,
+    VISIBLE,
+    ComputeWorker,
+    GeneratorTask,
+    describe_error,
+    read_off_gui_thread,
+)
 
 
 @pytest.fixture
@@ -44,17 +52,22 @@ def test_submit_finished_and_idle_work_as_before(worker, qtbot):
     qtbot.waitUntil(worker.is_idle)
 
 
-def test_errors_arrive_as_exceptions_and_as_one_line(worker, qtbot):
-    caught, lines = [], []
+def test_errors_arrive_as_exceptions_made_one_line_for_the_bar(worker, qtbot):
+    caught = []
     worker.errored.connect(lambda key, _id, exc: caught.append(exc))
-    worker.failed.connect(lambda key, _id, text: lines.append(text))
 
     def refuse():
         raise InputError("x.json: bad\nsecond line")
 
-    with qtbot.waitSignal(worker.failed):
+    def crash():
+        raise KeyError("weight_hh_l0")
+
+    with qtbot.waitSignal(worker.errored):
         worker.submit("flow:main", refuse)
-    assert isinstance(caught[0], InputError) and lines == ["x.json: bad\\nsecond line"]
+    with qtbot.waitSignal(worker.errored):
+        worker.submit("flow:main", crash)
+    assert isinstance(caught[0], InputError) and describe_error(caught[0]) == "x.json: bad\\nsecond line"
+    assert isinstance(caught[1], KeyError) and describe_error(caught[1]) == "KeyError: 'weight_hh_l0'"
 
 
 @pytest.mark.parametrize("other", ["background", "file"])

@@ -23,15 +23,24 @@ def threshold_lines(chart, vanish: float = VANISH_THRESHOLD,
     """Add the vanishing and exploding lines to ``chart`` and name them on its right axis."""
     item = chart.getPlotItem()
     lines = []
-    for value in (vanish, explode):
-        line = pg.InfiniteLine(pos=math.log10(value), angle=0, movable=False)
+    for _ in range(2):
+        line = pg.InfiniteLine(angle=0, movable=False)
         item.addItem(line, ignoreBounds=True)
         lines.append(line)
     item.showAxis("right")
-    axis = item.getAxis("right")
-    axis.setTicks([[(math.log10(vanish), f"{power_label(math.log10(vanish))} vanishing"),
-                    (math.log10(explode), f"{power_label(math.log10(explode))} exploding")], []])
-    return lines[0], lines[1]
+    placed = (lines[0], lines[1])
+    place_threshold_lines(chart, placed, vanish, explode)
+    return placed
+
+
+def place_threshold_lines(chart, lines: tuple[pg.InfiniteLine, pg.InfiniteLine], vanish: float,
+                          explode: float) -> None:
+    """Move the lines (and their names) to other thresholds (a run log's own, say)."""
+    for line, value in zip(lines, (vanish, explode), strict=True):
+        line.setValue(math.log10(value))
+    chart.getPlotItem().getAxis("right").setTicks([[
+        (math.log10(vanish), f"{power_label(math.log10(vanish))} vanishing"),
+        (math.log10(explode), f"{power_label(math.log10(explode))} exploding")], []])
 
 
 def style_threshold_lines(chart, lines: tuple[pg.InfiniteLine, pg.InfiniteLine], theme: Theme) -> None:

@@ -52,8 +52,6 @@ class SceneContext(Protocol):
 
     def show_error(self, text: str) -> None: ...
 
-    def open_scene(self, scene_id: str, settings: dict | None = None) -> None: ...
-
 
 MERGE_SECONDS = 1.5  # changes of one control this close together are one undo step (a slider drag)
 
@@ -93,7 +91,6 @@ class Scene(QWidget):
     scene_id = ""
     title = ""
     summary = ""  # one sentence shown under the title: what this scene teaches
-    has_animation = False
     State: type[SceneState] | None = None  # the scene's frozen state class (gradsim.states.<id>)
 
     drawn = Signal()  # emitted after each result is drawn
@@ -154,6 +151,7 @@ class Scene(QWidget):
 
         context.worker.finished.connect(self._on_finished)
         context.worker.errored.connect(self._on_errored)
+        context.worker.progress.connect(self._on_progress)
 
         self.build_controls(self.controls_layout)
         self.controls_layout.addStretch(1)
@@ -318,27 +316,36 @@ class Scene(QWidget):
         preset = get_preset(self.scene_id, preset_id)
         self.set_state(self.preset_state(preset_id), f"preset “{preset.title}”")
 
-    # -- optional hooks ----------------------------------------------------------------------------
-    def play_pause(self) -> None: ...
+    # -- optional hooks: the animation -------------------------------------------------------------
+    # A scene with a backward pulse (``self.pulse``, a ``chain.BackwardPulse``) gets all of these
+    # from it; a scene that animates otherwise overrides them.
+    def _pulse(self):
+        return getattr(self, "pulse", None)
 
-    def step(self, direction: int) -> None: ...
+    def play_pause(self) -> None:
+        """Space: start or pause the animation."""
+        if (pulse := self._pulse()) is not None:
+            pulse.toggle()
 
-    def rewind(self) -> None: ...
+    def step(self, direction: int) -> None:
+        """← / →: one step of the animation back or on."""
+        if (pulse := self._pulse()) is not None:
+            pulse.step(direction)
+
+    def rewind(self) -> None:
+        if (pulse := self._pulse()) is not None:
+            pulse.rewind()
 
     # -- the animation as a function of time (recording, issue 19) ------------------------------------
     def animation_length(self) -> float | None:
-        """Seconds the scene's animation lasts at its current speed, or None for a still scene.
-
-        Scenes with a backward pulse (``self.pulse``) have one; others override both methods.
-        """
-        pulse = getattr(self, "pulse", None)
+        """Seconds the scene's animation lasts at its current speed, or None for a still scene."""
+        pulse = self._pulse()
         return pulse.duration() if pulse is not None else None
 
     def seek_animation(self, seconds: float) -> None:
         """Show the animation at ``seconds`` from its start, paused (frames are rendered at exact
         times, not captured from a running clock)."""
-        pulse = getattr(self, "pulse", None)
-        if pulse is not None:
+        if (pulse := self._pulse()) is not None:
             pulse.seek(seconds)
 
     def activate(self) -> None:
@@ -346,6 +353,8 @@ class Scene(QWidget):
 
     def deactivate(self) -> None:
         """Called when another scene is shown: pause animations, keep state."""
+        if (pulse := self._pulse()) is not None:
+            pulse.pause()
 
     def export_widget(self) -> QWidget:
         """What "Export picture" saves and "Copy picture" copies."""
@@ -369,6 +378,8 @@ class Scene(QWidget):
 
     def shutdown(self) -> None:
         """Stop any task the scene owns (window closing)."""
+        if (pulse := self._pulse()) is not None:
+            pulse.pause()
 
     # -- engine requests ------------------------------------------------------------------------------
     def request(self, fn, *args: Any, key: str = "main", lane: str | None = None) -> int:
@@ -380,21 +391,39 @@ class Scene(QWidget):
         self._latest[full] = request_id
         return request_id
 
+    def cancel_request(self, key: str = "main") -> bool:
+        """Stop the request of ``key`` (pending, or running: at its next checkpoint); nothing of it
+        is drawn. True if there was one."""
+        full = f"{self.scene_id}:{key}"
+        self._latest.pop(full, None)
+        return self.context.worker.cancel(full)
+
+    def _mine(self, full_key: str, request_id: int) -> bool:
+        """A reply to this scene's newest request of its key (not another scene's, not a stale one)."""
+        return full_key.startswith(self.scene_id + ":") and self._latest.get(full_key) == request_id
+
     def _on_finished(self, full_key: str, request_id: int, result: Any) -> None:
-        if not full_key.startswith(self.scene_id + ":") or self._latest.get(full_key) != request_id:
+        if not self._mine(full_key, request_id):
             return  # another scene's, or stale: a newer request of this key is on its way
         self.on_result(result, full_key.split(":", 1)[1])
         self._drawn_once = True
         self.drawn.emit()
 
     def _on_errored(self, full_key: str, request_id: int, exc: BaseException) -> None:
-        if not full_key.startswith(self.scene_id + ":") or self._latest.get(full_key) != request_id:
-            return
-        self.on_error(exc, full_key.split(":", 1)[1])
+        if self._mine(full_key, request_id):
+            self.on_error(exc, full_key.split(":", 1)[1])
+
+    def _on_progress(self, full_key: str, request_id: int, done: float, total: float, what: str) -> None:
+        if self._mine(full_key, request_id):
+            self.on_progress(done, total, what, full_key.split(":", 1)[1])
 
     def on_error(self, exc: BaseException, key: str) -> None:
         """A request of this scene failed: one line in the message bar (scenes may do more)."""
         self.context.show_error(describe_error(exc))
+
+    def on_progress(self, done: float, total: float, what: str, key: str) -> None:
+        """A running request says how far it has got (the engine's ``report_progress``); scenes
+        whose work can take long show it."""
 
     @property
     def drawn_once(self) -> bool:
@@ -442,10 +471,6 @@ class Scene(QWidget):
                 self._scroll.raise_()
         else:
             self._scroll.setVisible(open_)
-
-    def set_controls_visible(self, visible: bool) -> None:
-        """Presenting: hide the control panel so the views fill the screen (older name)."""
-        self.set_controls_open(visible)
 
     def _place_drawer(self) -> None:
         width = self._scroll.width() if self._scroll.width() > 50 else 300

@@ -29,13 +29,14 @@ from ...engine.flow import FlowResult
 from ...engine.init import INIT_LABELS, INITIALISERS
 from ...engine.scenario import Scenario
 from ...engine.thresholds import threshold_text, verdict_badge
+from ...formatting import subscript
 from ...states.flow import (
     APP_MAX_HIDDEN,
     APP_MAX_STEPS,
     FlowState,
     compute_flow,
 )
-from ..chain import BackwardPulse, ChainView, ThresholdLabels, fit_legend, subscript
+from ..chain import BackwardPulse, ChainView, ThresholdLabels, fit_legend
 from ..controls import Choice, PulseControls, ReadoutLabel, SliderSpin, ThresholdBox
 from ..plots import (
     clean_log10,
@@ -58,6 +59,7 @@ def _set_marks(marks: pg.ScatterPlotItem, x: np.ndarray, y: np.ndarray, size: fl
     marks.setVisible(bool(x.size))
 
 
+UNBOUNDED = 16777215  # QWIDGETSIZE_MAX: a widget without a maximum size
 BOUND_LABEL = "bound (c‖W_hh‖₂)ᵀ⁻ᵗ"
 
 
@@ -65,7 +67,6 @@ class FlowScene(Scene):
     scene_id = "flow"
     title = "Gradient flow through time"
     summary = "‖dL/dhₜ‖ at every step: the learning signal shrinks or grows by a factor per step."
-    has_animation = True
 
     # -- controls ---------------------------------------------------------------------------------
     State = FlowState
@@ -436,6 +437,11 @@ class FlowScene(Scene):
 
         self._badge_size_key = (vanish, explode, self.theme.name, self.theme.font_px)
         self.badge.ensurePolished()  # the style sheet makes it bold and pads it
+        # a rich-text label's size hint follows its maximum width: measure free of the last fixed size
+        # (else each new theme or threshold grew the badge by the margin below, as often as the
+        # window happened to be restyled while it opened)
+        self.badge.setMinimumSize(0, 0)
+        self.badge.setMaximumSize(UNBOUNDED, UNBOUNDED)
         text = self.badge.text()
         width = height = 0
         for kind in ("healthy", "vanishing", "exploding"):
@@ -466,21 +472,6 @@ class FlowScene(Scene):
         """The pulse ring on the chain and the chart's cursor at the same x (the same screen column)."""
         self.chain.set_pulse(position)
         self.cursor.setValue(min(max(position, 1.0), self.pulse.steps + 1.0))
-
-    def play_pause(self) -> None:
-        self.pulse.toggle()
-
-    def step(self, direction: int) -> None:
-        self.pulse.step(direction)
-
-    def rewind(self) -> None:
-        self.pulse.rewind()
-
-    def deactivate(self) -> None:
-        self.pulse.pause()
-
-    def shutdown(self) -> None:
-        self.pulse.pause()
 
     # -- export ---------------------------------------------------------------------------------------
     def export_plot(self):

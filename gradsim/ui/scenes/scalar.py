@@ -153,7 +153,6 @@ class ScalarScene(Scene):
     scene_id = "scalar"
     title = "Scalar intuition"
     summary = "w × w × … × w = wᵀ"
-    has_animation = True
     State = ScalarState
 
     # -- controls ---------------------------------------------------------------------------------
