@@ -156,6 +156,9 @@ def run_app(args) -> int:
         window.resize(*size)
         if available is not None:
             window.move(available.topLeft())
+    # the type scale of this size now, not after the resize timer: a scene built in the larger base
+    # sizes asked for more height than an 800x600 projector has, and the window grew past the screen
+    window._follow_size()
 
     scene_id = args.scene or (last_scene if last_scene in window.scene_ids() else None) or window.scene_ids()[0]
     if args.fullscreen:
