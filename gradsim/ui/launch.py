@@ -167,6 +167,11 @@ def run_app(args) -> int:
     else:
         window.show()
     scene = window.show_scene(scene_id)
+    if getattr(args, "preset", None):
+        try:
+            scene.apply_preset(args.preset)
+        except (ValueError, KeyError) as exc:  # an unknown id: one line (a screenshot run exits 2 on it)
+            window.show_error(f"--preset: {exc}")
     if args.scenario:
         window.open_scenario_path(args.scenario)
         scene = window.current_scene() or scene
