@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QGuiApplication, QIcon, QKeySequence, QUndoStack
+from PySide6.QtGui import QAction, QColor, QFont, QGuiApplication, QIcon, QKeySequence, QPalette, QUndoStack
 from PySide6.QtWidgets import (
     QApplication,
     QButtonGroup,
@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
     QSizePolicy,
     QStackedWidget,
     QToolButton,
+    QToolTip,
     QVBoxLayout,
     QWidget,
 )
@@ -45,7 +46,7 @@ from ..registry import entry
 from . import scenes as scene_registry
 from .plots import export_png, export_svg, write_csv
 from .scenes.base import Scene
-from .theme import Theme, stylesheet, theme_for, tooltip_stylesheet
+from .theme import Theme, stylesheet, theme_for
 from .worker import ComputeWorker
 
 SCENARIO_FILTER = "gradsim scenarios (*.gradsim.json);;JSON files (*.json);;All files (*)"
@@ -182,6 +183,19 @@ class SceneBar(QWidget):
         self.menu_button.setVisible(self._compact)
         return self._compact
 
+
+def _style_detached_tooltips(theme: Theme) -> None:
+    """Colours and type for a tooltip that the window's style sheet does not reach (one Qt shows as
+    a window of its own): QToolTip's palette and font, which restyle nothing else."""
+    palette = QPalette()
+    for role, colour in ((QPalette.ColorRole.ToolTipBase, theme.panel), (QPalette.ColorRole.Window, theme.panel),
+                         (QPalette.ColorRole.ToolTipText, theme.foreground),
+                         (QPalette.ColorRole.WindowText, theme.foreground)):
+        palette.setColor(role, QColor(colour))
+    QToolTip.setPalette(palette)
+    font = QFont(QToolTip.font())
+    font.setPixelSize(theme.font_px)
+    QToolTip.setFont(font)
 
 class MainWindow(QMainWindow):
     scene_shown = Signal(str)
@@ -428,12 +442,10 @@ class MainWindow(QMainWindow):
         # The window's own style sheet (its menus, dialogs and model windows inherit it), not the
         # application's: a second window (a test's, a tool's) must not restyle this one.
         self.setStyleSheet(stylesheet(theme))
-        app = QApplication.instance()
-        sheet = tooltip_stylesheet(theme)
-        # Tooltips are top-level and read only the application's sheet. Setting it repolishes every
-        # widget of every window (other windows' too, some perhaps being torn down): only on a change.
-        if app is not None and app.styleSheet() != sheet:
-            app.setStyleSheet(sheet)
+        # A tooltip is a child of the widget it explains, so the window's sheet styles it. For one
+        # shown elsewhere, QToolTip's own palette and font: an application style sheet would do it
+        # too, but changing one re-polishes every widget of every window (2.3 s with all scenes built).
+        _style_detached_tooltips(theme)
         self.projector_action.setChecked(theme.projector)
         for scene in self.scenes.values():
             scene.set_theme(theme)

@@ -71,7 +71,7 @@ class LessonBar(QFrame):
     def __init__(self, window, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.window_ = window
-        self.lesson: Lesson | None = None
+        self._lesson: Lesson | None = None
         self.index = 0
         self.path: Path | None = None
         self.setObjectName("lessonbar")
@@ -121,9 +121,6 @@ class LessonBar(QFrame):
         self.add_button.clicked.connect(self.add_step_dialog)
         self.save_button.clicked.connect(self.save_dialog)
         self.close_button.clicked.connect(self.close_lesson)
-        app = QApplication.instance()
-        if app is not None:
-            app.installEventFilter(self)
         self.apply_theme(window.theme)
         self.hide()
 
@@ -166,6 +163,23 @@ class LessonBar(QFrame):
         return menu
 
     # -- lessons ------------------------------------------------------------------------------------
+    @property
+    def lesson(self) -> Lesson | None:
+        return self._lesson
+
+    @lesson.setter
+    def lesson(self, lesson: Lesson | None) -> None:
+        """Page Up / Page Down are the lesson's only while one is open: the application-wide key
+        filter (a Python call for every event of every widget) is installed with it and removed
+        with it."""
+        self._lesson = lesson
+        app = QApplication.instance()
+        if app is not None:
+            if lesson is not None:
+                app.installEventFilter(self)  # installed once however often it is called
+            else:
+                app.removeEventFilter(self)
+
     def set_lesson(self, lesson: Lesson, start: int = 0, path: Path | None = None) -> None:
         self.lesson = lesson
         self.path = path

@@ -221,9 +221,3 @@ def stylesheet(theme: Theme) -> str:
     QLabel#toast {{ background: {t.panel}; border: 2px solid {t.muted}; border-radius: 6px; padding: 0.3em 0.8em; }}
     """
 
-
-def tooltip_stylesheet(theme: Theme) -> str:
-    """Tooltips are top-level windows that read the application's style sheet only."""
-    t = theme
-    return (f"QToolTip {{ background: {t.panel}; color: {t.foreground}; border: 1px solid {t.muted}; "
-            f"font-size: {t.font_px}px; }}")

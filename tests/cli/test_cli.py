@@ -1,4 +1,8 @@
-"""The command line end to end, in a subprocess, as a user or a script would call it."""
+"""The command line end to end, in a subprocess, as a user or a script would call it.
+
+The refusal sweeps (every bad scenario file, every bad argument) run in this process by default
+(``run_cli``: same exit status and output, no interpreter to start) and each case again in a
+process of its own with the slow tests; one case of each runs in a process by default too."""
 
 from __future__ import annotations
 
@@ -88,17 +92,8 @@ def test_spectrum_json():
     assert out["log10_measured_first_to_last"] <= out["log10_bound_first_to_last"] + 1e-9
 
 
-@pytest.mark.parametrize("name", sorted(p.name for p in BAD.glob("*.gradsim.json")))
-def test_bad_scenarios_exit_2_one_line(name):
-    proc = run("flow", "--scenario", str(BAD / name))
-    assert proc.returncode == 2
-    assert proc.stdout == ""
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1, proc.stderr
-    assert name in lines[0] and "Traceback" not in proc.stderr
-
-
-@pytest.mark.parametrize("args", [
+BAD_NAMES = sorted(p.name for p in BAD.glob("*.gradsim.json"))
+BAD_ARGUMENTS = [
     ["flow", "--steps", "0"],
     ["flow", "--steps", "abc"],
     ["flow", "--scale", "nan"],
@@ -108,12 +103,46 @@ def test_bad_scenarios_exit_2_one_line(name):
     ["scalar", "--w", "inf", "--steps", "5"],
     ["nonsense-verb"],
     ["gui", "--scene", "nope"],
-])
-def test_bad_arguments_exit_2_one_line(args):
-    proc = run(*args)
+]
+
+
+def _one_in_a_process_by_default(cases, representative):
+    """Each case as a parameter; all but ``representative`` only with the slow tests."""
+    return [pytest.param(c, marks=() if c == representative else pytest.mark.slow) for c in cases]
+
+
+def assert_bad_scenario_refused(proc, name):
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert name in lines[0] and "Traceback" not in proc.stderr
+
+
+def assert_bad_arguments_refused(proc):
     assert proc.returncode == 2, proc.stdout
     assert "Traceback" not in proc.stderr
     assert len([ln for ln in proc.stderr.splitlines() if ln.strip() and not ln.startswith("usage")]) == 1
+
+
+@pytest.mark.parametrize("name", BAD_NAMES)
+def test_bad_scenarios_exit_2_one_line(name, run_cli):
+    assert_bad_scenario_refused(run_cli("flow", "--scenario", str(BAD / name)), name)
+
+
+@pytest.mark.parametrize("name", _one_in_a_process_by_default(BAD_NAMES, "pickle_payload.gradsim.json"))
+def test_bad_scenarios_exit_2_one_line_in_a_process(name):
+    assert_bad_scenario_refused(run("flow", "--scenario", str(BAD / name)), name)
+
+
+@pytest.mark.parametrize("args", BAD_ARGUMENTS)
+def test_bad_arguments_exit_2_one_line(args, run_cli):
+    assert_bad_arguments_refused(run_cli(*args))
+
+
+@pytest.mark.parametrize("args", _one_in_a_process_by_default(BAD_ARGUMENTS, ["flow", "--scale", "nan"]))
+def test_bad_arguments_exit_2_one_line_in_a_process(args):
+    assert_bad_arguments_refused(run(*args))
 
 
 def test_import_hygiene():
@@ -124,12 +153,12 @@ def test_import_hygiene():
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-def test_flow_lstm_and_gru():
-    proc = run("flow", "--cell", "lstm", "--forget-bias", "3", "--steps", "200")
+def test_flow_lstm_and_gru(run_cli):  # in this process: a process of its own would import torch again
+    proc = run_cli("flow", "--cell", "lstm", "--forget-bias", "3", "--steps", "200")
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
     assert doc["cell"] == "lstm" and doc["grad_norm"][0] > 1e-6 and len(doc["log10_cell_grad_norm"]) == 200
-    bad = run("flow", "--cell", "gru", "--activation", "relu")
+    bad = run_cli("flow", "--cell", "gru", "--activation", "relu")
     assert bad.returncode == 2 and "activation" in bad.stderr and "Traceback" not in bad.stderr
 
 

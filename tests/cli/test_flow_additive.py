@@ -1,5 +1,6 @@
 """``gradsim flow --cell residual|attention`` and the input gradient of every cell, end to end in a
-subprocess, against PyTorch float64 autograd."""
+subprocess, against PyTorch float64 autograd. The sweeps over every cell and the refusals run the
+command line in this process (``run_cli``: the LSTM and GRU would import torch in each process)."""
 
 from __future__ import annotations
 
@@ -39,9 +40,9 @@ def refused_with_one_line(proc: subprocess.CompletedProcess, *words: str) -> Non
         assert w in lines[0]
 
 
-def test_every_cell_reports_the_input_gradient():
+def test_every_cell_reports_the_input_gradient(run_cli):
     for cell in MODELS:
-        proc = run("flow", "--cell", cell, "--hidden", "5", "--steps", "30", "--seed", "4")
+        proc = run_cli("flow", "--cell", cell, "--hidden", "5", "--steps", "30", "--seed", "4")
         assert proc.returncode == 0, proc.stderr
         doc = strict(proc.stdout)
         assert doc["cell"] == cell and doc["t"] == list(range(1, 31)) and "kind" in doc["verdict"]
@@ -88,8 +89,8 @@ def test_attention_json_equals_multihead_attention():
     assert doc["heads"] == 1 and doc["spectral_radius"] is None and doc["log10_bound"] == [None] * 25
 
 
-def test_csv_has_the_input_columns():
-    proc = run("flow", "--cell", "gru", "--hidden", "4", "--steps", "6", "--format", "csv")
+def test_csv_has_the_input_columns(run_cli):
+    proc = run_cli("flow", "--cell", "gru", "--hidden", "4", "--steps", "6", "--format", "csv")
     assert proc.returncode == 0, proc.stderr
     rows = list(csv.DictReader(io.StringIO(proc.stdout)))
     assert len(rows) == 6 and {"input_grad_norm", "log10_input_grad_norm"} <= set(rows[0])
@@ -108,13 +109,13 @@ def test_scenario_files_take_the_new_cells(tmp_path):
         assert strict(from_file.stdout) == strict(from_args.stdout)
 
 
-def test_refusals_are_one_line(tmp_path):
-    refused_with_one_line(run("flow", "--cell", "residual", "--residual-scale", "11"), "--residual-scale")
-    refused_with_one_line(run("flow", "--cell", "attention", "--activation", "relu"), "attention")
-    refused_with_one_line(run("flow", "--cell", "transformer"), "--cell")
+def test_refusals_are_one_line(tmp_path, run_cli):
+    refused_with_one_line(run_cli("flow", "--cell", "residual", "--residual-scale", "11"), "--residual-scale")
+    refused_with_one_line(run_cli("flow", "--cell", "attention", "--activation", "relu"), "attention")
+    refused_with_one_line(run_cli("flow", "--cell", "transformer"), "--cell")
     path = tmp_path / "bad.gradsim.json"
     path.write_text(json.dumps({"format": "gradsim.scenario/1", "cell": "residual", "W_hh": [[0.5]], "W_xh": [[1.0]],
                                 "x": [[0.1], [0.2]]}))
-    refused_with_one_line(run("flow", "--scenario", str(path)), str(path), "generated form")
+    refused_with_one_line(run_cli("flow", "--scenario", str(path)), str(path), "generated form")
     path.write_text(json.dumps({"format": "gradsim.scenario/1", "cell": "residual", "residual_scale": -1}))
-    refused_with_one_line(run("flow", "--scenario", str(path)), str(path), "residual_scale")
+    refused_with_one_line(run_cli("flow", "--scenario", str(path)), str(path), "residual_scale")

@@ -84,13 +84,14 @@ def _bad_files(tmp: Path) -> dict[str, Path]:
     return {"scenario": not_json, "model": model, "run": run_log, "lesson": lesson}
 
 
-@pytest.mark.parametrize("option, key", [
-    ("--scenario", "scenario"),
-    ("--open-model", "model"),
-    ("--open-run", "run"),
-    ("--lesson", "lesson"),
-])
-@pytest.mark.parametrize("missing", [False, True], ids=["bad", "missing"])
+# Each case starts the app in a process of its own: a bad scenario and a missing model file by
+# default, the other six with the slow tests (the scenes' tests refuse each kind of file in-process).
+@pytest.mark.parametrize("option, key, missing", [
+    pytest.param(option, key, missing, id=f"{'missing' if missing else 'bad'}-{option}",
+                 marks=() if (key, missing) in (("scenario", False), ("model", True)) else pytest.mark.slow)
+    for option, key in (("--scenario", "scenario"), ("--open-model", "model"), ("--open-run", "run"),
+                        ("--lesson", "lesson"))
+    for missing in (False, True)])
 def test_screenshot_with_a_file_that_cannot_be_opened_is_one_line_exit_2(tmp_path, option, key, missing):
     path = tmp_path / f"absent-{key}.json" if missing else _bad_files(tmp_path)[key]
     shot = tmp_path / "shot.png"
@@ -99,10 +100,10 @@ def test_screenshot_with_a_file_that_cannot_be_opened_is_one_line_exit_2(tmp_pat
     assert not shot.exists()
 
 
-@pytest.mark.parametrize("doc, limit", [
+@pytest.mark.parametrize("doc, limit", [  # two processes each: the RNN's step limit by default
     ({"steps": 5000, "hidden": 8}, "1000"),
-    ({"steps": 5000, "hidden": 8, "cell": "lstm"}, "1000"),
-    ({"steps": 100, "hidden": 400}, "256"),
+    pytest.param({"steps": 5000, "hidden": 8, "cell": "lstm"}, "1000", marks=pytest.mark.slow),
+    pytest.param({"steps": 100, "hidden": 400}, "256", marks=pytest.mark.slow),
 ])
 def test_scenario_beyond_the_app_names_the_limit_and_the_command(tmp_path, doc, limit):
     """A valid scenario the app is too small for: the scene's reason reaches the user, with the file."""

@@ -306,11 +306,10 @@ def test_atomic_write_leaves_the_old_file_on_failure(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt"]
 
 
-def test_train_save_to_bad_paths_is_one_line_exit_2(tmp_path):
+def test_train_save_to_bad_paths_is_one_line_exit_2(tmp_path, run_cli):
+    """In this process (tests/cli/test_cli.py trains in one of its own)."""
     for bad in ("/nonexistent-folder/x.pt", str(tmp_path)):
-        proc = subprocess.run(
-            [sys.executable, "-m", "gradsim", "train", "--cell", "rnn", "--delay", "1", "--steps", "1", "--save", bad],
-            capture_output=True, text=True, cwd=ROOT, timeout=300)
+        proc = run_cli("train", "--cell", "rnn", "--delay", "1", "--steps", "1", "--save", bad)
         assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and bad in proc.stderr
 
 

@@ -42,11 +42,38 @@ def robust_norm(g: np.ndarray) -> float:
     return 0.0 if peak == 0 else peak * float(np.sqrt(np.sum((g / peak) ** 2)))
 
 
+def slope_rounding(sc: Scenario) -> np.ndarray:
+    """Per step t, how far float64 alone can put ``||dL/dh_t||`` off: the sum, over the later steps
+    whose slopes it passes through, of the largest relative rounding error of a unit's slope ``1 - y^2``
+    (tanh) or ``y (1 - y)`` (sigmoid) computed from its rounded output ``y``. It matters only where
+    units saturate; NumPy's and PyTorch's ``tanh`` differ in the last bit on about a fifth of inputs,
+    so there the two answers differ by that much (tests/engine/test_additive.py does the same)."""
+    eps = np.finfo(np.float64).eps
+    h, ys = sc.h0.copy(), []
+    f = {"tanh": np.tanh, "sigmoid": lambda z: 1 / (1 + np.exp(-z)), "relu": lambda z: np.maximum(z, 0),
+         "identity": lambda z: z}[sc.activation]
+    for t in range(sc.x.shape[0]):
+        h = f(sc.W_hh @ h + sc.W_xh @ sc.x[t] + sc.b_h)
+        ys.append(h)
+    y = np.array(ys)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if sc.activation == "tanh":
+            rel = eps * y * y / (1.0 - y * y)
+        elif sc.activation == "sigmoid":
+            rel = eps * np.maximum(y / (1.0 - y), (1.0 - y) / y)
+        else:
+            rel = np.zeros_like(y)
+    per_step = np.max(np.nan_to_num(rel, nan=np.inf, posinf=np.inf), axis=1)
+    later = np.concatenate([np.cumsum(per_step[::-1])[::-1][1:], [0.0]])  # steps t+1..T
+    return later
+
+
 def assert_matches_torch(sc: Scenario) -> None:
     ours = gradient_flow(sc)
     ref = autograd_norms(sc)
     mask = ref > 1e-290
-    np.testing.assert_allclose(ours.grad_norm[mask], ref[mask], rtol=1e-6)
+    rtol = 1e-6 + 4.0 * slope_rounding(sc)[mask]
+    assert np.all(np.abs(ours.grad_norm[mask] - ref[mask]) <= rtol * ref[mask]), (ours.grad_norm[mask], ref[mask])
     # where torch underflows to exactly zero, our log value must say "tiny", not "big"
     zero = ref == 0
     assert np.all(~np.isfinite(ours.log10_grad_norm[zero]) | (ours.log10_grad_norm[zero] < -280))

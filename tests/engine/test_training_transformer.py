@@ -166,6 +166,7 @@ def test_learns_copy_memory_across_a_delay(seed):
     assert last.run.curves.accuracy[-1] >= 0.95
 
 
+@pytest.mark.slow  # 400 steps on two seeds; copy memory above is the quick check that it learns
 @settings(max_examples=2, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1))
 def test_learns_the_adding_problem(seed):

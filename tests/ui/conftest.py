@@ -66,7 +66,7 @@ def reset_window(window, qtbot) -> None:
 @pytest.fixture
 def main_window(shared_window, qtbot):
     reset_window(shared_window, qtbot)
-    qtbot.wait(1)
+    settle()
     yield shared_window
     for scene in list(shared_window.scenes.values()):
         scene.shutdown()
@@ -88,10 +88,47 @@ def new_window(qtbot):
         window.close()
 
 
+def settle(max_passes: int = 1000) -> int:
+    """Let Qt finish what the last change set off, and return how many passes that took.
+
+    Posted events (queued results from the worker, layout and update requests, the paints they
+    cause, zero-time timers) are delivered pass after pass until a whole pass of the event loop
+    delivers none: a condition on the event queue, not a time, so a test that then asserts that
+    something did *not* happen (a second paint, a layout request) has given it every chance to."""
+    from PySide6.QtCore import QEvent, QObject
+    from PySide6.QtWidgets import QApplication
+
+    class Delivered(QObject):
+        count = 0
+
+        def eventFilter(self, _obj, event):  # noqa: N802 - Qt naming
+            if event.type() != QEvent.Type.Timer:  # running timers tick on their own
+                self.count += 1
+            return False
+
+    app = QApplication.instance()
+    delivered = Delivered()
+    app.installEventFilter(delivered)
+    try:
+        for passes in range(1, max_passes + 1):
+            delivered.count = 0
+            app.sendPostedEvents()
+            app.processEvents()
+            if delivered.count == 0:
+                return passes
+    finally:
+        app.removeEventFilter(delivered)
+    raise AssertionError(f"Qt kept delivering events for {max_passes} passes")
+
+
 def wait_idle(qtbot, window, timeout=20000):
-    """Wait until the worker has nothing pending or running and queued results are delivered."""
-    qtbot.waitUntil(window.worker.is_idle, timeout=timeout)
-    qtbot.wait(30)
+    """Wait until the worker has nothing pending or running and everything its results set off is
+    delivered (a result that asks for more work is waited for too)."""
+    for _round in range(50):  # bounded: a running training task keeps asking for more
+        qtbot.waitUntil(window.worker.is_idle, timeout=timeout)
+        settle()
+        if window.worker.is_idle():
+            return
 
 
 @pytest.fixture

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from .conftest import settle
+
 
 def sized(qtbot, window, width: int, height: int) -> None:
     """Resize a window, let it follow (type scale, drawer, compact scene bar) and check that it took
@@ -9,7 +11,7 @@ def sized(qtbot, window, width: int, height: int) -> None:
     made "at 1024 pixels" is made at another width."""
     window.resize(width, height)
     window._follow_size()
-    qtbot.wait(1)
+    settle()
     assert (window.width(), window.height()) == (width, height)
 
 

@@ -265,7 +265,7 @@ def test_the_chips_dominate_and_grow_with_the_screen(new_window, qtbot):
 def test_projector_theme_redraws_and_keeps_values(scene, main_window, qtbot):
     before = scene.sentence_view.log10.copy()
     main_window.toggle_projector()
-    qtbot.wait(50)
+    wait_idle(qtbot, main_window)
     assert scene.theme.projector
     np.testing.assert_array_equal(scene.sentence_view.log10, before)
     assert scene.chart.legend.columnCount >= 2

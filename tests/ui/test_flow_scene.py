@@ -17,7 +17,7 @@ from gradsim.engine import GeneratorSettings, gradient_flow, load_scenario
 from gradsim.engine.scenario import save_scenario
 from gradsim.ui.plots import colormap, format_power, power_label
 
-from .conftest import wait_idle
+from .conftest import settle, wait_idle
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -322,6 +322,7 @@ def test_settings_round_trip(flow, main_window, qtbot):
     json.dumps(state)
 
 
+@pytest.mark.slow  # a process of its own; tests/cli/test_gui_options.py takes a screenshot by default
 def test_screenshot_option(tmp_path):
     out = tmp_path / "flow.png"
     proc = subprocess.run([sys.executable, "-m", "gradsim", "gui", "--scene", "flow", "--screenshot", str(out),
@@ -338,12 +339,12 @@ def test_a_control_change_paints_the_chart_once(flow, main_window, qtbot):
     flow.chart.installEventFilter(counter)
     with qtbot.waitSignal(flow.drawn, timeout=20000):
         flow.scale.setValue(1.1)  # the first change after start-up also lays the chart out
-    qtbot.wait(150)
+    settle()
     for value in (0.7, 1.3, 0.95):  # the y range changes with the scale: the case that painted twice
         counter.count = 0
         with qtbot.waitSignal(flow.drawn, timeout=20000):
             flow.scale.setValue(value)
-        qtbot.wait(150)  # every pass Qt wants to make
+        settle()  # every pass Qt wants to make
         assert counter.count == 1, f"{counter.count} paints after setting the scale to {value}"
     assert_shows_engine(flow)
 
@@ -386,7 +387,7 @@ def test_readouts_change_without_relayout(flow, qtbot):
     counter = EventCounter(QEvent.Type.LayoutRequest)
     label.parentWidget().installEventFilter(counter)
     label.setText("<b>something else</b>")
-    qtbot.wait(50)
+    settle()
     assert label.text() == "<b>something else</b>" and counter.count == 0
 
 
@@ -403,7 +404,6 @@ def test_verdict_changes_without_relayout(flow, main_window, qtbot):
         size = flow.badge.size()
         flow.apply_settings(settings)
         wait_idle(qtbot, main_window)
-        qtbot.wait(50)
         seen.add(flow.badge.text())
         assert flow.badge.size() == size
         assert_badge_says(flow, expected(flow))
@@ -424,7 +424,6 @@ def test_chart_fits_its_view_after_a_theme_change(main_window, qtbot):
     flow = main_window.show_scene("flow")
     flow.apply_settings({"steps": 1000, "hidden": 128})
     wait_idle(qtbot, main_window)
-    qtbot.wait(50)
     chart = flow.chart
     assert chart.centralWidget.geometry().width() <= chart.viewport().width() + 0.5
     assert chart.legend.geometry().right() <= chart.viewport().width()
@@ -452,7 +451,6 @@ def test_strip_mode_hides_the_empty_node_scatters(flow, main_window, qtbot):
 
 def _settle(qtbot, window):
     wait_idle(qtbot, window)
-    qtbot.wait(20)
 
 
 def assert_pulse_above_cursor(flow):

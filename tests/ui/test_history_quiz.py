@@ -21,7 +21,7 @@ from gradsim.content import (
 from gradsim.lesson import Lesson, LessonStep, load_builtin_lesson, load_lesson
 from gradsim.ui.lesson_bar import CAPTION_LINES, LessonBar, open_configured
 
-from .conftest import wait_idle
+from .conftest import settle, wait_idle
 from .layout_audit import problems, widget_problems
 from .sizing import settled, sized
 
@@ -475,6 +475,11 @@ def test_page_keys_reach_the_lesson_even_from_a_spin_box(qtbot, main_window):
     bar.close_lesson()
     assert not bar.isVisible()
     wait_idle(qtbot, main_window)
+    quiz.seed.setFocus()  # with the lesson closed the keys are the widget's again
+    before = quiz.seed.value()
+    qtbot.keyClick(quiz.seed, Qt.Key.Key_PageUp)
+    assert quiz.seed.value() > before
+    wait_idle(qtbot, main_window)
 
 
 def test_save_current_state_as_steps_and_reopen(qtbot, main_window, tmp_path):
@@ -547,7 +552,7 @@ def test_lesson_bar_is_one_row_and_a_short_caption_under_the_pictures(new_window
     found = []
     for i, step in enumerate(lesson.steps):
         bar.go_to(i)
-        qtbot.wait(1)
+        settle()
         line = bar.caption_label.fontMetrics().lineSpacing()
         width = bar.caption_scroll.viewport().width()
         assert bar.caption_label.heightForWidth(width) <= CAPTION_LINES * line + 4, (i + 1, step.caption)

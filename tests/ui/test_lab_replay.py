@@ -134,6 +134,7 @@ def gradsim_gui(*args):
                           timeout=180)
 
 
+@pytest.mark.slow  # the app and torch in a process of their own; the export test above records in-process
 def test_gif_of_a_saved_run_from_the_command_line(saved_run, tmp_path):
     path = tmp_path / "replay.gif"
     proc = gradsim_gui("--scene", "training", "--open-run", saved_run, "--record", path, "--seconds", 2,
@@ -148,19 +149,22 @@ def test_gif_of_a_saved_run_from_the_command_line(saved_run, tmp_path):
     assert frames[-1][1] >= 400
 
 
-def test_nothing_or_a_bad_run_to_replay_exits_2_in_one_line(saved_run, tmp_path):
+# Each case starts the app in a process of its own (2-4 s): a bad run file by default, the other
+# three with the slow tests.
+@pytest.mark.parametrize("case", ["junk"] + [pytest.param(c, marks=pytest.mark.slow)
+                                             for c in ("nothing", "absent", "not the lab")])
+def test_nothing_or_a_bad_run_to_replay_exits_2_in_one_line(saved_run, tmp_path, case):
     junk = tmp_path / "junk.gradsim-run.pt"
     junk.write_bytes(b"PK\x03\x04 not really a zip")
-    cases = [(["--scene", "training"], "nothing to replay"),
-             (["--open-run", junk], junk.name),
-             (["--open-run", tmp_path / "absent.gradsim-run.pt"], "absent.gradsim-run.pt"),
-             (["--scene", "flow", "--open-run", saved_run], "training lab")]
-    for extra, said in cases:
-        proc = gradsim_gui(*extra, "--record", tmp_path / "x.gif", "--fps", 5)
-        lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
-        assert proc.returncode == 2 and len(lines) == 1, proc.stderr
-        assert lines[0].startswith("gradsim gui: error:") and said in lines[0]
-        assert not (tmp_path / "x.gif").exists()
+    extra, said = {"nothing": (["--scene", "training"], "nothing to replay"),
+                   "junk": (["--open-run", junk], junk.name),
+                   "absent": (["--open-run", tmp_path / "absent.gradsim-run.pt"], "absent.gradsim-run.pt"),
+                   "not the lab": (["--scene", "flow", "--open-run", saved_run], "training lab")}[case]
+    proc = gradsim_gui(*extra, "--record", tmp_path / "x.gif", "--fps", 5)
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr
+    assert lines[0].startswith("gradsim gui: error:") and said in lines[0]
+    assert not (tmp_path / "x.gif").exists()
 
 
 def test_replay_is_qt_free_and_torch_free():

@@ -403,7 +403,8 @@ def test_a_run_log_turned_bad_says_so_and_keeps_the_picture(main_window, qtbot, 
     np.testing.assert_array_equal(view.latest_curve.getData()[1], latest)
 
 
-@pytest.mark.parametrize("size", [(1024, 768), (800, 600)], ids=["1024x768", "800x600"])
+@pytest.mark.parametrize("size", [(1024, 768), pytest.param((800, 600), marks=pytest.mark.slow)],
+                         ids=["1024x768", "800x600"])  # the classroom size by default
 @pytest.mark.parametrize("kind", ["model", "run"])
 def test_file_windows_fit_a_projector(new_window, qtbot, qapp, model_path, tmp_path, kind, size):
     main = new_window(projector=True)

@@ -296,36 +296,37 @@ class TimelineStrip(QWidget):
 
     @staticmethod
     def _place_group(members: list[int], options: list, chosen: dict, strict: bool, give_up: bool) -> bool:
-        """Backtracking over one group's label options (nearest slots first), within a step budget."""
+        """Backtracking over one group's label options (nearest slots first), within a step budget.
+
+        Forward checking: each label's options that still fit are kept from step to step and only
+        tested against the label just placed (testing them against every placed label at every step
+        took 2 s at the strip's size on a 1024x768 projector). Same choices, same order."""
         budget = [3000]
 
-        def fits(rect: QRectF, leader: QRectF | None) -> bool:
-            for other, other_leader in chosen.values():
-                if rect.intersects(other) and not give_up:
-                    return False
-                if strict and ((leader is not None and leader.intersects(other))
-                               or (other_leader is not None and other_leader.intersects(rect))):
-                    return False
-            return True
+        def clash(rect: QRectF, leader: QRectF | None, other: QRectF, other_leader: QRectF | None) -> bool:
+            if rect.intersects(other) and not give_up:
+                return True
+            return strict and ((leader is not None and leader.intersects(other))
+                               or (other_leader is not None and other_leader.intersects(rect)))
 
-        def place(left: list[int]) -> bool:
+        def place(fitting: dict[int, list]) -> bool:
             # the most constrained label first (fewest options that still fit): dead ends show early
-            if not left:
+            if not fitting:
                 return True
             budget[0] -= 1
             if budget[0] < 0:
                 return False
-            fitting = {i: [o for o in options[i] if fits(*o)] for i in left}
-            i = min(left, key=lambda m: len(fitting[m]))
-            rest = [m for m in left if m != i]
+            i = min(fitting, key=lambda m: len(fitting[m]))
             for rect, leader in fitting[i]:
                 chosen[i] = (rect, leader)
+                rest = {m: [o for o in fits if not clash(*o, rect, leader)] for m, fits in fitting.items() if m != i}
                 if place(rest):
                     return True
                 del chosen[i]
             return False
 
-        return place(list(members))
+        placed = list(chosen.values())  # by the groups before this one
+        return place({i: [o for o in options[i] if not any(clash(*o, *c) for c in placed)] for i in members})
 
     def _crossings(self, placed: list[_Placed], geometry: tuple) -> int:
         """How many (leader, label) pairs cross in a layout."""
