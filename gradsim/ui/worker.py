@@ -29,6 +29,13 @@ reports nothing. Nothing is ever killed. :meth:`ComputeWorker.shutdown` cancels 
 waits at most a second.
 
 Results cross to the GUI thread only through queued Qt signals, never to objects going away.
+
+Garbage. Python's cyclic garbage collector runs on whichever thread happens to allocate, here most
+often a worker thread; a cycle that holds Qt objects (a closed window's) would then be destroyed
+there, and Qt objects must die on their own thread (seen in the UI tests: ``~QObject`` on a worker
+waiting for the interpreter lock while the GUI thread, holding it, waited for Qt's lock).
+:func:`collect_garbage_on_the_gui_thread` hands the collector to the GUI thread before any worker
+thread starts.
 """
 
 from __future__ import annotations
@@ -111,6 +118,20 @@ def run_guarded(fn: Callable[..., Any], *args: Any, visible: bool = False) -> An
         _torch_gate.release()
 
 
+_garbage_collector: Any = None
+
+
+def collect_garbage_on_the_gui_thread() -> None:
+    """Switch the automatic collector off and collect on a timer of the GUI thread instead
+    (pyqtgraph's ``GarbageCollector``: each second, the generations whose counts passed Python's
+    own thresholds). Once per process, called on the GUI thread; a no-op afterwards."""
+    global _garbage_collector
+    if _garbage_collector is None:
+        from pyqtgraph.util.garbage_collector import GarbageCollector
+
+        _garbage_collector = GarbageCollector(interval=1.0)
+
+
 def describe_error(exc: BaseException) -> str:
     """One line for the status bar: our own refusals verbatim, anything else with its type."""
     if isinstance(exc, InputError):
@@ -157,6 +178,7 @@ class ComputeWorker(QObject):
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
+        collect_garbage_on_the_gui_thread()
         self._cond = threading.Condition()
         self._pending: dict[str, _Job] = {}
         self._next_id = 0
@@ -399,6 +421,7 @@ class GeneratorTask(QObject):
 
     def __init__(self, factory: Callable[[], Iterator[Any]], parent: QObject | None = None) -> None:
         super().__init__(parent)
+        collect_garbage_on_the_gui_thread()
         self._factory = factory
         self._cond = threading.Condition()
         self._paused = False

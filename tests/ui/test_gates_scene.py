@@ -359,7 +359,7 @@ def test_cell_diagrams_readable(gates, main_window, qtbot, mode, compare):
     assert not [p for p in problems(main_window, small) if "CellDiagrams" in p]
 
 
-@hypothesis_settings(max_examples=300, deadline=None)
+@hypothesis_settings(max_examples=100, deadline=None)
 @given(box=st.tuples(*[st.floats(0, 300)] * 2, st.floats(1, 80), st.floats(1, 40)),
        ends=st.tuples(*[st.floats(-50, 400)] * 4), margin=st.floats(0, 6))
 def test_label_placement_finds_every_segment_through_a_box(box, ends, margin):

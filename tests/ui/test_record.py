@@ -133,6 +133,25 @@ def test_handout_has_one_page_per_lesson_step(main_window, qtbot, tmp_path):
     assert main_window.lesson_bar.index == 1
 
 
+def test_lesson_handout_from_the_command_line(tmp_path, run_cli):
+    """The quick check of the verb: a two-step lesson in a process of its own; a file that is not a
+    lesson refused in one line (in this process: it is read before any window exists)."""
+    import json
+
+    lesson = tmp_path / "two.gradsim-lesson.json"
+    lesson.write_text(json.dumps({"format": "gradsim.lesson/1", "title": "Two", "steps": [
+        {"scene": "flow", "settings": {"preset": "sigmoid20"}, "caption": "Sigmoid: gone halfway back."},
+        {"scene": "history", "settings": {}, "caption": "Where it came from."}]}))
+    path = tmp_path / "two.pdf"
+    proc = subprocess.run([sys.executable, "-m", "gradsim", "lesson", "handout", str(lesson), "--to", str(path)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert _pages(path) == 2
+    bad = run_cli("lesson", "handout", str(tmp_path / "none.json"), "--to", str(tmp_path / "x.pdf"))
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "none.json" in bad.stderr
+    assert not (tmp_path / "x.pdf").exists()
+
+
 @pytest.mark.slow  # fifteen steps across every scene, training included
 def test_builtin_lesson_handout_from_the_command_line(tmp_path):
     path = tmp_path / "builtin.pdf"

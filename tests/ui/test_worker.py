@@ -188,3 +188,31 @@ def test_read_off_gui_thread(tmp_path, qtbot, worker):
         os.mkfifo(fifo)
         with pytest.raises(InputError, match="named pipe"):
             read_off_gui_thread(worker, read_bytes, fifo, 100)
+
+
+def test_garbage_is_collected_on_the_gui_thread_not_a_worker(worker, qtbot):
+    """A cycle dropped on the GUI thread is not collected by a worker thread that allocates (where
+    Python's own collector would run, destroying any Qt objects in it on the wrong thread) but by the
+    GUI thread's collector, within a few of its one-second rounds."""
+    import gc
+
+    collected_on = []
+
+    class Cycle:
+        def __init__(self):
+            self.me = self
+
+        def __del__(self):
+            collected_on.append(threading.get_ident())
+
+    assert not gc.isenabled()
+    Cycle()  # garbage now, in the youngest generation: the next collection of any thread finds it
+
+    def allocate():  # far past the youngest generation's threshold (700 objects)
+        return len([[i] for i in range(50_000)])
+
+    with qtbot.waitSignal(worker.finished, timeout=10000):
+        worker.submit("garbage", allocate)
+    assert collected_on == []  # the worker allocated, and collected nothing
+    qtbot.waitUntil(lambda: bool(collected_on), timeout=10000)
+    assert collected_on == [threading.get_ident()]
