@@ -21,7 +21,8 @@ for each) is timed against the three-cell one in the same run, as a ratio: what 
 gates scene costs when it shows all five.
 
 Run: ``python benchmarks/bench_cells.py`` (add ``--quick`` for fewer repeats, ``--gui`` to time the
-scene's whole redraw, engine plus drawing, offscreen).
+scene's whole redraw, engine plus drawing, and a real slider step, offscreen, in both comparisons;
+``--gui-only`` for that alone).
 """
 
 from __future__ import annotations
@@ -128,11 +129,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--gui", action="store_true", help="also time a full redraw of the gates scene (offscreen)")
+    parser.add_argument("--gui-only", action="store_true", help="only the redraw of the gates scene")
     args = parser.parse_args()
     import torch
 
     torch.set_num_threads(1)
     repeats = 3 if args.quick else 7
+    if args.gui_only:
+        gui_redraw(repeats)
+        return
     print(f"gates benchmark (RNN + LSTM + GRU), float64, 1 thread, best of {repeats}")
     print(f"{'(T, n)':>12} {'3 cells ms':>11} {'LSTM ms':>8} {'GRU ms':>7} {'retain_grad ms':>15}"
           f" {'fused fwd+bwd ms':>17} {'vs retain_grad':>15} {'vs fused':>9} {'of 100 ms':>10}")
@@ -233,35 +238,66 @@ def forms(repeats: int) -> None:
 
 
 def gui_redraw(repeats: int) -> None:
-    """A whole control change in the real scene, offscreen: engine in the worker's function, then
-    drawing every view on the GUI thread (what the user waits for after moving a slider)."""
+    """A whole control change in the real scene, offscreen, for both comparisons (the gates: RNN +
+    LSTM + GRU; the additive path: all five models by ``||dL/dx_t||``):
+
+    - engine: the worker's function (``compute_gates``) on the GUI thread, timed alone;
+    - draw: ``on_result`` (every view) plus the events it causes, painting included;
+    - slider: a real slider step (the hidden size, alternating n and n - 1) from ``setValue`` to
+      the ``drawn`` signal and the paint after it, through the undo stack and the worker thread:
+      what a presenter waits for while dragging.
+    """
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtCore import QEventLoop, QTimer
     from PySide6.QtWidgets import QApplication
 
+    from gradsim.states.gates import GatesState
     from gradsim.ui.app import MainWindow
-    from gradsim.ui.scenes.gates import GatesJob, compute_gates
+    from gradsim.ui.scenes.gates import compute_gates
 
     app = QApplication.instance() or QApplication([])
     window = MainWindow(use_settings=False)
     window.resize(1280, 800)
     window.show()
+    window._follow_size()
     scene = window.show_scene("gates")
-    print(f"\n{'(T, n)':>12} {'engine ms':>10} {'draw ms':>8} {'total ms':>9} {'of 100 ms':>10}")
-    for steps, n in [(200, 64), (1000, 64)]:
-        job = GatesJob(GeneratorSettings(hidden=n, steps=steps, cell="lstm"), 1e-6, 1e3)
-        engine_times, draw_times = [], []
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            result = compute_gates(job)
-            t1 = time.perf_counter()
-            scene.on_result(result, "main")
-            app.processEvents()
-            t2 = time.perf_counter()
-            engine_times.append(t1 - t0)
-            draw_times.append(t2 - t1)
-        engine, draw = min(engine_times), min(draw_times)
-        print(f"{str((steps, n)):>12} {engine * 1e3:10.1f} {draw * 1e3:8.1f} {(engine + draw) * 1e3:9.1f}"
-              f" {(engine + draw) / 0.1:9.0%}")
+
+    def wait_drawn() -> None:
+        loop = QEventLoop()
+        scene.drawn.connect(loop.quit)
+        QTimer.singleShot(60_000, loop.quit)
+        loop.exec()
+        scene.drawn.disconnect(loop.quit)
+        app.processEvents()
+
+    print(f"\nwhole redraw of the gates scene, 1280x800, best of {repeats}")
+    print(f"{'comparison':>12} {'(T, n)':>11} {'engine ms':>10} {'draw ms':>8} {'total ms':>9} {'slider ms':>10}"
+          f" {'of 100 ms':>10}")
+    for compare in ("gates", "additive"):
+        for steps, n in [(200, 64), (1000, 64)]:
+            state = GatesState(compare=compare, steps=steps, hidden=n)
+            scene.apply_settings(state.to_dict())
+            wait_drawn()
+            job = state.job()
+            engine_times, draw_times, slider_times = [], [], []
+            for k in range(repeats):
+                t0 = time.perf_counter()
+                result = compute_gates(job)
+                t1 = time.perf_counter()
+                scene.on_result(result, "main")
+                app.processEvents()
+                t2 = time.perf_counter()
+                engine_times.append(t1 - t0)
+                draw_times.append(t2 - t1)
+                t3 = time.perf_counter()
+                scene.hidden.setValue(n - 1 if k % 2 == 0 else n)
+                wait_drawn()
+                slider_times.append(time.perf_counter() - t3)
+            engine, draw, slider = min(engine_times), min(draw_times), min(slider_times)
+            print(f"{compare:>12} {str((steps, n)):>11} {engine * 1e3:10.1f} {draw * 1e3:8.1f}"
+                  f" {(engine + draw) * 1e3:9.1f} {slider * 1e3:10.1f} {slider / 0.1:9.0%}")
+    print("slider: a real slider step to the end of the redraw it causes (worker thread, undo stack, paint);")
+    print("of 100 ms: the slider step's share of the interactive budget (goal: (200, 64) within it)")
     window.close()
 
 

@@ -9,7 +9,8 @@ lab does (``gradsim.states.training.outcome``: side by side, to the last step), 
 of chance, "diverges" a loss that stopped being a number (issue 15). The test suite checks the same
 claims on two random seeds per preset (``tests/engine/test_claims.py``, marked slow); this script is
 the full check. ``seconds`` is each model's own training time (``TrainRun.seconds``, one torch
-thread); the first preset is the command line's demo, whose runs should each take at most 60 s on
+thread), ``steps`` the optimiser steps it took (a run stops early at 99 % held-out accuracy) and
+``ms/step`` the two divided, as the lab's status line shows it; the first preset is the command line's demo, whose runs should each take at most 60 s on
 this machine. The load average before and after is printed: a shared machine slows every run.
 
 Exit status 0 when every claim held on every seed, 1 otherwise.
@@ -69,7 +70,8 @@ def main() -> int:
     began = time.perf_counter()
     for what, settings, expect in claims(wanted):
         print(f"\n{what}: claims {expect}")
-        print(f"  {'seed':>6s}  {'model':28s} {'held-out':>9s} {'chance':>7s} {'verdict':>9s} {'seconds':>8s}")
+        print(f"  {'seed':>6s}  {'model':28s} {'held-out':>9s} {'chance':>7s} {'verdict':>9s} {'seconds':>8s} "
+              f"{'steps':>6s} {'ms/step':>8s}")
         held = 0
         for seed in seeds:
             state = TrainingState.from_settings({**settings, "seed": seed})
@@ -82,12 +84,14 @@ def main() -> int:
                 verdict = {True: "learned", False: "failed", "diverged": "diverged", None: "neither"}[
                     result[runs_names[0]]]
                 seconds = result.seconds[runs_names[0]]
+                steps = result.steps[runs_names[0]]
                 if what == f"preset {first}" and seconds > DEMO_SECONDS:
                     slow += 1
                 label = f"{'/'.join(runs_names)} {model.cell}"
                 acc = "n/a" if accuracy is None else f"{100 * accuracy:.1f} %"
                 print(f"  {seed if k == 0 else '':>6}  {label:28s} {acc:>9s} {100 * result.chance:6.1f} % "
-                      f"{verdict:>9s} {seconds:8.1f}" + ("" if k or ok else "   <- claim does not hold"))
+                      f"{verdict:>9s} {seconds:8.1f} {steps:6d} {1000 * seconds / max(steps, 1):8.1f}"
+                      + ("" if k or ok else "   <- claim does not hold"))
         failures += len(seeds) - held
         print(f"  held on {held} of {len(seeds)} seeds")
     print(f"\n{failures} seed(s) where a claim did not hold; {slow} demo run(s) over {DEMO_SECONDS:.0f} s; "

@@ -48,6 +48,7 @@ QUIZ_TOPICS = (
     "relu",
     "lstm",
     "lstm_gru",
+    "additive_path",
     "detection",
     "history",
 )

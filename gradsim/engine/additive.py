@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from .activations import get_activation
+from .cells import Edge, rnn_edges
 from .errors import InputError
 from .flow import (
     FlowResult,
@@ -504,6 +505,60 @@ def gradient_path(model: str, result: FlowResult) -> GradientPath:
     raise InputError(f"unknown model {model!r} (expected one of: {', '.join(MODELS)})")
 
 
+def residual_edges(result: ResidualFlowResult) -> tuple[Edge, ...]:
+    """The residual RNN's diagram edges, defined as the cells' (:mod:`gradsim.engine.cells`): the
+    identity (the additive path, factor 1), the correction's ``alpha f'`` (mean over units and the
+    steps ``t = 2..T`` the backward pass crosses) and ``||W_hh||_2``, and the measured step."""
+    return (
+        # the identity: h_{t-1} is added to h_t unchanged, so dL/dh_t passes back to h_{t-1} as it is
+        Edge("identity", "× 1", 1.0, "additive"),
+        # mean alpha f'(z_t): the correction's slope
+        Edge("act", "× α f′(z)", mean_over_backward_steps(result.residual_scale * result.dfdz), "gate"),
+        # spectral norm of W_hh: h_{t-1} into the correction
+        Edge("w_hh", "W_hh", result.spectral_norm, "matrix"),
+        # geometric mean of ||dL/dh_{t-1}|| / ||dL/dh_t|| over the run
+        Edge("step_h", "per step (h)", geometric_step(result.log10_grad_norm), "step"),
+    )
+
+
+def attention_middle(steps: int) -> int:
+    """The step (1-based) the attention diagram shows between the first and the last: ``ceil(T / 2)``."""
+    return (int(steps) + 1) // 2
+
+
+def attention_edges(result: AttentionFlowResult) -> tuple[Edge, ...]:
+    """The attention layer's diagram edges: one hop from the last position to step 1 and to the middle
+    step (:func:`attention_middle`), each weighted by the attention ``a_{T,t}`` paid there (mean over
+    heads; NaN where the sequence has no such step apart from the last), and the residual connection
+    at the last position (factor 1). There is no per-step edge: nothing is crossed step by step."""
+    weight = result.attention_last.mean(axis=0)  # type: ignore[union-attr]
+    steps = result.steps
+    middle = attention_middle(steps)
+    first = float(weight[0]) if steps > 1 else math.nan
+    mid = float(weight[middle - 1]) if 1 < middle < steps else math.nan
+    return (
+        # the attention the last position pays to step 1: the one factor on the way to x_1, whatever T
+        Edge("hop_first", "× a_T,1", first, "hop"),
+        # the attention the last position pays to the middle step
+        Edge("hop_middle", "× a_T,t", mid, "hop"),
+        # the residual connection: y_T = e_T + attention, so e_T gets dL/dy_T as it is
+        Edge("skip", "× 1", 1.0, "additive"),
+    )
+
+
+def model_edges(model: str, result: FlowResult) -> tuple[Edge, ...]:
+    """The diagram edges of any of the five models' results (same definitions for all)."""
+    if model == "rnn":
+        return rnn_edges(result)
+    if model in ("lstm", "gru"):
+        return result.edges  # type: ignore[attr-defined]
+    if model == "residual":
+        return residual_edges(result)  # type: ignore[arg-type]
+    if model == "attention":
+        return attention_edges(result)  # type: ignore[arg-type]
+    raise InputError(f"unknown model {model!r} (expected one of: {', '.join(MODELS)})")
+
+
 @dataclass
 class ModelComparison:
     """The five models of one set of settings on the same inputs (``W_xh``, ``x``, sizes, seed)."""
@@ -511,6 +566,14 @@ class ModelComparison:
     settings: GeneratorSettings
     results: dict[str, FlowResult]
     paths: dict[str, GradientPath]
+    _edges: dict[str, tuple[Edge, ...]] | None = field(default=None, init=False, repr=False, compare=False)
+
+    @property
+    def edges(self) -> dict[str, tuple[Edge, ...]]:
+        """Each model's diagram edges (:func:`model_edges`), computed on first use."""
+        if self._edges is None:
+            self._edges = {m: model_edges(m, r) for m, r in self.results.items()}
+        return self._edges
 
     @property
     def t(self) -> np.ndarray:

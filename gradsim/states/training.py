@@ -24,7 +24,7 @@ from ..engine import tasks
 from ..engine.activations import ACTIVATIONS
 from ..engine.errors import InputError
 from ..engine.init import INITIALISERS
-from ..engine.training import CELLS, OPTIMIZERS, TrainRun, TrainSettings, train_side_by_side
+from ..engine.training import CELLS, MODELS, OPTIMIZERS, TrainRun, TrainSettings, train_side_by_side
 from ..presets import CUSTOM, preset_ids
 from ..state import Rule, SceneState, _reject, _short, flag, number, one_of
 
@@ -47,9 +47,11 @@ def _rule(meta: dict) -> Rule:
     return meta["rule"]
 
 
-# The rule of each per-model setting, as the app shows them (the engine takes wider ranges).
+# The rule of each per-model setting, as the app shows them (the engine takes wider ranges). A model
+# slot takes every model the engine trains: the recurrent cells and the small Transformer (issue 20);
+# the delay sweep, which compares cells by the distance their gradient crosses, takes the cells.
 MODEL_RULES: dict[str, Rule] = {
-    "cell": _rule(one_of(CELLS)),
+    "cell": _rule(one_of(MODELS)),
     "forget_bias": _rule(number(-2.0, 6.0)),
     "activation": _rule(one_of(ACTIVATIONS)),
     "init": _rule(one_of(INITIALISERS)),
@@ -60,7 +62,8 @@ MODEL_RULES: dict[str, Rule] = {
 @dataclass(frozen=True)
 class ModelSpec:
     """One model of the comparison. ``forget_bias`` is used by the LSTM only; ``activation``,
-    ``init`` and ``scale`` (of ``W_hh``) by the vanilla RNN only, as in the engine."""
+    ``init`` and ``scale`` (of ``W_hh``) by the vanilla RNN only, as in the engine. ``cell`` may be
+    ``"transformer"``: the engine's small causal Transformer, whose width is the shared ``hidden``."""
 
     cell: str = "rnn"
     forget_bias: float = _ENGINE.forget_bias
@@ -250,14 +253,16 @@ def model_names(models: Sequence[Any]) -> list[tuple[str, ...]]:
 class TrainingOutcome(dict):
     """Per model name: True (learned), False (failed: within 10 points of chance), ``"diverged"``
     (the loss stopped being a number) or None (in between). ``accuracy`` keeps the final held-out
-    accuracy and ``seconds`` the training time of each model (by its first name)."""
+    accuracy, ``seconds`` the training time and ``steps`` the optimiser steps taken (a run that
+    reached the early-stop accuracy ends before its last step) of each model (by its first name)."""
 
     def __init__(self, values: dict, accuracy: dict[str, float | None], seconds: dict[str, float],
-                 chance: float) -> None:
+                 chance: float, steps: dict[str, int] | None = None) -> None:
         super().__init__(values)
         self.accuracy = accuracy
         self.seconds = seconds
         self.chance = chance
+        self.steps = steps or {}
 
     def __repr__(self) -> str:
         shown = ", ".join(f"{name} {'n/a' if a is None else f'{100 * a:.1f} %'} -> {self[name]}"
@@ -289,13 +294,15 @@ def outcome(state: TrainingState) -> TrainingOutcome:
     values: dict[str, bool | str | None] = {}
     accuracy: dict[str, float | None] = {}
     seconds: dict[str, float] = {}
+    steps: dict[str, int] = {}
     for names, run in zip(model_names(state.models), runs, strict=True):
         verdict = judge(run)
         for name in names:
             values[name] = verdict
         accuracy[names[0]] = run.curves.accuracy[-1] if run.curves.accuracy else None
         seconds[names[0]] = run.seconds
-    return TrainingOutcome(values, accuracy, seconds, state.chance)
+        steps[names[0]] = run.step_count
+    return TrainingOutcome(values, accuracy, seconds, state.chance, steps)
 
 
 def preview_models(settings: Sequence[TrainSettings]) -> dict:

@@ -156,6 +156,9 @@ def run_app(args) -> int:
         window.resize(*size)
         if available is not None:
             window.move(available.topLeft())
+    # the type scale of this size now, not after the resize timer: a scene built in the larger base
+    # sizes asked for more height than an 800x600 projector has, and the window grew past the screen
+    window._follow_size()
 
     scene_id = args.scene or (last_scene if last_scene in window.scene_ids() else None) or window.scene_ids()[0]
     if args.fullscreen:
@@ -164,6 +167,11 @@ def run_app(args) -> int:
     else:
         window.show()
     scene = window.show_scene(scene_id)
+    if getattr(args, "preset", None):
+        try:
+            scene.apply_preset(args.preset)
+        except (ValueError, KeyError) as exc:  # an unknown id: one line (a screenshot run exits 2 on it)
+            window.show_error(f"--preset: {exc}")
     if args.scenario:
         window.open_scenario_path(args.scenario)
         scene = window.current_scene() or scene

@@ -117,3 +117,13 @@ def test_scenario_beyond_the_app_names_the_limit_and_the_command(tmp_path, doc, 
     assert line.count("gradsim flow") == 1
     assert "cannot show the scenario" not in line
     assert not shot.exists()
+
+
+@pytest.mark.slow
+def test_an_unknown_preset_is_one_line_exit_2_and_a_known_one_is_drawn(tmp_path):
+    proc = gradsim("gui", "--scene", "flow", "--preset", "no-such-preset", "--screenshot", str(tmp_path / "x.png"))
+    assert "unknown flow preset 'no-such-preset'" in one_error_line(proc)
+    shot = tmp_path / "linear12.png"
+    proc = gradsim("gui", "--scene", "flow", "--preset", "linear12", "--screenshot", str(shot))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert png_size(shot) == (1280, 800)

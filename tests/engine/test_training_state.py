@@ -38,7 +38,7 @@ def test_the_defaults_are_the_engines_and_the_first_preset():
 
 @pytest.mark.parametrize("bad", [
     {"delay": -1}, {"delay": 201}, {"steps": 2.5}, {"lr": 0.0}, {"batch": True}, {"task": "sorting"},
-    {"models": []}, {"models": [{}, {}, {}, {}]}, {"models": [{"cell": "transformer"}]},
+    {"models": []}, {"models": [{}, {}, {}, {}]}, {"models": [{"cell": "mamba"}]},
     {"models": [{"cell": "rnn", "dropout": 0.1}]}, {"models": "rnn"}, {"models": [{"forget_bias": 9}]},
     {"preset": "nope"}, {"view": "3d"}, {"sweep_delays": [1, "x"]}, {"sweep_delays": [-3]},
     {"sweep_delays": list(range(20))}, {"sweep_cells": ["rnn", "transformer"]}, {"task": "adding", "delay": 1},
@@ -87,6 +87,26 @@ def test_model_names_in_claims():
     two_lstms = (ModelSpec("lstm", forget_bias=0.0), ModelSpec("lstm"))
     assert model_names(two_lstms) == [("A",), ("B",)]
     assert model_names((ModelSpec("rnn"), ModelSpec("lstm"))) == [("A", "rnn"), ("B", "lstm")]
+
+
+def test_the_transformer_is_a_model_choice_but_not_a_sweep_cell():
+    """Issue 20 point 4: a model slot takes the engine's small Transformer (its width is the shared
+    hidden size; the RNN's and LSTM's own settings do not apply), a claim names it "transformer", and
+    the delay sweep, which compares recurrent cells, refuses it in one line."""
+    state = TrainingState.from_settings({"task": "adding", "delay": 30, "hidden": 32,
+                                         "models": [{"cell": "rnn"}, {"cell": "transformer"}]})
+    rnn, transformer = state.train_settings()
+    assert transformer == TrainSettings(task="adding", delay=30, hidden=32, cell="transformer")
+    assert transformer.label() == "Transformer (2 blocks)" and rnn.cell == "rnn"
+    assert model_names(state.models) == [("A", "rnn"), ("B", "transformer")]
+    assert TrainRun(transformer).recurrent_eigenvalues() is None  # no W_hh: the eigenvalue view draws nothing
+    with pytest.raises(ValueError, match="^training.*cells among rnn, lstm, gru"):
+        state.replace(sweep_cells=["transformer"])
+    for p in ("transformer", "adding_transformer"):
+        preset = TrainingState.from_settings({"preset": p})
+        assert [m.cell for m in preset.models] == ["rnn", "transformer"]
+        assert load_presets("training")[[q.preset_id for q in load_presets("training")].index(p)].expect == {
+            "learns": ["transformer"], "fails": ["rnn"]}
 
 
 def _finished(accuracy: float, chance_categories: int = 8) -> TrainRun:

@@ -18,7 +18,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from gradsim.engine.cells import compare_cells
-from gradsim.states.gates import MODEL_KEYS, MODELS, GatesState
+from gradsim.states.gates import GATES, MODEL_KEYS, GatesState, models_of
 from gradsim.ui.plots import format_power, power_label
 
 from .conftest import wait_idle
@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CURVE_SOURCES = {"rnn": ("rnn", "log10_grad_norm"), "lstm": ("lstm", "log10_grad_norm"),
                  "gru": ("gru", "log10_grad_norm"), "lstm_c": ("lstm", "log10_cell_grad_norm")}
 LANES = ("rnn", "lstm", "lstm_c", "gru")  # top to bottom, as the models are listed
+MODELS = models_of(GATES)  # the gates comparison's models
 
 
 @pytest.fixture
@@ -51,6 +52,11 @@ def within_count(logs: np.ndarray, vanish: float, explode: float) -> int:
             break
         count += 1
     return count
+
+
+def factor_shown(factor: float) -> str:
+    """An edge factor as the diagrams write it: two decimals, two figures below 0.095 (0.078, not 0.08)."""
+    return f"{factor:.2f}" if abs(factor) >= 0.095 else f"{factor:.2g}"
 
 
 def assert_shows_engine(scene):
@@ -81,7 +87,7 @@ def assert_shows_engine(scene):
                 continue
             parts = scene.diagrams.edge_items[(cell, edge.key)]
             assert parts["factor"] == pytest.approx(edge.factor, rel=1e-12)
-            assert f"{edge.factor:.2f}" in parts["text"].toPlainText()
+            assert factor_shown(edge.factor) in parts["text"].toPlainText()
     return ref
 
 
@@ -317,20 +323,22 @@ def _rects(diagrams, cell):
 
 
 # the classroom projector by default; the other sizes with the slow tests
+@pytest.mark.parametrize("compare", ["gates", "additive"])
 @pytest.mark.parametrize("mode", [(1024, 768, True)] + [pytest.param(m, marks=pytest.mark.slow) for m in (
     (800, 600, True), (1920, 1080, False), (1920, 1080, True))])
-def test_cell_diagrams_readable(gates, main_window, qtbot, mode):
+def test_cell_diagrams_readable(gates, main_window, qtbot, mode, compare):
     """Issue 14: the Cells tab turned its titles by 90° and put labels over arrows; the diagram labels
     were about 7 px tall at 1920x1080. Titles are upright, labels clear of arrows and of each other,
-    at the type scale's small size (which grows with the window)."""
+    at the type scale's small size (which grows with the window). The same for the additive
+    comparison's paths (RNN, residual RNN, attention)."""
     width, height, projector = mode
     main_window.resize(width, height)
     if main_window.theme.projector != projector:
         main_window.toggle_projector()
     main_window._follow_size()
-    gates.apply_settings({"view": "cells"})
+    gates.apply_settings({"view": "cells", "compare": compare})
     wait_idle(qtbot, main_window)
-    diagrams = gates.diagrams
+    diagrams = gates.additive.diagrams if compare == "additive" else gates.diagrams
     assert diagrams.isVisible()
     small = main_window.theme.small_px
     for title in diagrams.titles.values():
@@ -439,3 +447,276 @@ def test_pictures_keep_their_room_under_a_lesson(main_window, qtbot, step):
         (y0, y1) = vb.viewRange()[1]
         assert vb.height() / (y1 - y0) >= small  # pixels per lane
     assert not graphics_problems(main_window, small)
+
+
+# ---------------------------------------------------------------------------------------------------
+# the additive comparison (issue 20): five models by ‖dL/dxₜ‖
+
+FIVE = ("rnn", "lstm", "gru", "residual", "attention")
+
+
+def expected_five(scene):
+    from gradsim.engine.additive import compare_models
+
+    vanish, explode = scene.thresholds()
+    return compare_models(scene.generator_settings(), vanish, explode)
+
+
+def assert_additive_shows_engine(scene):
+    """Every curve, the bound, every badge and diagram edge of the additive page against the engine."""
+    from gradsim.engine.additive import attention_middle
+    from gradsim.engine.thresholds import verdict_from_log10
+
+    page = scene.additive
+    assert scene.pages.currentWidget() is page and page.isVisibleTo(scene)
+    ref = expected_five(scene)
+    steps = ref.results["rnn"].steps
+    distance = np.arange(steps, dtype=float)
+    for key in FIVE:
+        x, y = (np.asarray(v) for v in page.curves[key].getData())
+        want = ref.results[key].log10_input_grad_norm[::-1]  # x is T − t: t = T first
+        np.testing.assert_array_equal(x, distance)
+        finite = np.isfinite(want)
+        np.testing.assert_allclose(y[finite], want[finite], rtol=1e-12, atol=1e-12)
+    x, y = (np.asarray(v) for v in page.curves["attention_bound"].getData())
+    bound = ref.results["attention"].log10_input_bound[::-1]
+    np.testing.assert_array_equal(y[1:], bound[1:])
+    assert np.isnan(y[0])  # at t = T the residual connection adds the identity: no bound drawn
+    vanish, explode = scene.thresholds()
+    step = page._cursor_step
+    for m in models_of("additive"):
+        logs = ref.results[m.key].log10_input_grad_norm
+        kind = verdict_from_log10(logs, vanish, explode).kind
+        name, verdict, value = page.badge_lines[m.key]
+        assert (name, verdict) == (m.name, kind.upper())
+        # the value at the cursor's step, in the badge's words (two figures, or one where narrow)
+        assert value in (f"‖dL/dx{_sub(step)}‖ {format_power(float(logs[step - 1]), 2)}",
+                         f"‖dL/dx{_sub(step)}‖ {format_power(float(logs[step - 1]), 1)}",
+                         f"‖dL/dxₜ‖ {format_power(float(logs[step - 1]), 1)}")
+        text = page.badges[m.key].text()
+        assert verdict in text and value in text
+    for cell in ("rnn", "residual", "attention"):
+        for edge in ref.edges[cell]:
+            if edge.kind == "step":
+                continue
+            parts = page.diagrams.edge_items[(cell, edge.key)]
+            if np.isfinite(edge.factor):
+                assert parts["factor"] == pytest.approx(edge.factor, rel=1e-12)
+                assert factor_shown(edge.factor) in parts["text"].toPlainText()
+    # the attention diagram names the steps it shows: x₁, the middle and the last
+    _nodes, labels = page.diagrams.node_items["attention"]
+    assert [t.toPlainText() for t in labels][1:] == ["x₁", f"x{_sub(attention_middle(steps))}", f"x{_sub(steps)}"]
+    return ref
+
+
+def _sub(n: int) -> str:
+    return str(n).translate(str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉"))
+
+
+@pytest.fixture
+def additive(gates, main_window, qtbot):
+    """The gates scene switched to the additive comparison by its real switch."""
+    qtbot.mouseClick(gates.compare_buttons["additive"], Qt_left())
+    wait_idle(qtbot, main_window)
+    assert gates.state.compare == "additive"
+    return gates
+
+
+def Qt_left():  # noqa: N802 - reads like the Qt enum it returns
+    from PySide6.QtCore import Qt
+
+    return Qt.MouseButton.LeftButton
+
+
+def test_switch_shows_all_five_on_the_same_inputs_and_undoes(additive, main_window, qtbot):
+    """Issue 20: the switch beside the title shows the five models' ‖dL/dxₜ‖ against the distance from
+    the loss, computed on the gates' own inputs; one undo step back to the gates."""
+    scene = additive
+    ref = assert_additive_shows_engine(scene)
+    gates_ref = compare_cells(scene.generator_settings())
+    for cell in ("rnn", "lstm", "gru"):  # the very same RNN, LSTM and GRU as the gates comparison
+        np.testing.assert_array_equal(ref.results[cell].log10_grad_norm, gates_ref.results[cell].log10_grad_norm)
+    assert scene.header.text().count("The additive path") == 1
+    assert scene.residual_box.isVisibleTo(scene)
+    # the page's point, in numbers: the RNN's input gradient is gone at x₁, attention's is not
+    assert scene.additive.badge_lines["rnn"][1] == "VANISHING"
+    assert scene.additive.badge_lines["attention"][1] == "HEALTHY"
+    main_window.undo()
+    wait_idle(qtbot, main_window)
+    assert scene.state.compare == "gates" and scene.pages.currentWidget() is scene.gates_page
+    assert not scene.residual_box.isVisibleTo(scene) and "RNN vs LSTM vs GRU" in scene.header.text()
+    assert_shows_engine(scene)
+    main_window.redo()
+    wait_idle(qtbot, main_window)
+    assert_additive_shows_engine(scene)
+
+
+def test_attention_bound_is_drawn_beside_its_curve_and_holds(additive):
+    """The bound beside attention's curve is the engine's, above the curve at every step but the last,
+    and proportional to the attention aₜ the last position pays (one constant for all t < T)."""
+    res = expected_five(additive).results["attention"]
+    _x, curve = (np.asarray(v) for v in additive.additive.curves["attention"].getData())
+    _x, bound = (np.asarray(v) for v in additive.additive.curves["attention_bound"].getData())
+    assert np.all(curve[1:] <= bound[1:] + 1e-9)
+    gain = bound[1:] - res.log10_attention_last[0, ::-1][1:]
+    np.testing.assert_allclose(gain, gain[0], atol=1e-9)
+    legend = [label.text for _s, label in additive.additive.chart.legend.items]
+    assert legend[:6] == ["RNN", "LSTM", "GRU", "Residual", "Attention", "attention's bound (∝ aₜ)"]
+
+
+def test_residual_scale_drag_is_one_undo_step(additive, main_window, qtbot):
+    scene = additive
+    before = np.asarray(scene.additive.curves["residual"].getData()[1]).copy()
+    for value in (0.2, 0.3, 0.4, 0.5):
+        scene.residual_scale.slider.setValue(round(value / 0.01))
+    wait_idle(qtbot, main_window)
+    assert scene.state.residual_scale == pytest.approx(0.5) and scene.state.preset == "custom"
+    assert scene.generator_settings().residual_scale == pytest.approx(0.5)
+    assert_additive_shows_engine(scene)
+    assert not np.array_equal(before, np.asarray(scene.additive.curves["residual"].getData()[1]))
+    main_window.undo()
+    wait_idle(qtbot, main_window)
+    assert scene.state.residual_scale == pytest.approx(0.1) and scene.state.compare == "additive"
+    np.testing.assert_array_equal(before, np.asarray(scene.additive.curves["residual"].getData()[1]))
+
+
+@pytest.mark.parametrize(("control", "value"), [("steps", 57), ("hidden", 9), ("forget_bias", 1.0)])
+def test_additive_sliders_redraw_engine_values(additive, main_window, qtbot, control, value):
+    getattr(additive, control).setValue(value)
+    wait_idle(qtbot, main_window)
+    assert getattr(additive.state, control) == pytest.approx(value)
+    assert_additive_shows_engine(additive)
+
+
+def test_additive_presets_apply_undo_and_redo(gates, main_window, qtbot):
+    gates.seed.setValue(6)
+    wait_idle(qtbot, main_window)
+    gates.preset_choice.set_value("hop1000")
+    wait_idle(qtbot, main_window, timeout=60000)
+    s = gates.state
+    assert (s.compare, s.steps, s.forget_bias, s.init, s.residual_scale, s.seed) == \
+        ("additive", 1000, 5.0, "pytorch_default", 0.03, 6)
+    ref = assert_additive_shows_engine(gates)
+    assert ref.results["rnn"].log10_input_grad_norm[0] < -6 < ref.results["attention"].log10_input_grad_norm[0]
+    # below float64 the curve goes on at its exact log; one marker where it leaves the range
+    below = np.asarray(gates.additive.below_float.getData()[0])
+    assert below.size >= 1 and gates.additive.below_float.isVisible()
+    gates.preset_choice.set_value("fb0")
+    wait_idle(qtbot, main_window)
+    assert gates.state.compare == "gates" and gates.state.forget_bias == 0.0
+    main_window.undo()
+    wait_idle(qtbot, main_window, timeout=60000)
+    assert gates.state.preset == "hop1000" and gates.compare_buttons["additive"].isChecked()
+    assert_additive_shows_engine(gates)
+
+
+def test_additive_pulse_moves_the_cursor_and_the_badges(additive, main_window, qtbot):
+    scene = additive
+    scene.apply_settings({"compare": "additive", "steps": 30})
+    wait_idle(qtbot, main_window)
+    ref = expected_five(scene)
+    scene.rewind()
+    assert not scene.additive.cursor.isVisible()  # the pulse has not left the loss
+    scene.step(1)  # t = 30, distance 0
+    assert scene.additive.cursor.isVisible() and scene.additive.cursor.value() == pytest.approx(0.0)
+    scene.step(1)  # t = 29
+    assert scene.additive.cursor.value() == pytest.approx(1.0)
+    value = ref.results["attention"].log10_input_grad_norm[28]
+    assert format_power(float(value), 1) in scene.additive.badge_lines["attention"][2]
+    assert "x₂₉" in scene.additive.badge_lines["attention"][2] or "xₜ" in scene.additive.badge_lines["attention"][2]
+    assert_additive_shows_engine(scene)
+
+
+def test_additive_csv_export_and_scenario(additive, main_window, qtbot, tmp_path):
+    path = tmp_path / "five.csv"
+    assert main_window.export_to("csv", path)
+    rows = list(csv.DictReader(path.open()))
+    ref = expected_five(additive)
+    assert [int(r["steps_back"]) for r in rows] == [200 - t for t in range(1, 201)]
+    np.testing.assert_array_equal([float(r["attention_log10_input_grad_norm"]) for r in rows],
+                                  ref.results["attention"].log10_input_grad_norm)
+    np.testing.assert_array_equal([float(r["attention_last"]) for r in rows], ref.results["attention"].attention_last[0])
+    additive.apply_settings({"compare": "additive", "residual_scale": 0.3, "steps": 40, "seed": 2})
+    wait_idle(qtbot, main_window)
+    scenario = tmp_path / "five.gradsim.json"
+    assert main_window.save_scenario_path(scenario)
+    doc = json.loads(scenario.read_text())
+    assert doc["cell"] == "attention" and doc["residual_scale"] == 0.3
+    before = np.asarray(additive.additive.curves["residual"].getData()[1]).copy()
+    additive.reset()
+    wait_idle(qtbot, main_window)
+    assert main_window.open_scenario_path(scenario)
+    wait_idle(qtbot, main_window)
+    assert additive.state.compare == "additive" and additive.state.residual_scale == pytest.approx(0.3)
+    np.testing.assert_array_equal(np.asarray(additive.additive.curves["residual"].getData()[1]), before)
+
+
+@pytest.mark.parametrize("mode", [(1024, 768, True), (800, 600, True), (1920, 1080, False)])
+def test_additive_page_fits_and_keeps_the_switch_in_reach(additive, main_window, qtbot, mode):
+    """At 1024x768 and 800x600 in projector mode the chart and the paths share tabs, the switch sits
+    in the tab bar's corner (the summary keeps the width), nothing is cut; at 1920x1080 all in view."""
+    from .layout_audit import problems
+
+    width, height, projector = mode
+    main_window.resize(width, height)
+    if main_window.theme.projector != projector:
+        main_window.toggle_projector()
+    main_window._follow_size()
+    wait_idle(qtbot, main_window)
+    qtbot.wait(30)
+    page = additive.additive
+    small = main_window.theme.small_px
+    if projector:
+        assert page.compact and page.tabs.isVisible() and not page.splitter.isVisible()
+        assert additive.compare_switch.parent() is page.tabs.cornerWidget()
+    else:
+        assert not page.compact and page.chart.isVisible() and page.diagrams.isVisible()
+        assert additive.compare_switch.parent() is additive.views_widget
+    assert additive.compare_switch.isVisible()
+    assert not problems(main_window, small)
+    for index in (1, 0):  # the Paths tab too (a state: one undo step)
+        if page.compact:
+            page.tabs.setCurrentIndex(index)
+            assert additive.state.view == ("cells" if index else "curves")
+            qtbot.wait(20)
+            assert not problems(main_window, small)
+
+
+@pytest.mark.parametrize("where", ["timeline resnet-2015", "timeline transformer-2017", "quiz attention-hop"])
+def test_show_me_links_land_on_the_additive_comparison(main_window, qtbot, where):
+    """Issue 20 point 5: the history's 2015 (residual networks) and 2017 (Transformer) events and the
+    quiz's attention question open the additive comparison by their real "show me" buttons, on top of
+    the defaults (whatever the gates scene showed), drawn as the engine computes it, as one undo step."""
+    from gradsim.content import load_quiz, load_timeline
+
+    kind, item = where.split()
+    gates = main_window.show_scene("gates")
+    gates.apply_settings({"steps": 77, "forget_bias": 1.0, "seed": 3})  # another picture before
+    wait_idle(qtbot, main_window)
+    before = gates.state
+    if kind == "timeline":
+        show = {e.id: e for e in load_timeline()}[item].show_me
+        history = main_window.show_scene("history")
+        history.select_event(item)
+        button = history.show_me_button
+    else:
+        show = {q.id: q for q in load_quiz()}[item].show_me
+        quiz = main_window.show_scene("quiz")
+        wait_idle(qtbot, main_window)
+        qtbot.waitUntil(lambda: bool(quiz.order), timeout=10000)
+        quiz.apply_settings({"mode": "quiz", "question": [q.id for q in quiz.order].index(item)})
+        assert quiz.current_question().id == item
+        button = quiz.q_show_me
+    count = main_window.undo_stack.count()
+    qtbot.mouseClick(button, Qt_left())
+    wait_idle(qtbot, main_window)
+    assert main_window.current_scene() is gates
+    assert gates.state == GatesState.from_settings(show.settings)
+    assert gates.state.compare == "additive" and gates.state.preset == show.settings["preset"]
+    assert gates.compare_buttons["additive"].isChecked() and gates.state.seed == 0
+    assert_additive_shows_engine(gates)
+    for model, kind_claimed in show.expect.items():  # the outcome it claims, as the badges say it
+        assert gates.additive.badge_lines[model][1] == kind_claimed.upper()
+    assert main_window.undo_stack.count() == count + 1
+    main_window.undo_stack.undo()
+    assert gates.state == before

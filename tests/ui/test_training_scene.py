@@ -113,7 +113,7 @@ def test_apply_settings_refuses_bad_values(lab):
     """Each refused in one line, changing nothing (one lab for all: a refusal leaves it as it was)."""
     before = lab.settings()
     for bad in ({"colour": "red"}, {"delay": -1}, {"delay": 5000}, {"models": []},
-                {"models": [{"cell": "transformer"}]}, {"models": [{"cell": "rnn", "dropout": 0.1}]},
+                {"models": [{"cell": "mamba"}]}, {"models": [{"cell": "rnn", "dropout": 0.1}]},
                 {"preset": "nope"}, {"sweep_delays": [1, "x"]}, {"task": "adding", "delay": 1}):
         with pytest.raises(ValueError) as info:
             lab.apply_settings(bad)
@@ -296,6 +296,61 @@ def test_model_slots_add_and_remove_models(lab, main_window, qtbot):
     assert not lab.panels[0].activation.isEnabled() and lab.panels[0].forget_bias.isEnabled()
     main_window.undo()
     assert lab.state.models[0].cell == "rnn" and lab.panels[0].activation.isEnabled()
+
+
+def test_transformer_is_a_model_choice_and_its_views_say_what_they_show(lab, main_window, qtbot):
+    """Issue 20 point 4: model B becomes the engine's small Transformer through its real combo box
+    (one undo step; the RNN-only and LSTM-only controls greyed out); trained a few steps, every chart
+    shows the run's own record, the heatmap names ‖dL/deₜ‖ for its strip (the engine's gradient at
+    the Transformer's input: it has no hₜ), the eigenvalue view says it has no W_hh, and the status
+    line's time per step is the run's own seconds over its steps."""
+    from gradsim.ui.lab.views import step_time
+
+    make_small(lab, steps=10)
+    combo = lab.panels[1].cell
+    assert "transformer" in combo.values()
+    count = main_window.undo_stack.count()
+    combo.setCurrentIndex(combo.findData("transformer"))
+    assert [m.cell for m in lab.state.models] == ["rnn", "transformer"] and lab.state.preset == "custom"
+    assert main_window.undo_stack.count() == count + 1
+    main_window.undo()
+    assert [m.cell for m in lab.state.models] == ["rnn", "lstm"] and combo.value() == "lstm"
+    main_window.redo()
+    assert [m.cell for m in lab.state.models] == ["rnn", "transformer"] and combo.value() == "transformer"
+    panel = lab.panels[1]
+    assert not any(w.isEnabled() for w in (panel.forget_bias, panel.activation, panel.init, panel.scale))
+    assert [s.cell for s in lab.train_settings()] == ["rnn", "transformer"]
+    for n in (1, 2, 3):
+        lab.step(1)
+        qtbot.waitUntil(lambda n=n: steps_done(lab) == n, timeout=30000)
+    wait_idle(qtbot, main_window)
+    assert_views_show_engine(lab)  # the Transformer's heatmap strip is the engine's ‖dL/deₜ‖ record
+    show_tab(lab, 1)
+    titles = [lab.heat_view.plots[i].titleLabel.text for i in range(2)]
+    assert "‖dL/dhₜ‖" in titles[0] and "Transformer" in titles[1] and "‖dL/deₜ‖" in titles[1]
+    assert "‖dL/deₜ‖" in lab.heat_view.caption.text() and "no hidden state hₜ" in lab.heat_view.caption.text()
+    assert lab.heat_view.bar.quantity == "‖dL/dhₜ‖, ‖dL/deₜ‖"
+    show_tab(lab, 2)
+    assert "Transformer has no W_hh" in lab.eig_view.caption.text()
+    assert lab.eig_view.current[1].getData()[0].size == 0  # nothing drawn for it
+    for i, tr in enumerate(lab.traces):
+        run = tr.run
+        assert run.step_count == 3 and run.seconds > 0
+        words, tip = step_time(run)
+        each = run.seconds / run.step_count
+        shown = float(words.split()[0]) * (1e-3 if "ms/step" in words else 1.0)
+        assert shown == pytest.approx(each, rel=0.06, abs=6e-4)  # the readout is the run's own mean
+        assert words in lab.status.labels[i].text() and f"over {run.step_count} steps" in tip
+
+
+def test_eigen_caption_names_what_is_not_drawn():
+    from gradsim.ui.lab.views import eigen_caption
+
+    assert eigen_caption(["lstm"]) == ("No vanilla RNN here: LSTM has one W_hh block per gate, and its "
+                                              "gradient travels through the gates instead.")
+    assert "LSTM and GRU have" in eigen_caption(["lstm", "gru", "transformer"])
+    assert eigen_caption(["transformer"]).endswith("attention reaches every earlier step in one hop.")
+    assert "unit circle" in eigen_caption(["rnn", "transformer"])
 
 
 def test_preset_undo_redo_and_a_drag_is_one_step(lab, main_window, qtbot):

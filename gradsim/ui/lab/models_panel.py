@@ -1,6 +1,7 @@
-"""The controls of one model of the lab: its cell, the LSTM's forget-gate bias, the vanilla RNN's
-activation and ``W_hh``. The panel shows a :class:`~gradsim.states.training.ModelSpec` and reports
-each change as ``changed(field, value)``; it keeps no settings of its own."""
+"""The controls of one model of the lab: its cell (a recurrent cell or the small Transformer), the
+LSTM's forget-gate bias, the vanilla RNN's activation and ``W_hh``. The panel shows a
+:class:`~gradsim.states.training.ModelSpec` and reports each change as ``changed(field, value)``; it
+keeps no settings of its own."""
 
 from __future__ import annotations
 
@@ -9,14 +10,14 @@ from PySide6.QtWidgets import QFormLayout, QGroupBox
 
 from ...engine.activations import ACTIVATIONS, get_activation
 from ...engine.init import INITIALISERS
-from ...engine.training import CELLS
+from ...engine.training import MODELS, TRANSFORMER_BLOCKS, TRANSFORMER_MLP
 from ...states.training import SLOT_NAMES, ModelSpec
 from ..controls import Choice, SliderSpin
 
 # short names: a combo box shows its whole text in a projector's narrow drawer (the tooltips say more)
 INIT_NAMES = {"gaussian": "Gaussian (radius)", "orthogonal": "Orthogonal", "identity": "Identity",
               "pytorch_default": "PyTorch default"}
-CELL_NAMES = {"rnn": "Vanilla RNN", "lstm": "LSTM", "gru": "GRU"}
+CELL_NAMES = {"rnn": "Vanilla RNN", "lstm": "LSTM", "gru": "GRU", "transformer": "Transformer"}
 
 
 class ModelPanel(QGroupBox):
@@ -34,8 +35,11 @@ class ModelPanel(QGroupBox):
             self.toggled.connect(self.included.emit)
         form = QFormLayout(self)
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
-        self.cell = Choice([(c, CELL_NAMES[c]) for c in CELLS], "rnn",
-                           tooltip="Vanilla (Elman) RNN, LSTM or GRU, with PyTorch's equations")
+        self.cell = Choice([(c, CELL_NAMES[c]) for c in MODELS], "rnn",
+                           tooltip="Vanilla (Elman) RNN, LSTM or GRU, with PyTorch's equations, or a small causal "
+                                   f"Transformer: {TRANSFORMER_BLOCKS} blocks of self-attention (up to 4 heads) and "
+                                   f"an MLP {TRANSFORMER_MLP} × as wide, its width the Hidden setting; it has no "
+                                   "recurrent state: attention reaches every earlier step in one hop")
         self.forget_bias = SliderSpin(-2.0, 6.0, 0.5, 3.0, decimals=1,
                                       tooltip="LSTM forget-gate bias at the start: a large value keeps the "
                                               "forget gate open (≈ 1), so the cell state carries the gradient back")

@@ -1,6 +1,10 @@
 """The training lab's views: accuracy and loss, the gradient heatmap, the eigenvalues of ``W_hh``,
 the gradient norm before and after clipping, the delay sweep, and the status line of each model.
 
+The Transformer (a model choice beside the recurrent cells) has no hidden state ``hₜ`` and no
+``W_hh``: its heatmap strip shows what the engine records for it, ``‖dL/deₜ‖`` at its embedded
+input, under that name, and the eigenvalue view says it has no matrix to show.
+
 Each view draws a :class:`LabFrame` (the traces, their settings, the untrained models' preview) and
 hands its charts only what changed since its last draw (see :mod:`.shown`): a chart given nothing
 new is not repainted at all. Views hold no math: every number drawn is a value the engine put in
@@ -19,7 +23,7 @@ from PySide6.QtCore import QRectF, Qt
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
 
 from ...engine.thresholds import EXPLODE_THRESHOLD
-from ...engine.training import CELL_LABELS, CELLS, TrainSettings
+from ...engine.training import CELL_LABELS, CELLS, TrainRun, TrainSettings
 from ...states.training import FAILS_MARGIN, LEARNS_ACCURACY, SLOT_NAMES, judge
 from ..plots import (
     Log10Axis,
@@ -218,7 +222,8 @@ class HeatmapView(LabView):
     """``log10 ‖dL/dhₜ‖`` of every training step (columns) and time step (rows), one strip per model."""
 
     name = "Heatmap"
-    tip = "‖dL/dhₜ‖ at every time step t (rows) of every training step (columns): where the learning signal reaches"
+    tip = ("‖dL/dhₜ‖ (the Transformer: ‖dL/deₜ‖) at every time step t (rows) of every training step (columns): "
+           "where the learning signal reaches")
 
     def __init__(self, theme: Theme) -> None:
         super().__init__(theme)
@@ -307,9 +312,12 @@ class HeatmapView(LabView):
         top = max(s.steps for s in settings)
         below_any = False
         t = self.theme
+        mixed = any(s.cell == "transformer" for s in settings)  # then every strip names its quantity
+        self.bar.set_quantity(bar_quantity(settings))
         for i, s in enumerate(settings):
             plot, image = self.plots[i], self.images[i]
-            self.shown.title(plot, f"{SLOT_NAMES[i]} {s.label()}", t.series[i], t.small_px)
+            title = f"{SLOT_NAMES[i]} {s.label()}" + (f" · {gradient_symbol(s.cell)}" if mixed else "")
+            self.shown.title(plot, title, t.series[i], t.small_px)
             tr = frame.trace(i)
             if tr is None or tr.heat.count == 0:
                 if self.shown.fresh(image, None):
@@ -325,12 +333,25 @@ class HeatmapView(LabView):
             # the whole run's width, as the other charts: the axes stay as they are while it trains
             self.shown.view_range(plot, x=(0.5, top + 0.5), y=(0.5, s.length + 0.5))
         note = "Dark: the learning signal does not reach time step t (the loss enters at the top)."
+        if mixed:
+            note += " The Transformer has no hidden state hₜ: its strip is ‖dL/deₜ‖, the gradient at its input."
         if below_any:
             note += f" Below {power_label(lo)} and exact zeros: darkest."
         set_label(self.caption, note)
 
     def export_plot(self):
         return self.widget
+
+
+def gradient_symbol(cell: str) -> str:
+    """What the engine records per time step for a model: ``‖dL/dhₜ‖`` at the hidden state of a
+    recurrent cell, ``‖dL/deₜ‖`` at the Transformer's embedded input (it has no hidden state)."""
+    return "‖dL/deₜ‖" if cell == "transformer" else "‖dL/dhₜ‖"
+
+
+def bar_quantity(settings: Sequence[TrainSettings]) -> str:
+    """The colour bar's title: the quantities of the strips beside it, each named once."""
+    return ", ".join(dict.fromkeys(gradient_symbol(s.cell) for s in settings))
 
 
 def heat_levels(traces: Sequence[ModelTrace]) -> tuple[float, float]:
@@ -361,13 +382,27 @@ class ColourBar(pg.PlotItem):
         self.addItem(self.image)
         self.getAxis("right").enableAutoSIPrefix(False)
         self.levels = (math.nan, math.nan)
+        self.quantity = "‖dL/dhₜ‖"
+        self.theme: Theme | None = None
         self.set_levels(-8.0, 0.0)
+
+    def set_quantity(self, quantity: str) -> None:
+        """Name what the colours stand for (``‖dL/dhₜ‖``, ``‖dL/deₜ‖`` or both)."""
+        if quantity != self.quantity:
+            self.quantity = quantity
+            self._label()
+
+    def _label(self) -> None:
+        if self.theme is not None:
+            t = self.theme
+            self.setLabel("right", self.quantity, color=t.foreground, **{"font-size": f"{t.font_px}px"})
 
     def apply_theme(self, t: Theme, cmap: pg.ColorMap) -> None:
         style_plot(self, t)
         self.showGrid(x=False, y=False)
         self.image.setColorMap(cmap)
-        self.setLabel("right", "‖dL/dhₜ‖", color=t.foreground, **{"font-size": f"{t.font_px}px"})
+        self.theme = t
+        self._label()
         self.getViewBox().setFixedWidth(2 * t.small_px)
         self.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Expanding)
 
@@ -427,7 +462,6 @@ class EigenView(LabView):
     def draw(self, frame: LabFrame) -> None:
         entries = [(self.unit_circle, "unit circle |λ| = 1")]
         radius = 1.2
-        any_rnn = False
         size = self.theme.marker_size * 0.8
         for i in range(MAX_MODELS):
             initial = now = None
@@ -445,25 +479,39 @@ class EigenView(LabView):
                     # in steps of 0.1: eigenvalues moving a little each step do not rescale the axes each frame
                     radius = max(radius, math.ceil(11.0 * float(np.abs(eigs).max())) / 10.0)
             if initial is not None:
-                any_rnn = True
                 entries.append((self.initial[i], f"{SLOT_NAMES[i]} before training"))
             if now is not None:
                 entries.append((self.current[i], f"{SLOT_NAMES[i]} now"))
         self.shown.legend(self.chart, entries, self.theme)
         self.shown.view_range(self.chart.getPlotItem(), x=(-radius, radius), y=(-radius, radius),
                               x_padding=0.02, y_padding=0.02)
-        if any_rnn:
-            set_label(self.caption, "Inside the unit circle the gradient shrinks at every step back in time "
-                                    "(tanh shrinks it further).")
-        else:
-            set_label(self.caption, "No vanilla RNN here: LSTM and GRU have one W_hh block per gate, and their "
-                                    "gradient travels through the gates instead.")
+        set_label(self.caption, eigen_caption([s.cell for s in frame.settings]))
 
     def export_plot(self):
         return self.chart
 
 
 # ---------------------------------------------------------------------------------------------------
+
+
+def eigen_caption(cells: Sequence[str]) -> str:
+    """What the eigenvalue view says under its chart: the unit circle's meaning when a vanilla RNN
+    is among the models (decided by the models, not by whether its eigenvalues have arrived yet), and
+    why the other models are not drawn (no single W_hh, or none at all)."""
+    gated = [c for c in ("lstm", "gru") if c in cells]
+    transformer = "transformer" in cells
+    if "rnn" in cells:
+        text = "Inside the unit circle the gradient shrinks at every step back in time (tanh shrinks it further)."
+        return text + (" The Transformer has no W_hh: nothing multiplies its gradient step by step." if transformer
+                       else "")
+    parts = []
+    if gated:
+        names = " and ".join(CELL_LABELS[c] for c in gated)
+        parts.append(f"{names} {'have' if len(gated) > 1 else 'has'} one W_hh block per gate, and "
+                     f"{'their' if len(gated) > 1 else 'its'} gradient travels through the gates instead.")
+    if transformer:
+        parts.append("The Transformer has no W_hh at all: attention reaches every earlier step in one hop.")
+    return "No vanilla RNN here: " + " ".join(parts)
 
 
 class GradNormView(LabView):
@@ -640,6 +688,10 @@ class StatusLines(QWidget):
             done = int(tr.step.last())
             text = f"{head} &nbsp;step {done}/{s.steps} · held-out <b>{acc}</b>"
             tips = [f"chance {100 * s.chance:.1f} %"]
+            pace = step_time(tr.run)
+            if pace is not None:
+                text += f" · {pace[0]}"
+                tips.append(pace[1])
             if tr.run is not None and tr.run.finished:
                 # the outcome, by the rule the presets' claims are checked with
                 verdict = judge(tr.run)
@@ -667,7 +719,9 @@ class StatusLines(QWidget):
                     else:
                         tips.append(f"exploding: more than {power_label(math.log10(v.explode_threshold))} times "
                                     f"the loss's gradient at the steps t ≤ {v.first_t}")
-                    tips.append("(‖dL/dhₜ‖ against ‖dL/dh_T‖, on the last training batch)")
+                    tips.append("(‖dL/deₜ‖ against ‖dL/de_T‖, the gradient at the Transformer's input, on the "
+                                "last training batch)" if s.cell == "transformer" else
+                                "(‖dL/dhₜ‖ against ‖dL/dh_T‖, on the last training batch)")
                 before = snap.grad_norm_before
                 if math.isfinite(before) and before > EXPLODE_THRESHOLD:
                     word = "update clipped" if s.clip else "exploding update"
@@ -676,6 +730,26 @@ class StatusLines(QWidget):
                                 f"{power_label(math.log10(EXPLODE_THRESHOLD))}"
                                 + (f", clipped to {s.clip_threshold:g}" if s.clip else " (clipping is off)"))
             set_label(label, text, "\n".join(tips))
+
+
+def step_time(run: TrainRun | None) -> tuple[str, str] | None:
+    """A model's time per training step, from its own run: the engine's ``run.seconds`` (the time
+    inside its steps, evaluations included, measured on this machine's one torch thread, or on the
+    machine that trained a loaded run) over the steps trained. Returns the status line's words
+    (``"3.4 ms/step"``, ``"38 ms/step"``, ``"1.2 s/step"``) and the tooltip's sentence; None before the first step."""
+    if run is None or run.step_count == 0 or not math.isfinite(run.seconds):
+        return None
+    each = run.seconds / run.step_count
+    ms = 1000.0 * each
+    if ms < 9.95:
+        short = f"{ms:.1f} ms/step"
+    elif ms < 999.5:
+        short = f"{ms:.0f} ms/step"
+    else:
+        short = f"{each:.2g} s/step"
+    return short, (f"{run.seconds:.1f} s of training over {run.step_count} steps (held-out evaluations "
+                   "included), measured while this model trained on one torch thread (a loaded run: on the "
+                   "machine that trained it)")
 
 
 def _line_glyph(index: int) -> str:

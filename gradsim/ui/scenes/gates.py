@@ -1,6 +1,10 @@
 """Scene ``gates``: a vanilla RNN, an LSTM and a GRU on the same inputs, side by side.
 
-The lesson is the LSTM's cell state: on that path the backward signal is multiplied by the forget
+Two comparisons on the same inputs (``GatesState.compare``; a switch beside the title): the gates,
+described here, and the additive path (issue 20: five models by ``‖dL/dxₜ‖``, adding the residual
+RNN and self-attention; :mod:`gradsim.ui.scenes.gates_additive`).
+
+The gates' lesson is the LSTM's cell state: on that path the backward signal is multiplied by the forget
 gate (close to 1 once its bias is raised) instead of by ``W_hh`` and ``tanh′``. The scene opens on
 that picture (forget bias 3: the LSTM keeps its gradient over all 200 steps, the RNN's falls below
 10⁻⁶). It shows each model's ``‖dL/dhₜ‖`` and the LSTM's ``‖dL/dcₜ‖`` on one log chart with, above
@@ -9,8 +13,9 @@ model saying for how many steps its gradient stays within the thresholds; and a 
 whose edges are coloured by the mean factor they applied per step in this run.
 
 Data flow as in ``flow``: controls -> a new :class:`GatesState` -> worker -> :func:`compute_gates`
--> :class:`CellComparison` -> views. The views only draw the engine's arrays. The models come from
-``gradsim.states.gates.MODELS`` (one list); a model without a diagram below simply has none.
+-> :class:`CellComparison` (or :class:`ModelComparison`) -> views. The views only draw the engine's
+arrays. The models come from ``gradsim.states.gates.MODELS`` (one list); a model without a diagram
+below simply has none.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
+    QButtonGroup,
     QFormLayout,
     QGraphicsItem,
     QGroupBox,
@@ -31,26 +37,33 @@ from PySide6.QtWidgets import (
     QSizePolicy,
     QSpinBox,
     QSplitter,
+    QStackedWidget,
     QTabWidget,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
+from ...engine.additive import ModelComparison
 from ...engine.cells import CellComparison, Edge
 from ...engine.init import INIT_LABELS, INITIALISERS
 from ...engine.scenario import Scenario
 from ...engine.thresholds import threshold_text
 from ...states.gates import (
+    ADDITIVE,
     APP_MAX_HIDDEN,
     APP_MAX_STEPS,
     CELL_STATE,
+    COMPARES,
     FORGET_BIAS_RANGE,
-    MODELS,
+    GATES,
+    RESIDUAL_SCALE_RANGE,
     VIEWS,
     GatesJob,
     GatesState,
     Model,
     compute_gates,
+    models_of,
     reach_sentence,
     reach_text,
 )
@@ -91,7 +104,7 @@ class Curve:
 def _curves() -> tuple[Curve, ...]:
     """Every curve the scene draws, in the order of :data:`MODELS` (the LSTM's cell state after it)."""
     out = []
-    for m in MODELS:
+    for m in models_of(GATES):
         has_cell = m.key == "lstm"
         out.append(Curve(m.key, m, m.name, f"{m.name} h" if has_cell else m.name))
         if has_cell:
@@ -146,8 +159,23 @@ _DIAGRAMS: dict[str, dict] = {
                   ("w_hh", "wh", "h_prev", "left")],
         "note": None,
     },
+    # the additive comparison's paths: the identity plus a correction, and one hop per step
+    "residual": {
+        "nodes": {"h_prev": (0.5, 4.6, "hₜ₋₁", "above"), "h": (9.5, 4.6, "hₜ", "above"),
+                  "pre": (5.0, 0.6, "W h + U x", "below")},
+        "edges": [("identity", "h", "h_prev", "above"), ("act", "h", "pre", "right"), ("w_hh", "pre", "h_prev", "left")],
+        "note": None,
+    },
+    "attention": {  # the node labels of the middle and last steps follow T (AdditivePage)
+        "nodes": {"loss": (9.5, 4.6, "L", "above"), "first": (0.5, 0.6, "x₁", "below"),
+                  "middle": (5.0, 0.6, "xₜ", "below"), "last": (9.5, 0.6, "x_T", "below")},
+        "edges": [("hop_first", "loss", "first", "above"), ("hop_middle", "loss", "middle", "left"),
+                  ("skip", "loss", "last", "right")],
+        "note": None,
+    },
 }
-DIAGRAM_MODELS = tuple(m for m in MODELS if m.key in _DIAGRAMS)
+GATE_MODELS = models_of(GATES)  # the gates comparison's models (badges, curves, lanes)
+DIAGRAM_MODELS = tuple(m for m in GATE_MODELS if m.key in _DIAGRAMS)
 X_RANGE, Y_RANGE = (-0.4, 10.4), (-1.1, 6.3)
 
 # where a node label sits relative to its node, as a TextItem anchor
@@ -156,32 +184,44 @@ _ANCHORS = {"above": (0.5, 1.0), "below": (0.5, 0.0)}
 _EDGE_TEXT = {
     "act": "tanh′", "w_hh": "‖W_hh‖₂", "forget": "f", "out": "o·tanh′", "write": "i·tanh′",
     "keep": "z", "cand": "(1−z)·tanh′", "reset": "r",
+    "identity": "I", "hop_first": "a₁", "hop_middle": "aₜ", "skip": "I",
 }
+# edges drawn as a wide band: paths on which no W_hh multiplies the gradient at every step
+WIDE_KINDS = ("additive", "hop")
 
 
-def factor_text(edge: Edge, two_lines: bool = False) -> str:
+def factor_value(factor: float) -> str:
+    """An edge's factor: two decimals (``0.76``), or two figures where that would read 0.00 (a₁ of
+    attention is about 1/T: ``0.0061``)."""
+    if not np.isfinite(factor):
+        return "n/a"
+    return f"{factor:.2f}" if abs(factor) >= 0.095 else f"{factor:.2g}"
+
+
+def factor_text(edge: Edge, two_lines: bool = False, name: str | None = None) -> str:
     """The edge label: which factor and its mean value in this run (stacked where room is narrow)."""
-    value = f"{edge.factor:.2f}" if np.isfinite(edge.factor) else "n/a"
-    return f"{_EDGE_TEXT.get(edge.key, edge.label)}{chr(10) if two_lines else ' '}{value}"
+    return f"{name or _EDGE_TEXT.get(edge.key, edge.label)}{chr(10) if two_lines else ' '}{factor_value(edge.factor)}"
 
 
 def _rect_hits_segment(rect: QRectF, a: QPointF, b: QPointF, margin: float) -> bool:
     """Whether a segment (widened by ``margin`` pixels) passes through a rectangle: the segment
-    clipped to the grown rectangle (Liang-Barsky) is not empty. Exact, and one pass instead of a
-    point every 3 pixels (label placement tries it thousands of times per resize)."""
+    clipped to the grown rectangle (Liang-Barsky) is not empty. Exact, and cheap enough for every
+    label of every redraw (sampling the segment every 3 px cost a slider step 10-15 ms)."""
+    x0, y0, x1, y1 = rect.left() - margin, rect.top() - margin, rect.right() + margin, rect.bottom() + margin
     ax, ay = a.x(), a.y()
     dx, dy = b.x() - ax, b.y() - ay
-    enter, leave = 0.0, 1.0
-    for p, q in ((-dx, ax - (rect.left() - margin)), (dx, rect.right() + margin - ax),
-                 (-dy, ay - (rect.top() - margin)), (dy, rect.bottom() + margin - ay)):
+    lo, hi = 0.0, 1.0
+    for p, q in ((-dx, ax - x0), (dx, x1 - ax), (-dy, ay - y0), (dy, y1 - ay)):
         if p == 0:
-            if q < 0:  # parallel to this side and outside it
-                return False
-        elif p < 0:
-            enter = max(enter, q / p)
+            if q < 0:
+                return False  # parallel to this side and outside it
+            continue
+        r = q / p
+        if p < 0:
+            lo = max(lo, r)
         else:
-            leave = min(leave, q / p)
-        if enter > leave:
+            hi = min(hi, r)
+        if lo > hi:
             return False
     return True
 
@@ -194,17 +234,19 @@ class CellDiagrams(pg.GraphicsLayoutWidget):
     the left (a short one); titles are never turned. Every label sits where no arrow, line, node or
     other label is (placed in pixels after each resize), in the type scale's small size."""
 
-    def __init__(self, theme: Theme, parent=None) -> None:
+    def __init__(self, theme: Theme, parent=None, models: tuple[Model, ...] = DIAGRAM_MODELS) -> None:
         super().__init__(parent)
         self.theme = theme
+        self.models = models
         self.boxes: dict[str, pg.ViewBox] = {}
         self.titles: dict[str, pg.LabelItem] = {}
-        self.step_lines: dict[str, list[str]] = {m.key: [] for m in DIAGRAM_MODELS}
+        self.step_lines: dict[str, list[str]] = {m.key: [] for m in models}
         self.edge_items: dict[tuple[str, str], dict] = {}
         self.node_items: dict[str, tuple[pg.ScatterPlotItem, list[pg.TextItem]]] = {}
         self.notes: dict[str, pg.TextItem] = {}
         self.edges: dict[str, tuple[Edge, ...]] = {}
-        for m in DIAGRAM_MODELS:
+        self.edge_names: dict[tuple[str, str], str] = {}  # (cell, key) -> the edge's name, where it differs
+        for m in models:
             cell = m.key
             title = pg.LabelItem(m.name)
             box = pg.ViewBox(enableMouse=False, enableMenu=False)
@@ -268,8 +310,8 @@ class CellDiagrams(pg.GraphicsLayoutWidget):
         for item in (*self.titles.values(), *self.boxes.values(), self.colorbar, self.legend_label):
             if item.scene() is not None:
                 self.removeItem(item)
-        count = len(DIAGRAM_MODELS)
-        for k, m in enumerate(DIAGRAM_MODELS):
+        count = len(self.models)
+        for k, m in enumerate(self.models):
             if stacked:
                 self.addItem(self.titles[m.key], row=k, col=0)
                 self.addItem(self.boxes[m.key], row=k, col=1)
@@ -324,7 +366,8 @@ class CellDiagrams(pg.GraphicsLayoutWidget):
             parts["text"].textItem.document().setDocumentMargin(1)
         self._legend_text()
         # three diagrams of two rows of nodes with labels above and below, and the legend line
-        self.setMinimumHeight(int(3 * (4 * theme.small_px + 2 * node_size) + 2 * theme.small_px) if self.stacked
+        self.setMinimumHeight(int(len(self.models) * (4 * theme.small_px + 2 * node_size) + 2 * theme.small_px)
+                              if self.stacked
                               else int(8 * theme.small_px + 2 * node_size + 2 * theme.font_px + 40))
         if self.edges:
             self.set_edges(self.edges)
@@ -347,7 +390,7 @@ class CellDiagrams(pg.GraphicsLayoutWidget):
         """Colour and label every edge from the engine's per-edge factors."""
         self.edges = edges
         t = self.theme
-        for m in DIAGRAM_MODELS:
+        for m in self.models:
             cell = m.key
             by_key = {e.key: e for e in edges.get(cell, ())}
             for key, *_rest in _DIAGRAMS[cell]["edges"]:
@@ -360,7 +403,7 @@ class CellDiagrams(pg.GraphicsLayoutWidget):
                 (x0, y0), (x1, y1) = parts["from"], parts["to"]
                 xs, ys = np.array([x0, x1], dtype=np.float64), np.array([y0, y1], dtype=np.float64)
                 parts["line"].setData(xs, ys, pen=pg.mkPen(colour, width=t.line_width * 1.5))
-                parts["additive"] = edge is not None and edge.kind == "additive"
+                parts["additive"] = edge is not None and edge.kind in WIDE_KINDS
                 if parts["additive"]:
                     parts["halo"].setData(xs, ys, pen=pg.mkPen(t.highlight, width=t.line_width * 5))
                 else:
@@ -370,7 +413,7 @@ class CellDiagrams(pg.GraphicsLayoutWidget):
                 # the arrow sits on the second half of its edge, pointing the way the gradient goes
                 parts["arrow"].setPos(x0 + 0.72 * (x1 - x0), y0 + 0.72 * (y1 - y0))
                 parts["edge"] = edge
-                parts["text"].setText(factor_text(edge) if edge is not None else "")
+                parts["text"].setText(factor_text(edge, name=self.edge_names.get((cell, key))) if edge is not None else "")
             self.step_lines[cell] = [
                 f"{'c' if e.key == 'step_c' else 'h'} × {e.factor:.3f}" if np.isfinite(e.factor)
                 else f"{'c' if e.key == 'step_c' else 'h'} n/a"
@@ -379,14 +422,28 @@ class CellDiagrams(pg.GraphicsLayoutWidget):
         self._orient_arrows()
         self._lay_out_labels()
 
+    def set_node_labels(self, cell: str, labels: dict[str, str]) -> None:
+        """New texts for some of a diagram's node labels (by node key), e.g. ``x₁₀₀`` when T changes."""
+        keys = list(_DIAGRAMS[cell]["nodes"])
+        _nodes, texts = self.node_items[cell]
+        for key, text in labels.items():
+            item = texts[keys.index(key)]
+            if item.toPlainText() != text:
+                item.setText(text)
+
+    def title_detail(self, cell: str) -> str:
+        """The line(s) under a diagram's name: its measured factor per step (h, and c for the LSTM)."""
+        lines = self.step_lines[cell]
+        if self.stacked:
+            return "<br>".join(f"{line} per step" for line in lines)
+        return "per step: " + ", ".join(lines) if lines else ""
+
     def _update_titles(self) -> None:
-        """Each title names the cell and gives its measured factor per step (h, and c for the LSTM)."""
+        """Each title names the cell and gives :meth:`title_detail`."""
         t = self.theme
-        for m in DIAGRAM_MODELS:
+        for m in self.models:
             title = self.titles[m.key]
-            lines = self.step_lines[m.key]
-            detail = "<br>".join(f"{line} per step" for line in lines) if self.stacked \
-                else ("per step: " + ", ".join(lines) if lines else "")
+            detail = self.title_detail(m.key)
             text = (f"<span style='color:{t.series[m.series]}; font-size:{t.font_px}px; "
                     f"font-weight:bold'>{m.name}</span><br>"
                     f"<span style='color:{t.foreground}; font-size:{t.small_px}px'>{detail}</span>")
@@ -412,7 +469,7 @@ class CellDiagrams(pg.GraphicsLayoutWidget):
         places along the edge (middle first) on the preferred side, then the other side; the first
         free one wins."""
         self._orient_arrows()
-        for m in DIAGRAM_MODELS:
+        for m in self.models:
             box = self.boxes[m.key]
             if box.scene() is None or box.width() < 20 or box.height() < 20:
                 continue
@@ -463,7 +520,9 @@ class CellDiagrams(pg.GraphicsLayoutWidget):
                 text = parts["text"]
                 a, b = to_px(*parts["from"]), to_px(*parts["to"])
                 edge = parts.get("edge")
-                variants = [factor_text(edge), factor_text(edge, two_lines=True)] if edge is not None else [""]
+                name = self.edge_names.get((m.key, _key))
+                variants = ([factor_text(edge, name=name), factor_text(edge, two_lines=True, name=name)]
+                            if edge is not None else [""])
                 rect = None
                 for words in variants:  # one line if it finds a free place, else two
                     if text.toPlainText() != words:
@@ -519,18 +578,27 @@ class CellDiagrams(pg.GraphicsLayoutWidget):
 # the scene
 
 
+# Title and summary of each comparison (the header follows ``state.compare``).
+HEADERS = {
+    GATES: ("RNN vs LSTM vs GRU", "The same inputs through each cell. On the LSTM's cell state the gradient is "
+                                  "multiplied by the forget gate, not by W_hh."),
+    ADDITIVE: ("The additive path: five models", "‖dL/dxₜ‖ reaching each input. Attention reaches x₁ in one hop, "
+                                                 "weighted by the attention a₁ paid to it: no chain of W_hh."),
+}
+SWITCH_NAMES = {GATES: "Gates", ADDITIVE: "Additive path"}
+
+
 class GatesScene(Scene):
     scene_id = "gates"
-    title = "RNN vs LSTM vs GRU"
-    summary = "The same inputs through each cell. On the LSTM's cell state the gradient is multiplied by " \
-              "the forget gate, not by W_hh."
+    title, summary = HEADERS[GATES]
     has_animation = True
     State = GatesState
 
     # -- controls ---------------------------------------------------------------------------------
     def build_controls(self, layout: QVBoxLayout) -> None:
         self._result: CellComparison | None = None
-        self.make_preset_box(layout, "Ready-made settings for the forget-gate lesson; each holds on every seed")
+        self.make_preset_box(layout, "Ready-made settings for the forget-gate lesson and the additive path; each "
+                                     "holds on every seed")
         d = GatesState()
 
         lstm = QGroupBox("LSTM")
@@ -542,6 +610,17 @@ class GatesScene(Scene):
                                               "gradient travels far along the cell state")
         lf.addRow("Forget bias", self.forget_bias)
         layout.addWidget(lstm)
+
+        self.residual_box = QGroupBox("Residual RNN")
+        rf = QFormLayout(self.residual_box)
+        rf.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        self.residual_scale = SliderSpin(*RESIDUAL_SCALE_RANGE, 0.01, d.residual_scale,
+                                         tooltip="α in hₜ = hₜ₋₁ + α f(W_hh hₜ₋₁ + W_xh xₜ): the size of the correction "
+                                                 "added to the identity. Small α keeps the gradient near the identity's "
+                                                 "× 1; at α = 1 the state drifts into saturation over long sequences "
+                                                 "and the correction can stretch the gradient")
+        rf.addRow("Scale α", self.residual_scale)
+        layout.addWidget(self.residual_box)
 
         net = QGroupBox("All cells")
         form = QFormLayout(net)
@@ -590,6 +669,7 @@ class GatesScene(Scene):
         layout.addWidget(note)
 
         self.bind(self.forget_bias, "forget_bias")
+        self.bind(self.residual_scale, "residual_scale")
         self.bind(self.steps, "steps", int)
         self.bind(self.hidden, "hidden", int)
         self.bind(self.input_scale, "input_scale")
@@ -609,7 +689,7 @@ class GatesScene(Scene):
         bl.setContentsMargins(0, 0, 0, 0)
         bl.setSpacing(6)
         self.badges: dict[str, QLabel] = {}
-        for m in MODELS:
+        for m in GATE_MODELS:
             badge = QLabel(f"{m.name}: computing…")
             badge.setObjectName("badge")
             badge.setTextFormat(Qt.TextFormat.RichText)
@@ -670,9 +750,55 @@ class GatesScene(Scene):
         self.tabs.setToolTip("The screen is short: the gradients and the cell diagrams share it as tabs")
         self.bind(self.tabs, "view", lambda index: VIEWS[index], "change view")
         self._compact: bool | None = None
-        layout.addWidget(badges)
-        layout.addWidget(self.splitter, 1)
-        layout.addWidget(self.tabs, 1)
+        self.gates_page = QWidget()
+        page_layout = QVBoxLayout(self.gates_page)
+        page_layout.setContentsMargins(0, 0, 0, 0)
+        page_layout.setSpacing(6)
+        page_layout.addWidget(badges)
+        page_layout.addWidget(self.splitter, 1)
+        page_layout.addWidget(self.tabs, 1)
+
+        from .gates_additive import AdditivePage  # it builds on this module's diagrams
+
+        self.additive = AdditivePage(t)
+        self.bind(self.additive.tabs, "view", lambda index: VIEWS[index], "change view")
+        self.pages = QStackedWidget()
+        self.pages.addWidget(self.gates_page)
+        self.pages.addWidget(self.additive)
+        layout.addWidget(self.pages, 1)
+
+        # the comparison switch beside the title: a presenter changes it without opening the drawer
+        switch = QWidget()
+        sl = QHBoxLayout(switch)
+        sl.setContentsMargins(0, 0, 0, 0)
+        sl.setSpacing(0)
+        self.compare_group = QButtonGroup(self)
+        self.compare_buttons: dict[str, QToolButton] = {}
+        tips = {GATES: "RNN vs LSTM vs GRU: ‖dL/dhₜ‖, the lanes and the cell diagrams",
+                ADDITIVE: "All five models on the same inputs by ‖dL/dxₜ‖: adds the residual RNN and self-attention "
+                          "(the path Transformers take)"}
+        for index, key in enumerate(COMPARES):
+            button = QToolButton()
+            button.setText(SWITCH_NAMES[key])
+            button.setCheckable(True)
+            button.setToolTip(tips[key])
+            self.compare_group.addButton(button, index)
+            sl.addWidget(button)
+            self.compare_buttons[key] = button
+        self.compare_group.setExclusive(True)
+        self.compare_group.idClicked.connect(
+            lambda index: self.change(label="switch comparison", compare=COMPARES[index]))
+        self.compare_switch = switch
+        # where the switch sits: beside the title, or (short screens) in the free corner of the tab bar,
+        # so the summary under the title keeps its width
+        self.switch_corners: dict[str, QHBoxLayout] = {}
+        for key, tabs in ((GATES, self.tabs), (ADDITIVE, self.additive.tabs)):
+            corner = QWidget()
+            corner_layout = QHBoxLayout(corner)
+            corner_layout.setContentsMargins(0, 0, 0, 2)
+            tabs.setCornerWidget(corner, Qt.Corner.TopRightCorner)
+            self.switch_corners[key] = corner_layout
+        self.header_row.addWidget(switch, 0, Qt.AlignmentFlag.AlignTop)
         self.apply_theme(t)
         self._arrange()
 
@@ -682,9 +808,24 @@ class GatesScene(Scene):
         t = self.theme
         return self.height() < 43 * t.font_px or self.views_widget.width() < 3 * 26 * t.small_px
 
+    def _place_switch(self) -> None:
+        """The comparison switch beside the title, or in the shown page's tab bar when it is compact."""
+        if not hasattr(self, "switch_corners"):
+            return
+        if self._compact:
+            target = self.switch_corners[self.state.compare if self.state is not None else GATES]
+            if self.compare_switch.parent() is not target.parentWidget():
+                target.addWidget(self.compare_switch)
+        elif self.compare_switch.parent() is not self.views_widget:
+            self.header_row.addWidget(self.compare_switch, 0, Qt.AlignmentFlag.AlignTop)
+        self.compare_switch.show()
+
     def _arrange(self) -> None:
         compact = self._wants_compact()
+        if hasattr(self, "additive"):
+            self.additive.arrange(compact)
         if compact == self._compact:
+            self._place_switch()
             return
         self._compact = compact
         if compact:
@@ -703,6 +844,7 @@ class GatesScene(Scene):
             self.tabs.hide()
             self.splitter.show()
         self.diagrams.apply_theme(self.theme)
+        self._place_switch()
 
     def resizeEvent(self, event) -> None:  # noqa: N802 - Qt naming
         super().resizeEvent(event)
@@ -744,9 +886,21 @@ class GatesScene(Scene):
             badge.setFixedHeight(int(t.font_px * 1.35 + t.small_px * 1.35 + 0.25 * t.font_px + 6))
         if self._result is not None:
             self._draw(self._result)
+        if hasattr(self, "additive"):
+            self.additive.apply_theme(t)
 
     # -- state --------------------------------------------------------------------------------------
     def show_state(self, state: GatesState) -> None:
+        additive = state.compare == ADDITIVE
+        self.compare_buttons[state.compare].setChecked(True)
+        self.pages.setCurrentWidget(self.additive if additive else self.gates_page)
+        self.residual_box.setVisible(additive)
+        self.residual_scale.setValue(state.residual_scale)
+        self.additive.tabs.setCurrentIndex(VIEWS.index(state.view))
+        if (self.title, self.summary) != HEADERS[state.compare]:
+            self.title, self.summary = HEADERS[state.compare]
+            self._update_header()
+        self._place_switch()
         self.forget_bias.setValue(state.forget_bias)
         self.steps.setValue(state.steps)
         self.hidden.setValue(state.hidden)
@@ -774,7 +928,8 @@ class GatesScene(Scene):
             return False
         try:
             values = {k: getattr(g, k) for k in ("hidden", "steps", "init", "scale", "input_scale", "seed",
-                                                 "forget_bias")}
+                                                 "forget_bias", "residual_scale")}
+            values["compare"] = ADDITIVE if g.cell in ("residual", "attention") else GATES
             new = GatesState.from_dict(values, base=self.state).replace(preset="custom")
         except ValueError as exc:
             self.context.show_error(f"{str(exc).removeprefix('gates: ')}; use `gradsim flow --scenario` for it")
@@ -789,13 +944,19 @@ class GatesScene(Scene):
     def refresh(self) -> None:
         self.request(compute_gates, self.state.job())
 
-    def on_result(self, result: CellComparison, key: str) -> None:
+    def on_result(self, result: CellComparison | ModelComparison, key: str) -> None:
+        if isinstance(result, ModelComparison):
+            self.additive.draw(result)
+            self.pulse.steps = result.results["attention"].steps
+            self.pulse.position = min(self.pulse.position, self.pulse.steps + 1.0)
+            self._on_pulse(self.pulse.position)
+            return
         self._result = result
         self._draw(result)
 
     def _draw(self, r: CellComparison) -> None:
         t = self.theme
-        first = r.results[MODELS[0].key]
+        first = r.results[GATE_MODELS[0].key]
         x = first.t.astype(np.float64)
         steps = first.steps
         logs = curve_logs(r)
@@ -843,7 +1004,7 @@ class GatesScene(Scene):
 
         self.lanes.set_lanes([c.lane for c in CURVES], [logs[c.key] for c in CURVES])
         self.diagrams.set_edges(r.edges)
-        for m in MODELS:
+        for m in GATE_MODELS:
             self._show_badge(m, r.results[m.key], r)
         self.pulse.steps = steps
         self.pulse.position = min(self.pulse.position, steps + 1.0)
@@ -911,7 +1072,11 @@ class GatesScene(Scene):
 
     # -- animation ------------------------------------------------------------------------------------
     def _on_pulse(self, position: float) -> None:
-        """The rings on the lanes and the chart's cursor at the same x; the values at the pulse's step."""
+        """The rings on the lanes and the chart's cursor at the same x; the values at the pulse's step
+        (the additive comparison: its cursor at the pulse's distance from the loss, and the badges)."""
+        if self.state.compare == ADDITIVE:
+            self.additive.show_pulse(position, self.pulse.step_at(position))
+            return
         self.lanes.set_pulse(position)
         r = self._result
         if r is None:
@@ -953,23 +1118,26 @@ class GatesScene(Scene):
 
     # -- export ---------------------------------------------------------------------------------------
     def export_plot(self):
-        return self.chart
+        return self.additive.chart if self.state.compare == ADDITIVE else self.chart
 
     def export_columns(self) -> dict | None:
+        if self.state.compare == ADDITIVE:
+            return self.additive.export_columns()
         r = self._result
         if r is None:
             return None
         out: dict = {"t": [int(v) for v in r.rnn.t]}
-        for m in MODELS:
+        for m in GATE_MODELS:
             out[f"{m.key}_log10_grad_norm"] = r.results[m.key].log10_grad_norm
             if m.key == "lstm":
                 out["lstm_log10_cell_grad_norm"] = r.lstm.log10_cell_grad_norm
-        for m in MODELS:
+        for m in GATE_MODELS:
             out[f"{m.key}_grad_norm"] = r.results[m.key].grad_norm
             if m.key == "lstm":
                 out["lstm_cell_grad_norm"] = r.lstm.cell_grad_norm
         return out
 
     @property
-    def result(self) -> CellComparison | None:
-        return self._result
+    def result(self) -> CellComparison | ModelComparison | None:
+        """The result the shown comparison draws (None until its first one arrives)."""
+        return self.additive.result if self.state.compare == ADDITIVE else self._result

@@ -162,7 +162,6 @@ class TimelineStrip(QWidget):
         # first with room at the end for the last label to sit over its own marker, then without
         attempts = [(True, sizes[0], True, pad) for pad in (True, False)]
         attempts += [(False, px, True, pad) for px in sizes for pad in (True, False)]
-        attempts.append((False, sizes[-1], False, True))
         for with_year, px, strict, pad in attempts:
             font = QFont(bold)  # never below the type scale's smallest size
             font.setPixelSize(px)
@@ -170,6 +169,14 @@ class TimelineStrip(QWidget):
             if placed is not None:
                 found = (placed, geometry, font, with_year)
                 break
+        if found is None:  # leaders must cross somewhere: the relaxed layout with the fewest crossings
+            font = QFont(bold)
+            font.setPixelSize(sizes[-1])
+            for pad in (True, False):
+                placed, geometry = self._search(font, False, False, pad=pad)
+                if placed is not None and (found is None or self._crossings(placed, geometry)
+                                           < self._crossings(*found[:2])):
+                    found = (placed, geometry, font, False)
         if found is None:  # nothing fits even with crossings: labels under their markers
             placed, geometry = self._search(font, False, False, pad=True, give_up=True)
             found = (placed, geometry, font, False)
@@ -195,15 +202,37 @@ class TimelineStrip(QWidget):
         y0, y1 = self.year_range()
         lane_h = (bottom - top) / len(LANE_ORDER)
         placed: list[_Placed] = []
-        seen: dict[tuple[int, str], int] = {}
-        for e in sorted(self.events, key=lambda ev: (ev.year, ev.id)):
-            nth = seen.get((e.year, e.kind), 0)
-            seen[(e.year, e.kind)] = nth + 1
-            # two events of one kind in one year sit side by side, a marker apart
-            cx = left + (e.year - y0) / (y1 - y0) * (right - left) + nth * 2.6 * r
-            cy = top + lane_h * (LANE_ORDER.index(e.kind) + 0.5)
-            placed.append(_Placed(e, QPointF(cx, cy), QRectF()))
+        for kind in LANE_ORDER:
+            lane = sorted((e for e in self.events if e.kind == kind), key=lambda ev: (ev.year, ev.id))
+            xs = self._spread([left + (e.year - y0) / (y1 - y0) * (right - left) for e in lane], 2.6 * r,
+                              left + r, self.width() - r)
+            cy = top + lane_h * (LANE_ORDER.index(kind) + 0.5)
+            placed += [_Placed(e, QPointF(cx, cy), QRectF()) for e, cx in zip(lane, xs, strict=True)]
+        placed.sort(key=lambda p: (p.event.year, p.event.id))
         return placed, (left, right, top, bottom, y0, y1, legend_rows, lane_h, r)
+
+    @staticmethod
+    def _spread(xs: list[float], gap: float, low: float, high: float) -> list[float]:
+        """Marker centres of one lane (sorted) moved apart to at least ``gap``, each run of crowded
+        markers centred on the years it stands for: two events of one year sit side by side, and a
+        crowded stretch (2014 GRU and Seq2seq, 2015 ResNet, a year apart) spreads both ways instead
+        of pushing one marker onto the next year's."""
+        clusters: list[list[float]] = []  # each: the nominal x of its markers
+        for x in xs:
+            clusters.append([x])
+            while len(clusters) > 1:  # merge while a cluster's laid-out ends overlap
+                a, b = clusters[-2], clusters[-1]
+                a_end = sum(a) / len(a) + (len(a) - 1) * gap / 2
+                b_start = sum(b) / len(b) - (len(b) - 1) * gap / 2
+                if b_start - a_end >= gap:
+                    break
+                clusters[-2:] = [a + b]
+        out: list[float] = []
+        for c in clusters:
+            first = sum(c) / len(c) - (len(c) - 1) * gap / 2
+            first = min(max(first, low), high - (len(c) - 1) * gap)
+            out += [first + i * gap for i in range(len(c))]
+        return out
 
     def _search(self, font: QFont, with_year: bool, strict: bool, pad: bool = True,
                 give_up: bool = False) -> tuple[list[_Placed] | None, tuple]:
@@ -229,9 +258,10 @@ class TimelineStrip(QWidget):
                         mine.append((rect, self._leader_rect(p.marker, rect, r)))
             if give_up and not mine:
                 mine = [(QRectF(min(max(2.0, cx - w / 2), self.width() - w - 2), cy + r + 1, w, h), None)]
-            # a label that spans another marker of its lane reads as that marker's: those come last
+            # a label that spans another marker of its lane reads as that marker's: the fewer it spans,
+            # the earlier it is tried (in the crowded 2014-2017 stretch every slot spans one)
             others = [q.marker for q in placed if q is not p and abs(q.marker.y() - cy) < 1]
-            mine.sort(key=lambda o: any(o[0].left() - r <= m.x() <= o[0].right() + r for m in others))
+            mine.sort(key=lambda o: sum(o[0].left() - r <= m.x() <= o[0].right() + r for m in others))
             options.append(mine)
         # Labels interact only with their neighbours: events whose options can touch form a group,
         # and each group is searched on its own (a search over all twelve at once thrashes).
@@ -255,7 +285,10 @@ class TimelineStrip(QWidget):
         chosen: dict[int, tuple[QRectF, QRectF | None]] = {}
         for g in sorted({root(i) for i in range(len(placed))}):
             members = [i for i in range(len(placed)) if root(i) == g]
-            if not self._place_group(members, options, chosen, strict, give_up):
+            if not strict and not give_up:
+                if not self._fewest_crossings(members, options, chosen):
+                    return None, geometry
+            elif not self._place_group(members, options, chosen, strict, give_up):
                 return None, geometry
         for i, p in enumerate(placed):
             p.label_rect = chosen[i][0]
@@ -294,6 +327,64 @@ class TimelineStrip(QWidget):
 
         placed = list(chosen.values())  # by the groups before this one
         return place({i: [o for o in options[i] if not any(clash(*o, *c) for c in placed)] for i in members})
+
+    def _crossings(self, placed: list[_Placed], geometry: tuple) -> int:
+        """How many (leader, label) pairs cross in a layout."""
+        r = geometry[-1]
+        count = 0
+        for p in placed:
+            leader = self._leader_rect(p.marker, p.label_rect, r)
+            if leader is not None:
+                count += sum(leader.intersects(o.label_rect) for o in placed if o is not p)
+        return count
+
+    @classmethod
+    def _fewest_crossings(cls, members: list[int], options: list, chosen: dict) -> bool:
+        """The relaxed search, when no layout keeps every leader clear: still no label overlaps another,
+        and leaders cross as few labels as local moves can make them. A first layout comes from the
+        backtracking search without the leader rule; then single labels, and pairs of labels whose
+        leader and label cross, move to other free slots while that lowers the count. (Taking the
+        first layout let leaders cross labels all along the strip, 1990's through 1986's, though only
+        one crowded decade needed it.)"""
+        if not cls._place_group(members, options, chosen, False, False):
+            return False
+
+        def crossing(a: tuple, b: tuple) -> int:
+            return int(a[1] is not None and a[1].intersects(b[0])) + int(b[1] is not None and b[1].intersects(a[0]))
+
+        def cost(i: int, option: tuple, skip: int | None = None) -> int:
+            return sum(crossing(option, o) for k, o in chosen.items() if k != i and k != skip)
+
+        def free(i: int, skip: int | None = None) -> list:
+            return [o for o in options[i]
+                    if not any(o[0].intersects(c[0]) for k, c in chosen.items() if k != i and k != skip)]
+
+        for _round in range(10):
+            improved = False
+            for i in members:  # one label at a time
+                best = min(free(i), key=lambda o: cost(i, o), default=chosen[i])
+                if cost(i, best) < cost(i, chosen[i]):
+                    chosen[i], improved = best, True
+            pairs = [(i, j) for i in members for j in members if i < j and crossing(chosen[i], chosen[j])]
+            for i, j in pairs:  # two labels that cross each other: move both at once
+                now = cost(i, chosen[i], skip=j) + cost(j, chosen[j], skip=i) + crossing(chosen[i], chosen[j])
+                best_pair, best_cost = None, now
+                for a in free(i, skip=j):
+                    base = cost(i, a, skip=j)
+                    if base >= best_cost:
+                        continue
+                    for b in free(j, skip=i):
+                        if a[0].intersects(b[0]):
+                            continue
+                        total = base + cost(j, b, skip=i) + crossing(a, b)
+                        if total < best_cost:
+                            best_pair, best_cost = (a, b), total
+                if best_pair is not None:
+                    chosen[i], chosen[j] = best_pair
+                    improved = True
+            if not improved:
+                break
+        return True
 
     @staticmethod
     def _leader_end(marker: QPointF, rect: QRectF) -> QPointF:

@@ -1,8 +1,10 @@
-"""Scene ``training``: the training lab. A vanilla RNN and an LSTM (or any mix of up to three models)
-train side by side on copy-memory or the adding problem, and the views show, live, why one learns and
-the other does not: held-out accuracy against chance, the ``‖dL/dhₜ‖`` heatmap (which time steps the
-learning signal still reaches), the eigenvalues of ``W_hh``, the gradient norm before and after
-clipping, and a sweep of the final accuracy over the delay.
+"""Scene ``training``: the training lab. A vanilla RNN and an LSTM (or any mix of up to three models:
+the recurrent cells and a small causal Transformer) train side by side on copy-memory or the adding
+problem, and the views show, live, why one learns and the other does not: held-out accuracy against
+chance, the ``‖dL/dhₜ‖`` heatmap (which time steps the learning signal still reaches; ``‖dL/deₜ‖``
+at the Transformer's input, which has no ``hₜ``), the eigenvalues of ``W_hh``, the gradient norm
+before and after clipping, and a sweep of the final accuracy over the delay. Each model's status
+line gives its time per training step, measured on its own run.
 
 Data flow: a control -> a new :class:`~gradsim.states.training.TrainingState` (validated there, one
 undo step) -> ``refresh``: a change of what is trained resets the run and asks the worker for the
