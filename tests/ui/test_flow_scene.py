@@ -539,7 +539,7 @@ def test_threshold_labels_never_sit_on_curves(flow, main_window, qtbot, preset):
     assert_threshold_labels_clear(flow, curves)
 
 
-@pytest.mark.parametrize("preset", ["sigmoid1000", "explode"])
+@pytest.mark.parametrize("preset", ["sigmoid1000", pytest.param("explode", marks=pytest.mark.slow)])
 def test_long_presets_fit_a_projector(main_window, qtbot, preset):
     """Issue 14: at sigmoid/1000 steps and at 'explode' the legend and chart ran off the right edge."""
     main_window.resize(1024, 768)
