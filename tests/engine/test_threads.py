@@ -3,8 +3,9 @@
 A user who imports gradsim's engine into their own program keeps the ``torch.set_num_threads`` they
 chose, also when training and agreement code run on two worker threads at once, as in the app.
 gradsim's own programs set it once (``gradsim.threads``): checked here for the command line, whose
-verbs own their process. The checks run in a fresh process, so nothing an earlier test did to the
-thread count (or to a module's memory of having set it) can hide a change.
+verbs own their process. The checks run in a fresh process with the slow tests, so nothing an earlier
+test did to the thread count (or to a module's memory of having set it) can hide a change; the
+default run makes the same checks in its own process.
 """
 
 from __future__ import annotations
@@ -87,10 +88,24 @@ print(json.dumps({"chosen": chosen, "seen": seen, "cli": cli}))
 """
 
 
-def test_engine_code_leaves_the_callers_thread_count_and_the_command_line_sets_its_own():
-    proc = subprocess.run([sys.executable, "-c", AS_A_LIBRARY], capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr
-    doc = json.loads(proc.stdout.strip().splitlines()[-1])
+@pytest.mark.parametrize("where", ["this process", pytest.param("a fresh process", marks=pytest.mark.slow)])
+def test_engine_code_leaves_the_callers_thread_count_and_the_command_line_sets_its_own(where, capsys):
+    """By default in this process (the count it had is put back afterwards); the fresh process, where
+    nothing earlier can hide a change, runs with the slow tests."""
+    if where == "a fresh process":
+        proc = subprocess.run([sys.executable, "-c", AS_A_LIBRARY], capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        out = proc.stdout
+    else:
+        import torch
+
+        before = torch.get_num_threads()
+        try:
+            exec(compile(AS_A_LIBRARY, "<as a library>", "exec"), {"__name__": "as_a_library"})
+        finally:
+            torch.set_num_threads(before)
+        out = capsys.readouterr().out
+    doc = json.loads(out.strip().splitlines()[-1])
     assert len(doc["seen"]) == 6
     assert doc["seen"] == dict.fromkeys(doc["seen"], doc["chosen"])
     assert doc["cli"] == {"flow": TORCH_THREADS, "train": TORCH_THREADS}

@@ -21,7 +21,7 @@ from gradsim.engine.cells import compare_cells
 from gradsim.states.gates import GATES, MODEL_KEYS, GatesState, models_of
 from gradsim.ui.plots import format_power, power_label
 
-from .conftest import wait_idle
+from .conftest import settle, wait_idle
 from .test_flow_scene import assert_threshold_labels_clear
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -132,20 +132,18 @@ def test_forget_bias_slider_closes_the_highway_as_one_undo_step(gates, main_wind
     assert_shows_engine(gates)
 
 
-@pytest.mark.parametrize(("control", "value"), [
-    ("steps", 57), ("hidden", 9), ("input_scale", 0.35), ("scale", 1.4),
-])
-def test_each_slider_redraws_engine_values(gates, main_window, qtbot, control, value):
-    widget = getattr(gates, control)
-    before = np.asarray(gates.curves["lstm"].getData()[1]).copy()
-    widget.slider.setValue(widget.slider.value() + 2)
-    widget.setValue(value)
-    wait_idle(qtbot, main_window)
-    assert getattr(gates.generator_settings(), control) == pytest.approx(value)
-    assert getattr(gates.state, control) == pytest.approx(value)
-    assert_shows_engine(gates)
-    after = np.asarray(gates.curves["lstm"].getData()[1])
-    assert before.shape != after.shape or not np.array_equal(before, after)
+def test_each_slider_redraws_engine_values(gates, main_window, qtbot):
+    for control, value in (("steps", 57), ("hidden", 9), ("input_scale", 0.35), ("scale", 1.4)):  # one setup
+        widget = getattr(gates, control)
+        before = np.asarray(gates.curves["lstm"].getData()[1]).copy()
+        widget.slider.setValue(widget.slider.value() + 2)
+        widget.setValue(value)
+        wait_idle(qtbot, main_window)
+        assert getattr(gates.generator_settings(), control) == pytest.approx(value), control
+        assert getattr(gates.state, control) == pytest.approx(value), control
+        assert_shows_engine(gates)
+        after = np.asarray(gates.curves["lstm"].getData()[1])
+        assert before.shape != after.shape or not np.array_equal(before, after), control
 
 
 def test_initialiser_choice(gates, main_window, qtbot):
@@ -426,7 +424,8 @@ def test_screenshot_option(tmp_path):
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.mark.parametrize("step", [4, 11])  # a flow step and a gates step of the built-in lesson
+# a gates step of the built-in lesson by default, a flow step with the slow tests
+@pytest.mark.parametrize("step", [pytest.param(4, marks=pytest.mark.slow), 11])
 def test_pictures_keep_their_room_under_a_lesson(main_window, qtbot, step):
     """With the lesson bar below the scene at 1024x768 in projector mode, the chart keeps a readable
     plot (the strip above gives up its colour bar first), lanes keep one label's height each, and no
@@ -580,12 +579,12 @@ def test_residual_scale_drag_is_one_undo_step(additive, main_window, qtbot):
     np.testing.assert_array_equal(before, np.asarray(scene.additive.curves["residual"].getData()[1]))
 
 
-@pytest.mark.parametrize(("control", "value"), [("steps", 57), ("hidden", 9), ("forget_bias", 1.0)])
-def test_additive_sliders_redraw_engine_values(additive, main_window, qtbot, control, value):
-    getattr(additive, control).setValue(value)
-    wait_idle(qtbot, main_window)
-    assert getattr(additive.state, control) == pytest.approx(value)
-    assert_additive_shows_engine(additive)
+def test_additive_sliders_redraw_engine_values(additive, main_window, qtbot):
+    for control, value in (("steps", 57), ("hidden", 9), ("forget_bias", 1.0)):  # one window setup
+        getattr(additive, control).setValue(value)
+        wait_idle(qtbot, main_window)
+        assert getattr(additive.state, control) == pytest.approx(value), control
+        assert_additive_shows_engine(additive)
 
 
 def test_additive_presets_apply_undo_and_redo(gates, main_window, qtbot):
@@ -651,7 +650,8 @@ def test_additive_csv_export_and_scenario(additive, main_window, qtbot, tmp_path
     np.testing.assert_array_equal(np.asarray(additive.additive.curves["residual"].getData()[1]), before)
 
 
-@pytest.mark.parametrize("mode", [(1024, 768, True), (800, 600, True), (1920, 1080, False)])
+@pytest.mark.parametrize("mode", [(1024, 768, True)] + [pytest.param(m, marks=pytest.mark.slow)
+                                                        for m in ((800, 600, True), (1920, 1080, False))])
 def test_additive_page_fits_and_keeps_the_switch_in_reach(additive, main_window, qtbot, mode):
     """At 1024x768 and 800x600 in projector mode the chart and the paths share tabs, the switch sits
     in the tab bar's corner (the summary keeps the width), nothing is cut; at 1920x1080 all in view."""
@@ -663,7 +663,6 @@ def test_additive_page_fits_and_keeps_the_switch_in_reach(additive, main_window,
         main_window.toggle_projector()
     main_window._follow_size()
     wait_idle(qtbot, main_window)
-    qtbot.wait(30)
     page = additive.additive
     small = main_window.theme.small_px
     if projector:
@@ -678,11 +677,12 @@ def test_additive_page_fits_and_keeps_the_switch_in_reach(additive, main_window,
         if page.compact:
             page.tabs.setCurrentIndex(index)
             assert additive.state.view == ("cells" if index else "curves")
-            qtbot.wait(20)
+            settle()
             assert not problems(main_window, small)
 
 
-@pytest.mark.parametrize("where", ["timeline resnet-2015", "timeline transformer-2017", "quiz attention-hop"])
+@pytest.mark.parametrize("where", [pytest.param("timeline resnet-2015", marks=pytest.mark.slow),
+                                   "timeline transformer-2017", "quiz attention-hop"])  # a link of each kind
 def test_show_me_links_land_on_the_additive_comparison(main_window, qtbot, where):
     """Issue 20 point 5: the history's 2015 (residual networks) and 2017 (Transformer) events and the
     quiz's attention question open the additive comparison by their real "show me" buttons, on top of

@@ -135,7 +135,7 @@ def test_history_leader_lines_cross_no_label(qtbot, main_window, size):
     if main_window.theme.projector != projector:
         main_window.toggle_projector()
     main_window._follow_size()
-    qtbot.wait(20)
+    settle()
     placed = scene.strip.layout_events()
     r = scene.strip._geometry[-1]
     for p in placed:

@@ -450,10 +450,13 @@ class CellDiagrams(pg.GraphicsLayoutWidget):
             if text != title.text:  # re-laying out a label is slow; most redraws change no title
                 title.setText(text)
 
-    def _orient_arrows(self, *_args) -> None:
-        """Point each arrow along its edge as drawn on screen (the boxes stretch with the widget)."""
+    def _orient_arrows(self, resized: pg.ViewBox | None = None) -> None:
+        """Point each arrow along its edge as drawn on screen (the boxes stretch with the widget); only
+        in the box ``resized`` when one is given."""
         for (cell, _key), parts in self.edge_items.items():
             box = self.boxes[cell]
+            if resized is not None and box is not resized:
+                continue
             if box.scene() is None or box.width() <= 0 or box.height() <= 0:
                 continue  # not laid out yet: the first resize orients the arrows
             px, py = box.viewPixelSize()
@@ -462,15 +465,19 @@ class CellDiagrams(pg.GraphicsLayoutWidget):
             (x0, y0), (x1, y1) = parts["from"], parts["to"]
             parts["arrow"].setStyle(angle=math.degrees(math.atan2((y1 - y0) / py, -(x1 - x0) / px)))
 
-    def _lay_out_labels(self, *_args) -> None:
+    def _lay_out_labels(self, resized: pg.ViewBox | None = None) -> None:
         """Put every edge label beside its edge where it covers no arrow, line, node or other label.
 
         Works in the box's pixels (labels keep their pixel size while the boxes stretch): candidate
         places along the edge (middle first) on the preferred side, then the other side; the first
-        free one wins."""
-        self._orient_arrows()
+        free one wins. A box's labels depend on that box alone, so a box that resized (its
+        ``sigResized`` passes it as ``resized``) lays out its own: a new layout of the widget resizes
+        each box in turn, and laying out all of them each time cost the square of their number."""
+        self._orient_arrows(resized)
         for m in self.models:
             box = self.boxes[m.key]
+            if resized is not None and box is not resized:
+                continue
             if box.scene() is None or box.width() < 20 or box.height() < 20:
                 continue
             (vx0, vx1), (vy0, vy1) = box.viewRange()
