@@ -245,7 +245,7 @@ def test_apply_settings_refuses_bad_values(flow):
 def test_csv_export_is_engine_data(flow, main_window, qtbot, tmp_path):
     path = tmp_path / "flow.csv"
     assert main_window.export_to("csv", path)
-    rows = list(csv.DictReader(path.open()))
+    rows = list(csv.DictReader(path.read_text().splitlines()))
     ref = expected(flow)
     assert [int(r["t"]) for r in rows] == list(ref.t)
     np.testing.assert_array_equal([float(r["log10_grad_norm"]) for r in rows], ref.log10_grad_norm)
