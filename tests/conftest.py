@@ -12,8 +12,8 @@ os.environ.setdefault("GRADSIM_SETTINGS_ORG", "gradsim-tests")
 # A run of the whole suite (no paths given: `python -m pytest`, `-m slow`) is spread over this many
 # processes when pytest-xdist is installed (the test extra has it): the suite is CPU-bound and the
 # project's machines have two cores. Each process takes whole files (`--dist loadfile`), so a
-# module's shared window is built once. Naming files or folders runs them in one process; `-n N`
-# chooses, and `-n 0` or `-p no:xdist` keeps everything in one process.
+# module's shared window is built once; `-m slow` hands out single tests. Naming files or folders
+# runs them in one process; `-n N` chooses, and `-n 0` or `-p no:xdist` keeps one process.
 WHOLE_SUITE_WORKERS = 2
 
 
@@ -26,12 +26,15 @@ def pytest_cmdline_main(config):
             or config.option.collectonly or config.option.usepdb):
         return
     config.option.numprocesses = WHOLE_SUITE_WORKERS
-    config.option.dist = "loadfile"
-    config.option.loadscopereorder = False  # files in the order below, not by their number of tests
     # One BLAS/OpenMP thread per process (unless set): two processes each starting threads for both
     # cores spent 30 s more CPU in a 165 s run (OpenBLAS waits by spinning). The processes inherit it.
     for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(variable, "1")
+    if config.option.markexpr == "slow":  # few, long tests (the claims' training: 280 s in one file)
+        config.option.dist = "load"  # handed out one by one
+    else:
+        config.option.dist = "loadfile"
+        config.option.loadscopereorder = False  # files in the order below, not by their number of tests
 
 
 def pytest_collection_modifyitems(config, items):

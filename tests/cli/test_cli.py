@@ -51,16 +51,16 @@ def test_flow_json_from_scenario_equals_torch(tmp_path):
     np.testing.assert_allclose(out["log10_grad_norm"], np.log10(ref), rtol=1e-9)
 
 
-def test_flow_csv_and_generator_options():
-    proc = run("flow", "--hidden", "8", "--steps", "15", "--activation", "sigmoid", "--scale", "1.0", "--format", "csv")
+def test_flow_csv_and_generator_options(run_cli):  # flow runs in a process above
+    proc = run_cli("flow", "--hidden", "8", "--steps", "15", "--activation", "sigmoid", "--scale", "1.0", "--format", "csv")
     assert proc.returncode == 0, proc.stderr
     rows = list(csv.DictReader(io.StringIO(proc.stdout)))
     assert len(rows) == 15 and rows[0]["t"] == "1"
     assert float(rows[-1]["grad_norm"]) == pytest.approx(np.sqrt(8))
 
 
-def test_flow_json_underflow_gives_zero_and_exact_log():
-    proc = run("flow", "--hidden", "4", "--steps", "2000", "--activation", "sigmoid")
+def test_flow_json_underflow_gives_zero_and_exact_log(run_cli):
+    proc = run_cli("flow", "--hidden", "4", "--steps", "2000", "--activation", "sigmoid")
     out = json.loads(proc.stdout)
     assert out["grad_norm"][0] == 0.0
     assert out["log10_grad_norm"][0] < -400
@@ -75,8 +75,8 @@ def test_scalar_json_matches_seed():
     assert out["local"][0] == pytest.approx(0.5 * (1 - out["h"][0] ** 2))
 
 
-def test_scalar_csv():
-    proc = run("scalar", "--w", "1.5", "--steps", "3", "--format", "csv")
+def test_scalar_csv(run_cli):  # scalar runs in a process above
+    proc = run_cli("scalar", "--w", "1.5", "--steps", "3", "--format", "csv")
     lines = proc.stdout.strip().splitlines()
     assert lines[0] == "t,h,local,cumprod" and len(lines) == 4
 
@@ -162,8 +162,8 @@ def test_flow_lstm_and_gru(run_cli):  # in this process: a process of its own wo
     assert bad.returncode == 2 and "activation" in bad.stderr and "Traceback" not in bad.stderr
 
 
-def test_spectrum_sweep_option():
-    proc = run("spectrum", "--hidden", "16", "--steps", "30", "--init", "orthogonal", "--sweep")
+def test_spectrum_sweep_option(run_cli):  # spectrum runs in a process above
+    proc = run_cli("spectrum", "--hidden", "16", "--steps", "30", "--init", "orthogonal", "--sweep")
     assert proc.returncode == 0, proc.stderr
     sweep = json.loads(proc.stdout)["sweep"]
     assert len(sweep["spectral_norms"]) == 20 and len(sweep["log10_grad_norm_h1"]) == 20

@@ -43,7 +43,8 @@ def one_error_line(proc: subprocess.CompletedProcess) -> str:
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the display check is Linux's")
-@pytest.mark.parametrize("args", [[], ["gui", "--scene", "flow"], ["gui", "--projector"]])
+@pytest.mark.parametrize("args", [[]] + [pytest.param(a, marks=pytest.mark.slow)  # a process each
+                                  for a in (["gui", "--scene", "flow"], ["gui", "--projector"])])
 def test_no_display_is_one_line_with_the_way_out(args):
     line = one_error_line(gradsim(*args, env=no_display_env(), timeout=60))
     assert "DISPLAY" in line and "--screenshot" in line

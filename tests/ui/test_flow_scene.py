@@ -245,7 +245,7 @@ def test_apply_settings_refuses_bad_values(flow):
 def test_csv_export_is_engine_data(flow, main_window, qtbot, tmp_path):
     path = tmp_path / "flow.csv"
     assert main_window.export_to("csv", path)
-    rows = list(csv.DictReader(path.open()))
+    rows = list(csv.DictReader(path.read_text().splitlines()))
     ref = expected(flow)
     assert [int(r["t"]) for r in rows] == list(ref.t)
     np.testing.assert_array_equal([float(r["log10_grad_norm"]) for r in rows], ref.log10_grad_norm)
@@ -539,7 +539,7 @@ def test_threshold_labels_never_sit_on_curves(flow, main_window, qtbot, preset):
     assert_threshold_labels_clear(flow, curves)
 
 
-@pytest.mark.parametrize("preset", ["sigmoid1000", "explode"])
+@pytest.mark.parametrize("preset", ["sigmoid1000", pytest.param("explode", marks=pytest.mark.slow)])
 def test_long_presets_fit_a_projector(main_window, qtbot, preset):
     """Issue 14: at sigmoid/1000 steps and at 'explode' the legend and chart ran off the right edge."""
     main_window.resize(1024, 768)

@@ -380,7 +380,7 @@ def test_label_placement_finds_every_segment_through_a_box(box, ends, margin):
 def test_csv_export_is_engine_data(gates, main_window, tmp_path):
     path = tmp_path / "gates.csv"
     assert main_window.export_to("csv", path)
-    rows = list(csv.DictReader(path.open()))
+    rows = list(csv.DictReader(path.read_text().splitlines()))
     ref = expected(gates)
     assert [int(r["t"]) for r in rows] == list(range(1, 201))
     np.testing.assert_array_equal([float(r["lstm_log10_cell_grad_norm"]) for r in rows], ref.lstm.log10_cell_grad_norm)
@@ -629,7 +629,7 @@ def test_additive_pulse_moves_the_cursor_and_the_badges(additive, main_window, q
 def test_additive_csv_export_and_scenario(additive, main_window, qtbot, tmp_path):
     path = tmp_path / "five.csv"
     assert main_window.export_to("csv", path)
-    rows = list(csv.DictReader(path.open()))
+    rows = list(csv.DictReader(path.read_text().splitlines()))
     ref = expected_five(additive)
     assert [int(r["steps_back"]) for r in rows] == [200 - t for t in range(1, 201)]
     np.testing.assert_array_equal([float(r["attention_log10_input_grad_norm"]) for r in rows],

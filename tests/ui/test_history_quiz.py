@@ -123,7 +123,9 @@ def test_history_strip_shows_every_event_at_its_year(qtbot, main_window):
     assert scene.event_list.count() == len(events)
 
 
-@pytest.mark.parametrize("size", [(1024, 768, True), (1280, 800, False), (1920, 1080, False)])
+# the 1024x768 projector by default, the wide windows with the slow tests
+@pytest.mark.parametrize("size", [(1024, 768, True)] + [pytest.param(s, marks=pytest.mark.slow)
+                                                       for s in ((1280, 800, False), (1920, 1080, False))])
 def test_history_leader_lines_cross_no_label(qtbot, main_window, size):
     """In a 1024x768 projector window and in wide ones, no line from a marker to its label runs
     through another label (a teacher would read the wrong year). The window is sized, not the strip:
@@ -188,7 +190,8 @@ def test_history_arrows_and_settings(qtbot, main_window):
     assert scene.current_id == ids[2]
 
 
-@pytest.mark.parametrize("size", [(1024, 768), (800, 600)], ids=["1024x768", "800x600"])
+@pytest.mark.parametrize("size", [(1024, 768), pytest.param((800, 600), marks=pytest.mark.slow)],
+                         ids=["1024x768", "800x600"])
 def test_every_event_is_told_whole_on_a_projector(new_window, qtbot, size):
     """No event's story is cut, scrolled or elided, nor its "show me" label; the strip keeps its room."""
     window = new_window(True)
@@ -376,7 +379,8 @@ def test_quiz_settings_round_trip_and_refusals(qtbot, main_window):
     assert scene.state.question == 0 and "Question 1 of" in scene.progress_label.text()
 
 
-@pytest.mark.parametrize("mode", [(1920, 1080, False), (1024, 768, True)], ids=["1920x1080", "1024x768-projector"])
+@pytest.mark.parametrize("mode", [pytest.param((1920, 1080, False), marks=pytest.mark.slow), (1024, 768, True)],
+                         ids=["1920x1080", "1024x768-projector"])
 def test_quiz_uses_the_space_and_the_type_scale(new_window, qtbot, mode):
     """A wide screen gets the explanation beside the question (not half a screen of nothing); the
     question and its answers are set larger than the body text; nothing is cut."""

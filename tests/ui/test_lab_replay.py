@@ -121,11 +121,11 @@ def test_nothing_to_replay_is_one_line_in_the_app(lab, main_window, tmp_path):
 
 
 def decoded(path):
-    image = Image.open(path)
     out = []
-    for i in range(image.n_frames):
-        image.seek(i)
-        out.append((image.convert("RGB").tobytes(), image.info.get("duration")))
+    with Image.open(path) as image:
+        for i in range(image.n_frames):
+            image.seek(i)
+            out.append((image.convert("RGB").tobytes(), image.info.get("duration")))
     return out
 
 
@@ -141,7 +141,8 @@ def test_gif_of_a_saved_run_from_the_command_line(saved_run, tmp_path):
                        "--fps", 10, "--size", "640x360")
     assert proc.returncode == 0, proc.stderr
     frames = decoded(path)
-    assert Image.open(path).size == (640, 360)
+    with Image.open(path) as image:
+        assert image.size == (640, 360)
     assert sum(d for _f, d in frames) == 2000  # 20 frames of 100 ms
     assert len({f for f, _d in frames}) >= 10  # the curves grow: most frames differ
     assert frames[0][0] != frames[-1][0]

@@ -19,12 +19,13 @@ Image = pytest.importorskip("PIL.Image")
 
 
 def _frames(path):
-    image = Image.open(path)
     out = []
-    for i in range(image.n_frames):
-        image.seek(i)
-        out.append((image.convert("RGB").tobytes(), image.info.get("duration")))
-    return image.size, out
+    with Image.open(path) as image:
+        for i in range(image.n_frames):
+            image.seek(i)
+            out.append((image.convert("RGB").tobytes(), image.info.get("duration")))
+        size = image.size
+    return size, out
 
 
 @pytest.mark.slow  # the app in a process of its own; the tests below record from the shared window

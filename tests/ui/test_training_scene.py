@@ -162,7 +162,7 @@ def test_start_pause_resume_finish_equals_an_uninterrupted_run(lab, main_window,
     show_tab(lab, 0)
     path = tmp_path / "curves.csv"
     assert main_window.export_to("csv", path)
-    rows = list(csv.DictReader(path.open()))
+    rows = list(csv.DictReader(path.read_text().splitlines()))
     assert len(rows) == 40
     c = lab.traces[1].run.curves
     assert [float(r["B_loss"]) for r in rows] == c.loss
