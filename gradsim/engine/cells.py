@@ -56,7 +56,7 @@ from .flow import (
     verdict_json,
 )
 from .init import input_weights
-from .scenario import GeneratorSettings, Scenario, float_array
+from .scenario import GeneratorSettings, Scenario, float64_state_dict, float_array
 from .thresholds import EXPLODE_THRESHOLD, VANISH_THRESHOLD, verdict_from_log10
 
 GATED_CELLS = ("lstm", "gru")
@@ -130,14 +130,8 @@ class GatedNetwork:
 
     def state_dict(self) -> dict[str, Any]:
         """float64 tensors under ``torch.nn.LSTM`` / ``GRU`` names: ``module.load_state_dict`` takes them."""
-        import torch
-
-        return {
-            "weight_ih_l0": torch.tensor(self.weight_ih, dtype=torch.float64),
-            "weight_hh_l0": torch.tensor(self.weight_hh, dtype=torch.float64),
-            "bias_ih_l0": torch.tensor(self.bias_ih, dtype=torch.float64),
-            "bias_hh_l0": torch.tensor(self.bias_hh, dtype=torch.float64),
-        }
+        return float64_state_dict({"weight_ih_l0": self.weight_ih, "weight_hh_l0": self.weight_hh,
+                                   "bias_ih_l0": self.bias_ih, "bias_hh_l0": self.bias_hh})
 
 
 def build_network(settings: GeneratorSettings, cell: str | None = None, base: Scenario | None = None) -> GatedNetwork:
