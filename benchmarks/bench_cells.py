@@ -15,8 +15,9 @@ the engine's share should stay well below that.
 
 The LSTM and GRU columns run the step functions of ``gradsim.engine.equations`` (the cells' one
 home) for the forward pass. An in-place copy of that forward pass, kept "for speed", was timed here
-against them until this benchmark showed it no faster (the step functions took 0.87-1.16x its time
-at (200, 64) and (1000, 128)); it was deleted, and these columns time what replaced it.
+against them until this benchmark showed it not clearly faster (the step functions took 0.86-0.93x
+its time at (200, 64), 1.0-1.2x at (1000, 128)); it was deleted, and these columns time what
+replaced it against the same baselines.
 
 The five-model comparison (issue 20: RNN, LSTM, GRU, residual RNN, self-attention, with ``||dL/dx_t||``
 for each) is timed against the three-cell one in the same run, as a ratio: what a slider step of the

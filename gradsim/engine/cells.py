@@ -276,45 +276,45 @@ def _forward(net: GatedNetwork) -> dict[str, np.ndarray]:
     (``act`` is ``T x G n`` in PyTorch's stacking), and for the GRU ``hn = W_hn h_{t-1} + b_hn``.
 
     The step functions of :mod:`gradsim.engine.equations` on a batch of one, without autograd: the
-    cells' equations are written there only. (An in-place copy of them used to live here "for
-    speed"; ``benchmarks/bench_cells.py`` measured it at 0.9-1.1x the step functions' time, so it
-    went.) The states and gates of every step are kept as the step functions return them and
-    joined once at the end.
+    cells' equations are written there only. An in-place copy of them used to live here "for
+    speed", but it was not clearly faster (the step functions took 0.86-0.93x its time at
+    (T, n) = (200, 64) and 1.0-1.2x at (1000, 128), in ``benchmarks/bench_cells.py`` and runs
+    alternating the two), so it went. The states and gates of every step are kept as the step
+    functions return them and joined once at the end.
     """
     import torch
 
     n, steps = net.hidden, net.steps
     w_ih, w_hh, b_ih, b_hh = (torch.from_numpy(a) for a in (net.weight_ih, net.weight_hh, net.bias_ih, net.bias_hh))
     w_hh_t = w_hh.t()
+    if net.cell == "lstm":
+        c = torch.from_numpy(net.c0)[None]
+
+        def step(drive_t: Any, h: Any) -> tuple[Any, tuple[Any, ...], Any]:
+            nonlocal c
+            h, c, gates_t = lstm_step_with_gates(drive_t, h, c, w_hh_t)
+            return h, gates_t, c  # the LSTM's backward reads c_t
+    else:
+        def step(drive_t: Any, h: Any) -> tuple[Any, tuple[Any, ...], Any]:
+            return gru_step_with_gates(drive_t, h, w_hh_t, b_hh)  # the GRU's reads W_hh h + b_hh
+
     h = torch.from_numpy(net.h0)[None]
     hs: list[Any] = []
     gates: list[tuple[Any, ...]] = []
+    kept: list[Any] = []
     tick = Ticker(2 * steps, f"{net.cell.upper()} steps")
     with torch.no_grad():
         drive = input_drive(net.cell, torch.from_numpy(net.x), w_ih, b_ih, b_hh).unbind(0)  # every input term at once
-        if net.cell == "lstm":
-            c = torch.from_numpy(net.c0)[None]
-            cs: list[Any] = []
-            for t in range(steps):
-                if not t & 15:
-                    tick(t)
-                h, c, step_gates = lstm_step_with_gates(drive[t], h, c, w_hh_t)
-                hs.append(h)
-                cs.append(c)
-                gates.append(step_gates)
-            extra = {"c": torch.cat(cs).numpy()}
-        else:
-            hidden: list[Any] = []
-            for t in range(steps):
-                if not t & 15:
-                    tick(t)
-                h, step_gates, step_hidden = gru_step_with_gates(drive[t], h, w_hh_t, b_hh)
-                hs.append(h)
-                gates.append(step_gates)
-                hidden.append(step_hidden)
-            extra = {"hn": torch.cat(hidden)[:, 2 * n :].numpy()}
+        for t in range(steps):
+            if not t & 15:
+                tick(t)
+            h, gates_t, kept_t = step(drive[t], h)
+            hs.append(h)
+            gates.append(gates_t)
+            kept.append(kept_t)
         # one copy: every step's gate rows side by side in one row, then cut into the T rows
-        act = torch.cat([block for step_gates in gates for block in step_gates], 1).view(steps, -1)
+        act = torch.cat([block for gates_t in gates for block in gates_t], 1).view(steps, -1)
+        extra = {"c": torch.cat(kept).numpy()} if net.cell == "lstm" else {"hn": torch.cat(kept)[:, 2 * n :].numpy()}
         return {"h": torch.cat(hs).numpy(), "act": act.numpy(), **extra}
 
 
