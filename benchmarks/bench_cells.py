@@ -13,8 +13,11 @@ What is timed:
 The goal (issue 5): a control change redraws within 100 ms at (T = 200, n = 64) on a 2-core CPU, so
 the engine's share should stay well below that.
 
-The forward pass through the step functions of ``gradsim.engine.equations`` (the cells' one home) is
-timed against the in-place form ``cells.py`` keeps for speed, as a ratio.
+The LSTM and GRU columns run the step functions of ``gradsim.engine.equations`` (the cells' one
+home) for the forward pass. An in-place copy of that forward pass, kept "for speed", was timed here
+against them until this benchmark showed it not clearly faster (the step functions took 0.86-0.93x
+its time at (200, 64), 1.0-1.2x at (1000, 128)); it was deleted, and these columns time what
+replaced it against the same baselines.
 
 The five-model comparison (issue 20: RNN, LSTM, GRU, residual RNN, self-attention, with ``||dL/dx_t||``
 for each) is timed against the three-cell one in the same run, as a ratio: what a slider step of the
@@ -154,7 +157,6 @@ def main() -> None:
     print("vs fused: our time over one fused nn.LSTM + nn.GRU forward+backward (which gives no per-step norms);")
     print("of 100 ms: share of the redraw budget at that size (goal: (200, 64) well under 100%)")
     five_models(repeats)
-    forms(repeats)
     if args.gui:
         gui_redraw(repeats)
 
@@ -185,56 +187,6 @@ def five_models(repeats: int) -> None:
         print(f"{str((steps, n)):>12} {t3 * 1e3:11.1f} {t5 * 1e3:12.1f} {residual * 1e3:12.2f} {attention * 1e3:13.2f}"
               f" {t5 / t3:6.2f}x {t5 / 0.1:9.0%}")
     print("5 / 3: the five-model comparison's time over the three-cell one (same settings, same run)")
-
-
-def forms(repeats: int) -> None:
-    """Why the gates engine keeps a second, in-place form of the cells' forward pass: the same run
-    (states and gate values for the backward pass) with the step functions of
-    ``gradsim.engine.equations`` on a batch of one, against ``cells._forward``, alternated run by run."""
-    import torch
-
-    from gradsim.engine import equations
-    from gradsim.engine.cells import _forward
-
-    def home_forward(net):
-        w_ih, w_hh, b_ih, b_hh = (torch.from_numpy(a) for a in (net.weight_ih, net.weight_hh, net.bias_ih, net.bias_hh))
-        n = net.hidden
-        with torch.no_grad():
-            drive = equations.input_drive(net.cell, torch.from_numpy(net.x), w_ih, b_ih, b_hh).unsqueeze(1)
-            w_t = w_hh.t()
-            h = torch.from_numpy(net.h0)[None]
-            c = torch.from_numpy(net.c0)[None]
-            hs, acts = [], []
-            for d in drive:
-                if net.cell == "lstm":
-                    gates = equations.lstm_gates(d.addmm(h, w_t))
-                    c = gates[1] * c + gates[0] * gates[2]
-                    h = gates[3] * c.tanh()
-                else:
-                    hidden = b_hh.addmm(h, w_t)
-                    gates = equations.gru_gates(d, hidden)
-                    h = gates[2] + gates[1] * (h - gates[2])
-                hs.append(h)
-                acts.append(torch.cat(gates, 1))
-            return torch.cat(hs).numpy(), torch.cat(acts).numpy(), n
-
-    print("\nforward pass of one cell: the step functions of equations.py against the in-place form in cells.py")
-    print(f"{'(T, n)':>12} {'cell':>5} {'in place ms':>12} {'step functions ms':>18} {'ratio':>6}")
-    for steps, n in [(200, 64), (1000, 64)]:
-        for cell in ("lstm", "gru"):
-            net = build_network(GeneratorSettings(hidden=n, input=4, steps=steps, forget_bias=1.0), cell)
-            ours, home = [], []
-            for _ in range(3 * repeats):
-                t0 = time.perf_counter()
-                _forward(net)
-                t1 = time.perf_counter()
-                home_forward(net)
-                t2 = time.perf_counter()
-                ours.append(t1 - t0)
-                home.append(t2 - t1)
-            a, b = min(ours), min(home)
-            print(f"{str((steps, n)):>12} {cell:>5} {a * 1e3:12.1f} {b * 1e3:18.1f} {b / a:5.2f}x")
-    print("ratio: the step functions' time over the in-place form's (tests/engine/test_equations.py checks both agree)")
 
 
 def gui_redraw(repeats: int) -> None:

@@ -52,7 +52,7 @@ from .flow import (
     row_log10_norms,
     verdict_json,
 )
-from .scenario import GeneratorSettings, Scenario, float_array
+from .scenario import GeneratorSettings, Scenario, float64_state_dict, float_array
 from .thresholds import EXPLODE_THRESHOLD, VANISH_THRESHOLD
 
 MODELS = ("rnn", "lstm", "gru", "residual", "attention")
@@ -258,14 +258,8 @@ class AttentionNetwork:
 
     def state_dict(self) -> dict[str, Any]:
         """float64 tensors under ``torch.nn.MultiheadAttention``'s names (``load_state_dict`` takes them)."""
-        import torch
-
-        return {
-            "in_proj_weight": torch.tensor(self.in_proj_weight, dtype=torch.float64),
-            "in_proj_bias": torch.tensor(self.in_proj_bias, dtype=torch.float64),
-            "out_proj.weight": torch.tensor(self.out_weight, dtype=torch.float64),
-            "out_proj.bias": torch.tensor(self.out_bias, dtype=torch.float64),
-        }
+        return float64_state_dict({"in_proj_weight": self.in_proj_weight, "in_proj_bias": self.in_proj_bias,
+                                   "out_proj.weight": self.out_weight, "out_proj.bias": self.out_bias})
 
 
 def build_attention(settings: GeneratorSettings, base: Scenario | None = None, heads: int = ATTENTION_HEADS) -> AttentionNetwork:

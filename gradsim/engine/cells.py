@@ -38,8 +38,10 @@ from .equations import (
     GATE_NAMES,
     GATES,
     gru_local_derivatives,
+    gru_step_with_gates,
     input_drive,
     lstm_local_derivatives,
+    lstm_step_with_gates,
 )
 from .errors import InputError
 from .flow import (
@@ -54,7 +56,7 @@ from .flow import (
     verdict_json,
 )
 from .init import input_weights
-from .scenario import GeneratorSettings, Scenario, float_array
+from .scenario import GeneratorSettings, Scenario, float64_state_dict, float_array
 from .thresholds import EXPLODE_THRESHOLD, VANISH_THRESHOLD, verdict_from_log10
 
 GATED_CELLS = ("lstm", "gru")
@@ -128,14 +130,8 @@ class GatedNetwork:
 
     def state_dict(self) -> dict[str, Any]:
         """float64 tensors under ``torch.nn.LSTM`` / ``GRU`` names: ``module.load_state_dict`` takes them."""
-        import torch
-
-        return {
-            "weight_ih_l0": torch.tensor(self.weight_ih, dtype=torch.float64),
-            "weight_hh_l0": torch.tensor(self.weight_hh, dtype=torch.float64),
-            "bias_ih_l0": torch.tensor(self.bias_ih, dtype=torch.float64),
-            "bias_hh_l0": torch.tensor(self.bias_hh, dtype=torch.float64),
-        }
+        return float64_state_dict({"weight_ih_l0": self.weight_ih, "weight_hh_l0": self.weight_hh,
+                                   "bias_ih_l0": self.bias_ih, "bias_hh_l0": self.bias_hh})
 
 
 def build_network(settings: GeneratorSettings, cell: str | None = None, base: Scenario | None = None) -> GatedNetwork:
@@ -276,57 +272,50 @@ class GatedFlowResult(FlowResult):
 
 
 def _forward(net: GatedNetwork) -> dict[str, np.ndarray]:
-    """Run the cell over ``x``; return ``h`` (and ``c``) and the gate activations, each ``T x n``.
+    """Run the cell over ``x``; return ``h`` (and ``c``) and the gate activations, each ``T x n``
+    (``act`` is ``T x G n`` in PyTorch's stacking), and for the GRU ``hn = W_hn h_{t-1} + b_hn``.
 
-    The equations of :mod:`gradsim.engine.equations` in a second form, for speed: one sequence,
-    every result written in place into the arrays the backward pass reads (about half the torch
-    calls per step of the batched step functions, which matters over thousands of steps);
-    ``tests/engine/test_equations.py`` checks that both forms give the same numbers.
+    The step functions of :mod:`gradsim.engine.equations` on a batch of one, without autograd: the
+    cells' equations are written there only. An in-place copy of them used to live here "for
+    speed", but it was not clearly faster (the step functions took 0.86-0.93x its time at
+    (T, n) = (200, 64) and 1.0-1.2x at (1000, 128), in ``benchmarks/bench_cells.py`` and runs
+    alternating the two), so it went. The states and gates of every step are kept as the step
+    functions return them and joined once at the end.
     """
     import torch
 
-    f64 = torch.float64
     n, steps = net.hidden, net.steps
-    w_hh = torch.from_numpy(net.weight_hh)
-    w_ih = torch.from_numpy(net.weight_ih)
-    b_ih = torch.from_numpy(net.bias_ih)
-    b_hh = torch.from_numpy(net.bias_hh)
-    x = torch.from_numpy(net.x)
-    g = GATES[net.cell]
-    h_all = torch.empty((steps, n), dtype=f64)
-    act = torch.empty((steps, g * n), dtype=f64)  # gate activations, PyTorch's stacking
-    h = torch.from_numpy(net.h0)
+    w_ih, w_hh, b_ih, b_hh = (torch.from_numpy(a) for a in (net.weight_ih, net.weight_hh, net.bias_ih, net.bias_hh))
+    w_hh_t = w_hh.t()
+    if net.cell == "lstm":
+        c = torch.from_numpy(net.c0)[None]
+
+        def step(drive_t: Any, h: Any) -> tuple[Any, tuple[Any, ...], Any]:
+            nonlocal c
+            h, c, gates_t = lstm_step_with_gates(drive_t, h, c, w_hh_t)
+            return h, gates_t, c  # the LSTM's backward reads c_t
+    else:
+        def step(drive_t: Any, h: Any) -> tuple[Any, tuple[Any, ...], Any]:
+            return gru_step_with_gates(drive_t, h, w_hh_t, b_hh)  # the GRU's reads W_hh h + b_hh
+
+    h = torch.from_numpy(net.h0)[None]
+    hs: list[Any] = []
+    gates: list[tuple[Any, ...]] = []
+    kept: list[Any] = []
+    tick = Ticker(2 * steps, f"{net.cell.upper()} steps")
     with torch.no_grad():
-        if net.cell == "lstm":
-            c_all = torch.empty((steps, n), dtype=f64)
-            drive = input_drive("lstm", x, w_ih, b_ih, b_hh)  # T x 4n: every input term at once
-            c = torch.from_numpy(net.c0)
-            tick = Ticker(2 * steps, "LSTM steps")
-            for t in range(steps):
-                if not t & 15:
-                    tick(t)
-                gates = torch.addmv(drive[t], w_hh, h)
-                a = act[t]
-                torch.sigmoid(gates, out=a)  # i, f and o; the g block is overwritten next
-                torch.tanh(gates[2 * n : 3 * n], out=a[2 * n : 3 * n])
-                i, f, gg, o = a[:n], a[n : 2 * n], a[2 * n : 3 * n], a[3 * n :]
-                c = torch.addcmul(f * c, i, gg, out=c_all[t])
-                h = torch.mul(o, torch.tanh(c), out=h_all[t])
-            return {"h": h_all.numpy(), "c": c_all.numpy(), "act": act.numpy()}
-        hn_all = torch.empty((steps, n), dtype=f64)  # W_hn h_{t-1} + b_hn, the term r multiplies
-        drive = input_drive("gru", x, w_ih, b_ih)  # T x 3n (b_hh enters with the recurrent term)
-        tick = Ticker(2 * steps, "GRU steps")
+        drive = input_drive(net.cell, torch.from_numpy(net.x), w_ih, b_ih, b_hh).unbind(0)  # every input term at once
         for t in range(steps):
             if not t & 15:
                 tick(t)
-            gh = torch.addmv(b_hh, w_hh, h)
-            a = act[t]
-            torch.sigmoid(drive[t, : 2 * n] + gh[: 2 * n], out=a[: 2 * n])
-            r, z = a[:n], a[n : 2 * n]
-            hn_all[t] = gh[2 * n :]
-            nn_ = torch.tanh(torch.addcmul(drive[t, 2 * n :], r, gh[2 * n :]), out=a[2 * n :])
-            h = torch.addcmul(nn_, z, h - nn_, out=h_all[t])  # PyTorch's (1 - z) n + z h, as it computes it
-        return {"h": h_all.numpy(), "act": act.numpy(), "hn": hn_all.numpy()}
+            h, gates_t, kept_t = step(drive[t], h)
+            hs.append(h)
+            gates.append(gates_t)
+            kept.append(kept_t)
+        # one copy: every step's gate rows side by side in one row, then cut into the T rows
+        act = torch.cat([block for gates_t in gates for block in gates_t], 1).view(steps, -1)
+        extra = {"c": torch.cat(kept).numpy()} if net.cell == "lstm" else {"hn": torch.cat(kept)[:, 2 * n :].numpy()}
+        return {"h": torch.cat(hs).numpy(), "act": act.numpy(), **extra}
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -1,12 +1,14 @@
 """The equations of the recurrent cells, written once: PyTorch's, in its parameter layout.
 
 Every module that runs a vanilla RNN, an LSTM or a GRU in torch takes the cell's equations from
-here: the trainer (:mod:`gradsim.engine.training`) steps with them under autograd, the gates
-scene's engine (:mod:`gradsim.engine.cells`) and the monitor's replay of a fused kernel
-(:mod:`gradsim.monitor.recurrence`) take the input term and the local derivatives from here and
-keep, where their speed needs it, an in-place form of the rest; ``tests/engine/test_equations.py``
-proves that every form agrees with these functions and with ``torch.nn.RNN`` / ``LSTM`` / ``GRU``
-to float64 precision.
+here: the trainer (:mod:`gradsim.engine.training`) steps with them under autograd; the gates
+scene's engine (:mod:`gradsim.engine.cells`) steps with them without autograd (the ``_with_gates``
+forms also hand back the gate values its backward pass reads) and takes its local derivatives from
+here. The monitor's replay of a fused kernel (:mod:`gradsim.monitor.recurrence`) takes the input
+term from here and keeps a batched, in-place form of the gates and derivatives, since it works on
+all timesteps at once from hidden states it already knows. ``tests/engine/test_equations.py``
+proves that these functions equal ``torch.nn.RNN`` / ``LSTM`` / ``GRU`` and that every user
+agrees with them, to float64 precision.
 
 PyTorch's conventions, stated once:
 
@@ -79,11 +81,19 @@ def lstm_gates(pre: Any) -> tuple[Any, Any, Any, Any]:
     return i.sigmoid(), f.sigmoid(), g.tanh(), o.sigmoid()
 
 
-def lstm_step(drive: Any, h: Any, c: Any, w_hh_t: Any) -> tuple[Any, Any]:
-    """``(h_t, c_t)``: ``c_t = f c_{t-1} + i g``, ``h_t = o tanh(c_t)``."""
-    i, f, g, o = lstm_gates(drive.addmm(h, w_hh_t))
+def lstm_step_with_gates(drive: Any, h: Any, c: Any, w_hh_t: Any) -> tuple[Any, Any, tuple[Any, Any, Any, Any]]:
+    """``(h_t, c_t, (i, f, g, o))``: ``c_t = f c_{t-1} + i g``, ``h_t = o tanh(c_t)``, with the gate
+    values the gates engine's backward pass reads."""
+    gates = lstm_gates(drive.addmm(h, w_hh_t))
+    i, f, g, o = gates
     c = f * c + i * g
-    return o * c.tanh(), c
+    return o * c.tanh(), c, gates
+
+
+def lstm_step(drive: Any, h: Any, c: Any, w_hh_t: Any) -> tuple[Any, Any]:
+    """``(h_t, c_t)`` of :func:`lstm_step_with_gates`, for callers that need only the states."""
+    h, c, _ = lstm_step_with_gates(drive, h, c, w_hh_t)
+    return h, c
 
 
 def gru_gates(drive: Any, hidden: Any) -> tuple[Any, Any, Any]:
@@ -95,11 +105,19 @@ def gru_gates(drive: Any, hidden: Any) -> tuple[Any, Any, Any]:
     return r, z, (in_ + r * hn).tanh()
 
 
-def gru_step(drive: Any, h: Any, w_hh_t: Any, bias_hh: Any = None) -> Any:
-    """``h_t = (1 - z) n + z h_{t-1}``, as ``n + z (h_{t-1} - n)``."""
+def gru_step_with_gates(drive: Any, h: Any, w_hh_t: Any, bias_hh: Any = None) -> tuple[Any, tuple[Any, Any, Any], Any]:
+    """``(h_t, (r, z, n), hidden)``: ``h_t = (1 - z) n + z h_{t-1}``, as ``n + z (h_{t-1} - n)``,
+    with the gate values and ``hidden = h_{t-1} W_hh^T + b_hh`` (``3n`` wide), whose candidate block
+    ``W_hn h + b_hn`` the gates engine's backward pass reads (``r`` multiplies it)."""
     hidden = h @ w_hh_t if bias_hh is None else bias_hh.addmm(h, w_hh_t)
-    _, z, n = gru_gates(drive, hidden)
-    return n + z * (h - n)
+    gates = gru_gates(drive, hidden)
+    _, z, n = gates
+    return n + z * (h - n), gates, hidden
+
+
+def gru_step(drive: Any, h: Any, w_hh_t: Any, bias_hh: Any = None) -> Any:
+    """``h_t`` of :func:`gru_step_with_gates`, for callers that need only the state."""
+    return gru_step_with_gates(drive, h, w_hh_t, bias_hh)[0]
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -241,6 +241,15 @@ def float_array(value: Any, name: str, ndim: int) -> np.ndarray:
     return arr
 
 
+def float64_state_dict(arrays: dict[str, np.ndarray]) -> dict[str, Any]:
+    """A network's arrays as float64 tensors under PyTorch's parameter names, for a module's
+    ``load_state_dict``: how the engine's networks hand their numbers to the torch modules that
+    check them. Copies, so the module's training cannot write into the engine's arrays."""
+    import torch
+
+    return {name: torch.tensor(value, dtype=torch.float64) for name, value in arrays.items()}
+
+
 def _matrix(data: dict, key: str, where: str, ndim: int, required: bool = True) -> np.ndarray | None:
     """A list (of lists) of finite numbers within ``MAX_ABS_VALUE``, as a float64 array."""
     if key not in data:

@@ -32,7 +32,6 @@ import numpy as np
 from gradsim.engine.errors import InputError
 
 TASKS = ("copy", "adding")
-TASK_LABELS = {"copy": "copy-memory", "adding": "adding problem"}
 
 BLANK = 0
 ADDING_TOLERANCE = 0.04

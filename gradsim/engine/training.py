@@ -534,7 +534,6 @@ class Snapshot:
     """
 
     step: int
-    steps_total: int
     loss: float
     accuracy: float | None
     eval_loss: float | None
@@ -710,7 +709,6 @@ class TrainRun:
             c.eval_loss.append(eval_loss)
         return Snapshot(
             step=self.step_count,
-            steps_total=s.steps,
             loss=loss_value,
             accuracy=accuracy,
             eval_loss=eval_loss,
