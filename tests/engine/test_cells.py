@@ -277,12 +277,19 @@ def test_random_networks_equal_torch_modules(cell, n, m, steps, seed, w_scale, x
     mask = ref > 1e-290
     np.testing.assert_allclose(res.grad_norm[mask], ref[mask], rtol=1e-6)
     assert np.all(~np.isfinite(res.log10_grad_norm[ref == 0]) | (res.log10_grad_norm[ref == 0] < -280))
+    ref_c = torch_cell_norms(net) if cell == "lstm" else np.zeros_like(ref)
     ref_x = torch_module_input_norms(net)  # the gradient reaching the input
     mask = ref_x > 1e-290
-    np.testing.assert_allclose(res.input_grad_norm[mask], ref_x[mask], rtol=1e-6)
+    # dL/dx_t = W_ih^T delta_t can cancel to far below its terms (one entry of 1.9e-16 among entries
+    # near 1 was seen), and rounding is then relative to the terms: their size is at most
+    # ||W_ih|| ||delta_t||, and ||delta_t|| at most the state gradients of step t times the gates'
+    # largest factor. 1e-12 of that bound is far above rounding and far below any wrong value.
+    gate_factor = 2.0 + np.abs(net.weight_hh).sum(axis=1).max() + np.abs(net.bias_hh).max(initial=0.0)
+    terms = np.linalg.norm(net.weight_ih) * (ref + ref_c) * gate_factor
+    error = np.abs(res.input_grad_norm - ref_x)
+    assert np.all((error <= 1e-6 * ref_x + 1e-12 * terms)[mask]), (res.input_grad_norm, ref_x, terms)
     assert np.all(~np.isfinite(res.log10_input_grad_norm[ref_x == 0]) | (res.log10_input_grad_norm[ref_x == 0] < -280))
     if cell == "lstm":
-        ref_c = torch_cell_norms(net)
         mask = ref_c > 1e-290
         np.testing.assert_allclose(res.cell_grad_norm[mask], ref_c[mask], rtol=1e-6)
 

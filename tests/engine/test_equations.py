@@ -2,14 +2,15 @@
 
 - The home equals PyTorch's own ``nn.RNN`` / ``nn.LSTM`` / ``nn.GRU`` (outputs, final states and
   every gradient) on random sizes, weights, biases (or none) and start states.
-- The gates scene's in-place forward (``cells._forward``) gives the home's states and gate values,
-  and its NumPy backward the home's autograd gradients (``dL/dh_t``, ``dL/dc_t``, ``dL/dx_t``).
+- The gates scene's forward (``cells._forward``, stepping with the home) hands the backward pass the
+  home's states and gate values, and its NumPy backward the home's autograd gradients (``dL/dh_t``, ``dL/dc_t``, ``dL/dx_t``).
 - The monitor's batched in-place replay (``recurrence.backward_direction``) gives the home's autograd
   totals ``dL/dh_t`` and input gradients, for any gradient arriving from outside the recurrence.
 - The trainer's model (which steps with the home) equals the torch modules on random sizes.
 
 All in float64, to 1e-12 of the largest entry (the worst seen is about 5e-15): the forms differ
-only in the order of their roundings.
+only in the order of their roundings; the backward norms, rounded through up to 30 steps of a chain
+that can be ill-conditioned, to 1e-10 (9e-12 was seen once).
 """
 
 from __future__ import annotations
@@ -142,7 +143,7 @@ def test_the_gru_bias_hh_stays_out_of_the_input_term():
 
 
 # ---------------------------------------------------------------------------------------------------
-# the gates scene's in-place forward and NumPy backward
+# the gates scene's forward and NumPy backward
 
 
 def random_network(cell: str, n: int, m: int, steps: int, seed: int, scale: float) -> GatedNetwork:
@@ -206,7 +207,9 @@ def test_gates_engine_backward_equals_autograd_through_the_home(cell, n, m, step
         pairs.append((res.cell_grad_norm, torch.cat(grads[steps : 2 * steps])))
     for ours, ref in pairs:
         ref = robust_norms(ref.numpy())
-        assert_close(ours, ref)
+        # two orders of rounding through up to 30 steps of a chain that can be ill-conditioned
+        # (9e-12 relative to the largest norm was seen for a one-unit GRU at scale 2)
+        assert_close(ours, ref, rtol=1e-10)
         assert np.array_equal(ours == 0, ref == 0)
 
 
