@@ -19,7 +19,6 @@ from ..worker import GeneratorTask
 from .traces import ModelTrace
 
 FRAME_MS = 30  # at most ~33 redraws per second (goal: 30), whatever the training speed
-RUN_STATES = ("ready", "training", "paused", "finished", "stopped")
 
 
 class TaskKeeper:

@@ -56,6 +56,7 @@ from ..plots import write_csv
 from .base import Scene
 
 _ENGINE = TrainSettings()
+# the Start button's text in each of the session's run states
 START_TEXTS = {"ready": "▶ Start", "training": "❚❚ Pause", "paused": "▶ Resume", "finished": "Finished",
                "stopped": "Stopped"}
 
@@ -64,7 +65,6 @@ class TrainingScene(Scene):
     scene_id = "training"
     title = "Training lab"
     summary = "Two models learn one task; where the gradient does not reach, nothing is learned."
-    has_animation = True
     State = TrainingState
 
     # -- controls ---------------------------------------------------------------------------------
@@ -322,12 +322,6 @@ class TrainingScene(Scene):
             return
         self.set_state(new, label, merge_key)
 
-    def train_settings(self) -> tuple[TrainSettings, ...]:
-        return self.state.train_settings()
-
-    def sweep_base(self) -> TrainSettings:
-        return self.state.sweep_base()
-
     # -- the run ------------------------------------------------------------------------------------
     def refresh(self) -> None:
         """A new state: a change of what is trained resets the run and asks for the untrained
@@ -390,8 +384,9 @@ class TrainingScene(Scene):
 
     def _show_run_state(self, state: str) -> None:
         self.start_button.setText(START_TEXTS[state])
-        self.start_button.setEnabled(state not in ("finished", "stopped"))
-        self.step_button.setEnabled(state not in ("finished", "stopped"))
+        can_train = state not in ("finished", "stopped")  # an ended run trains no further; Reset starts again
+        self.start_button.setEnabled(can_train)
+        self.step_button.setEnabled(can_train)
 
     # -- replaying the run on show (recording an animation, issue 19) ---------------------------------
     # The animation of the lab is the run on show played back, a loaded run or one trained here:
@@ -492,10 +487,6 @@ class TrainingScene(Scene):
         points = self.sweep.points
         chance = points[0].chance if points else self.state.chance
         self.sweep_view.draw_points(points, chance, self.state.sweep_delays)
-
-    @property
-    def sweep_points(self) -> list:
-        return self.sweep.points
 
     # -- files --------------------------------------------------------------------------------------
     def save_run_to(self, path: str | Path) -> bool:
