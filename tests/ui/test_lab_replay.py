@@ -147,6 +147,18 @@ def test_open_run_dialog_lists_every_run_file_and_a_saved_run_lands_in_the_lab(l
     assert not main_window.findChildren(file_windows._FileWindow)
 
 
+def test_frames_show_the_run_without_the_buttons_that_drive_it(lab, main_window):
+    """A recording (or a handout) draws the replayed run, not Start/Step/Reset: a replay half-way
+    through a finished run would otherwise carry a "Finished" button."""
+    assert not any(b.isHidden() for b in lab.run_buttons)
+    main_window.set_recording(True)
+    try:
+        assert all(b.isHidden() for b in lab.run_buttons)
+    finally:
+        main_window.set_recording(False)
+    assert not any(b.isHidden() for b in lab.run_buttons)
+
+
 def test_nothing_to_replay_is_one_line_in_the_app(lab, main_window, tmp_path):
     assert lab.animation_length() is None
     assert not main_window.export_animation(tmp_path / "none.gif", seconds=1.0, fps=5)

@@ -205,7 +205,8 @@ class TrainingScene(Scene):
         self.step_button.setToolTip("Pause and train exactly one more step (→)")
         self.reset_button = QPushButton("⟲ Reset")
         self.reset_button.setToolTip("Throw the run away and start again from the same seed (R)")
-        for b in (self.start_button, self.step_button, self.reset_button):
+        self.run_buttons = (self.start_button, self.step_button, self.reset_button)
+        for b in self.run_buttons:
             run.addWidget(b)
         self.header_row.addLayout(run)
         self.header_row.setAlignment(run, Qt.AlignmentFlag.AlignTop)
@@ -238,6 +239,13 @@ class TrainingScene(Scene):
         self._size_start_button()
         self._draw_sweep()
         self.draw_now()
+
+    def set_bare(self, bare: bool) -> None:
+        """Frames (a recording, a handout) show the run, not the buttons that drive it: a replay
+        stopped half-way would otherwise carry a "Finished" button."""
+        super().set_bare(bare)
+        for button in self.run_buttons:
+            button.setVisible(not bare)
 
     def _size_start_button(self) -> None:
         """One width for every text the Start button takes: a button that changes size relayouts
