@@ -68,8 +68,11 @@ def measure(cell: str, delay: int, rounds: int, per_block: int) -> dict[str, flo
 
 
 def targets() -> None:
-    from gradsim.cli.train import cli_train
+    from gradsim.cli.train import add_train_arguments, cli_train
     from gradsim.engine.training import TrainSettings
+
+    parser = argparse.ArgumentParser(prog="gradsim train")
+    add_train_arguments(parser)  # the command line's own defaults, as `gradsim train` reads them
 
     cases = [
         ("LSTM, forget bias 3, delay 40 (target >= 95 %)", {"cell": "lstm", "delay": 40, "forget_bias": 3.0}),
@@ -83,27 +86,8 @@ def targets() -> None:
     defaults = TrainSettings()
     print("\noutcomes with the CLI defaults (seed, steps, sizes as `gradsim train`):")
     for label, kw in cases:
-        args = argparse.Namespace(
-            task="copy",
-            symbols=defaults.symbols,
-            categories=defaults.categories,
-            steps=defaults.steps,
-            seed=defaults.seed,
-            forget_bias=kw.get("forget_bias", defaults.forget_bias),
-            clip=defaults.clip_threshold,
-            hidden=defaults.hidden,
-            embedding=defaults.embedding,
-            activation=defaults.activation,
-            init=defaults.init,
-            scale=defaults.scale,
-            optimizer=defaults.optimizer,
-            lr=defaults.lr,
-            batch=defaults.batch,
-            eval_every=defaults.eval_every,
-            save=None,
-            cell=kw["cell"],
-            delay=kw["delay"],
-        )
+        args = parser.parse_args(["--cell", kw["cell"], "--delay", str(kw["delay"]),
+                                  "--forget-bias", str(kw.get("forget_bias", defaults.forget_bias))])
         r = cli_train(args)
         print(
             f"  {label:58s} accuracy {r['accuracy']:6.1%}  chance {r['chance']:.1%}  "

@@ -28,125 +28,72 @@ from ..threads import use_gradsim_threads
 from .common import finite_float, whole_number
 
 
-def _clip_value(text: str) -> float:
-    if text.strip().lower() in ("off", "none", "0", "no"):
-        return 0.0
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number or 'off', got {text!r}") from None
-    if not math.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number or 'off', got {text!r}")
-    return value
+def _number_or_off(off: float | None, accept, expected: str):
+    """An argparse type: a finite number ``accept`` allows, or a word that turns the option off
+    (``off``, ``none``, ``no``), read as ``off``."""
+
+    def parse(text: str) -> float | None:
+        if text.strip().lower() in ("off", "none", "no"):
+            return off
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not (math.isfinite(value) and accept(value)):
+            raise argparse.ArgumentTypeError(f"expected {expected} or 'off', got {text!r}")
+        return value
+
+    return parse
 
 
-# the value parsers every verb shares (gradsim.cli.common), under the names the options below use
-_positive_float = finite_float(0.0, low_open=True)
-_finite_float = finite_float()
+# the value parsers every verb shares (gradsim.cli.common), and the two options that can be off
 _count = whole_number
+_finite_float = finite_float()
+_clip_value = _number_or_off(0.0, lambda v: v >= 0, "a positive number")  # 0 is off too
+_stop_value = _number_or_off(None, lambda v: 0 < v <= 1, "a fraction in (0, 1]")
+
+# The options that set a TrainSettings field of the same name, in the order --help lists them:
+# flag, how its text is read (argparse keywords), help (formatted with the field's default).
+_SETTING_OPTIONS = (
+    ("--task", {"choices": tasks.TASKS}, "copy-memory (default) or the adding problem"),
+    ("--cell", {"choices": MODELS, "required": True}, "vanilla rnn, lstm, gru, or a small causal transformer"),
+    ("--delay", {"type": _count(0)},
+     "copy: blank steps between the symbols and the recall marker; adding: sequence length (default {})"),
+    ("--symbols", {"type": _count(1)}, "symbols to remember (default {})"),
+    ("--categories", {"type": _count(2)}, "symbol categories (default {}; chance is 1/categories)"),
+    ("--steps", {"type": _count(1)}, "optimiser steps (default {})"),
+    ("--seed", {"type": _count(0)}, "random seed (default {})"),
+    ("--forget-bias", {"type": _finite_float}, "LSTM forget-gate bias (default {:g})"),
+    ("--clip", {"type": _clip_value}, "gradient-norm clipping threshold, or 'off' (default {:g})"),
+    ("--hidden", {"type": _count(1)}, "hidden units (default {})"),
+    ("--embedding", {"type": _count(1)}, "embedding size for copy (default {})"),
+    ("--activation", {"choices": ACTIVATIONS}, "vanilla RNN activation (default {})"),
+    ("--init", {"choices": INITIALISERS}, "vanilla RNN W_hh initialiser (default {})"),
+    ("--scale", {"type": _finite_float}, "vanilla RNN W_hh scale: spectral radius, gain or multiplier (default {:g})"),
+    ("--optimizer", {"choices": OPTIMIZERS}, "adam (default) or sgd"),
+    ("--lr", {"type": finite_float(0.0, low_open=True)}, "learning rate (default {:g})"),
+    ("--batch", {"type": _count(1)}, "batch size (default {})"),
+    ("--eval-size", {"type": _count(1)}, "held-out sequences the accuracy is measured on (default {})"),
+    ("--stop-accuracy", {"type": _stop_value},
+     "end the run once the held-out accuracy reaches this fraction, or 'off' to train every step (default {:g})"),
+    ("--eval-every", {"type": _count(1)}, "steps between held-out evaluations (default {})"),
+)
 
 
-def _stop_value(text: str) -> float | None:
-    if text.strip().lower() in ("off", "none", "no"):
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a fraction in (0, 1] or 'off', got {text!r}") from None
-    if not (math.isfinite(value) and 0 < value <= 1):
-        raise argparse.ArgumentTypeError(f"expected a fraction in (0, 1] or 'off', got {text!r}")
-    return value
+def _field(flag: str) -> str:
+    """The TrainSettings field an option sets (``--clip`` gives the threshold; 0 turns clipping off)."""
+    name = flag[2:].replace("-", "_")
+    return "clip_threshold" if name == "clip" else name
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of ``gradsim train`` (CONTRACTS section 3, plus model and optimiser options)."""
-    d = TrainSettings()
-    parser.add_argument(
-        "--task", choices=tasks.TASKS, default=d.task, help="copy-memory (default) or the adding problem"
-    )
-    parser.add_argument("--cell", choices=MODELS, required=True,
-                        help="vanilla rnn, lstm, gru, or a small causal transformer")
-    parser.add_argument(
-        "--delay",
-        type=_count(0),
-        default=d.delay,
-        help="copy: blank steps between the symbols and the recall marker; adding: sequence length "
-        f"(default {d.delay})",
-    )
-    parser.add_argument(
-        "--symbols", type=_count(1), default=d.symbols, help=f"symbols to remember (default {d.symbols})"
-    )
-    parser.add_argument(
-        "--categories",
-        type=_count(2),
-        default=d.categories,
-        help=f"symbol categories (default {d.categories}; chance is 1/categories)",
-    )
-    parser.add_argument(
-        "--steps", type=_count(1), default=d.steps, help=f"optimiser steps (default {d.steps})"
-    )
-    parser.add_argument("--seed", type=_count(0), default=d.seed, help=f"random seed (default {d.seed})")
-    parser.add_argument(
-        "--forget-bias",
-        type=_finite_float,
-        default=d.forget_bias,
-        help=f"LSTM forget-gate bias (default {d.forget_bias:g})",
-    )
-    parser.add_argument(
-        "--clip",
-        type=_clip_value,
-        default=d.clip_threshold,
-        help=f"gradient-norm clipping threshold, or 'off' (default {d.clip_threshold:g})",
-    )
-    parser.add_argument(
-        "--hidden", type=_count(1), default=d.hidden, help=f"hidden units (default {d.hidden})"
-    )
-    parser.add_argument(
-        "--embedding",
-        type=_count(1),
-        default=d.embedding,
-        help=f"embedding size for copy (default {d.embedding})",
-    )
-    parser.add_argument(
-        "--activation",
-        choices=ACTIVATIONS,
-        default=d.activation,
-        help=f"vanilla RNN activation (default {d.activation})",
-    )
-    parser.add_argument(
-        "--init",
-        choices=INITIALISERS,
-        default=d.init,
-        help=f"vanilla RNN W_hh initialiser (default {d.init})",
-    )
-    parser.add_argument(
-        "--scale",
-        type=_finite_float,
-        default=d.scale,
-        help="vanilla RNN W_hh scale: spectral radius, gain or multiplier (default 1)",
-    )
-    parser.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer, help="adam (default) or sgd")
-    parser.add_argument("--lr", type=_positive_float, default=d.lr, help=f"learning rate (default {d.lr:g})")
-    parser.add_argument("--batch", type=_count(1), default=d.batch, help=f"batch size (default {d.batch})")
-    parser.add_argument(
-        "--eval-size",
-        type=_count(1),
-        default=d.eval_size,
-        help=f"held-out sequences the accuracy is measured on (default {d.eval_size})",
-    )
-    parser.add_argument(
-        "--stop-accuracy",
-        type=_stop_value,
-        default=d.stop_accuracy,
-        help="end the run once the held-out accuracy reaches this fraction, or 'off' to train every step "
-        f"(default {d.stop_accuracy:g})",
-    )
-    parser.add_argument(
-        "--eval-every",
-        type=_count(1),
-        default=d.eval_every,
-        help=f"steps between held-out evaluations (default {d.eval_every})",
-    )
+    """The options of ``gradsim train`` (CONTRACTS section 3, plus model and optimiser options):
+    every setting's default is :class:`TrainSettings`' own."""
+    defaults = TrainSettings()
+    for flag, reading, text in _SETTING_OPTIONS:
+        default = getattr(defaults, _field(flag))
+        given = {} if reading.get("required") else {"default": default}
+        parser.add_argument(flag, **reading, **given, help=text.format(default))
     parser.add_argument(
         "--save", metavar="FILE", default=None, help="save the finished run (settings, weights, curves)"
     )
@@ -156,30 +103,10 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def settings_from_args(args: argparse.Namespace) -> TrainSettings:
-    clip = float(args.clip)
-    return TrainSettings(
-        task=args.task,
-        cell=args.cell,
-        delay=int(args.delay),
-        symbols=int(args.symbols),
-        categories=int(args.categories),
-        hidden=int(args.hidden),
-        embedding=int(args.embedding),
-        activation=args.activation,
-        init=args.init,
-        scale=float(args.scale),
-        forget_bias=float(args.forget_bias),
-        optimizer=args.optimizer,
-        lr=float(args.lr),
-        batch=int(args.batch),
-        steps=int(args.steps),
-        clip=clip > 0,
-        clip_threshold=clip if clip > 0 else TrainSettings.clip_threshold,
-        eval_every=int(args.eval_every),
-        eval_size=int(args.eval_size),
-        seed=int(args.seed),
-        stop_accuracy=args.stop_accuracy,
-    ).validate()
+    values = {_field(flag): getattr(args, flag[2:].replace("-", "_")) for flag, _, _ in _SETTING_OPTIONS}
+    clip = float(values["clip_threshold"])
+    values.update(clip=clip > 0, clip_threshold=clip if clip > 0 else TrainSettings.clip_threshold)
+    return TrainSettings(**values).validate()
 
 
 def gradient_verdict(last: Snapshot, settings: TrainSettings) -> dict[str, Any]:

@@ -291,7 +291,8 @@ class MainWindow(QMainWindow):
         self._action(file_menu, "Open &model…", self.open_model_dialog, "Ctrl+Alt+M",
                      "Open a saved nn.RNN/LSTM/GRU state dict (.pt, .safetensors): W_hh eigenvalues and gradient flow")
         self._action(file_menu, "Open r&un…", self.open_run_dialog, "Ctrl+Alt+O",
-                     "Open a gradsim.monitor run log and follow it while training writes it")
+                     "Open a training run saved by the lab or gradsim train (shown in the lab), or a "
+                     "gradsim.monitor run log (followed while training writes it)")
         file_menu.addSeparator()
         self._action(file_menu, "Export picture as &PNG…", lambda: self.export_dialog("png"), "Ctrl+E")
         self._action(file_menu, "Export chart as S&VG…", lambda: self.export_dialog("svg"), "Ctrl+Shift+E")
@@ -716,9 +717,9 @@ class MainWindow(QMainWindow):
             self.open_model_path(path)
 
     def open_run_dialog(self) -> None:
-        from .model_view import RUN_FILTER
+        from .lab.files import OPEN_RUN_FILTER
 
-        path, _ = QFileDialog.getOpenFileName(self, "Open run", self._last_dir(), RUN_FILTER)
+        path, _ = QFileDialog.getOpenFileName(self, "Open run", self._last_dir(), OPEN_RUN_FILTER)
         if path:
             self.open_run_path(path)
 

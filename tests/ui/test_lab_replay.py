@@ -112,6 +112,53 @@ def test_export_animation_on_the_lab_replays_the_run(lab, main_window, qtbot, sa
     assert_views_show_run_until(lab, saved, STEPS)
 
 
+def test_open_run_dialog_lists_every_run_file_and_a_saved_run_lands_in_the_lab(lab, main_window, saved_run,
+                                                                               monkeypatch):
+    """File ▸ Open run…: its filter names both kinds of run the app opens (a saved training run, a
+    gradsim.monitor run log) by their extensions, and the file it returns goes where a chosen file
+    goes (no real dialog: Qt's static call is replaced by one that "chooses" the saved run)."""
+    import fnmatch
+
+    from PySide6.QtWidgets import QFileDialog
+
+    from gradsim.ui.model_view import window as file_windows
+
+    asked = {}
+
+    def choose(parent, caption, folder, filters):
+        asked["filters"] = filters
+        return str(saved_run), filters.split(";;")[0]
+
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", staticmethod(choose))
+    main_window.show_scene("flow")
+    main_window.open_run_dialog()
+
+    entries = asked["filters"].split(";;")
+    patterns = entries[0][entries[0].index("(") + 1:-1].split()  # the entry the dialog starts on
+    for name in (saved_run.name, "run.gradsim-run.pt", "run.pt", "run.gradsim-log.jsonl", "run.gradsim.jsonl"):
+        assert any(fnmatch.fnmatch(name, p) for p in patterns), name
+    assert entries[-1] == "All files (*)"
+    # the saved run is in the lab, as the file holds it, and no run-log window was opened for it
+    assert main_window.current_scene() is lab
+    saved = load_runs(saved_run)
+    assert [list(tr.run.curves.loss) for tr in lab.traces] == [list(r.curves.loss) for r in saved]
+    assert lab.run_state == "finished"
+    assert_views_show_run_until(lab, saved, STEPS)
+    assert not main_window.findChildren(file_windows._FileWindow)
+
+
+def test_frames_show_the_run_without_the_buttons_that_drive_it(lab, main_window):
+    """A recording (or a handout) draws the replayed run, not Start/Step/Reset: a replay half-way
+    through a finished run would otherwise carry a "Finished" button."""
+    assert not any(b.isHidden() for b in lab.run_buttons)
+    main_window.set_recording(True)
+    try:
+        assert all(b.isHidden() for b in lab.run_buttons)
+    finally:
+        main_window.set_recording(False)
+    assert not any(b.isHidden() for b in lab.run_buttons)
+
+
 def test_nothing_to_replay_is_one_line_in_the_app(lab, main_window, tmp_path):
     assert lab.animation_length() is None
     assert not main_window.export_animation(tmp_path / "none.gif", seconds=1.0, fps=5)

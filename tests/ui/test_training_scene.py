@@ -85,7 +85,7 @@ def test_default_is_the_first_preset_on_the_engines_defaults(lab):
     assert lab.state == TrainingState() and lab.state.preset == lab.presets[0].preset_id
     assert lab.preset_choice.value() == lab.presets[0].preset_id
     engine = TrainSettings()
-    rnn, lstm = lab.train_settings()
+    rnn, lstm = lab.state.train_settings()
     for key in ("task", "delay", "symbols", "categories", "hidden", "lr", "batch", "steps", "seed"):
         assert getattr(rnn, key) == getattr(lstm, key) == getattr(engine, key)
     assert (rnn.cell, lstm.cell, lstm.forget_bias) == ("rnn", "lstm", 3.0)
@@ -104,8 +104,8 @@ def test_settings_round_trip(lab):
     assert lab.state == TrainingState()
     lab.apply_settings(s)
     assert lab.settings() == s
-    assert [t.cell for t in lab.train_settings()] == ["gru", "rnn", "lstm"]
-    assert lab.train_settings()[2].forget_bias == 1.5 and not lab.train_settings()[0].clip
+    assert [t.cell for t in lab.state.train_settings()] == ["gru", "rnn", "lstm"]
+    assert lab.state.train_settings()[2].forget_bias == 1.5 and not lab.state.train_settings()[0].clip
     assert lab.sweep_delays.text() == "2, 4" and lab.sweep_cells["lstm"].isChecked()
 
 
@@ -135,7 +135,7 @@ def test_step_button_trains_one_step(lab, main_window, qtbot):
 
 def test_start_pause_resume_finish_equals_an_uninterrupted_run(lab, main_window, qtbot, tmp_path):
     make_small(lab, steps=40)
-    settings = lab.train_settings()
+    settings = lab.state.train_settings()
     qtbot.mouseClick(lab.start_button, left_click())
     assert lab.run_state == "training" and lab.start_button.text() == "❚❚ Pause"
     qtbot.waitUntil(lambda: steps_done(lab) >= 3, timeout=20000)
@@ -187,7 +187,7 @@ def test_reset_forgets_the_run(lab, main_window, qtbot):
     # a new run from the same seed repeats the first step exactly
     lab.step(1)
     qtbot.waitUntil(lambda: steps_done(lab) == 1, timeout=20000)
-    assert lab.traces[0].run.curves.loss[0] == next(train_side_by_side(lab.train_settings()))[0].loss
+    assert lab.traces[0].run.curves.loss[0] == next(train_side_by_side(lab.state.train_settings()))[0].loss
 
 
 def test_nan_run_stops_with_the_engines_explanation(lab, main_window, qtbot):
@@ -221,7 +221,7 @@ def test_save_and_load_run(lab, main_window, qtbot, tmp_path):
     # training the loaded run further ends where an uninterrupted run ends
     lab.play_pause()
     qtbot.waitUntil(lambda: lab.run_state == "finished", timeout=60000)
-    reference = list(train_side_by_side(lab.train_settings()))
+    reference = list(train_side_by_side(lab.state.train_settings()))
     assert [tr.run.curves.loss for tr in lab.traces] == [[row[i].loss for row in reference] for i in range(2)]
 
 
@@ -253,9 +253,9 @@ def test_delay_sweep_plots_the_engines_points(lab, main_window, qtbot):
     show_tab(lab, 4)
     qtbot.mouseClick(lab.sweep_view.button, left_click())
     qtbot.waitUntil(lambda: not lab.sweep.running, timeout=60000)
-    points = lab.sweep_points
+    points = lab.sweep.points
     assert [(p.cell, p.delay) for p in points] == [("rnn", 1), ("rnn", 2), ("gru", 1), ("gru", 2)]
-    expected = run_delay_sweep(lab.sweep_base(), [1, 2], ["rnn", "gru"])
+    expected = run_delay_sweep(lab.state.sweep_base(), [1, 2], ["rnn", "gru"])
     assert [p.accuracy for p in points] == [p.accuracy for p in expected]
     x, y = lab.sweep_view.curves["gru"].getData()
     np.testing.assert_array_equal(x, [1.0, 2.0])
@@ -281,7 +281,7 @@ def test_changing_a_control_resets_the_run(lab, main_window, qtbot):
     lab.panels[1].forget_bias.setValue(0.0)
     assert lab.traces == [] and lab.run_state == "ready"
     assert lab.state.preset == "custom"
-    assert lab.train_settings()[1].forget_bias == 0.0
+    assert lab.state.train_settings()[1].forget_bias == 0.0
 
 
 def test_model_slots_add_and_remove_models(lab, main_window, qtbot):
@@ -319,7 +319,7 @@ def test_transformer_is_a_model_choice_and_its_views_say_what_they_show(lab, mai
     assert [m.cell for m in lab.state.models] == ["rnn", "transformer"] and combo.value() == "transformer"
     panel = lab.panels[1]
     assert not any(w.isEnabled() for w in (panel.forget_bias, panel.activation, panel.init, panel.scale))
-    assert [s.cell for s in lab.train_settings()] == ["rnn", "transformer"]
+    assert [s.cell for s in lab.state.train_settings()] == ["rnn", "transformer"]
     for n in (1, 2, 3):
         lab.step(1)
         qtbot.waitUntil(lambda n=n: steps_done(lab) == n, timeout=30000)

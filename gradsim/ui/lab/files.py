@@ -10,7 +10,12 @@ from PySide6.QtWidgets import QFileDialog, QWidget
 from ...engine.training import Curves, TrainRun
 from ...states.training import SLOT_NAMES
 
-RUN_FILTER = "gradsim runs (*.gradsim-run.pt *.pt);;All files (*)"
+RUN_FILTER = "gradsim runs (*.gradsim-run.pt *.pt);;All files (*)"  # the lab's own Save… and Load…
+# File ▸ Open run… opens both kinds of run (see is_saved_run): a training run saved by the lab or
+# `gradsim train --save` (a PyTorch archive, shown in the lab) and a gradsim.monitor run log (JSON
+# lines, followed in a window of its own).
+OPEN_RUN_FILTER = ("Runs (*.pt *.jsonl);;Saved training runs (*.pt);;gradsim.monitor run logs (*.jsonl);;"
+                   "All files (*)")
 
 
 def is_saved_run(path) -> bool:

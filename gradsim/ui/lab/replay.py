@@ -18,12 +18,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .traces import Growing, ModelTrace
+from .traces import Column, Growing, ModelTrace, TraceReadings
 
 REPLAY_SECONDS = 4.0  # a replay's own length: the whole run in 4 s, whatever its number of steps
 
 
-class Cut:
+class Cut(Column):
     """The first ``count`` rows of a :class:`Growing` column, read-only (a view, not a copy)."""
 
     def __init__(self, column: Growing, count: int) -> None:
@@ -32,9 +32,6 @@ class Cut:
 
     def array(self) -> np.ndarray:
         return self._column.array()[: self.count]
-
-    def last(self) -> float | None:
-        return float(self._column.array()[self.count - 1]) if self.count else None
 
 
 @dataclass(frozen=True)
@@ -68,7 +65,7 @@ class RunningExtremes:
             )
 
 
-class TraceAt:
+class TraceAt(TraceReadings):
     """A model's trace as it stood after training step ``step``: what the views and the status
     lines read of a :class:`ModelTrace`, cut there. ``run`` and ``last`` (the engine's verdicts,
     "learned", a stop reason) are shown only once the model's whole record is on show."""
@@ -99,15 +96,6 @@ class TraceAt:
         self.heat_min = float(extremes.heat_min[i]) if ok else math.inf
         self.heat_max = float(extremes.heat_max[i]) if ok else -math.inf
         self.heat_nonfinite = bool(extremes.heat_nonfinite[i]) if ok else False
-
-    @property
-    def steps_done(self) -> int:
-        return self.step.count
-
-    @property
-    def accuracy(self) -> float | None:
-        pct = self.accuracy_pct.last()
-        return None if pct is None else pct / 100.0
 
 
 def _eigenvalues_after(trace: ModelTrace, k: int) -> np.ndarray | None:

@@ -19,17 +19,50 @@ from ..worker import GeneratorTask
 from .traces import ModelTrace
 
 FRAME_MS = 30  # at most ~33 redraws per second (goal: 30), whatever the training speed
-RUN_STATES = ("ready", "training", "paused", "finished", "stopped")
 
 
-class TaskKeeper:
-    """Keeps finished or stopping tasks referenced until their threads have returned: deleting a
-    QObject whose thread may still be inside ``emit`` is a crash waiting to happen."""
+class TaskSlot:
+    """The one task an owner runs at a time (the training run, the delay sweep), wired to the
+    owner's two slots; a task stopped or ended is kept referenced until its thread has returned:
+    deleting a QObject whose thread may still be inside ``emit`` is a crash waiting to happen."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_snapshot: Callable, on_ended: Callable) -> None:
+        self._on_snapshot = on_snapshot
+        self._on_ended = on_ended
+        self.task: GeneratorTask | None = None
         self._retired: list[GeneratorTask] = []
 
-    def retire(self, task: GeneratorTask) -> None:
+    def new(self, factory: Callable[[], Iterator]) -> GeneratorTask:
+        """A task of ``factory`` in the slot (not started), in place of the one there."""
+        self.stop()
+        task = GeneratorTask(factory)
+        task.snapshot.connect(self._on_snapshot)
+        task.ended.connect(self._on_ended)
+        self.task = task
+        return task
+
+    def stop(self) -> bool:
+        """Stop the task at its next yield; its signals no longer reach the owner. True if there was one."""
+        task, self.task = self.task, None
+        if task is None:
+            return False
+        task.snapshot.disconnect(self._on_snapshot)
+        task.ended.disconnect(self._on_ended)
+        task.stop()
+        self._retire(task)
+        return True
+
+    def holds(self, sender) -> bool:
+        """Whether a signal's sender is the task in the slot (not one stopped meanwhile)."""
+        return sender is not None and sender is self.task
+
+    def ended(self) -> None:
+        """The task in the slot has ended (its ``ended`` signal arrived): the slot is free."""
+        task, self.task = self.task, None
+        if task is not None:
+            self._retire(task)
+
+    def _retire(self, task: GeneratorTask) -> None:
         self._retired = [t for t in self._retired if t.running] + [task]
 
 
@@ -57,8 +90,7 @@ class TrainingSession(QObject):
         super().__init__(parent)
         self.traces: list[ModelTrace] = []
         self.run_state = "ready"
-        self._task: GeneratorTask | None = None
-        self._keeper = TaskKeeper()
+        self._slot = TaskSlot(self._on_snapshot, self._on_ended)
         self._reported: set[int] = set()
         self._dirty = False
         self.timer = QTimer(self)
@@ -71,12 +103,12 @@ class TrainingSession(QObject):
 
     @property
     def task(self) -> GeneratorTask | None:
-        return self._task
+        return self._slot.task
 
     def _ensure_task(self, settings: Sequence[TrainSettings]) -> bool:
         """Make the task if there is none: it continues the runs on show (loaded, or trained
         before), or starts new runs from ``settings``. False when there is nothing left to train."""
-        if self._task is not None:
+        if self._slot.task is not None:
             return True
         if self.traces and all(tr.run is not None for tr in self.traces):
             models: list = [tr.run for tr in self.traces]
@@ -87,15 +119,12 @@ class TrainingSession(QObject):
             self.note.emit("This run has finished; Reset to train again")
             return False
         self._reported.clear()
-        task = GeneratorTask(train_generator(models))
-        task.snapshot.connect(self._on_snapshot)
-        task.ended.connect(self._on_ended)
-        self._task = task
+        self._slot.new(train_generator(models))
         return True
 
     # -- start, pause, step, reset -------------------------------------------------------------------
     def play_pause(self, settings: Sequence[TrainSettings]) -> None:
-        task = self._task
+        task = self._slot.task
         if task is not None and task.running and not task.paused:
             task.pause()
             self._set_state("paused")
@@ -105,23 +134,26 @@ class TrainingSession(QObject):
         else:
             if not self._ensure_task(settings):
                 return
-            self._task.start()
+            self._slot.task.start()
         self._set_state("training")
         self.timer.start()
 
     def step(self, settings: Sequence[TrainSettings]) -> None:
         """Pause and train exactly one more step."""
-        if self._task is None or not self._task.running:
+        task = self._slot.task
+        if task is None or not task.running:
             if not self._ensure_task(settings):
                 return
-            self._task.start(paused=True)
-        self._task.step(1)
+            task = self._slot.task
+            task.start(paused=True)
+        task.step(1)
         self._set_state("paused")
         self.timer.start()
 
     def pause(self) -> None:
-        if self._task is not None and self._task.running and not self._task.paused:
-            self._task.pause()
+        task = self._slot.task
+        if task is not None and task.running and not task.paused:
+            task.pause()
             self._set_state("paused")
 
     def reset(self) -> None:
@@ -133,12 +165,7 @@ class TrainingSession(QObject):
 
     def stop(self) -> None:
         """Stop the task at its next yield (the traces stay)."""
-        task, self._task = self._task, None
-        if task is not None:
-            task.snapshot.disconnect(self._on_snapshot)
-            task.ended.disconnect(self._on_ended)
-            task.stop()
-            self._keeper.retire(task)
+        self._slot.stop()
         self.timer.stop()
 
     def show_runs(self, runs: Sequence[TrainRun]) -> None:
@@ -150,7 +177,7 @@ class TrainingSession(QObject):
 
     # -- the task's signals --------------------------------------------------------------------------
     def _on_snapshot(self, snaps) -> None:
-        if self.sender() is not self._task:
+        if not self._slot.holds(self.sender()):
             return
         for trace, snap in zip(self.traces, snaps, strict=True):
             if snap is None:
@@ -165,10 +192,9 @@ class TrainingSession(QObject):
     def _on_ended(self, outcome: str) -> None:
         """The task ran out of steps, stopped on a non-finite loss, or raised (our own stops are
         disconnected first and never arrive here)."""
-        if self.sender() is not self._task:
+        if not self._slot.holds(self.sender()):
             return
-        task, self._task = self._task, None
-        self._keeper.retire(task)
+        self._slot.ended()
         self.timer.stop()
         failed = any(tr.run is not None and tr.run.stop_reason is not None
                      and tr.run.stop_reason.startswith("training stopped") for tr in self.traces)

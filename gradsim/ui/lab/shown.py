@@ -45,6 +45,11 @@ class Shown:
         if self.fresh(curve, key):
             curve.setData(_EMPTY if x is None else x, _EMPTY if y is None else y)
 
+    def clear(self, *curves: pg.PlotDataItem) -> None:
+        """Empty these curves (a model not on show), unless they are empty already."""
+        for curve in curves:
+            self.curve(curve, None, None, None)
+
     def scatter(self, scatter: pg.ScatterPlotItem, points: np.ndarray | None, size: float) -> None:
         """Eigenvalues as points, set again only when the array or the marker size changed (the key
         holds the array itself, so its identity cannot be reused by another)."""

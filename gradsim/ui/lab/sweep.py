@@ -8,8 +8,7 @@ from collections.abc import Sequence
 from PySide6.QtCore import QObject, Signal
 
 from ...engine.training import CELL_LABELS, TrainSettings
-from ..worker import GeneratorTask
-from .session import TaskKeeper
+from .session import TaskSlot
 
 
 class SweepRunner(QObject):
@@ -22,12 +21,11 @@ class SweepRunner(QObject):
         super().__init__(parent)
         self.points: list = []
         self.status = "Not run yet. The delays, steps and cells are in the controls (C)."
-        self._task: GeneratorTask | None = None
-        self._keeper = TaskKeeper()
+        self._slot = TaskSlot(self._on_progress, self._on_ended)
 
     @property
     def running(self) -> bool:
-        return self._task is not None
+        return self._slot.task is not None
 
     def start(self, base: TrainSettings, delays: Sequence[int], cells: Sequence[str]) -> None:
         from ...engine.training import delay_sweep
@@ -35,29 +33,21 @@ class SweepRunner(QObject):
         self.stop()
         self.points = []
         delays, cells = list(delays), list(cells)
-        task = GeneratorTask(lambda: delay_sweep(base, delays, cells))
-        task.snapshot.connect(self._on_progress)
-        task.ended.connect(self._on_ended)
-        self._task = task
+        task = self._slot.new(lambda: delay_sweep(base, delays, cells))
         self.status = f"Training {len(delays) * len(cells)} runs…"
         task.start()
         self.changed.emit(True)
 
     def stop(self) -> bool:
         """Stop a running sweep at its next yield; True if one was running."""
-        task, self._task = self._task, None
-        if task is None:
+        if not self._slot.stop():
             return False
-        task.snapshot.disconnect(self._on_progress)
-        task.ended.disconnect(self._on_ended)
-        task.stop()
-        self._keeper.retire(task)
         self.status = "Sweep stopped."
         self.changed.emit(False)
         return True
 
     def _on_progress(self, progress) -> None:
-        if self.sender() is not self._task:
+        if not self._slot.holds(self.sender()):
             return
         new = len(progress.points) != len(self.points)
         self.points = list(progress.points)
@@ -67,10 +57,9 @@ class SweepRunner(QObject):
         self.changed.emit(new)
 
     def _on_ended(self, outcome: str) -> None:
-        if self.sender() is not self._task:
+        if not self._slot.holds(self.sender()):
             return
-        self._keeper.retire(self._task)
-        self._task = None
+        self._slot.ended()
         if outcome == "finished":
             self.status = (f"Done: {len(self.points)} runs. Each point is the held-out accuracy at the end of "
                            "its run (or when it reached 99 %).")

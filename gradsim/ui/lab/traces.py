@@ -19,7 +19,19 @@ import numpy as np
 from ...engine.training import Snapshot, TrainRun, TrainSettings
 
 
-class Growing:
+class Column:
+    """A column of numbers the charts draw: ``count`` rows, ``array()`` a float64 view of them."""
+
+    count: int
+
+    def array(self) -> np.ndarray:
+        raise NotImplementedError
+
+    def last(self) -> float | None:
+        return float(self.array()[self.count - 1]) if self.count else None
+
+
+class Growing(Column):
     """A growing float64 array, appended in place with amortised O(1) cost: a column of numbers
     (``shape=()``) or of fixed-width rows (the heatmap). ``array()`` is a view, not a copy; appending
     never writes into an element a view already shows, so a view handed to a chart stays valid."""
@@ -40,9 +52,6 @@ class Growing:
     def array(self) -> np.ndarray:
         return self._data[: self.count]
 
-    def last(self) -> float | None:
-        return float(self._data[self.count - 1]) if self.count else None
-
 
 _serials = itertools.count(1)
 
@@ -52,7 +61,25 @@ def log10(values: Iterable[float]) -> np.ndarray:
         return np.log10(np.asarray(list(values), dtype=np.float64))
 
 
-class ModelTrace:
+class TraceReadings:
+    """What the views and status lines read of a trace besides its columns: the same for a live
+    trace (:class:`ModelTrace`) and one cut at a training step (``replay.TraceAt``)."""
+
+    step: Column
+    accuracy_pct: Column
+
+    @property
+    def steps_done(self) -> int:
+        return self.step.count
+
+    @property
+    def accuracy(self) -> float | None:
+        """The latest held-out accuracy (a fraction), or None before the first evaluation."""
+        pct = self.accuracy_pct.last()
+        return None if pct is None else pct / 100.0
+
+
+class ModelTrace(TraceReadings):
     """One model of the lab: its engine run (the record) and the columns its charts draw.
 
     ``serial`` names this trace for the charts' "already shown" checks (unlike ``id()``, it is
@@ -80,16 +107,6 @@ class ModelTrace:
         self.heat_min = math.inf  # finite extremes of the heatmap so far (its colour levels)
         self.heat_max = -math.inf
         self.heat_nonfinite = False  # an exact zero gradient (log10 = -inf) or a NaN in the heatmap
-
-    @property
-    def steps_done(self) -> int:
-        return self.step.count
-
-    @property
-    def accuracy(self) -> float | None:
-        """The latest held-out accuracy (a fraction), or None before the first evaluation."""
-        pct = self.accuracy_pct.last()
-        return None if pct is None else pct / 100.0
 
     def _append_step(self, step: int, loss: float, before: float, after: float, log10_grad_h) -> None:
         self.step.append(float(step))

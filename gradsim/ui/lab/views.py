@@ -26,6 +26,7 @@ from ...engine.thresholds import EXPLODE_THRESHOLD
 from ...engine.training import CELL_LABELS, CELLS, TrainRun, TrainSettings
 from ...states.training import FAILS_MARGIN, LEARNS_ACCURACY, SLOT_NAMES, judge
 from ..plots import (
+    Chart,
     Log10Axis,
     colormap,
     curve_pen,
@@ -58,6 +59,12 @@ class LabFrame:
     def trace(self, i: int) -> ModelTrace | None:
         return self.traces[i] if i < len(self.traces) else None
 
+    @property
+    def last_step(self) -> int:
+        """The longest run's number of steps: every training-step axis spans the whole run, so the
+        axes stay as they are while it trains."""
+        return max(s.steps for s in self.settings)
+
 
 def caption_label() -> QLabel:
     label = QLabel()
@@ -74,7 +81,9 @@ def _threshold_style(line: pg.InfiniteLine, colour: str, t: Theme) -> None:
 
 
 class LabView:
-    """One page of the lab's view switcher."""
+    """One page of the lab's view switcher: its charts in a column, a caption under them where it
+    has one. A view builds its page in :meth:`build` with the ``add_*`` helpers; the base styles
+    every chart and threshold line they made, on every theme change."""
 
     name = ""  # the switcher's short name
     tip = ""
@@ -84,20 +93,58 @@ class LabView:
         self.shown = Shown()
         self.page = QWidget()
         self.page.setToolTip(self.tip)
+        self.layout = QVBoxLayout(self.page)
+        self.layout.setContentsMargins(0, 0, 0, 0)
+        self._thresholds: list[tuple[pg.InfiniteLine, str]] = []  # each line and its colour's name in the theme
+        self.build()
+        self.apply_theme(theme)
 
+    def build(self) -> None:
+        raise NotImplementedError
+
+    # -- building the page ------------------------------------------------------------------------------
+    def add_chart(self, xlabel: str, ylabel: str, stretch: int = 1, **options) -> Chart:
+        """A chart on the page (untitled: the switcher names the view). No axis of the lab shows an
+        SI prefix, but pyqtgraph re-typesets each axis title to find that out whenever a range
+        changes, so the lookup is switched off."""
+        chart = make_plot(self.theme, "", xlabel, ylabel, **options)
+        for side in ("left", "bottom"):
+            chart.getPlotItem().getAxis(side).enableAutoSIPrefix(False)
+        self.layout.addWidget(chart, stretch)
+        return chart
+
+    def add_curves(self, chart: Chart, make=live_curve, count: int = MAX_MODELS) -> list:
+        """``count`` curves (one per model) on ``chart``."""
+        curves = [make() for _ in range(count)]
+        for curve in curves:
+            chart.getPlotItem().addItem(curve)
+        return curves
+
+    def add_threshold(self, chart: Chart, colour: str, label: str) -> pg.InfiniteLine:
+        """A threshold line on ``chart`` in the theme's ``colour`` (a :class:`Theme` field's name),
+        left out of the chart's auto-range."""
+        line = threshold_line(self.theme, getattr(self.theme, colour), label)
+        chart.getPlotItem().addItem(line, ignoreBounds=True)
+        self._thresholds.append((line, colour))
+        return line
+
+    def add_caption(self) -> QLabel:
+        label = caption_label()
+        self.layout.addWidget(label)
+        return label
+
+    # -- what the scene asks of a view ------------------------------------------------------------------
     def charts(self) -> Sequence:
-        """The graphics views to settle after a draw (one paint per frame, not two)."""
-        return ()
-
-    def _no_si_prefix(self, *charts) -> None:
-        """No axis of the lab shows an SI prefix, but pyqtgraph re-typesets each axis title to find
-        that out whenever a range changes."""
-        for chart in charts:
-            for side in ("left", "bottom"):
-                chart.getPlotItem().getAxis(side).enableAutoSIPrefix(False)
+        """The graphics views to settle after a draw (one paint per frame, not two); the first is
+        the one exported."""
+        return (self.chart,)
 
     def apply_theme(self, theme: Theme) -> None:
         self.theme = theme
+        for chart in self.charts():
+            style_plot(chart, theme)
+        for line, colour in self._thresholds:
+            _threshold_style(line, getattr(theme, colour), theme)
 
     def draw(self, frame: LabFrame) -> None:
         raise NotImplementedError
@@ -107,7 +154,7 @@ class LabView:
             settle_view(chart)
 
     def export_plot(self):
-        return None
+        return self.charts()[0]
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -119,30 +166,16 @@ class CurvesView(LabView):
     name = "Accuracy && loss"
     tip = "Held-out accuracy (every 25 steps, on sequences never trained on) and the training loss"
 
-    def __init__(self, theme: Theme) -> None:
-        super().__init__(theme)
-        t = theme
-        layout = QVBoxLayout(self.page)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.setSpacing(2)
+    def build(self) -> None:
+        self.layout.setSpacing(2)
         # The status lines above the charts name each model in its colour and dash (━━, ╍╍, ┅┅): the
         # charts carry no legend row of their own and get that height.
-        self.acc_chart = make_plot(t, "", "training step", "held-out accuracy (%)", legend=False)
-        self.loss_chart = make_plot(t, "", "training step", "training loss", log_y=True, legend=False)
-        self._no_si_prefix(self.acc_chart, self.loss_chart)
-        self.acc_curves = [live_curve() for _ in range(MAX_MODELS)]
-        self.loss_curves = [live_curve() for _ in range(MAX_MODELS)]
-        for c in self.acc_curves:
-            self.acc_chart.getPlotItem().addItem(c)
-        for c in self.loss_curves:
-            self.loss_chart.getPlotItem().addItem(c)
-        self.chance_line = threshold_line(t, t.bound, "chance")
-        self.acc_chart.getPlotItem().addItem(self.chance_line, ignoreBounds=True)
-        self.chance_loss_line = threshold_line(t, t.bound, "chance loss")
-        self.loss_chart.getPlotItem().addItem(self.chance_loss_line, ignoreBounds=True)
-        layout.addWidget(self.acc_chart, 3)
-        layout.addWidget(self.loss_chart, 2)
-        self.apply_theme(t)
+        self.acc_chart = self.add_chart("training step", "held-out accuracy (%)", 3, legend=False)
+        self.loss_chart = self.add_chart("training step", "training loss", 2, log_y=True, legend=False)
+        self.acc_curves = self.add_curves(self.acc_chart)
+        self.loss_curves = self.add_curves(self.loss_chart)
+        self.chance_line = self.add_threshold(self.acc_chart, "bound", "chance")
+        self.chance_loss_line = self.add_threshold(self.loss_chart, "bound", "chance loss")
 
     def charts(self) -> Sequence:
         return (self.acc_chart, self.loss_chart)
@@ -150,8 +183,6 @@ class CurvesView(LabView):
     def apply_theme(self, theme: Theme) -> None:
         super().apply_theme(theme)
         t = theme
-        style_plot(self.acc_chart, t)
-        style_plot(self.loss_chart, t)
         # one tick-label width for both charts: their training-step axes line up, and an axis never
         # widens (relaying out the chart) when the loss reaches a lower decade
         for chart in (self.acc_chart, self.loss_chart):
@@ -164,20 +195,17 @@ class CurvesView(LabView):
             # A curve with a point per training step is drawn solid: Qt strokes a dashed path of a
             # thousand noisy segments about ten times slower, which made the lab drop to 3 fps.
             self.loss_curves[i].setPen(curve_pen(colour, t, Qt.PenStyle.SolidLine, 0.7))
-        for line in (self.chance_line, self.chance_loss_line):
-            _threshold_style(line, t.bound, t)
 
     def draw(self, frame: LabFrame) -> None:
         settings = frame.settings
         first = settings[0]
         self.shown.line(self.chance_line, 100.0 * first.chance, f"chance {100 * first.chance:.1f} %")
         self.shown.line(self.chance_loss_line, math.log10(first.chance_loss), f"chance loss {first.chance_loss:.3g}")
-        top = max(s.steps for s in settings)
+        top = frame.last_step
         for i in range(MAX_MODELS):
             tr = frame.trace(i)
             if tr is None:
-                self.shown.curve(self.acc_curves[i], None, None, None)
-                self.shown.curve(self.loss_curves[i], None, None, None)
+                self.shown.clear(self.acc_curves[i], self.loss_curves[i])
                 continue
             self.shown.curve(self.acc_curves[i], tr.eval_step.array(), tr.accuracy_pct.array(),
                              (tr.serial, tr.eval_step.count))
@@ -186,9 +214,6 @@ class CurvesView(LabView):
         self.shown.view_range(self.acc_chart.getPlotItem(), x=(0, top), y=(0, 100), x_padding=0.02, y_padding=0.06)
         self.shown.view_range(self.loss_chart.getPlotItem(), x=(0, top), y=loss_range(first, frame.traces),
                               x_padding=0.02, y_padding=0.08)
-
-    def export_plot(self):
-        return self.acc_chart
 
 
 def loss_range(settings: TrainSettings, traces: Sequence[ModelTrace]) -> tuple[float, float]:
@@ -225,10 +250,7 @@ class HeatmapView(LabView):
     tip = ("‖dL/dhₜ‖ (the Transformer: ‖dL/deₜ‖) at every time step t (rows) of every training step (columns): "
            "where the learning signal reaches")
 
-    def __init__(self, theme: Theme) -> None:
-        super().__init__(theme)
-        layout = QVBoxLayout(self.page)
-        layout.setContentsMargins(0, 0, 0, 0)
+    def build(self) -> None:
         self.widget = pg.GraphicsLayoutWidget()
         self.widget.ci.setContentsMargins(2, 2, 2, 2)
         # Images and axis-aligned lines only: antialiasing would send each frame's scaled heatmaps
@@ -253,17 +275,15 @@ class HeatmapView(LabView):
         self.levels = (-8.0, 0.0)
         self.rows = 0
         self._lay_out(2)
-        self.caption = caption_label()
-        layout.addWidget(self.widget, 1)
-        layout.addWidget(self.caption)
-        self.apply_theme(theme)
+        self.layout.addWidget(self.widget, 1)
+        self.caption = self.add_caption()
 
     def charts(self) -> Sequence:
         return (self.widget,)
 
     def apply_theme(self, theme: Theme) -> None:
-        super().apply_theme(theme)
-        t = theme
+        # its own styling: one layout of strips and a colour bar, not one chart
+        self.theme = t = theme
         self.widget.setBackground(t.background)
         cmap = colormap(t)
         for plot, image in zip(self.plots, self.images, strict=True):
@@ -309,7 +329,7 @@ class HeatmapView(LabView):
             for plot in self.plots[len(settings):]:
                 self.shown.forget(plot.titleLabel)
         self._lay_out(len(settings))
-        top = max(s.steps for s in settings)
+        top = frame.last_step
         below_any = False
         t = self.theme
         mixed = any(s.cell == "transformer" for s in settings)  # then every strip names its quantity
@@ -338,9 +358,6 @@ class HeatmapView(LabView):
         if below_any:
             note += f" Below {power_label(lo)} and exact zeros: darkest."
         set_label(self.caption, note)
-
-    def export_plot(self):
-        return self.widget
 
 
 def gradient_symbol(cell: str) -> str:
@@ -425,33 +442,20 @@ class EigenView(LabView):
     name = "Eigenvalues"
     tip = "Eigenvalues of the vanilla RNN's W_hh, before training and now, against the unit circle"
 
-    def __init__(self, theme: Theme) -> None:
-        super().__init__(theme)
-        layout = QVBoxLayout(self.page)
-        layout.setContentsMargins(0, 0, 0, 0)
-        self.chart = make_plot(theme, "", "real part", "imaginary part", legend_columns=2)
-        self._no_si_prefix(self.chart)
+    def build(self) -> None:
+        self.chart = self.add_chart("real part", "imaginary part", legend_columns=2)
         item = self.chart.getPlotItem()
         item.setAspectLocked(True)
         angle = np.linspace(0.0, 2.0 * np.pi, 361)
         self.unit_circle = pg.PlotDataItem(np.cos(angle), np.sin(angle))
         item.addItem(self.unit_circle)
-        self.initial = [pg.ScatterPlotItem(symbol="o") for _ in range(MAX_MODELS)]
-        self.current = [pg.ScatterPlotItem(symbol="o") for _ in range(MAX_MODELS)]
-        for s in self.initial + self.current:
-            item.addItem(s)
-        self.caption = caption_label()
-        layout.addWidget(self.chart, 1)
-        layout.addWidget(self.caption)
-        self.apply_theme(theme)
-
-    def charts(self) -> Sequence:
-        return (self.chart,)
+        self.initial = self.add_curves(self.chart, _eigen_points)
+        self.current = self.add_curves(self.chart, _eigen_points)
+        self.caption = self.add_caption()
 
     def apply_theme(self, theme: Theme) -> None:
         super().apply_theme(theme)
         t = theme
-        style_plot(self.chart, t)
         for i in range(MAX_MODELS):
             self.initial[i].setPen(pg.mkPen(t.series[i], width=max(1.0, t.line_width * 0.5)))
             self.initial[i].setBrush(pg.mkBrush(None))
@@ -487,8 +491,9 @@ class EigenView(LabView):
                               x_padding=0.02, y_padding=0.02)
         set_label(self.caption, eigen_caption([s.cell for s in frame.settings]))
 
-    def export_plot(self):
-        return self.chart
+
+def _eigen_points() -> pg.ScatterPlotItem:
+    return pg.ScatterPlotItem(symbol="o")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -520,45 +525,30 @@ class GradNormView(LabView):
     name = "Gradient norm"
     tip = "‖gradient‖ of all weights at every training step, before and after clipping"
 
-    def __init__(self, theme: Theme) -> None:
-        super().__init__(theme)
-        layout = QVBoxLayout(self.page)
-        layout.setContentsMargins(0, 0, 0, 0)
-        self.chart = make_plot(theme, "", "training step", "‖gradient‖", log_y=True, legend_columns=2)
-        self._no_si_prefix(self.chart)
-        self.before = [live_curve() for _ in range(MAX_MODELS)]
-        self.after = [live_curve() for _ in range(MAX_MODELS)]
-        for c in self.before + self.after:
-            self.chart.getPlotItem().addItem(c)
-        self.clip_line = threshold_line(theme, theme.explode, "clipping threshold")
-        self.chart.getPlotItem().addItem(self.clip_line, ignoreBounds=True)
-        layout.addWidget(self.chart)
-        self.apply_theme(theme)
-
-    def charts(self) -> Sequence:
-        return (self.chart,)
+    def build(self) -> None:
+        self.chart = self.add_chart("training step", "‖gradient‖", log_y=True, legend_columns=2)
+        self.before = self.add_curves(self.chart)
+        self.after = self.add_curves(self.chart)
+        self.clip_line = self.add_threshold(self.chart, "explode", "clipping threshold")
 
     def apply_theme(self, theme: Theme) -> None:
         super().apply_theme(theme)
         t = theme
-        style_plot(self.chart, t)
         reserve_tick_width(self.chart, "10⁻¹⁰")
         for i in range(MAX_MODELS):
             colour = t.series[i]
             # opaque mixed colour, not a see-through pen (see shown.blend)
             self.before[i].setPen(pg.mkPen(blend(colour, t.background, 0.45), width=max(1.0, t.line_width * 0.5)))
             self.after[i].setPen(curve_pen(colour, t, Qt.PenStyle.SolidLine, 0.9))
-        _threshold_style(self.clip_line, t.explode, t)
 
     def draw(self, frame: LabFrame) -> None:
         entries = []
         first = frame.settings[0]
-        top = max(s.steps for s in frame.settings)
+        top = frame.last_step
         for i in range(MAX_MODELS):
             tr = frame.trace(i)
             if tr is None:
-                self.shown.curve(self.before[i], None, None, None)
-                self.shown.curve(self.after[i], None, None, None)
+                self.shown.clear(self.before[i], self.after[i])
                 continue
             key = (tr.serial, tr.step.count)
             self.shown.curve(self.before[i], tr.step.array(), tr.log_grad_before.array(), key)
@@ -576,9 +566,6 @@ class GradNormView(LabView):
         self.shown.view_range(self.chart.getPlotItem(), x=(0, top), y=grad_range(frame.traces),
                               x_padding=0.02, y_padding=0.08)
 
-    def export_plot(self):
-        return self.chart
-
 
 # ---------------------------------------------------------------------------------------------------
 
@@ -590,18 +577,10 @@ class SweepView(LabView):
     name = "Delay sweep"
     tip = "Train each ticked cell at each delay and plot the final held-out accuracy"
 
-    def __init__(self, theme: Theme) -> None:
-        super().__init__(theme)
-        layout = QVBoxLayout(self.page)
-        layout.setContentsMargins(0, 0, 0, 0)
-        self.chart = make_plot(theme, "", "delay (blank steps)", "final accuracy (%)", legend_columns=3)
-        self._no_si_prefix(self.chart)
-        self.curves = {c: pg.PlotDataItem(symbol="o") for c in CELLS}
-        for c in self.curves.values():
-            self.chart.getPlotItem().addItem(c)
-        self.chance_line = threshold_line(theme, theme.bound, "chance")
-        self.chart.getPlotItem().addItem(self.chance_line, ignoreBounds=True)
-        layout.addWidget(self.chart, 1)
+    def build(self) -> None:
+        self.chart = self.add_chart("delay (blank steps)", "final accuracy (%)", legend_columns=3)
+        self.curves = dict(zip(CELLS, self.add_curves(self.chart, _sweep_curve, len(CELLS)), strict=True))
+        self.chance_line = self.add_threshold(self.chart, "bound", "chance")
         row = QHBoxLayout()
         self.status = caption_label()
         self.status.setText("Not run yet. The delays, steps and cells are in the controls (C).")
@@ -610,22 +589,16 @@ class SweepView(LabView):
                                "(the LSTM's forget bias from its model)")
         row.addWidget(self.status, 1)
         row.addWidget(self.button, 0, Qt.AlignmentFlag.AlignTop)
-        layout.addLayout(row)
-        self.apply_theme(theme)
-
-    def charts(self) -> Sequence:
-        return (self.chart,)
+        self.layout.addLayout(row)
 
     def apply_theme(self, theme: Theme) -> None:
         super().apply_theme(theme)
         t = theme
-        style_plot(self.chart, t)
         for i, c in enumerate(CELLS):
             self.curves[c].setPen(curve_pen(t.series[i], t, LINE_STYLES[i]))
             self.curves[c].setSymbolBrush(t.series[i])
             self.curves[c].setSymbolPen(t.foreground)
             self.curves[c].setSymbolSize(t.marker_size)
-        _threshold_style(self.chance_line, t.bound, t)
 
     def draw_points(self, points: Sequence, chance: float, delays: Sequence[int]) -> None:
         entries = []
@@ -643,8 +616,9 @@ class SweepView(LabView):
     def draw(self, frame: LabFrame) -> None:
         """The sweep draws itself when a point arrives (see the scene)."""
 
-    def export_plot(self):
-        return self.chart
+
+def _sweep_curve() -> pg.PlotDataItem:
+    return pg.PlotDataItem(symbol="o")
 
 
 # ---------------------------------------------------------------------------------------------------

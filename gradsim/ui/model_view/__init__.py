@@ -10,8 +10,8 @@ Their states and worker jobs are Qt-free, in :mod:`gradsim.states.model_view` an
 """
 
 from .model import MODEL_FILTER, ModelView
-from .run import RUN_FILTER, RunView
+from .run import RunView
 from .window import _FileWindow, open_model_window, open_run_window, restyle_windows
 
-__all__ = ["MODEL_FILTER", "RUN_FILTER", "ModelView", "RunView", "_FileWindow", "open_model_window",
+__all__ = ["MODEL_FILTER", "ModelView", "RunView", "_FileWindow", "open_model_window",
            "open_run_window", "restyle_windows"]

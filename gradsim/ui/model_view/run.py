@@ -31,7 +31,6 @@ from ..scenes._thresholds import place_threshold_lines, style_threshold_lines, t
 from ..theme import Theme
 from .file_scene import FileScene, caption_label, paint_badge, verdict_badge_label
 
-RUN_FILTER = "gradsim run logs (*.jsonl *.gradsim.jsonl);;All files (*)"
 POLL_MS = 1000
 DEBOUNCE_MS = 150  # a burst of change notifications (one append) becomes one read
 

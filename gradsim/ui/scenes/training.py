@@ -56,6 +56,7 @@ from ..plots import write_csv
 from .base import Scene
 
 _ENGINE = TrainSettings()
+# the Start button's text in each of the session's run states
 START_TEXTS = {"ready": "▶ Start", "training": "❚❚ Pause", "paused": "▶ Resume", "finished": "Finished",
                "stopped": "Stopped"}
 
@@ -64,7 +65,6 @@ class TrainingScene(Scene):
     scene_id = "training"
     title = "Training lab"
     summary = "Two models learn one task; where the gradient does not reach, nothing is learned."
-    has_animation = True
     State = TrainingState
 
     # -- controls ---------------------------------------------------------------------------------
@@ -205,7 +205,8 @@ class TrainingScene(Scene):
         self.step_button.setToolTip("Pause and train exactly one more step (→)")
         self.reset_button = QPushButton("⟲ Reset")
         self.reset_button.setToolTip("Throw the run away and start again from the same seed (R)")
-        for b in (self.start_button, self.step_button, self.reset_button):
+        self.run_buttons = (self.start_button, self.step_button, self.reset_button)
+        for b in self.run_buttons:
             run.addWidget(b)
         self.header_row.addLayout(run)
         self.header_row.setAlignment(run, Qt.AlignmentFlag.AlignTop)
@@ -238,6 +239,13 @@ class TrainingScene(Scene):
         self._size_start_button()
         self._draw_sweep()
         self.draw_now()
+
+    def set_bare(self, bare: bool) -> None:
+        """Frames (a recording, a handout) show the run, not the buttons that drive it: a replay
+        stopped half-way would otherwise carry a "Finished" button."""
+        super().set_bare(bare)
+        for button in self.run_buttons:
+            button.setVisible(not bare)
 
     def _size_start_button(self) -> None:
         """One width for every text the Start button takes: a button that changes size relayouts
@@ -322,12 +330,6 @@ class TrainingScene(Scene):
             return
         self.set_state(new, label, merge_key)
 
-    def train_settings(self) -> tuple[TrainSettings, ...]:
-        return self.state.train_settings()
-
-    def sweep_base(self) -> TrainSettings:
-        return self.state.sweep_base()
-
     # -- the run ------------------------------------------------------------------------------------
     def refresh(self) -> None:
         """A new state: a change of what is trained resets the run and asks for the untrained
@@ -390,8 +392,9 @@ class TrainingScene(Scene):
 
     def _show_run_state(self, state: str) -> None:
         self.start_button.setText(START_TEXTS[state])
-        self.start_button.setEnabled(state not in ("finished", "stopped"))
-        self.step_button.setEnabled(state not in ("finished", "stopped"))
+        can_train = state not in ("finished", "stopped")  # an ended run trains no further; Reset starts again
+        self.start_button.setEnabled(can_train)
+        self.step_button.setEnabled(can_train)
 
     # -- replaying the run on show (recording an animation, issue 19) ---------------------------------
     # The animation of the lab is the run on show played back, a loaded run or one trained here:
@@ -492,10 +495,6 @@ class TrainingScene(Scene):
         points = self.sweep.points
         chance = points[0].chance if points else self.state.chance
         self.sweep_view.draw_points(points, chance, self.state.sweep_delays)
-
-    @property
-    def sweep_points(self) -> list:
-        return self.sweep.points
 
     # -- files --------------------------------------------------------------------------------------
     def save_run_to(self, path: str | Path) -> bool:
