@@ -670,6 +670,7 @@ class ThresholdLabels:
         self.in_legend: set[str] = set()
         self._spans: dict[str, dict[str, tuple[float, float]]] = {}  # label -> curve-free end -> x span
         self._ends: dict[str, str] = {}  # label -> the end it sits at
+        self._margin = 0.0  # the cursor clearance in x units
 
     def label_height_px(self) -> float:
         return max(line.label.textItem.boundingRect().height() for line in self.lines.values())
