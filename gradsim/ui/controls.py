@@ -194,6 +194,16 @@ class ThresholdBox(QGroupBox):
         self.explode_exp.setValue(int(round(math.log10(explode))))
 
 
+def form_box(title: str, rows: Sequence[tuple[str, QWidget]]) -> QGroupBox:
+    """A titled box of labelled controls, one a row, the fields growing with the panel."""
+    box = QGroupBox(title)
+    form = QFormLayout(box)
+    form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+    for label, widget in rows:
+        form.addRow(label, widget)
+    return box
+
+
 SEED_TIP = ("Random seed of weights and inputs: the same seed gives the same picture "
             "(a preset's claim holds on every seed)")
 

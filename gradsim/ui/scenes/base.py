@@ -402,8 +402,9 @@ class Scene(QWidget):
         return None
 
     def scenario_document(self) -> dict | None:
-        """A ``gradsim.scenario/1`` document of the current state, if the scene has one."""
-        return None
+        """A ``gradsim.scenario/1`` document of the current state, if the scene's state makes one."""
+        document = getattr(self._state, "scenario_document", None)
+        return document() if document is not None else None
 
     def open_scenario(self, scenario) -> bool:
         """Show a loaded scenario; return False if this scene does not take scenarios."""

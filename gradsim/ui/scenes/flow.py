@@ -13,10 +13,8 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
-    QFormLayout,
     QGraphicsItem,
     QGridLayout,
-    QGroupBox,
     QLabel,
     QSplitter,
     QVBoxLayout,
@@ -35,8 +33,8 @@ from ...states.flow import (
     FlowState,
     compute_flow,
 )
-from ..chain import ChainView, ThresholdPair, fit_legend, log_bounds, show_legend
-from ..controls import Badge, Choice, ReadoutLabel, SeedBox, SliderSpin
+from ..chain import ChainView, ThresholdPair, fit_legend, log_bounds, set_marks, show_legend
+from ..controls import Badge, Choice, ReadoutLabel, SeedBox, SliderSpin, form_box
 from ..plots import (
     clean_log10,
     curve_pen,
@@ -47,15 +45,6 @@ from ..plots import (
     style_plot,
 )
 from .base import Scene
-
-
-def _set_marks(marks: pg.ScatterPlotItem, x: np.ndarray, y: np.ndarray, size: float) -> None:
-    """Show these markers, or none. Most results have none, and a scatter that stays empty is
-    left alone (an empty ``setData`` still costs a tenth of a millisecond per marker kind)."""
-    if x.size or marks.data.size:
-        marks.setData(x=x, y=y, size=size)
-    marks.setVisible(bool(x.size))
-
 
 UNBOUNDED = 16777215  # QWIDGETSIZE_MAX: a widget without a maximum size
 BOUND_LABEL = "bound (c‖W_hh‖₂)ᵀ⁻ᵗ"
@@ -74,9 +63,6 @@ class FlowScene(Scene):
         self.make_preset_box(layout, "Ready-made configurations: the seeds' things to try and more; "
                                      "each holds on every seed")
 
-        net = QGroupBox("Network")
-        form = QFormLayout(net)
-        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         d = FlowState()
         self.activation = Choice([(a, get_activation(a).label) for a in ACTIVATIONS], d.activation,
                                  tooltip="f in hₜ = f(W_hh hₜ₋₁ + W_xh xₜ). Sigmoid's derivative is at most 0.25.")
@@ -89,14 +75,10 @@ class FlowScene(Scene):
         self.input_scale = SliderSpin(0.0, 3.0, 0.05, d.input_scale,
                                       tooltip="Standard deviation of the inputs xₜ; large inputs saturate tanh and sigmoid")
         self.seed = SeedBox(d.seed)
-        form.addRow("Activation", self.activation)
-        form.addRow("Weight scale", self.scale)
-        form.addRow("Steps T", self.steps)
-        form.addRow("Hidden n", self.hidden)
-        form.addRow("Initialiser", self.init)
-        form.addRow("Input scale", self.input_scale)
-        form.addRow("Seed", self.seed)
-        layout.addWidget(net)
+        layout.addWidget(form_box("Network", [
+            ("Activation", self.activation), ("Weight scale", self.scale), ("Steps T", self.steps),
+            ("Hidden n", self.hidden), ("Initialiser", self.init), ("Input scale", self.input_scale),
+            ("Seed", self.seed)]))
 
         self.make_threshold_box(layout)
         self.make_pulse_controls(layout, "Send the gradient backward from L (Space)")
@@ -238,9 +220,6 @@ class FlowScene(Scene):
         self.set_state(new, f"open {scenario.name or 'scenario'}")
         return True
 
-    def scenario_document(self) -> dict:
-        return self.state.scenario_document()
-
     # -- compute and draw ------------------------------------------------------------------------------
     def refresh(self) -> None:
         self.request(compute_flow, self.state.job())
@@ -263,11 +242,11 @@ class FlowScene(Scene):
         bound_y = np.clip(bound, floor - 5, None) if show_bound else np.zeros(0)
         self.bound_curve.setData(x if show_bound else np.zeros(0), bound_y)
         below = r.underflow | r.overflow
-        _set_marks(self.below_float, x[below], y[below], t.marker_size)
-        _set_marks(self.zero_marks, x[zero], y[zero], t.marker_size)
+        set_marks(self.below_float, x[below], y[below], t.marker_size)
+        set_marks(self.zero_marks, x[zero], y[zero], t.marker_size)
         over = r.forward_overflow
         top = max(hi_data, math.log10(explode)) + 0.5
-        _set_marks(self.overflow_marks, x[over], np.full(int(over.sum()), top), t.marker_size)
+        set_marks(self.overflow_marks, x[over], np.full(int(over.sum()), top), t.marker_size)
         # what the threshold labels must keep clear of
         self._drawn = [(x, y), (x if show_bound else np.zeros(0), bound_y), (x[over], np.full(int(over.sum()), top))]
         self.threshold_lines.set_values(vanish, explode)

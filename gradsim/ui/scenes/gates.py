@@ -29,9 +29,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QButtonGroup,
-    QFormLayout,
     QGraphicsItem,
-    QGroupBox,
     QHBoxLayout,
     QLabel,
     QSizePolicy,
@@ -65,8 +63,8 @@ from ...states.gates import (
     reach_sentence,
     reach_text,
 )
-from ..chain import LanesView, ThresholdPair, fit_legend, log_bounds, show_legend
-from ..controls import Badge, Choice, SeedBox, SliderSpin
+from ..chain import LanesView, ThresholdPair, fit_legend, log_bounds, set_marks, show_legend
+from ..controls import Badge, Choice, SeedBox, SliderSpin, form_box
 from ..plots import (
     clean_log10,
     colormap,
@@ -597,6 +595,41 @@ def badge_row(models: tuple[Model, ...], text) -> tuple[QWidget, dict[str, Badge
     return row, badges
 
 
+def chart_marks(chart, theme: Theme) -> tuple[pg.ScatterPlotItem, pg.ScatterPlotItem, pg.InfiniteLine, ThresholdPair]:
+    """A comparison chart's markers (beyond float64, exact zeros), its pulse cursor and its threshold
+    lines (their labels keep clear of the cursor), the cursor and the lines hidden until the first
+    result (the first one loads torch: a few seconds)."""
+    item = chart.getPlotItem()
+    below_float, zero_marks = pg.ScatterPlotItem(symbol="t"), pg.ScatterPlotItem(symbol="x")
+    item.addItem(below_float)
+    item.addItem(zero_marks)
+    cursor = pg.InfiniteLine(angle=90, movable=False)
+    lines = ThresholdPair(chart, theme, cursor=cursor)
+    item.addItem(cursor, ignoreBounds=True)
+    for it in (*lines.lines, cursor):
+        it.setVisible(False)
+    return below_float, zero_marks, cursor, lines
+
+
+def show_marks(view, below: tuple[list, list], zero: tuple[list, list]) -> tuple[bool, bool]:
+    """Put the curves' beyond-float64 and exact-zero markers (lists of x and y arrays per curve) on
+    ``view.below_float`` and ``view.zero_marks``; whether there are any of each."""
+    shown = []
+    for marks, (xs, ys) in ((view.below_float, below), (view.zero_marks, zero)):
+        x = np.concatenate(xs)
+        set_marks(marks, x, np.concatenate(ys), view.theme.marker_size)
+        shown.append(bool(x.size))
+    return shown[0], shown[1]
+
+
+def marks_legend(view, below: bool, below_text: str, zero: bool) -> list:
+    """The legend entries of the markers on show, then of the threshold lines whose labels found no place."""
+    entries = [(view.below_float, below_text)] if below else []
+    if zero:
+        entries.append((view.zero_marks, "exactly 0"))
+    return entries + view.threshold_lines.legend_entries()
+
+
 class SplitOrTabs:
     """Two views one above the other in a splitter when there is room, or on two tabs on a short or
     narrow screen (a projector at 1024x768): :meth:`arrange` moves the widgets, nothing is built
@@ -661,30 +694,19 @@ class GatesScene(Scene):
                                      "holds on every seed")
         d = GatesState()
 
-        lstm = QGroupBox("LSTM")
-        lf = QFormLayout(lstm)
-        lf.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         self.forget_bias = SliderSpin(*FORGET_BIAS_RANGE, 0.1, d.forget_bias, decimals=1,
                                       tooltip="Bias of the LSTM's forget gate: f = σ(bias + …). At 0 the gate is "
                                               "about ½ and the cell state forgets; at 3 it is about 0.95 and the "
                                               "gradient travels far along the cell state")
-        lf.addRow("Forget bias", self.forget_bias)
-        layout.addWidget(lstm)
-
-        self.residual_box = QGroupBox("Residual RNN")
-        rf = QFormLayout(self.residual_box)
-        rf.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        layout.addWidget(form_box("LSTM", [("Forget bias", self.forget_bias)]))
         self.residual_scale = SliderSpin(*RESIDUAL_SCALE_RANGE, 0.01, d.residual_scale,
                                          tooltip="α in hₜ = hₜ₋₁ + α f(W_hh hₜ₋₁ + W_xh xₜ): the size of the correction "
                                                  "added to the identity. Small α keeps the gradient near the identity's "
                                                  "× 1; at α = 1 the state drifts into saturation over long sequences "
                                                  "and the correction can stretch the gradient")
-        rf.addRow("Scale α", self.residual_scale)
+        self.residual_box = form_box("Residual RNN", [("Scale α", self.residual_scale)])
         layout.addWidget(self.residual_box)
 
-        net = QGroupBox("All cells")
-        form = QFormLayout(net)
-        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         self.steps = SliderSpin(1, APP_MAX_STEPS, 1, d.steps, integer=True, tooltip="Sequence length T")
         self.hidden = SliderSpin(1, APP_MAX_HIDDEN, 1, d.hidden, integer=True,
                                  tooltip="Hidden size n, the same for every cell")
@@ -698,13 +720,9 @@ class GatesScene(Scene):
                                 tooltip="Weight scale of W_hh: spectral radius for Gaussian, gain for orthogonal "
                                         "and identity, multiplier for PyTorch default")
         self.seed = SeedBox(d.seed)
-        form.addRow("Steps T", self.steps)
-        form.addRow("Hidden n", self.hidden)
-        form.addRow("Input scale", self.input_scale)
-        form.addRow("Initialiser", self.init)
-        form.addRow("Weight scale", self.scale)
-        form.addRow("Seed", self.seed)
-        layout.addWidget(net)
+        layout.addWidget(form_box("All cells", [
+            ("Steps T", self.steps), ("Hidden n", self.hidden), ("Input scale", self.input_scale),
+            ("Initialiser", self.init), ("Weight scale", self.scale), ("Seed", self.seed)]))
 
         self.make_threshold_box(layout)
         self.make_pulse_controls(layout, "Send the gradient backward from L through every cell (Space)")
@@ -738,16 +756,8 @@ class GatesScene(Scene):
             self.curves[c.key] = pg.PlotDataItem(connect="finite", skipFiniteCheck=True)
         for c in sorted(CURVES, key=lambda c: not c.dashed):  # dashed curves under the solid ones
             item.addItem(self.curves[c.key])
-        self.below_float = pg.ScatterPlotItem(symbol="t")
-        self.zero_marks = pg.ScatterPlotItem(symbol="x")
-        item.addItem(self.below_float)
-        item.addItem(self.zero_marks)
-        self.cursor = pg.InfiniteLine(angle=90, movable=False)
-        self.threshold_lines = ThresholdPair(self.chart, t, cursor=self.cursor)
+        self.below_float, self.zero_marks, self.cursor, self.threshold_lines = chart_marks(self.chart, t)
         self.vanish_line, self.explode_line = self.threshold_lines.lines
-        item.addItem(self.cursor, ignoreBounds=True)
-        for it in (self.vanish_line, self.explode_line, self.cursor):
-            it.setVisible(False)  # until the first result (the first one loads torch: a few seconds)
         self.lanes.follow(item)  # step t of the lanes sits above step t of the chart
         item.getViewBox().sigResized.connect(self._on_chart_resized)
         self.diagrams = CellDiagrams(t)
@@ -934,9 +944,6 @@ class GatesScene(Scene):
         self.set_state(new, f"open {scenario.name or 'scenario'}")
         return True
 
-    def scenario_document(self) -> dict:
-        return self.state.scenario_document()
-
     # -- compute and draw ------------------------------------------------------------------------------
     def refresh(self) -> None:
         self.request(compute_gates, self.state.job())
@@ -975,15 +982,9 @@ class GatesScene(Scene):
             zero_y.append(y[zero])
         self._drawn = drawn
         self.cursor.setVisible(True)
-        bx, by = np.concatenate(below_x), np.concatenate(below_y)
-        zx, zy = np.concatenate(zero_x), np.concatenate(zero_y)
-        self.below_float.setData(x=bx, y=by, size=t.marker_size)
-        self.below_float.setVisible(bool(bx.size))
-        self.zero_marks.setData(x=zx, y=zy, size=t.marker_size)
-        self.zero_marks.setVisible(bool(zx.size))
+        self._marks = show_marks(self, (below_x, below_y), (zero_x, zero_y))
         self.threshold_lines.set_values(vanish, explode)
-        self._y_span = self.threshold_lines.y_span(lo_data, hi_data, floor if zx.size else None)
-        self._marks = (bool(bx.size), bool(zx.size))
+        self._y_span = self.threshold_lines.y_span(lo_data, hi_data, floor if self._marks[1] else None)
         self._frame(steps, decide_legend=True)
 
         self.lanes.set_lanes([c.lane for c in CURVES], [logs[c.key] for c in CURVES])
@@ -1009,11 +1010,7 @@ class GatesScene(Scene):
 
     def _update_legend(self, below: bool, zero: bool) -> None:
         entries = [(self.curves[c.key], c.legend) for c in CURVES]
-        if below:
-            entries.append((self.below_float, "beyond float64 (exact log shown)"))
-        if zero:
-            entries.append((self.zero_marks, "exactly 0"))
-        entries += self.threshold_lines.legend_entries()
+        entries += marks_legend(self, below, "beyond float64 (exact log shown)", zero)
         self._legend_key = show_legend(self.chart, entries, self.theme, 4, self._legend_key,
                                        lambda: style_plot(self.chart, self.theme))
 

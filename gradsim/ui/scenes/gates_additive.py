@@ -37,7 +37,7 @@ from ...states.gates import (
     reach_sentence,
     subscript,
 )
-from ..chain import ThresholdPair, fit_legend, log_bounds, show_legend
+from ..chain import fit_legend, log_bounds, show_legend
 from ..plots import (
     clean_log10,
     curve_pen,
@@ -48,7 +48,7 @@ from ..plots import (
     style_plot,
 )
 from ..theme import Theme
-from .gates import CellDiagrams, SplitOrTabs, badge_row
+from .gates import CellDiagrams, SplitOrTabs, badge_row, chart_marks, marks_legend, show_marks
 
 ADDITIVE_MODELS: tuple[Model, ...] = models_of(ADDITIVE)
 PATH_MODELS: tuple[Model, ...] = tuple(m for m in ADDITIVE_MODELS if m.key in ("rnn", "residual", "attention"))
@@ -117,18 +117,10 @@ class AdditivePage(QWidget):
         item.addItem(self.curves[BOUND])  # under the curves, attention's on top of all
         for m in sorted(ADDITIVE_MODELS, key=lambda m: m.key == "attention"):
             item.addItem(self.curves[m.key])
-        self.below_float = pg.ScatterPlotItem(symbol="t")
-        self.zero_marks = pg.ScatterPlotItem(symbol="x")
-        item.addItem(self.below_float)
-        item.addItem(self.zero_marks)
-        self.cursor = pg.InfiniteLine(angle=90, movable=False)
-        # the labels keep clear of the cursor too: at rest it stands at the far end (step 1), where
-        # the labels sit first
-        self.threshold_lines = ThresholdPair(self.chart, theme, cursor=self.cursor)
+        # the threshold labels keep clear of the cursor: at rest it stands at the far end (step 1),
+        # where the labels sat first
+        self.below_float, self.zero_marks, self.cursor, self.threshold_lines = chart_marks(self.chart, theme)
         self.vanish_line, self.explode_line = self.threshold_lines.lines
-        item.addItem(self.cursor, ignoreBounds=True)
-        for it in (self.vanish_line, self.explode_line, self.cursor):
-            it.setVisible(False)
         item.getViewBox().sigResized.connect(self._on_chart_resized)
         self.chart.setToolTip("‖dL/dxₜ‖, the gradient of the loss reaching the input at step t, against how many "
                               "steps back from the loss that input is. The dashed curve beside attention's is the "
@@ -218,15 +210,9 @@ class AdditivePage(QWidget):
         self.curves[BOUND].setData(x, bound)
         drawn.append((x, bound))
         self._drawn = drawn
-        bx, by = np.concatenate(below_x), np.concatenate(below_y)
-        zx, zy = np.concatenate(zero_x), np.concatenate(zero_y)
-        self.below_float.setData(x=bx, y=by, size=t.marker_size)
-        self.below_float.setVisible(bool(bx.size))
-        self.zero_marks.setData(x=zx, y=zy, size=t.marker_size)
-        self.zero_marks.setVisible(bool(zx.size))
+        self._marks = show_marks(self, (below_x, below_y), (zero_x, zero_y))
         self.threshold_lines.set_values(vanish, explode)
-        self._y_span = self.threshold_lines.y_span(lo_data, hi_data, floor if zx.size else None)
-        self._marks = (bool(bx.size), bool(zx.size))
+        self._y_span = self.threshold_lines.y_span(lo_data, hi_data, floor if self._marks[1] else None)
         self._frame(steps, decide_legend=True)
         self.diagrams.set_paths(r)
         self.show_step(self._cursor_step)
@@ -244,11 +230,7 @@ class AdditivePage(QWidget):
     def _update_legend(self, below: bool, zero: bool) -> None:
         entries = [(self.curves[m.key], m.name) for m in ADDITIVE_MODELS]
         entries.append((self.curves[BOUND], "attention's bound (∝ aₜ)"))
-        if below:
-            entries.append((self.below_float, "leaves float64 (exact log shown)"))
-        if zero:
-            entries.append((self.zero_marks, "exactly 0"))
-        entries += self.threshold_lines.legend_entries()
+        entries += marks_legend(self, below, "leaves float64 (exact log shown)", zero)
         self._legend_key = show_legend(self.chart, entries, self.theme, 3, self._legend_key,
                                        lambda: style_plot(self.chart, self.theme))
 
