@@ -95,6 +95,17 @@ def _table(headers: list[str], tips: list[str]) -> QTableWidget:
     return table
 
 
+def _chart_over_table(chart, table: QTableWidget) -> QWidget:
+    """A view's page: its chart taking the height, its table under it."""
+    page = QWidget()
+    layout = QVBoxLayout(page)
+    layout.setContentsMargins(0, 0, 0, 0)
+    layout.setSpacing(4)
+    layout.addWidget(chart, 1)
+    layout.addWidget(table, 0)
+    return page
+
+
 def short_reading(reading: str) -> str:
     """The engine's reading of a wᵀ without its first word where the number says it already
     ("explodes: training will diverge" beside 3,325 reads "training will diverge"): the table then
@@ -242,13 +253,7 @@ class ScalarScene(Scene):
             tpi.addItem(item)
         tpi.addItem(self.trace_cursor, ignoreBounds=True)
         self.trace_chart.set_legend([(self.trace_curve, "dhₜ/dh₀ (the trace)"), (self.trace_power, "wᵗ")])
-        trace = QWidget()
-        tl = QVBoxLayout(trace)
-        tl.setContentsMargins(0, 0, 0, 0)
-        tl.setSpacing(4)
-        tl.addWidget(self.trace_chart, 1)
-        tl.addWidget(self.trace_table, 0)
-        self.tabs.addTab(trace, VIEW_TITLES["trace"])
+        self.tabs.addTab(_chart_over_table(self.trace_chart, self.trace_table), VIEW_TITLES["trace"])
 
         # activations
         self.act_chart = make_plot(t, "", "pre-activation z", "f′(z)", legend_columns=5)
@@ -267,13 +272,7 @@ class ScalarScene(Scene):
                                  "the best case after 50 steps"])
         self.act_table.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.act_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-        acts = QWidget()
-        al = QVBoxLayout(acts)
-        al.setContentsMargins(0, 0, 0, 0)
-        al.setSpacing(4)
-        al.addWidget(self.act_chart, 1)
-        al.addWidget(self.act_table, 0)
-        self.tabs.addTab(acts, VIEW_TITLES["activations"])
+        self.tabs.addTab(_chart_over_table(self.act_chart, self.act_table), VIEW_TITLES["activations"])
 
         # feedforward vs recurrent
         self.ff_chart = make_plot(t, "", "layer / step t", "|product| (log scale)", log_y=True, legend_columns=2)
