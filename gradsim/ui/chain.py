@@ -25,8 +25,9 @@ from PySide6.QtCore import QObject, QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QBrush, QColor, QFontMetricsF, QPen
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsRectItem
 
+from ..engine.thresholds import threshold_text
 from ..formatting import subscript
-from .plots import colormap, format_power, power_label, style_plot
+from .plots import colormap, curve_pen, format_power, power_label, style_plot, threshold_line
 from .theme import Theme
 
 
@@ -653,12 +654,23 @@ class ThresholdLabels:
     (:meth:`headroom`). Along the line, each goes to the end (right or left) where no curve passes
     through the label's box. When neither end is free the label is hidden and :attr:`in_legend`
     names it, for the legend to carry it instead.
+
+    With a ``cursor`` (the pulse's vertical line) a label also keeps clear of it: of the free ends
+    it takes one the cursor does not cross, and :meth:`follow_cursor` moves it to the other free end
+    when the cursor comes onto it (a label never hides in the legend because of the cursor).
     """
 
-    def __init__(self, chart_plot: pg.PlotItem, vanish_line: pg.InfiniteLine, explode_line: pg.InfiniteLine) -> None:
+    CURSOR_CLEARANCE_PX = 6
+
+    def __init__(self, chart_plot: pg.PlotItem, vanish_line: pg.InfiniteLine, explode_line: pg.InfiniteLine,
+                 cursor: pg.InfiniteLine | None = None) -> None:
         self.plot = chart_plot
         self.lines = {"vanish": vanish_line, "explode": explode_line}
+        self.cursor = cursor
         self.in_legend: set[str] = set()
+        self._spans: dict[str, dict[str, tuple[float, float]]] = {}  # label -> curve-free end -> x span
+        self._ends: dict[str, str] = {}  # label -> the end it sits at
+        self._margin = 0.0  # the cursor clearance in x units
 
     def label_height_px(self) -> float:
         return max(line.label.textItem.boundingRect().height() for line in self.lines.values())
@@ -682,7 +694,9 @@ class ThresholdLabels:
         if vb.width() <= 1 or vb.height() <= 1:
             return
         px, py = (x1 - x0) / vb.width(), (y1 - y0) / vb.height()  # units per pixel
+        self._margin = self.CURSOR_CLEARANCE_PX * px
         drawn = [(np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)) for x, y in curves()]
+        self._spans, self._ends = {}, {}
         for name, line in self.lines.items():
             label = line.label
             box = label.textItem.boundingRect()
@@ -690,12 +704,13 @@ class ThresholdLabels:
             value = line.value()
             above = name == "explode"
             lo, hi = (value, value + height) if above else (value - height, value)
-            spot = None
+            free = {}
             for end in ("right", "left"):
                 a, b = (x1 - width, x1) if end == "right" else (x0, x0 + width)
                 if lo >= y0 and hi <= y1 and not _any_curve_in(drawn, a, b, lo, hi):
-                    spot = end
-                    break
+                    free[end] = (a, b)
+            self._spans[name] = free
+            spot = next((end for end in free if not self._cursor_on(free[end])), next(iter(free), None))
             if decide_legend:
                 self.in_legend.discard(name)
                 if spot is None:
@@ -703,12 +718,131 @@ class ThresholdLabels:
             if spot is None and name not in self.in_legend:
                 spot = "right"  # a resize took its room: keep it in the plot until the next result
             label.setVisible(name not in self.in_legend)
-            if spot is None:
+            if spot is not None:
+                self._put(name, spot)
+
+    def follow_cursor(self) -> None:
+        """The cursor moved: a label it now crosses goes to its other free end, if the cursor is clear
+        of that one (nothing is computed from the curves: cheap enough for every animation frame)."""
+        for name, end in self._ends.items():
+            spans = self._spans.get(name, {})
+            if end not in spans or not self._cursor_on(spans[end]):
                 continue
-            anchor = (1.0 if spot == "right" else 0.0, 1.0 if above else 0.0)
-            label.setPosition(0.985 if spot == "right" else 0.015)
-            label.anchors = [anchor, anchor]
-            label.updatePosition()
+            other = "left" if end == "right" else "right"
+            if other in spans and not self._cursor_on(spans[other]):
+                self._put(name, other)
+
+    def _cursor_on(self, span: tuple[float, float]) -> bool:
+        if self.cursor is None or not self.cursor.isVisible():
+            return False
+        x = self.cursor.value()
+        return span[0] - self._margin <= x <= span[1] + self._margin
+
+    def _put(self, name: str, end: str) -> None:
+        self._ends[name] = end
+        label = self.lines[name].label
+        anchor = (1.0 if end == "right" else 0.0, 1.0 if name == "explode" else 0.0)
+        label.setPosition(0.985 if end == "right" else 0.015)
+        label.anchors = [anchor, anchor]
+        label.updatePosition()
+
+
+class ThresholdPair:
+    """The vanishing and exploding lines of a log10 chart of gradient norms (flow, gates and the
+    additive comparison share it): drawn over the curves without widening the range, named where no
+    curve (nor the ``cursor``) runs, carried by the legend where no place is free, restyled with the
+    theme and relabelled only when the thresholds change (a label's new text costs a second paint)."""
+
+    def __init__(self, chart, theme: Theme, explode_below: bool = False,
+                 cursor: pg.InfiniteLine | None = None) -> None:
+        self.chart = chart
+        item = chart.getPlotItem()
+        self.vanish_line = threshold_line(theme, theme.vanish, "vanishing threshold")
+        self.explode_line = threshold_line(theme, theme.explode, "exploding threshold", below=explode_below)
+        self.labels = ThresholdLabels(item, self.vanish_line, self.explode_line, cursor)
+        self.proxies = {"vanish": pg.PlotDataItem(), "explode": pg.PlotDataItem()}  # legend entries, never drawn
+        self.values: tuple[float, float] | None = None  # the thresholds drawn
+        for line in self.lines:
+            item.addItem(line, ignoreBounds=True)
+
+    @property
+    def lines(self) -> tuple[pg.InfiniteLine, pg.InfiniteLine]:
+        return self.vanish_line, self.explode_line
+
+    def apply_theme(self, theme: Theme) -> None:
+        for name, line, colour in (("vanish", self.vanish_line, theme.vanish),
+                                   ("explode", self.explode_line, theme.explode)):
+            pen = curve_pen(colour, theme, Qt.PenStyle.DashLine, 0.75)
+            line.setPen(pen)
+            self.proxies[name].setPen(pen)
+            line.label.setColor(colour)
+            line.label.setFont(theme.qfont(theme.small_px))
+
+    def set_values(self, vanish: float, explode: float) -> None:
+        """Show these thresholds (the lines become visible with the first result)."""
+        for line in self.lines:
+            line.setVisible(True)
+        if (vanish, explode) == self.values:
+            return
+        self.values = (vanish, explode)
+        self.vanish_line.setValue(math.log10(vanish))
+        self.explode_line.setValue(math.log10(explode))
+        self.vanish_line.label.setFormat(f"vanishing threshold {threshold_text(vanish)}")
+        self.explode_line.label.setFormat(f"exploding threshold {threshold_text(explode)}")
+
+    def y_span(self, lo_data: float, hi_data: float, zero_floor: float | None = None) -> tuple[float, float]:
+        """The y range the data and both lines need; ``zero_floor`` where exact zeros are drawn."""
+        vanish, explode = self.values
+        lo = min(lo_data, math.log10(vanish)) if zero_floor is None else zero_floor - 0.5
+        return lo, max(hi_data, math.log10(explode))
+
+    def frame(self, x_last: float, y_span: tuple[float, float],
+              curves: Callable[[], list[tuple[np.ndarray, np.ndarray]]], decide_legend: bool) -> None:
+        """x from 0 to ``x_last`` (padded), y with room beyond each line for its label; the labels placed."""
+        item = self.chart.getPlotItem()
+        lo, hi = y_span
+        height = item.getViewBox().height()
+        head = self.labels.headroom(hi - lo, height if height > 50 else 300.0)
+        pad = max(0.5, 0.015 * x_last)
+        item.setRange(xRange=(-pad, x_last + pad), yRange=(lo - head, hi + head), padding=0)
+        self.labels.place(curves, decide_legend)
+
+    def legend_entries(self) -> list:
+        """The legend's entries for the lines whose labels found no free place."""
+        vanish, explode = self.values
+        return [(self.proxies[name], f"{word} threshold {threshold_text(value)}")
+                for name, word, value in (("vanish", "vanishing", vanish), ("explode", "exploding", explode))
+                if name in self.labels.in_legend]
+
+
+def set_marks(marks: pg.ScatterPlotItem, x: np.ndarray, y: np.ndarray, size: float) -> None:
+    """Show these markers, or none. Most results have none, and a scatter that stays empty is
+    left alone (an empty ``setData`` still costs a tenth of a millisecond per marker kind)."""
+    if x.size or marks.data.size:
+        marks.setData(x=x, y=y, size=size)
+    marks.setVisible(bool(x.size))
+
+
+def log_bounds(logs: Sequence[np.ndarray], vanish: float) -> tuple[float, float, float]:
+    """The lowest and highest finite log10 value of the curves (-1 and 1 when none is finite), and
+    the floor where exact zeros are drawn: a decade below the lower of the lowest and the vanishing
+    threshold."""
+    finite = np.concatenate([v[np.isfinite(v)] for v in logs])
+    lo = float(finite.min()) if finite.size else -1.0
+    hi = float(finite.max()) if finite.size else 1.0
+    return lo, hi, min(lo, math.log10(vanish)) - 1.0
+
+
+def show_legend(chart, entries: list, theme: Theme, columns: int, shown_key, restyle: Callable[[], None]):
+    """Show these ``(item, label)`` entries unless the legend shows them already in this theme's type
+    (rebuilding a legend relayouts the chart and costs more than its curves); returns the key to
+    pass as ``shown_key`` next time. ``restyle`` styles the chart again after a rebuild."""
+    key = (tuple(label for _item, label in entries), theme.name, theme.small_px)
+    if key != shown_key:
+        chart.set_legend(entries)
+        restyle()
+        fit_legend(chart, columns)
+    return key
 
 
 def _any_curve_in(curves: list[tuple[np.ndarray, np.ndarray]], a: float, b: float, lo: float, hi: float) -> bool:
@@ -728,7 +862,8 @@ def _any_curve_in(curves: list[tuple[np.ndarray, np.ndarray]], a: float, b: floa
     return False
 
 
-__all__ = ["BackwardPulse", "ChainView", "LanesView", "ThresholdLabels", "TimeStrip", "decade_ticks", "power_label"]
+__all__ = ["BackwardPulse", "ChainView", "LanesView", "ThresholdLabels", "ThresholdPair", "TimeStrip", "decade_ticks",
+           "log_bounds", "power_label", "set_marks", "show_legend"]
 
 
 def fit_legend(chart, most: int) -> None:

@@ -6,7 +6,8 @@ takes typing. Both stay in sync and emit one ``valueChanged(float)``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
 
 from PySide6.QtCore import QEvent, QSize, Qt, Signal
 from PySide6.QtGui import QAbstractTextDocumentLayout, QFontMetrics, QPainter, QPalette, QTextDocument
@@ -16,6 +17,7 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
+    QLabel,
     QPushButton,
     QSizePolicy,
     QSlider,
@@ -168,20 +170,17 @@ class ThresholdBox(QGroupBox):
     changed = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
-        import math
-
         from ..engine.thresholds import EXPLODE_THRESHOLD, VANISH_THRESHOLD
 
         super().__init__("Thresholds", parent)
         form = QFormLayout(self)
         self.vanish_exp = PowerSpinBox()
         self.vanish_exp.setRange(-300, -1)
-        self.vanish_exp.setValue(int(round(math.log10(VANISH_THRESHOLD))))
         self.vanish_exp.setToolTip("Below this the gradient counts as vanished")
         self.explode_exp = PowerSpinBox()
         self.explode_exp.setRange(1, 300)
-        self.explode_exp.setValue(int(round(math.log10(EXPLODE_THRESHOLD))))
         self.explode_exp.setToolTip("Above this the gradient counts as exploding")
+        self.show_thresholds(VANISH_THRESHOLD, EXPLODE_THRESHOLD)
         form.addRow("Vanishing below", self.vanish_exp)
         form.addRow("Exploding above", self.explode_exp)
         self.vanish_exp.valueChanged.connect(lambda _v: self.changed.emit())
@@ -190,38 +189,112 @@ class ThresholdBox(QGroupBox):
     def thresholds(self) -> tuple[float, float]:
         return 10.0 ** self.vanish_exp.value(), 10.0 ** self.explode_exp.value()
 
+    def show_thresholds(self, vanish: float, explode: float) -> None:
+        self.vanish_exp.setValue(int(round(math.log10(vanish))))
+        self.explode_exp.setValue(int(round(math.log10(explode))))
 
-class PulseControls(QGroupBox):
-    """Play / step / rewind buttons and a speed slider driving a ``chain.BackwardPulse``."""
 
-    def __init__(self, pulse, play_tip: str, speed: int = 10, parent: QWidget | None = None) -> None:
-        super().__init__("Backward animation", parent)
-        self.pulse = pulse
+def form_box(title: str, rows: Sequence[tuple[str, QWidget]]) -> QGroupBox:
+    """A titled box of labelled controls, one a row, the fields growing with the panel."""
+    box = QGroupBox(title)
+    form = QFormLayout(box)
+    form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+    for label, widget in rows:
+        form.addRow(label, widget)
+    return box
+
+
+SEED_TIP = ("Random seed of weights and inputs: the same seed gives the same picture "
+            "(a preset's claim holds on every seed)")
+
+
+class SeedBox(QSpinBox):
+    """A scene's random seed, 0 ... 999,999 (every seeded scene takes the same range)."""
+
+    def __init__(self, value: int = 0, tooltip: str = SEED_TIP, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setRange(0, 999_999)
+        self.setValue(value)
+        self.setToolTip(tooltip)
+
+
+class AnimationControls(QGroupBox):
+    """Play / step back / step on / rewind buttons and a speed slider: the one set of animation
+    controls (the backward pulse of flow and gates, the scalar scene's trace). The buttons call
+    ``play``, ``step(-1)``, ``step(1)`` and ``rewind``; :meth:`set_playing` turns Play into Pause."""
+
+    def __init__(self, title: str, tips: tuple[str, str, str, str], speed: SliderSpin,
+                 play: Callable[[], None], step: Callable[[int], None], rewind: Callable[[], None],
+                 parent: QWidget | None = None) -> None:
+        super().__init__(title, parent)
         layout = QVBoxLayout(self)
         row = QHBoxLayout()
         self.play_button = QPushButton("▶ Play")
-        self.play_button.setToolTip(play_tip)
         self.back_button = QPushButton("◀")
-        self.back_button.setToolTip("Step toward the loss (←)")
         self.fwd_button = QPushButton("▶|")
-        self.fwd_button.setToolTip("Step back in time (→)")
         self.rewind_button = QPushButton("⟲")
-        self.rewind_button.setToolTip("Rewind to the loss (R)")
-        for button in (self.play_button, self.back_button, self.fwd_button, self.rewind_button):
+        for button, tip in zip((self.play_button, self.back_button, self.fwd_button, self.rewind_button), tips,
+                               strict=True):
+            button.setToolTip(tip)
             row.addWidget(button)
         layout.addLayout(row)
         form = QFormLayout()
-        self.speed = SliderSpin(1, 200, 1, speed, integer=True, suffix=" steps/s",
-                                tooltip="How many time steps the pulse crosses per second")
+        self.speed = speed
         form.addRow("Speed", self.speed)
         layout.addLayout(form)
+        self.play_button.clicked.connect(play)
+        self.back_button.clicked.connect(lambda: step(-1))
+        self.fwd_button.clicked.connect(lambda: step(1))
+        self.rewind_button.clicked.connect(rewind)
+
+    def set_playing(self, playing: bool) -> None:
+        self.play_button.setText("❚❚ Pause" if playing else "▶ Play")
+
+
+class PulseControls(AnimationControls):
+    """The animation controls driving a ``chain.BackwardPulse``."""
+
+    def __init__(self, pulse, play_tip: str, speed: int = 10, parent: QWidget | None = None) -> None:
+        slider = SliderSpin(1, 200, 1, speed, integer=True, suffix=" steps/s",
+                            tooltip="How many time steps the pulse crosses per second")
+        super().__init__("Backward animation",
+                         (play_tip, "Step toward the loss (←)", "Step back in time (→)", "Rewind to the loss (R)"),
+                         slider, pulse.toggle, pulse.step, pulse.rewind, parent)
+        self.pulse = pulse
         pulse.speed = float(self.speed.value())
-        self.play_button.clicked.connect(pulse.toggle)
-        self.back_button.clicked.connect(lambda: pulse.step(-1))
-        self.fwd_button.clicked.connect(lambda: pulse.step(1))
-        self.rewind_button.clicked.connect(pulse.rewind)
         self.speed.valueChanged.connect(lambda v: setattr(pulse, "speed", float(v)))
-        pulse.playing_changed.connect(lambda playing: self.play_button.setText("❚❚ Pause" if playing else "▶ Play"))
+        pulse.playing_changed.connect(self.set_playing)
+
+
+class Badge(QLabel):
+    """A verdict badge: a coloured box of one to three lines whose size is fixed, so a new verdict
+    never asks the window to lay out again."""
+
+    def __init__(self, text: str = "…", rich: bool = False, parent: QWidget | None = None) -> None:
+        super().__init__(text, parent)
+        self.setObjectName("badge")
+        if rich:
+            self.setTextFormat(Qt.TextFormat.RichText)
+        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
+
+    def set_colour(self, colour: str, theme, extra: str = "") -> None:
+        """The verdict's colour with a readable text colour (re-polishing only when it changes: a
+        style sheet costs more than a whole chart update)."""
+        style = f"background: {colour}; color: {theme.on_colour(colour)};{extra}"
+        if style != self.styleSheet():
+            self.setStyleSheet(style)
+
+    def fix_width(self, widest: Sequence[str], lines: int) -> None:
+        """As wide as the widest of these texts and ``lines`` lines high."""
+        self.ensurePolished()
+        text = self.text()
+        width = 0
+        for candidate in widest:
+            self.setText(candidate)
+            width = max(width, self.sizeHint().width())
+        self.setText(text)
+        metrics = self.fontMetrics()
+        self.setFixedSize(width, int(lines * metrics.lineSpacing() + 0.5 * metrics.height() + 6))
 
 
 class ReadoutLabel(QWidget):

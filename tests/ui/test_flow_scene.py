@@ -587,6 +587,6 @@ def test_colour_bar_is_labelled_every_decade_or_two(flow, main_window, qtbot):
 
 def test_readout_captions_use_the_projects_typography(flow):
     captions = flow._readout_captions
-    assert captions == {"factor": "per step", "radius": "ρ(W_hh)", "total": "left at t = 1", "norm": "‖W_hh‖₂"}
+    assert captions == {"factor": "per step", "radius": "ρ(W_hh)", "total": "ratio left at t = 1", "norm": "‖W_hh‖₂"}
     for value in flow.readout_labels.values():
         assert "_t" not in value.toolTip() and "||" not in value.toolTip()

@@ -22,7 +22,7 @@ from gradsim.states.gates import GATES, MODEL_KEYS, GatesState, models_of
 from gradsim.ui.plots import format_power, power_label
 
 from .conftest import settle, wait_idle
-from .test_flow_scene import assert_threshold_labels_clear
+from .test_flow_scene import _label_box, assert_threshold_labels_clear
 
 ROOT = Path(__file__).resolve().parents[2]
 CURVE_SOURCES = {"rnn": ("rnn", "log10_grad_norm"), "lstm": ("lstm", "log10_grad_norm"),
@@ -624,6 +624,24 @@ def test_additive_pulse_moves_the_cursor_and_the_badges(additive, main_window, q
     assert format_power(float(value), 1) in scene.additive.badge_lines["attention"][2]
     assert "x₂₉" in scene.additive.badge_lines["attention"][2] or "xₜ" in scene.additive.badge_lines["attention"][2]
     assert_additive_shows_engine(scene)
+
+
+def test_additive_threshold_labels_keep_clear_of_the_cursor(additive, main_window, qtbot):
+    """At a short T the cursor at rest stands at the far end (step 1), where the labels sat first:
+    at every step of the pulse each label is off the cursor line (and still off every curve)."""
+    scene = additive
+    scene.apply_settings({"compare": "additive", "steps": 12})
+    wait_idle(qtbot, main_window)
+    page = scene.additive
+    curves = [tuple(np.asarray(v) for v in item.getData()) for item in page.curves.values()]
+    scene.rewind()
+    for _ in range(12):  # distance 0 (t = T) ... 11 (t = 1), where the pulse comes to rest
+        scene.step(1)
+        x = page.cursor.value()
+        for line in (page.vanish_line, page.explode_line):
+            box = _label_box(page.chart, line)
+            assert line.label.isVisible() and not box.left() <= x <= box.right(), (x, line.label.toPlainText())
+        assert_threshold_labels_clear(page, curves)
 
 
 def test_additive_csv_export_and_scenario(additive, main_window, qtbot, tmp_path):

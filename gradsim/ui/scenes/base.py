@@ -106,6 +106,8 @@ class Scene(QWidget):
         self._state: SceneState | None = self.State() if self.State is not None else None
         self.presets = load_presets(self.scene_id) if self.State is not None else ()
         self.preset_choice: QComboBox | None = None
+        self.threshold_box = None  # controls.ThresholdBox, from make_threshold_box
+        self.pulse_controls = None  # controls.PulseControls, from make_pulse_controls
         self._drawer_mode = False
         self._controls_open = True
         self._bare = False  # recording: no drawer button either
@@ -228,6 +230,11 @@ class Scene(QWidget):
             if self.preset_choice is not None and hasattr(state, "preset"):
                 index = self.preset_choice.findData(state.preset)
                 self.preset_choice.setCurrentIndex(max(0, index))
+            if self.threshold_box is not None:
+                self.threshold_box.show_thresholds(state.vanish, state.explode)
+            if self.pulse_controls is not None:
+                self.pulse_controls.speed.setValue(state.speed)
+                self.pulse.speed = float(state.speed)
             self.show_state(state)
 
     @contextmanager
@@ -316,6 +323,32 @@ class Scene(QWidget):
         preset = get_preset(self.scene_id, preset_id)
         self.set_state(self.preset_state(preset_id), f"preset “{preset.title}”")
 
+    # -- shared controls: thresholds and the backward pulse ------------------------------------------
+    def make_threshold_box(self, layout: QVBoxLayout) -> None:
+        """The vanishing and exploding thresholds, bound to the state's ``vanish`` and ``explode``
+        (shown by the base with every state)."""
+        from ..controls import ThresholdBox
+
+        self.threshold_box = box = ThresholdBox()
+        self.vanish_exp, self.explode_exp = box.vanish_exp, box.explode_exp
+        layout.addWidget(box)
+        self.bind(box.vanish_exp, "vanish", lambda e: 10.0 ** e, "change vanishing threshold")
+        self.bind(box.explode_exp, "explode", lambda e: 10.0 ** e, "change exploding threshold")
+
+    def make_pulse_controls(self, layout: QVBoxLayout, play_tip: str) -> None:
+        """``self.pulse`` (a ``chain.BackwardPulse``) and its controls, the speed bound to the
+        state's ``speed``; the pulse's moves go to ``self._on_pulse(position)``. The animation hooks
+        below drive it."""
+        from ..chain import BackwardPulse
+        from ..controls import PulseControls
+
+        self.pulse = BackwardPulse(self)
+        self.pulse_controls = PulseControls(self.pulse, play_tip, speed=self._state.speed)
+        self.speed = self.pulse_controls.speed
+        layout.addWidget(self.pulse_controls)
+        self.bind(self.speed, "speed", int, "change animation speed")
+        self.pulse.position_changed.connect(self._on_pulse)
+
     # -- optional hooks: the animation -------------------------------------------------------------
     # A scene with a backward pulse (``self.pulse``, a ``chain.BackwardPulse``) gets all of these
     # from it; a scene that animates otherwise overrides them.
@@ -369,8 +402,9 @@ class Scene(QWidget):
         return None
 
     def scenario_document(self) -> dict | None:
-        """A ``gradsim.scenario/1`` document of the current state, if the scene has one."""
-        return None
+        """A ``gradsim.scenario/1`` document of the current state, if the scene's state makes one."""
+        document = getattr(self._state, "scenario_document", None)
+        return document() if document is not None else None
 
     def open_scenario(self, scenario) -> bool:
         """Show a loaded scenario; return False if this scene does not take scenarios."""

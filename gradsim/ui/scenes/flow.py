@@ -13,12 +13,9 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
-    QFormLayout,
     QGraphicsItem,
     QGridLayout,
-    QGroupBox,
     QLabel,
-    QSpinBox,
     QSplitter,
     QVBoxLayout,
     QWidget,
@@ -36,8 +33,8 @@ from ...states.flow import (
     FlowState,
     compute_flow,
 )
-from ..chain import BackwardPulse, ChainView, ThresholdLabels, fit_legend
-from ..controls import Choice, PulseControls, ReadoutLabel, SliderSpin, ThresholdBox
+from ..chain import ChainView, ThresholdPair, fit_legend, log_bounds, set_marks, show_legend
+from ..controls import Badge, Choice, ReadoutLabel, SeedBox, SliderSpin, form_box
 from ..plots import (
     clean_log10,
     curve_pen,
@@ -46,18 +43,8 @@ from ..plots import (
     reserve_tick_width,
     settle_view,
     style_plot,
-    threshold_line,
 )
 from .base import Scene
-
-
-def _set_marks(marks: pg.ScatterPlotItem, x: np.ndarray, y: np.ndarray, size: float) -> None:
-    """Show these markers, or none. Most results have none, and a scatter that stays empty is
-    left alone (an empty ``setData`` still costs a tenth of a millisecond per marker kind)."""
-    if x.size or marks.data.size:
-        marks.setData(x=x, y=y, size=size)
-    marks.setVisible(bool(x.size))
-
 
 UNBOUNDED = 16777215  # QWIDGETSIZE_MAX: a widget without a maximum size
 BOUND_LABEL = "bound (c‖W_hh‖₂)ᵀ⁻ᵗ"
@@ -76,9 +63,6 @@ class FlowScene(Scene):
         self.make_preset_box(layout, "Ready-made configurations: the seeds' things to try and more; "
                                      "each holds on every seed")
 
-        net = QGroupBox("Network")
-        form = QFormLayout(net)
-        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         d = FlowState()
         self.activation = Choice([(a, get_activation(a).label) for a in ACTIVATIONS], d.activation,
                                  tooltip="f in hₜ = f(W_hh hₜ₋₁ + W_xh xₜ). Sigmoid's derivative is at most 0.25.")
@@ -90,30 +74,14 @@ class FlowScene(Scene):
                            tooltip="How W_hh is drawn before it is scaled")
         self.input_scale = SliderSpin(0.0, 3.0, 0.05, d.input_scale,
                                       tooltip="Standard deviation of the inputs xₜ; large inputs saturate tanh and sigmoid")
-        self.seed = QSpinBox()
-        self.seed.setRange(0, 999_999)
-        self.seed.setValue(d.seed)
-        self.seed.setToolTip("Random seed of weights and inputs: the same seed gives the same picture "
-                             "(a preset's claim holds on every seed)")
-        form.addRow("Activation", self.activation)
-        form.addRow("Weight scale", self.scale)
-        form.addRow("Steps T", self.steps)
-        form.addRow("Hidden n", self.hidden)
-        form.addRow("Initialiser", self.init)
-        form.addRow("Input scale", self.input_scale)
-        form.addRow("Seed", self.seed)
-        layout.addWidget(net)
+        self.seed = SeedBox(d.seed)
+        layout.addWidget(form_box("Network", [
+            ("Activation", self.activation), ("Weight scale", self.scale), ("Steps T", self.steps),
+            ("Hidden n", self.hidden), ("Initialiser", self.init), ("Input scale", self.input_scale),
+            ("Seed", self.seed)]))
 
-        self.threshold_box = ThresholdBox()
-        self.vanish_exp, self.explode_exp = self.threshold_box.vanish_exp, self.threshold_box.explode_exp
-        layout.addWidget(self.threshold_box)
-
-        self.pulse = BackwardPulse(self)
-        self.pulse_controls = PulseControls(self.pulse, "Send the gradient backward from L (Space)", speed=d.speed)
-        pc = self.pulse_controls
-        self.play_button, self.back_button, self.fwd_button, self.rewind_button, self.speed = (
-            pc.play_button, pc.back_button, pc.fwd_button, pc.rewind_button, pc.speed)
-        layout.addWidget(pc)
+        self.make_threshold_box(layout)
+        self.make_pulse_controls(layout, "Send the gradient backward from L (Space)")
 
         self.source_label = QLabel()
         self.source_label.setObjectName("caption")
@@ -128,10 +96,6 @@ class FlowScene(Scene):
         self.bind(self.hidden, "hidden", int)
         self.bind(self.input_scale, "input_scale")
         self.bind(self.seed, "seed", int)
-        self.bind(self.vanish_exp, "vanish", lambda e: 10.0 ** e, "change vanishing threshold")
-        self.bind(self.explode_exp, "explode", lambda e: 10.0 ** e, "change exploding threshold")
-        self.bind(self.speed, "speed", int, "change animation speed")
-        self.pulse.position_changed.connect(self._on_pulse)
 
     # -- views --------------------------------------------------------------------------------------
     def build_views(self, layout: QVBoxLayout) -> None:
@@ -144,16 +108,13 @@ class FlowScene(Scene):
         self.below_float = pg.ScatterPlotItem(name="beyond float64 (exact log shown)", symbol="t")
         self.zero_marks = pg.ScatterPlotItem(name="exactly 0 (dead units)", symbol="x")
         self.overflow_marks = pg.ScatterPlotItem(name="forward pass overflowed (±∞/NaN)", symbol="star")
-        self.vanish_line = threshold_line(t, t.vanish, "vanishing threshold")
-        self.explode_line = threshold_line(t, t.explode, "exploding threshold", below=True)
-        self.threshold_labels = ThresholdLabels(item, self.vanish_line, self.explode_line)
-        self.threshold_proxies = {"vanish": pg.PlotDataItem(), "explode": pg.PlotDataItem()}  # legend entries, never drawn
         self.cursor = pg.InfiniteLine(angle=90, movable=False)
         self.cursor_proxy = pg.PlotDataItem()  # legend entry for the cursor line (never drawn)
         for it in (self.bound_curve, self.curve, self.below_float, self.zero_marks, self.overflow_marks):
             item.addItem(it)
-        for it in (self.vanish_line, self.explode_line, self.cursor):
-            item.addItem(it, ignoreBounds=True)
+        self.threshold_lines = ThresholdPair(self.chart, t, explode_below=True, cursor=self.cursor)
+        self.vanish_line, self.explode_line = self.threshold_lines.lines
+        item.addItem(self.cursor, ignoreBounds=True)
         # step t of the chain sits above step t of the chart, whatever the sizes and the theme
         self.chain.follow(item)
         item.getViewBox().sigResized.connect(self._on_chart_resized)
@@ -163,16 +124,13 @@ class FlowScene(Scene):
         grid.setContentsMargins(4, 0, 4, 0)
         grid.setHorizontalSpacing(12)
         grid.setVerticalSpacing(2)
-        self.badge = QLabel("…")
-        self.badge.setObjectName("badge")
-        self.badge.setTextFormat(Qt.TextFormat.RichText)
-        self.badge.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.badge = Badge(rich=True)
         self.badge.setToolTip("The verdict, against the two thresholds: healthy (within both at every step), "
                               "vanishing or exploding (past one, from the step named)")
         self.readout_labels: dict[str, ReadoutLabel] = {}
         names = [("factor", "per step", "Factor per step: the geometric mean of ‖dL/dhₜ₋₁‖ / ‖dL/dhₜ‖"),
                  ("radius", "ρ(W_hh)", "Spectral radius: the largest eigenvalue modulus of W_hh"),
-                 ("total", "left at t = 1", "What is left after T − 1 steps back: ‖dL/dh₁‖ divided by the gradient at the last step"),
+                 ("total", "ratio left at t = 1", "What is left after T − 1 steps back: ‖dL/dh₁‖ divided by the gradient at the last step"),
                  ("norm", "‖W_hh‖₂", "Spectral norm: the largest singular value of W_hh, which bounds each "
                                      "step's growth")]
         self._readout_captions = {key: text for key, text, _tip in names}
@@ -209,12 +167,7 @@ class FlowScene(Scene):
         self.zero_marks.setBrush(pg.mkBrush(t.foreground))
         self.overflow_marks.setBrush(pg.mkBrush(t.explode))
         self.overflow_marks.setPen(pg.mkPen(t.foreground))
-        for name, line, colour in (("vanish", self.vanish_line, t.vanish), ("explode", self.explode_line, t.explode)):
-            pen = curve_pen(colour, t, Qt.PenStyle.DashLine, 0.75)
-            line.setPen(pen)
-            self.threshold_proxies[name].setPen(pen)
-            line.label.setColor(colour)
-            line.label.setFont(t.qfont(t.small_px))
+        self.threshold_lines.apply_theme(t)
         self.cursor.setPen(pg.mkPen(t.highlight, width=max(1.0, t.line_width * 0.6)))
         self.cursor_proxy.setPen(self.cursor.pen)
         self._legend_key = None
@@ -231,10 +184,6 @@ class FlowScene(Scene):
         self.hidden.setValue(state.hidden)
         self.input_scale.setValue(state.input_scale)
         self.seed.setValue(state.seed)
-        self.vanish_exp.setValue(int(round(math.log10(state.vanish))))
-        self.explode_exp.setValue(int(round(math.log10(state.explode))))
-        self.speed.setValue(state.speed)
-        self.pulse.speed = float(state.speed)
         explicit = state.explicit()
         if explicit is not None:
             name = explicit.name or "explicit scenario"
@@ -271,9 +220,6 @@ class FlowScene(Scene):
         self.set_state(new, f"open {scenario.name or 'scenario'}")
         return True
 
-    def scenario_document(self) -> dict:
-        return self.state.scenario_document()
-
     # -- compute and draw ------------------------------------------------------------------------------
     def refresh(self) -> None:
         self.request(compute_flow, self.state.job())
@@ -286,11 +232,8 @@ class FlowScene(Scene):
         t = self.theme
         x = r.t.astype(np.float64)
         logs = r.log10_grad_norm
-        finite = logs[np.isfinite(logs)]
         vanish, explode = r.verdict.vanish_threshold, r.verdict.explode_threshold
-        lo_data = float(finite.min()) if finite.size else -1.0
-        hi_data = float(finite.max()) if finite.size else 1.0
-        floor = min(lo_data, math.log10(vanish)) - 1.0
+        lo_data, hi_data, floor = log_bounds([logs], vanish)
         y, zero = clean_log10(logs, floor)
         few = r.steps <= 60
         self.curve.setData(x, y, symbol="o" if few else None, symbolSize=t.marker_size * 0.8)
@@ -299,26 +242,15 @@ class FlowScene(Scene):
         bound_y = np.clip(bound, floor - 5, None) if show_bound else np.zeros(0)
         self.bound_curve.setData(x if show_bound else np.zeros(0), bound_y)
         below = r.underflow | r.overflow
-        _set_marks(self.below_float, x[below], y[below], t.marker_size)
-        _set_marks(self.zero_marks, x[zero], y[zero], t.marker_size)
+        set_marks(self.below_float, x[below], y[below], t.marker_size)
+        set_marks(self.zero_marks, x[zero], y[zero], t.marker_size)
         over = r.forward_overflow
         top = max(hi_data, math.log10(explode)) + 0.5
-        _set_marks(self.overflow_marks, x[over], np.full(int(over.sum()), top), t.marker_size)
+        set_marks(self.overflow_marks, x[over], np.full(int(over.sum()), top), t.marker_size)
         # what the threshold labels must keep clear of
         self._drawn = [(x, y), (x if show_bound else np.zeros(0), bound_y), (x[over], np.full(int(over.sum()), top))]
-        thresholds = (vanish, explode)
-        if thresholds != getattr(self, "_drawn_thresholds", None):
-            # A label's setFormat relayouts its text document and costs a second paint of the chart:
-            # only when the thresholds change.
-            self._drawn_thresholds = thresholds
-            self.vanish_line.setValue(math.log10(vanish))
-            self.explode_line.setValue(math.log10(explode))
-            self.vanish_line.label.setFormat(f"vanishing threshold {threshold_text(vanish)}")
-            self.explode_line.label.setFormat(f"exploding threshold {threshold_text(explode)}")
-        lo = min(lo_data, math.log10(vanish))
-        hi = max(hi_data, math.log10(explode))
-        if zero.any():
-            lo = floor - 0.5
+        self.threshold_lines.set_values(vanish, explode)
+        lo, hi = self.threshold_lines.y_span(lo_data, hi_data, floor if zero.any() else None)
         if over.any():
             hi = top + 0.5
         self._y_span = (lo, hi)
@@ -351,14 +283,8 @@ class FlowScene(Scene):
     def _frame(self, steps: int, decide_legend: bool) -> None:
         """The chart's ranges, with room beyond each threshold line for its label, the labels where
         no curve runs, and the legend (which carries a threshold whose label found no free place)."""
-        item = self.chart.getPlotItem()
-        lo, hi = self._y_span
-        height = item.getViewBox().height()
-        head = self.threshold_labels.headroom(hi - lo, height if height > 50 else 300.0)
-        pad = max(0.5, 0.015 * (steps + 1))
         # x from h0 (t = 0) to the loss L (t = T + 1): the chain above shows both, column for column
-        item.setRange(xRange=(-pad, steps + 1 + pad), yRange=(lo - head, hi + head), padding=0)
-        self.threshold_labels.place(lambda: self._drawn, decide_legend)
+        self.threshold_lines.frame(steps + 1, self._y_span, lambda: self._drawn, decide_legend)
         self._update_legend(*self._marks)
         settle_view(self.chart)
 
@@ -380,9 +306,7 @@ class FlowScene(Scene):
         self.badge.setText(self._badge_html(headline, detail))
         self.badge.setToolTip(self._verdict_tip(r))
         colour = t.verdict_colour(r.verdict.kind)
-        style = f"background: {colour}; color: {t.on_colour(colour)};"
-        if style != self.badge.styleSheet():  # re-polishing a widget costs more than the whole chart update
-            self.badge.setStyleSheet(style)
+        self.badge.set_colour(colour, t)
 
     @staticmethod
     def _verdict_tip(r: FlowResult) -> str:
@@ -404,26 +328,15 @@ class FlowScene(Scene):
                 f"<span style='font-size:{self.theme.small_px}px; font-weight:normal'>{detail}</span>")
 
     def _update_legend(self, below: bool, zero: bool, over: bool) -> None:
-        vanish, explode = self._drawn_thresholds
-        in_legend = self.threshold_labels.in_legend
         wanted = [(self.curve, "‖dL/dhₜ‖ (exact)", True),
                   (self.bound_curve, BOUND_LABEL, True),
                   (self.below_float, "beyond float64 (exact log shown)", below),
                   (self.zero_marks, "exactly 0 (dead units)", zero),
-                  (self.overflow_marks, "forward pass overflowed (±∞/NaN)", over),
-                  (self.threshold_proxies["vanish"], f"vanishing threshold {threshold_text(vanish)}",
-                   "vanish" in in_legend),
-                  (self.threshold_proxies["explode"], f"exploding threshold {threshold_text(explode)}",
-                   "explode" in in_legend),
-                  (self.cursor_proxy, "pulse position", True)]
+                  (self.overflow_marks, "forward pass overflowed (±∞/NaN)", over)]
         entries = [(item, label) for item, label, show in wanted if show]
-        key = (tuple(label for _item, label in entries), self.theme.name, self.theme.small_px)
-        if key == getattr(self, "_legend_key", None):
-            return  # rebuilding the legend relayouts the chart: only when its entries change
-        self._legend_key = key
-        self.chart.set_legend(entries)
-        self._style_chart()
-        fit_legend(self.chart, 3)
+        entries += [*self.threshold_lines.legend_entries(), (self.cursor_proxy, "pulse position")]
+        self._legend_key = show_legend(self.chart, entries, self.theme, 3, getattr(self, "_legend_key", None),
+                                       self._style_chart)
 
     def _size_badge(self, vanish: float, explode: float) -> None:
         """One fixed size for the two-line badge: the size of its widest possible verdict (with these
@@ -472,6 +385,7 @@ class FlowScene(Scene):
         """The pulse ring on the chain and the chart's cursor at the same x (the same screen column)."""
         self.chain.set_pulse(position)
         self.cursor.setValue(min(max(position, 1.0), self.pulse.steps + 1.0))
+        self.threshold_lines.labels.follow_cursor()
 
     # -- export ---------------------------------------------------------------------------------------
     def export_plot(self):

@@ -29,13 +29,10 @@ from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QButtonGroup,
-    QFormLayout,
     QGraphicsItem,
-    QGroupBox,
     QHBoxLayout,
     QLabel,
     QSizePolicy,
-    QSpinBox,
     QSplitter,
     QStackedWidget,
     QTabWidget,
@@ -48,7 +45,6 @@ from ...engine.additive import ModelComparison
 from ...engine.cells import CellComparison, Edge
 from ...engine.init import INIT_LABELS, INITIALISERS
 from ...engine.scenario import Scenario
-from ...engine.thresholds import threshold_text
 from ...states.gates import (
     ADDITIVE,
     APP_MAX_HIDDEN,
@@ -67,8 +63,8 @@ from ...states.gates import (
     reach_sentence,
     reach_text,
 )
-from ..chain import BackwardPulse, LanesView, ThresholdLabels, fit_legend
-from ..controls import Choice, PulseControls, SliderSpin, ThresholdBox
+from ..chain import LanesView, ThresholdPair, fit_legend, log_bounds, set_marks, show_legend
+from ..controls import Badge, Choice, SeedBox, SliderSpin, form_box
 from ..plots import (
     clean_log10,
     colormap,
@@ -78,7 +74,6 @@ from ..plots import (
     reserve_tick_width,
     settle_view,
     style_plot,
-    threshold_line,
 )
 from ..theme import Theme
 from .base import Scene
@@ -582,6 +577,97 @@ class CellDiagrams(pg.GraphicsLayoutWidget):
 
 
 # ---------------------------------------------------------------------------------------------------
+# the pieces both comparisons' pages share
+
+
+def badge_row(models: tuple[Model, ...], text) -> tuple[QWidget, dict[str, Badge]]:
+    """A badge per model (``text(model)`` until its verdict arrives), side by side in equal widths."""
+    row = QWidget()
+    layout = QHBoxLayout(row)
+    layout.setContentsMargins(0, 0, 0, 0)
+    layout.setSpacing(6)
+    badges = {}
+    for m in models:
+        badge = Badge(text(m), rich=True)
+        badge.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        layout.addWidget(badge, 1)
+        badges[m.key] = badge
+    return row, badges
+
+
+def chart_marks(chart, theme: Theme) -> tuple[pg.ScatterPlotItem, pg.ScatterPlotItem, pg.InfiniteLine, ThresholdPair]:
+    """A comparison chart's markers (beyond float64, exact zeros), its pulse cursor and its threshold
+    lines (their labels keep clear of the cursor), the cursor and the lines hidden until the first
+    result (the first one loads torch: a few seconds)."""
+    item = chart.getPlotItem()
+    below_float, zero_marks = pg.ScatterPlotItem(symbol="t"), pg.ScatterPlotItem(symbol="x")
+    item.addItem(below_float)
+    item.addItem(zero_marks)
+    cursor = pg.InfiniteLine(angle=90, movable=False)
+    lines = ThresholdPair(chart, theme, cursor=cursor)
+    item.addItem(cursor, ignoreBounds=True)
+    for it in (*lines.lines, cursor):
+        it.setVisible(False)
+    return below_float, zero_marks, cursor, lines
+
+
+def show_marks(view, below: tuple[list, list], zero: tuple[list, list]) -> tuple[bool, bool]:
+    """Put the curves' beyond-float64 and exact-zero markers (lists of x and y arrays per curve) on
+    ``view.below_float`` and ``view.zero_marks``; whether there are any of each."""
+    shown = []
+    for marks, (xs, ys) in ((view.below_float, below), (view.zero_marks, zero)):
+        x = np.concatenate(xs)
+        set_marks(marks, x, np.concatenate(ys), view.theme.marker_size)
+        shown.append(bool(x.size))
+    return shown[0], shown[1]
+
+
+def marks_legend(view, below: bool, below_text: str, zero: bool) -> list:
+    """The legend entries of the markers on show, then of the threshold lines whose labels found no place."""
+    entries = [(view.below_float, below_text)] if below else []
+    if zero:
+        entries.append((view.zero_marks, "exactly 0"))
+    return entries + view.threshold_lines.legend_entries()
+
+
+class SplitOrTabs:
+    """Two views one above the other in a splitter when there is room, or on two tabs on a short or
+    narrow screen (a projector at 1024x768): :meth:`arrange` moves the widgets, nothing is built
+    twice. The lower view is a :class:`CellDiagrams`: side by side in the splitter, stacked on a tab."""
+
+    def __init__(self, names: tuple[str, str], tooltip: str) -> None:
+        self.splitter = QSplitter(Qt.Orientation.Vertical)
+        self.splitter.setChildrenCollapsible(False)
+        self.tabs = QTabWidget()
+        self.tab_layouts: list[QVBoxLayout] = []
+        for name in names:
+            page = QWidget()
+            page_layout = QVBoxLayout(page)
+            page_layout.setContentsMargins(0, 0, 0, 0)
+            self.tabs.addTab(page, name)
+            self.tab_layouts.append(page_layout)
+        self.tabs.setToolTip(tooltip)
+
+    def arrange(self, compact: bool, upper: QWidget, diagrams: CellDiagrams, theme: Theme) -> None:
+        if compact:
+            for page_layout, widget in zip(self.tab_layouts, (upper, diagrams), strict=True):
+                page_layout.addWidget(widget)
+            diagrams.set_stacked(True)
+            self.splitter.hide()
+            self.tabs.show()
+        else:
+            for index, widget in enumerate((upper, diagrams)):
+                self.splitter.insertWidget(index, widget)
+            self.splitter.setStretchFactor(0, 2)
+            self.splitter.setStretchFactor(1, 1)
+            self.splitter.setSizes([2000, 1000])  # in proportion, whatever the height
+            diagrams.set_stacked(False)
+            self.tabs.hide()
+            self.splitter.show()
+        diagrams.apply_theme(theme)
+
+
+# ---------------------------------------------------------------------------------------------------
 # the scene
 
 
@@ -608,30 +694,19 @@ class GatesScene(Scene):
                                      "holds on every seed")
         d = GatesState()
 
-        lstm = QGroupBox("LSTM")
-        lf = QFormLayout(lstm)
-        lf.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         self.forget_bias = SliderSpin(*FORGET_BIAS_RANGE, 0.1, d.forget_bias, decimals=1,
                                       tooltip="Bias of the LSTM's forget gate: f = σ(bias + …). At 0 the gate is "
                                               "about ½ and the cell state forgets; at 3 it is about 0.95 and the "
                                               "gradient travels far along the cell state")
-        lf.addRow("Forget bias", self.forget_bias)
-        layout.addWidget(lstm)
-
-        self.residual_box = QGroupBox("Residual RNN")
-        rf = QFormLayout(self.residual_box)
-        rf.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        layout.addWidget(form_box("LSTM", [("Forget bias", self.forget_bias)]))
         self.residual_scale = SliderSpin(*RESIDUAL_SCALE_RANGE, 0.01, d.residual_scale,
                                          tooltip="α in hₜ = hₜ₋₁ + α f(W_hh hₜ₋₁ + W_xh xₜ): the size of the correction "
                                                  "added to the identity. Small α keeps the gradient near the identity's "
                                                  "× 1; at α = 1 the state drifts into saturation over long sequences "
                                                  "and the correction can stretch the gradient")
-        rf.addRow("Scale α", self.residual_scale)
+        self.residual_box = form_box("Residual RNN", [("Scale α", self.residual_scale)])
         layout.addWidget(self.residual_box)
 
-        net = QGroupBox("All cells")
-        form = QFormLayout(net)
-        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         self.steps = SliderSpin(1, APP_MAX_STEPS, 1, d.steps, integer=True, tooltip="Sequence length T")
         self.hidden = SliderSpin(1, APP_MAX_HIDDEN, 1, d.hidden, integer=True,
                                  tooltip="Hidden size n, the same for every cell")
@@ -644,30 +719,13 @@ class GatesScene(Scene):
         self.scale = SliderSpin(0.0, 2.5, 0.01, d.scale,
                                 tooltip="Weight scale of W_hh: spectral radius for Gaussian, gain for orthogonal "
                                         "and identity, multiplier for PyTorch default")
-        self.seed = QSpinBox()
-        self.seed.setRange(0, 999_999)
-        self.seed.setValue(d.seed)
-        self.seed.setToolTip("Random seed of weights and inputs: the same seed gives the same picture "
-                             "(a preset's claim holds on every seed)")
-        form.addRow("Steps T", self.steps)
-        form.addRow("Hidden n", self.hidden)
-        form.addRow("Input scale", self.input_scale)
-        form.addRow("Initialiser", self.init)
-        form.addRow("Weight scale", self.scale)
-        form.addRow("Seed", self.seed)
-        layout.addWidget(net)
+        self.seed = SeedBox(d.seed)
+        layout.addWidget(form_box("All cells", [
+            ("Steps T", self.steps), ("Hidden n", self.hidden), ("Input scale", self.input_scale),
+            ("Initialiser", self.init), ("Weight scale", self.scale), ("Seed", self.seed)]))
 
-        self.threshold_box = ThresholdBox()
-        self.vanish_exp, self.explode_exp = self.threshold_box.vanish_exp, self.threshold_box.explode_exp
-        layout.addWidget(self.threshold_box)
-
-        self.pulse = BackwardPulse(self)
-        self.pulse_controls = PulseControls(self.pulse, "Send the gradient backward from L through every cell (Space)",
-                                            speed=d.speed)
-        pc = self.pulse_controls
-        self.play_button, self.back_button, self.fwd_button, self.rewind_button, self.speed = (
-            pc.play_button, pc.back_button, pc.fwd_button, pc.rewind_button, pc.speed)
-        layout.addWidget(pc)
+        self.make_threshold_box(layout)
+        self.make_pulse_controls(layout, "Send the gradient backward from L through every cell (Space)")
 
         note = QLabel("Weights and inputs come from the seed. The LSTM's candidate block g and the GRU's n "
                       "use the RNN's own W_hh and W_xh; biases are 0 except the forget gate's.")
@@ -683,27 +741,11 @@ class GatesScene(Scene):
         self.bind(self.init, "init")
         self.bind(self.scale, "scale")
         self.bind(self.seed, "seed", int)
-        self.bind(self.vanish_exp, "vanish", lambda e: 10.0 ** e, "change vanishing threshold")
-        self.bind(self.explode_exp, "explode", lambda e: 10.0 ** e, "change exploding threshold")
-        self.bind(self.speed, "speed", int, "change animation speed")
-        self.pulse.position_changed.connect(self._on_pulse)
 
     # -- views --------------------------------------------------------------------------------------
     def build_views(self, layout: QVBoxLayout) -> None:
         t = self.theme
-        badges = QWidget()
-        bl = QHBoxLayout(badges)
-        bl.setContentsMargins(0, 0, 0, 0)
-        bl.setSpacing(6)
-        self.badges: dict[str, QLabel] = {}
-        for m in GATE_MODELS:
-            badge = QLabel(f"{m.name}: computing…")
-            badge.setObjectName("badge")
-            badge.setTextFormat(Qt.TextFormat.RichText)
-            badge.setAlignment(Qt.AlignmentFlag.AlignCenter)
-            badge.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
-            bl.addWidget(badge, 1)
-            self.badges[m.key] = badge
+        badges, self.badges = badge_row(GATE_MODELS, lambda m: f"{m.name}: computing…")
         self.badge_lines: dict[str, tuple[str, str]] = {}
 
         self.lanes = LanesView(t)
@@ -714,18 +756,8 @@ class GatesScene(Scene):
             self.curves[c.key] = pg.PlotDataItem(connect="finite", skipFiniteCheck=True)
         for c in sorted(CURVES, key=lambda c: not c.dashed):  # dashed curves under the solid ones
             item.addItem(self.curves[c.key])
-        self.below_float = pg.ScatterPlotItem(symbol="t")
-        self.zero_marks = pg.ScatterPlotItem(symbol="x")
-        item.addItem(self.below_float)
-        item.addItem(self.zero_marks)
-        self.vanish_line = threshold_line(t, t.vanish, "vanishing threshold")
-        self.explode_line = threshold_line(t, t.explode, "exploding threshold")
-        self.threshold_labels = ThresholdLabels(item, self.vanish_line, self.explode_line)
-        self.threshold_proxies = {"vanish": pg.PlotDataItem(), "explode": pg.PlotDataItem()}  # legend entries
-        self.cursor = pg.InfiniteLine(angle=90, movable=False)
-        for it in (self.vanish_line, self.explode_line, self.cursor):
-            item.addItem(it, ignoreBounds=True)
-            it.setVisible(False)  # until the first result (the first one loads torch: a few seconds)
+        self.below_float, self.zero_marks, self.cursor, self.threshold_lines = chart_marks(self.chart, t)
+        self.vanish_line, self.explode_line = self.threshold_lines.lines
         self.lanes.follow(item)  # step t of the lanes sits above step t of the chart
         item.getViewBox().sigResized.connect(self._on_chart_resized)
         self.diagrams = CellDiagrams(t)
@@ -744,17 +776,9 @@ class GatesScene(Scene):
         split.setStretchFactor(0, 1)
         split.setStretchFactor(1, 4)
         gl.addWidget(split, 1)
-        self.splitter = QSplitter(Qt.Orientation.Vertical)
-        self.splitter.setChildrenCollapsible(False)
-        self.tabs = QTabWidget()
-        self.tab_layouts: list[QVBoxLayout] = []
-        for name in ("Gradients", "Cells"):
-            page = QWidget()
-            page_layout = QVBoxLayout(page)
-            page_layout.setContentsMargins(0, 0, 0, 0)
-            self.tabs.addTab(page, name)
-            self.tab_layouts.append(page_layout)
-        self.tabs.setToolTip("The screen is short: the gradients and the cell diagrams share it as tabs")
+        self.views = SplitOrTabs(("Gradients", "Cells"),
+                                 "The screen is short: the gradients and the cell diagrams share it as tabs")
+        self.splitter, self.tabs = self.views.splitter, self.views.tabs
         self.bind(self.tabs, "view", lambda index: VIEWS[index], "change view")
         self._compact: bool | None = None
         self.gates_page = QWidget()
@@ -835,22 +859,7 @@ class GatesScene(Scene):
             self._place_switch()
             return
         self._compact = compact
-        if compact:
-            for page_layout, widget in zip(self.tab_layouts, (self.gradients, self.diagrams), strict=True):
-                page_layout.addWidget(widget)
-            self.diagrams.set_stacked(True)
-            self.splitter.hide()
-            self.tabs.show()
-        else:
-            for index, widget in enumerate((self.gradients, self.diagrams)):
-                self.splitter.insertWidget(index, widget)
-            self.splitter.setStretchFactor(0, 2)
-            self.splitter.setStretchFactor(1, 1)
-            self.splitter.setSizes([2000, 1000])  # in proportion, whatever the height
-            self.diagrams.set_stacked(False)
-            self.tabs.hide()
-            self.splitter.show()
-        self.diagrams.apply_theme(self.theme)
+        self.views.arrange(compact, self.gradients, self.diagrams, self.theme)
         self._place_switch()
 
     def resizeEvent(self, event) -> None:  # noqa: N802 - Qt naming
@@ -880,12 +889,7 @@ class GatesScene(Scene):
         self.below_float.setPen(pg.mkPen(t.foreground))
         self.zero_marks.setPen(pg.mkPen(t.foreground, width=2))
         self.zero_marks.setBrush(pg.mkBrush(t.foreground))
-        for name, line, colour in (("vanish", self.vanish_line, t.vanish), ("explode", self.explode_line, t.explode)):
-            pen = curve_pen(colour, t, Qt.PenStyle.DashLine, 0.75)
-            line.setPen(pen)
-            self.threshold_proxies[name].setPen(pen)
-            line.label.setColor(colour)
-            line.label.setFont(t.qfont(t.small_px))
+        self.threshold_lines.apply_theme(t)
         self.cursor.setPen(pg.mkPen(t.highlight, width=max(1.0, t.line_width * 0.6)))
         for badge in self.badges.values():
             # two lines: the verdict and what it measured; a fixed height, so a new verdict never
@@ -915,10 +919,6 @@ class GatesScene(Scene):
         self.init.set_value(state.init)
         self.scale.setValue(state.scale)
         self.seed.setValue(state.seed)
-        self.vanish_exp.setValue(int(round(math.log10(state.vanish))))
-        self.explode_exp.setValue(int(round(math.log10(state.explode))))
-        self.speed.setValue(state.speed)
-        self.pulse.speed = float(state.speed)
         self.tabs.setCurrentIndex(VIEWS.index(state.view))
 
     def generator_settings(self):
@@ -944,9 +944,6 @@ class GatesScene(Scene):
         self.set_state(new, f"open {scenario.name or 'scenario'}")
         return True
 
-    def scenario_document(self) -> dict:
-        return self.state.scenario_document()
-
     # -- compute and draw ------------------------------------------------------------------------------
     def refresh(self) -> None:
         self.request(compute_gates, self.state.job())
@@ -968,10 +965,7 @@ class GatesScene(Scene):
         steps = first.steps
         logs = curve_logs(r)
         vanish, explode = first.verdict.vanish_threshold, first.verdict.explode_threshold
-        finite = np.concatenate([v[np.isfinite(v)] for v in logs.values()])
-        lo_data = float(finite.min()) if finite.size else -1.0
-        hi_data = float(finite.max()) if finite.size else 1.0
-        floor = min(lo_data, math.log10(vanish)) - 1.0
+        lo_data, hi_data, floor = log_bounds(list(logs.values()), vanish)
         few = steps <= 60
         below_x, below_y, zero_x, zero_y = [], [], [], []
         drawn = []
@@ -987,26 +981,10 @@ class GatesScene(Scene):
             zero_x.append(x[zero])
             zero_y.append(y[zero])
         self._drawn = drawn
-        for line in (self.vanish_line, self.explode_line, self.cursor):
-            line.setVisible(True)
-        bx, by = np.concatenate(below_x), np.concatenate(below_y)
-        zx, zy = np.concatenate(zero_x), np.concatenate(zero_y)
-        self.below_float.setData(x=bx, y=by, size=t.marker_size)
-        self.below_float.setVisible(bool(bx.size))
-        self.zero_marks.setData(x=zx, y=zy, size=t.marker_size)
-        self.zero_marks.setVisible(bool(zx.size))
-        if (vanish, explode) != getattr(self, "_drawn_thresholds", None):
-            self._drawn_thresholds = (vanish, explode)
-            self.vanish_line.setValue(math.log10(vanish))
-            self.explode_line.setValue(math.log10(explode))
-            self.vanish_line.label.setFormat(f"vanishing threshold {threshold_text(vanish)}")
-            self.explode_line.label.setFormat(f"exploding threshold {threshold_text(explode)}")
-        lo = min(lo_data, math.log10(vanish))
-        hi = max(hi_data, math.log10(explode))
-        if zx.size:
-            lo = floor - 0.5
-        self._y_span = (lo, hi)
-        self._marks = (bool(bx.size), bool(zx.size))
+        self.cursor.setVisible(True)
+        self._marks = show_marks(self, (below_x, below_y), (zero_x, zero_y))
+        self.threshold_lines.set_values(vanish, explode)
+        self._y_span = self.threshold_lines.y_span(lo_data, hi_data, floor if self._marks[1] else None)
         self._frame(steps, decide_legend=True)
 
         self.lanes.set_lanes([c.lane for c in CURVES], [logs[c.key] for c in CURVES])
@@ -1021,13 +999,7 @@ class GatesScene(Scene):
 
     def _frame(self, steps: int, decide_legend: bool) -> None:
         """Ranges with room for the threshold labels, the labels where no curve runs, the legend."""
-        item = self.chart.getPlotItem()
-        lo, hi = self._y_span
-        height = item.getViewBox().height()
-        head = self.threshold_labels.headroom(hi - lo, height if height > 50 else 300.0)
-        pad = max(0.5, 0.015 * (steps + 1))
-        item.setRange(xRange=(-pad, steps + 1 + pad), yRange=(lo - head, hi + head), padding=0)
-        self.threshold_labels.place(lambda: self._drawn, decide_legend)
+        self.threshold_lines.frame(steps + 1, self._y_span, lambda: self._drawn, decide_legend)
         self._update_legend(*self._marks)
         settle_view(self.chart)
 
@@ -1037,23 +1009,10 @@ class GatesScene(Scene):
             self._frame(self._result.rnn.steps, decide_legend=False)
 
     def _update_legend(self, below: bool, zero: bool) -> None:
-        vanish, explode = self._drawn_thresholds
-        in_legend = self.threshold_labels.in_legend
         entries = [(self.curves[c.key], c.legend) for c in CURVES]
-        if below:
-            entries.append((self.below_float, "beyond float64 (exact log shown)"))
-        if zero:
-            entries.append((self.zero_marks, "exactly 0"))
-        if "vanish" in in_legend:
-            entries.append((self.threshold_proxies["vanish"], f"vanishing threshold {threshold_text(vanish)}"))
-        if "explode" in in_legend:
-            entries.append((self.threshold_proxies["explode"], f"exploding threshold {threshold_text(explode)}"))
-        key = (tuple(label for _item, label in entries), self.theme.name, self.theme.small_px)
-        if key != self._legend_key:  # rebuilding the legend costs more than the curves
-            self.chart.set_legend(entries)
-            style_plot(self.chart, self.theme)
-            self._legend_key = key
-            fit_legend(self.chart, 4)
+        entries += marks_legend(self, below, "beyond float64 (exact log shown)", zero)
+        self._legend_key = show_legend(self.chart, entries, self.theme, 4, self._legend_key,
+                                       lambda: style_plot(self.chart, self.theme))
 
     def _show_badge(self, m: Model, res, r: CellComparison) -> None:
         """The model's verdict and how many steps its gradient stays within the thresholds."""
@@ -1072,10 +1031,7 @@ class GatesScene(Scene):
         badge.setText(f"<span style='font-size:{t.font_px}px'>{lines[0]}</span><br>"
                       f"<span style='font-size:{t.small_px}px; font-weight:normal'>{lines[1]}</span>")
         badge.setToolTip(tip)
-        colour = t.verdict_colour(v.kind)
-        style = f"background: {colour}; color: {t.on_colour(colour)}; padding: 2px 4px;"
-        if badge.styleSheet() != style:
-            badge.setStyleSheet(style)
+        badge.set_colour(t.verdict_colour(v.kind), t, " padding: 2px 4px;")
 
     # -- animation ------------------------------------------------------------------------------------
     def _on_pulse(self, position: float) -> None:
@@ -1090,6 +1046,7 @@ class GatesScene(Scene):
             return
         steps = r.rnn.steps
         self.cursor.setValue(min(max(position, 1.0), steps + 1.0))
+        self.threshold_lines.labels.follow_cursor()
         th = self.theme
         if position > steps:
             self.lanes.set_readout(f"<span style='color:{th.muted}'>The gradient starts at the loss: ▶ sends it "
@@ -1107,21 +1064,6 @@ class GatesScene(Scene):
     def pulse_text(self) -> str:
         """The values at the pulse's step, as shown above the lanes."""
         return self.lanes.readout_text()
-
-    def play_pause(self) -> None:
-        self.pulse.toggle()
-
-    def step(self, direction: int) -> None:
-        self.pulse.step(direction)
-
-    def rewind(self) -> None:
-        self.pulse.rewind()
-
-    def deactivate(self) -> None:
-        self.pulse.pause()
-
-    def shutdown(self) -> None:
-        self.pulse.pause()
 
     # -- export ---------------------------------------------------------------------------------------
     def export_plot(self):

@@ -23,10 +23,9 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QFontMetricsF, QTextDocument
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QSplitter, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from ...engine.additive import ModelComparison, attention_middle
-from ...engine.thresholds import threshold_text
 from ...states.gates import (
     ADDITIVE,
     Model,
@@ -38,7 +37,7 @@ from ...states.gates import (
     reach_sentence,
     subscript,
 )
-from ..chain import ThresholdLabels, fit_legend
+from ..chain import fit_legend, log_bounds, show_legend
 from ..plots import (
     clean_log10,
     curve_pen,
@@ -47,10 +46,9 @@ from ..plots import (
     reserve_tick_width,
     settle_view,
     style_plot,
-    threshold_line,
 )
 from ..theme import Theme
-from .gates import CellDiagrams
+from .gates import CellDiagrams, SplitOrTabs, badge_row, chart_marks, marks_legend, show_marks
 
 ADDITIVE_MODELS: tuple[Model, ...] = models_of(ADDITIVE)
 PATH_MODELS: tuple[Model, ...] = tuple(m for m in ADDITIVE_MODELS if m.key in ("rnn", "residual", "attention"))
@@ -105,20 +103,8 @@ class AdditivePage(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(6)
 
-        badges = QWidget()
-        bl = QHBoxLayout(badges)
-        bl.setContentsMargins(0, 0, 0, 0)
-        bl.setSpacing(6)
-        self.badges: dict[str, QLabel] = {}
+        badges, self.badges = badge_row(ADDITIVE_MODELS, lambda m: f"{m.name}<br>computing…")
         self.badge_lines: dict[str, tuple[str, str, str]] = {}
-        for m in ADDITIVE_MODELS:
-            badge = QLabel(f"{m.name}<br>computing…")
-            badge.setObjectName("badge")
-            badge.setTextFormat(Qt.TextFormat.RichText)
-            badge.setAlignment(Qt.AlignmentFlag.AlignCenter)
-            badge.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
-            bl.addWidget(badge, 1)
-            self.badges[m.key] = badge
         self._badge_keys: dict[str, tuple] = {}
         self.badge_row = badges
 
@@ -131,18 +117,10 @@ class AdditivePage(QWidget):
         item.addItem(self.curves[BOUND])  # under the curves, attention's on top of all
         for m in sorted(ADDITIVE_MODELS, key=lambda m: m.key == "attention"):
             item.addItem(self.curves[m.key])
-        self.below_float = pg.ScatterPlotItem(symbol="t")
-        self.zero_marks = pg.ScatterPlotItem(symbol="x")
-        item.addItem(self.below_float)
-        item.addItem(self.zero_marks)
-        self.vanish_line = threshold_line(theme, theme.vanish, "vanishing threshold")
-        self.explode_line = threshold_line(theme, theme.explode, "exploding threshold")
-        self.threshold_labels = ThresholdLabels(item, self.vanish_line, self.explode_line)
-        self.threshold_proxies = {"vanish": pg.PlotDataItem(), "explode": pg.PlotDataItem()}
-        self.cursor = pg.InfiniteLine(angle=90, movable=False)
-        for it in (self.vanish_line, self.explode_line, self.cursor):
-            item.addItem(it, ignoreBounds=True)
-            it.setVisible(False)
+        # the threshold labels keep clear of the cursor: at rest it stands at the far end (step 1),
+        # where the labels sat first
+        self.below_float, self.zero_marks, self.cursor, self.threshold_lines = chart_marks(self.chart, theme)
+        self.vanish_line, self.explode_line = self.threshold_lines.lines
         item.getViewBox().sigResized.connect(self._on_chart_resized)
         self.chart.setToolTip("‖dL/dxₜ‖, the gradient of the loss reaching the input at step t, against how many "
                               "steps back from the loss that input is. The dashed curve beside attention's is the "
@@ -150,17 +128,9 @@ class AdditivePage(QWidget):
                               "attention the last position pays to step t.")
         self.diagrams = PathDiagrams(theme)
 
-        self.splitter = QSplitter(Qt.Orientation.Vertical)
-        self.splitter.setChildrenCollapsible(False)
-        self.tabs = QTabWidget()
-        self.tab_layouts: list[QVBoxLayout] = []
-        for name in ("Gradients", "Paths"):
-            page = QWidget()
-            page_layout = QVBoxLayout(page)
-            page_layout.setContentsMargins(0, 0, 0, 0)
-            self.tabs.addTab(page, name)
-            self.tab_layouts.append(page_layout)
-        self.tabs.setToolTip("The screen is short: the gradients and the paths share it as tabs")
+        self.views = SplitOrTabs(("Gradients", "Paths"), "The screen is short: the gradients and the paths share "
+                                                         "it as tabs")
+        self.splitter, self.tabs = self.views.splitter, self.views.tabs
         layout.addWidget(badges)
         layout.addWidget(self.splitter, 1)
         layout.addWidget(self.tabs, 1)
@@ -169,7 +139,6 @@ class AdditivePage(QWidget):
         self._drawn: list[tuple[np.ndarray, np.ndarray]] = []
         self._y_span: tuple[float, float] | None = None
         self._marks = (False, False)
-        self._drawn_thresholds: tuple[float, float] | None = None
         self._cursor_step = 1
         self.apply_theme(theme)
 
@@ -179,22 +148,7 @@ class AdditivePage(QWidget):
         if compact == self._compact:
             return
         self._compact = compact
-        if compact:
-            for page_layout, widget in zip(self.tab_layouts, (self.chart, self.diagrams), strict=True):
-                page_layout.addWidget(widget)
-            self.diagrams.set_stacked(True)
-            self.splitter.hide()
-            self.tabs.show()
-        else:
-            for index, widget in enumerate((self.chart, self.diagrams)):
-                self.splitter.insertWidget(index, widget)
-            self.splitter.setStretchFactor(0, 2)
-            self.splitter.setStretchFactor(1, 1)
-            self.splitter.setSizes([2000, 1000])
-            self.diagrams.set_stacked(False)
-            self.tabs.hide()
-            self.splitter.show()
-        self.diagrams.apply_theme(self.theme)
+        self.views.arrange(compact, self.chart, self.diagrams, self.theme)
 
     @property
     def compact(self) -> bool:
@@ -215,12 +169,7 @@ class AdditivePage(QWidget):
         self.below_float.setPen(pg.mkPen(t.foreground))
         self.zero_marks.setPen(pg.mkPen(t.foreground, width=2))
         self.zero_marks.setBrush(pg.mkBrush(t.foreground))
-        for name, line, colour in (("vanish", self.vanish_line, t.vanish), ("explode", self.explode_line, t.explode)):
-            pen = curve_pen(colour, t, Qt.PenStyle.DashLine, 0.75)
-            line.setPen(pen)
-            self.threshold_proxies[name].setPen(pen)
-            line.label.setColor(colour)
-            line.label.setFont(t.qfont(t.small_px))
+        self.threshold_lines.apply_theme(t)
         # the cursor in the foreground colour, dotted: the highlight colour is too near attention's
         self.cursor.setPen(pg.mkPen(t.foreground, width=max(1.0, t.line_width * 0.5), style=Qt.PenStyle.DotLine))
         height = int(t.font_px * 1.35 + 2 * t.small_px * 1.35 + 0.25 * t.font_px + 6)
@@ -241,10 +190,7 @@ class AdditivePage(QWidget):
         bound = attention.log10_input_bound[::-1]
         first = attention.verdict
         vanish, explode = first.vanish_threshold, first.explode_threshold
-        finite = np.concatenate([v[np.isfinite(v)] for v in (*logs.values(), bound)])
-        lo_data = float(finite.min()) if finite.size else -1.0
-        hi_data = float(finite.max()) if finite.size else 1.0
-        floor = min(lo_data, math.log10(vanish)) - 1.0
+        lo_data, hi_data, floor = log_bounds([*logs.values(), bound], vanish)
         few = steps <= 60
         drawn, below_x, below_y, zero_x, zero_y = [], [], [], [], []
         for m in ADDITIVE_MODELS:
@@ -264,38 +210,15 @@ class AdditivePage(QWidget):
         self.curves[BOUND].setData(x, bound)
         drawn.append((x, bound))
         self._drawn = drawn
-        bx, by = np.concatenate(below_x), np.concatenate(below_y)
-        zx, zy = np.concatenate(zero_x), np.concatenate(zero_y)
-        self.below_float.setData(x=bx, y=by, size=t.marker_size)
-        self.below_float.setVisible(bool(bx.size))
-        self.zero_marks.setData(x=zx, y=zy, size=t.marker_size)
-        self.zero_marks.setVisible(bool(zx.size))
-        for line in (self.vanish_line, self.explode_line):
-            line.setVisible(True)
-        if (vanish, explode) != self._drawn_thresholds:
-            self._drawn_thresholds = (vanish, explode)
-            self.vanish_line.setValue(math.log10(vanish))
-            self.explode_line.setValue(math.log10(explode))
-            self.vanish_line.label.setFormat(f"vanishing threshold {threshold_text(vanish)}")
-            self.explode_line.label.setFormat(f"exploding threshold {threshold_text(explode)}")
-        lo = min(lo_data, math.log10(vanish))
-        hi = max(hi_data, math.log10(explode))
-        if zx.size:
-            lo = floor - 0.5
-        self._y_span = (lo, hi)
-        self._marks = (bool(bx.size), bool(zx.size))
+        self._marks = show_marks(self, (below_x, below_y), (zero_x, zero_y))
+        self.threshold_lines.set_values(vanish, explode)
+        self._y_span = self.threshold_lines.y_span(lo_data, hi_data, floor if self._marks[1] else None)
         self._frame(steps, decide_legend=True)
         self.diagrams.set_paths(r)
         self.show_step(self._cursor_step)
 
     def _frame(self, steps: int, decide_legend: bool) -> None:
-        item = self.chart.getPlotItem()
-        lo, hi = self._y_span
-        height = item.getViewBox().height()
-        head = self.threshold_labels.headroom(hi - lo, height if height > 50 else 300.0)
-        pad = max(0.5, 0.015 * steps)
-        item.setRange(xRange=(-pad, steps - 1 + pad), yRange=(lo - head, hi + head), padding=0)
-        self.threshold_labels.place(lambda: self._drawn, decide_legend)
+        self.threshold_lines.frame(steps - 1, self._y_span, lambda: self._drawn, decide_legend)
         self._update_legend(*self._marks)
         settle_view(self.chart)
 
@@ -305,24 +228,11 @@ class AdditivePage(QWidget):
             self._frame(self.result.results["attention"].steps, decide_legend=False)
 
     def _update_legend(self, below: bool, zero: bool) -> None:
-        vanish, explode = self._drawn_thresholds
         entries = [(self.curves[m.key], m.name) for m in ADDITIVE_MODELS]
         entries.append((self.curves[BOUND], "attention's bound (∝ aₜ)"))
-        if below:
-            entries.append((self.below_float, "leaves float64 (exact log shown)"))
-        if zero:
-            entries.append((self.zero_marks, "exactly 0"))
-        in_legend = self.threshold_labels.in_legend
-        if "vanish" in in_legend:
-            entries.append((self.threshold_proxies["vanish"], f"vanishing threshold {threshold_text(vanish)}"))
-        if "explode" in in_legend:
-            entries.append((self.threshold_proxies["explode"], f"exploding threshold {threshold_text(explode)}"))
-        key = (tuple(label for _item, label in entries), self.theme.name, self.theme.small_px)
-        if key != self._legend_key:
-            self.chart.set_legend(entries)
-            style_plot(self.chart, self.theme)
-            self._legend_key = key
-            fit_legend(self.chart, 3)
+        entries += marks_legend(self, below, "leaves float64 (exact log shown)", zero)
+        self._legend_key = show_legend(self.chart, entries, self.theme, 3, self._legend_key,
+                                       lambda: style_plot(self.chart, self.theme))
 
     # -- the cursor and the badges ----------------------------------------------------------------------
     def show_pulse(self, position: float, step: int) -> None:
@@ -334,6 +244,7 @@ class AdditivePage(QWidget):
         steps = r.results["attention"].steps
         self.cursor.setVisible(position <= steps)
         self.cursor.setValue(min(max(steps - position, 0.0), steps - 1.0))
+        self.threshold_lines.labels.follow_cursor()
         self.show_step(step if position <= steps else 1)
 
     def show_step(self, step: int) -> None:
@@ -362,10 +273,7 @@ class AdditivePage(QWidget):
             self.badge_lines[m.key] = (m.name, v.kind.upper(), value_line)
             badge.setText(html)
             badge.setToolTip(self.badge_tip(m, r))
-            colour = t.verdict_colour(v.kind)
-            style = f"background: {colour}; color: {t.on_colour(colour)}; padding: 2px 3px;"
-            if badge.styleSheet() != style:
-                badge.setStyleSheet(style)
+            badge.set_colour(t.verdict_colour(v.kind), t, " padding: 2px 3px;")
 
     def _badge_html(self, name: str, verdict: str, value_line: str) -> str:
         t = self.theme

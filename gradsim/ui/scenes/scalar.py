@@ -28,14 +28,10 @@ from PySide6.QtCore import QSize, Qt, QTimer
 from PySide6.QtGui import QBrush, QColor, QFontMetrics, QIcon, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QFormLayout,
-    QGroupBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
-    QPushButton,
     QSizePolicy,
-    QSpinBox,
     QTableWidget,
     QTableWidgetItem,
     QTabWidget,
@@ -48,7 +44,7 @@ from ...engine.sweep import PowerRow
 from ...engine.thresholds import EXPLODE_THRESHOLD, VANISH_THRESHOLD
 from ...formatting import format_log10, format_number
 from ...states.scalar import MAX_STEPS, VIEWS, ScalarResult, ScalarState, compute_scalar
-from ..controls import SliderSpin
+from ..controls import AnimationControls, Badge, SeedBox, SliderSpin, form_box
 from ..plots import curve_pen, make_plot, settle_view, style_plot
 from ._thresholds import style_threshold_lines, threshold_lines
 from .base import Scene
@@ -97,6 +93,17 @@ def _table(headers: list[str], tips: list[str]) -> QTableWidget:
     header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
     header.setStretchLastSection(True)
     return table
+
+
+def _chart_over_table(chart, table: QTableWidget) -> QWidget:
+    """A view's page: its chart taking the height, its table under it."""
+    page = QWidget()
+    layout = QVBoxLayout(page)
+    layout.setContentsMargins(0, 0, 0, 0)
+    layout.setSpacing(4)
+    layout.addWidget(chart, 1)
+    layout.addWidget(table, 0)
+    return page
 
 
 def short_reading(reading: str) -> str:
@@ -166,52 +173,26 @@ class ScalarScene(Scene):
         self.make_preset_box(layout, "Ready-made weights and views: the seeds' numbers")
         d = ScalarState()
 
-        box = QGroupBox("Weight and length")
-        form = QFormLayout(box)
-        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         self.w = SliderSpin(0.01, 3.0, 0.01, d.w,
                             tooltip="The recurrent weight w: after T steps the gradient is about wᵀ")
         self.steps = SliderSpin(1, MAX_STEPS, 1, d.steps, integer=True,
                                 tooltip="Sequence length T: how many times w is multiplied in")
         self.h0 = SliderSpin(-2.0, 2.0, 0.01, d.h0, tooltip="Initial state h₀ of the trace hₜ = tanh(w hₜ₋₁)")
-        form.addRow("w", self.w)
-        form.addRow("Steps T", self.steps)
-        form.addRow("h₀", self.h0)
-        layout.addWidget(box)
-
-        ff = QGroupBox("Per-layer weights")
-        ffl = QFormLayout(ff)
-        ffl.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        layout.addWidget(form_box("Weight and length", [("w", self.w), ("Steps T", self.steps), ("h₀", self.h0)]))
         self.spread = SliderSpin(0.0, 1.0, 0.01, d.spread,
                                  tooltip="A feedforward net's layer k gets its own weight, drawn uniformly "
                                          "between w − spread and w + spread")
-        self.seed = QSpinBox()
-        self.seed.setRange(0, 999_999)
-        self.seed.setValue(d.seed)
-        self.seed.setToolTip("Seed of the per-layer weights: the same seed draws the same layers")
-        ffl.addRow("Spread ±", self.spread)
-        ffl.addRow("Seed", self.seed)
-        layout.addWidget(ff)
+        self.seed = SeedBox(d.seed, "Seed of the per-layer weights: the same seed draws the same layers")
+        layout.addWidget(form_box("Per-layer weights", [("Spread ±", self.spread), ("Seed", self.seed)]))
 
-        anim = QGroupBox("Trace animation")
-        al = QVBoxLayout(anim)
-        row = QHBoxLayout()
-        self.play_button = QPushButton("▶ Play")
-        self.play_button.setToolTip("Walk through the trace row by row (Space)")
-        self.back_button = QPushButton("◀")
-        self.back_button.setToolTip("Previous row (←)")
-        self.fwd_button = QPushButton("▶|")
-        self.fwd_button.setToolTip("Next row (→)")
-        self.rewind_button = QPushButton("⟲")
-        self.rewind_button.setToolTip("Back to t = 1 (R)")
-        for b in (self.play_button, self.back_button, self.fwd_button, self.rewind_button):
-            row.addWidget(b)
-        al.addLayout(row)
-        sf = QFormLayout()
         self.speed = SliderSpin(1, 20, 1, d.speed, integer=True, suffix="/s", tooltip="Rows per second while playing")
-        sf.addRow("Speed", self.speed)
-        al.addLayout(sf)
-        layout.addWidget(anim)
+        self.animation_controls = AnimationControls(
+            "Trace animation", ("Walk through the trace row by row (Space)", "Previous row (←)", "Next row (→)",
+                                "Back to t = 1 (R)"), self.speed, self.play_pause, self.step, self.rewind)
+        controls = self.animation_controls
+        self.play_button, self.back_button, self.fwd_button, self.rewind_button = (
+            controls.play_button, controls.back_button, controls.fwd_button, controls.rewind_button)
+        layout.addWidget(controls)
 
         self.timer = QTimer(self)
         self.timer.timeout.connect(self._tick)
@@ -222,17 +203,11 @@ class ScalarScene(Scene):
         self.bind(self.spread, "spread")
         self.bind(self.seed, "seed", int)
         self.bind(self.speed, "speed", int, "change animation speed")
-        self.play_button.clicked.connect(self.play_pause)
-        self.back_button.clicked.connect(lambda: self.step(-1))
-        self.fwd_button.clicked.connect(lambda: self.step(1))
-        self.rewind_button.clicked.connect(self.rewind)
 
     # -- views --------------------------------------------------------------------------------------
     def build_views(self, layout: QVBoxLayout) -> None:
         t = self.theme
-        self.badge = QLabel("…")
-        self.badge.setObjectName("badge")
-        self.badge.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.badge = Badge()
         self.header_row.addWidget(self.badge, 0, Qt.AlignmentFlag.AlignTop)
 
         self.tabs = QTabWidget()
@@ -278,13 +253,7 @@ class ScalarScene(Scene):
             tpi.addItem(item)
         tpi.addItem(self.trace_cursor, ignoreBounds=True)
         self.trace_chart.set_legend([(self.trace_curve, "dhₜ/dh₀ (the trace)"), (self.trace_power, "wᵗ")])
-        trace = QWidget()
-        tl = QVBoxLayout(trace)
-        tl.setContentsMargins(0, 0, 0, 0)
-        tl.setSpacing(4)
-        tl.addWidget(self.trace_chart, 1)
-        tl.addWidget(self.trace_table, 0)
-        self.tabs.addTab(trace, VIEW_TITLES["trace"])
+        self.tabs.addTab(_chart_over_table(self.trace_chart, self.trace_table), VIEW_TITLES["trace"])
 
         # activations
         self.act_chart = make_plot(t, "", "pre-activation z", "f′(z)", legend_columns=5)
@@ -303,13 +272,7 @@ class ScalarScene(Scene):
                                  "the best case after 50 steps"])
         self.act_table.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.act_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-        acts = QWidget()
-        al = QVBoxLayout(acts)
-        al.setContentsMargins(0, 0, 0, 0)
-        al.setSpacing(4)
-        al.addWidget(self.act_chart, 1)
-        al.addWidget(self.act_table, 0)
-        self.tabs.addTab(acts, VIEW_TITLES["activations"])
+        self.tabs.addTab(_chart_over_table(self.act_chart, self.act_table), VIEW_TITLES["activations"])
 
         # feedforward vs recurrent
         self.ff_chart = make_plot(t, "", "layer / step t", "|product| (log scale)", log_y=True, legend_columns=2)
@@ -457,25 +420,14 @@ class ScalarScene(Scene):
         self.badge.setToolTip(f"Your w = {r.user_row.w:g} multiplied T = {r.job.steps} times: {r.user_row.reading}. "
                               "The badge compares wᵀ with the vanishing threshold 10⁻⁶ and the exploding "
                               "threshold 10³: healthy means in between.")
-        colour = t.verdict_colour(r.verdict.kind)
-        style = f"background: {colour}; color: {t.on_colour(colour)};"
-        if style != self.badge.styleSheet():
-            self.badge.setStyleSheet(style)
+        self.badge.set_colour(t.verdict_colour(r.verdict.kind), t)
 
     def _size_badge(self) -> None:
         """One line, one fixed size (the widest badge's), so a new verdict never relayouts the window
         and the title's row stays one line high wherever the title and summary fit beside it."""
-        self.badge.ensurePolished()
-        text = self.badge.text()
-        width = 0
         # the extremes: 0.01²⁰⁰ = 10⁻⁴⁰⁰ and 3²⁰⁰ ≈ 2.66 × 10⁹⁵
-        for widest in ("HEALTHY · wᵀ = 8.88 × 10⁻⁶ ≥ 10⁻⁶", "VANISHING · wᵀ = 8.88 × 10⁻⁴⁰⁰ < 10⁻⁶",
-                       "EXPLODING · wᵀ = 8.88 × 10⁹⁵ > 10³"):
-            self.badge.setText(widest)
-            width = max(width, self.badge.sizeHint().width())
-        self.badge.setText(text)
-        metrics = self.badge.fontMetrics()
-        self.badge.setFixedSize(width, int(metrics.lineSpacing() + 0.5 * metrics.height() + 6))
+        self.badge.fix_width(("HEALTHY · wᵀ = 8.88 × 10⁻⁶ ≥ 10⁻⁶", "VANISHING · wᵀ = 8.88 × 10⁻⁴⁰⁰ < 10⁻⁶",
+                              "EXPLODING · wᵀ = 8.88 × 10⁹⁵ > 10³"), lines=1)
 
     def _update_header(self) -> None:
         """Title and summary on one line where they fit, else the summary whole on a second line: the
@@ -698,11 +650,11 @@ class ScalarScene(Scene):
         if self.state.view != "trace":
             self.change(label="show the trace", view="trace")
         self.timer.start()
-        self.play_button.setText("❚❚ Pause")
+        self.animation_controls.set_playing(True)
 
     def pause(self) -> None:
         self.timer.stop()
-        self.play_button.setText("▶ Play")
+        self.animation_controls.set_playing(False)
 
     def step(self, direction: int) -> None:
         self.pause()

@@ -29,8 +29,6 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QFormLayout,
-    QGroupBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -62,7 +60,7 @@ from ...states.spectrum import (
     compute_network,
     compute_sweep,
 )
-from ..controls import Choice, ReadoutLabel, SliderSpin
+from ..controls import Badge, Choice, ReadoutLabel, SeedBox, SliderSpin, form_box
 from ..plots import clean_log10, curve_pen, make_plot, settle_view, style_plot
 from ._thresholds import style_threshold_lines, threshold_lines
 from .base import Scene
@@ -125,9 +123,6 @@ class SpectrumScene(Scene):
         self.make_preset_box(layout, "Ready-made matrices and networks; each claim holds on every seed")
         d = SpectrumState()
 
-        net = QGroupBox("Network W_hh")
-        form = QFormLayout(net)
-        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         self.activation = Choice([(a, get_activation(a).label) for a in ACTIVATIONS], d.activation,
                                  tooltip="f in hₜ = f(W_hh hₜ₋₁ + W_xh xₜ); γ = max |f′| enters the theorem "
                                          "(tanh, ReLU, identity 1; sigmoid 0.25)")
@@ -137,35 +132,22 @@ class SpectrumScene(Scene):
                                 tooltip="Weight scale: the spectral radius of W_hh (gain for orthogonal and identity)")
         self.hidden = SliderSpin(1, MAX_HIDDEN, 1, d.hidden, integer=True,
                                  tooltip="Hidden size n: W_hh is n × n and has n eigenvalues")
-        self.seed = QSpinBox()
-        self.seed.setRange(0, 999_999)
-        self.seed.setValue(d.seed)
-        self.seed.setToolTip("Random seed of weights and inputs; the sweep uses this seed and the next ones")
+        self.seed = SeedBox(d.seed, "Random seed of weights and inputs; the sweep uses this seed and the next ones")
         self.input_scale = SliderSpin(0.0, 3.0, 0.05, d.input_scale,
                                       tooltip="Standard deviation of the inputs xₜ: large inputs saturate tanh")
         self.steps = SliderSpin(2, MAX_STEPS, 1, d.steps, integer=True,
                                 tooltip="Sequence length T of the network's flow and of your matrix's flow")
-        form.addRow("Activation", self.activation)
-        form.addRow("Initialiser", self.init)
-        form.addRow("Scale", self.scale)
-        form.addRow("Hidden n", self.hidden)
-        form.addRow("Seed", self.seed)
-        form.addRow("Input scale", self.input_scale)
-        form.addRow("Steps T", self.steps)
-        layout.addWidget(net)
-
-        sweep = QGroupBox("Sweep")
-        sf = QFormLayout(sweep)
-        sf.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        layout.addWidget(form_box("Network W_hh", [
+            ("Activation", self.activation), ("Initialiser", self.init), ("Scale", self.scale),
+            ("Hidden n", self.hidden), ("Seed", self.seed), ("Input scale", self.input_scale),
+            ("Steps T", self.steps)]))
         self.sweep_steps = SliderSpin(1, 500, 1, d.sweep_steps, integer=True,
                                       tooltip="The sweep measures ‖dL/dh₁‖ after this many steps")
         self.sweep_seeds = QSpinBox()
         self.sweep_seeds.setRange(1, 10)
         self.sweep_seeds.setValue(d.sweep_seeds)
         self.sweep_seeds.setToolTip("How many seeds the band spans (min … max over seeds)")
-        sf.addRow("Steps", self.sweep_steps)
-        sf.addRow("Seeds", self.sweep_seeds)
-        layout.addWidget(sweep)
+        layout.addWidget(form_box("Sweep", [("Steps", self.sweep_steps), ("Seeds", self.sweep_seeds)]))
 
         self.bind(self.activation, "activation")
         self.bind(self.init, "init")
@@ -180,9 +162,7 @@ class SpectrumScene(Scene):
     # -- views --------------------------------------------------------------------------------------
     def build_views(self, layout: QVBoxLayout) -> None:
         t = self.theme
-        self.badge = QLabel("…")
-        self.badge.setObjectName("badge")
-        self.badge.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.badge = Badge()
         self.header_row.addWidget(self.badge, 0, Qt.AlignmentFlag.AlignTop)
 
         readouts = QWidget()
@@ -608,7 +588,7 @@ class SpectrumScene(Scene):
         self.badge.setText(f"T = {sweep.steps}\n{len(sweep.seeds)} seeds")
         self.badge.setToolTip(f"The sweep: ‖dL/dh₁‖ after {sweep.steps} steps, seeds {sweep.seeds[0]} to "
                               f"{sweep.seeds[-1]}")
-        self._badge_colour(self.theme.panel)
+        self.badge.set_colour(self.theme.panel, self.theme)
 
     def _set_subtitle(self, text: str, tip: str) -> None:
         text = html.escape(text, quote=False)  # the header is rich text: "< 1" would open a tag
@@ -627,25 +607,12 @@ class SpectrumScene(Scene):
             what = (f"counting back from t = {steps}, ‖dL/dhₜ‖ is {limit} from t = {verdict.first_t} on "
                     "(healthy would mean within 10⁻⁶…10³ at every step)")
         self.badge.setToolTip(f"Measured: {what}.")
-        self._badge_colour(self.theme.verdict_colour(verdict.kind))
-
-    def _badge_colour(self, colour: str) -> None:
-        style = f"background: {colour}; color: {self.theme.on_colour(colour)};"
-        if style != self.badge.styleSheet():
-            self.badge.setStyleSheet(style)
+        self.badge.set_colour(self.theme.verdict_colour(verdict.kind), self.theme)
 
     def _size_badge(self) -> None:
         """One fixed size, that of the widest badge, so a new verdict never relayouts the window."""
-        self.badge.ensurePolished()
-        text = self.badge.text()
-        width = 0
-        for widest in ("HEALTHY\nwithin 10⁻⁶…10³ over T = 1000", "VANISHING\nbelow 10⁻⁶ from t = 1000",
-                       "EXPLODING\nabove 10³ from t = 1000"):
-            self.badge.setText(widest)
-            width = max(width, self.badge.sizeHint().width())
-        self.badge.setText(text)
-        metrics = self.badge.fontMetrics()
-        self.badge.setFixedSize(width, int(2 * metrics.lineSpacing() + 0.5 * metrics.height() + 6))
+        self.badge.fix_width(("HEALTHY\nwithin 10⁻⁶…10³ over T = 1000", "VANISHING\nbelow 10⁻⁶ from t = 1000",
+                              "EXPLODING\nabove 10³ from t = 1000"), lines=2)
 
     def _draw_network(self, result: NetworkResult) -> None:
         r = result.network
