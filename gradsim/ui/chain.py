@@ -656,8 +656,10 @@ class ThresholdLabels:
     names it, for the legend to carry it instead.
 
     With a ``cursor`` (the pulse's vertical line) a label also keeps clear of it: of the free ends
-    it takes one the cursor does not cross, and :meth:`follow_cursor` moves it to the other free end
-    when the cursor comes onto it (a label never hides in the legend because of the cursor).
+    it takes one the cursor does not cross; where the cursor crosses every free end (at rest on
+    t = 1, with the curves taking the other end) it stands just beside the cursor, if that place is
+    free; :meth:`follow_cursor` moves it to another free place when the cursor comes onto it (a label
+    never hides in the legend because of the cursor).
     """
 
     CURSOR_CLEARANCE_PX = 6
@@ -709,6 +711,12 @@ class ThresholdLabels:
                 a, b = (x1 - width, x1) if end == "right" else (x0, x0 + width)
                 if lo >= y0 and hi <= y1 and not _any_curve_in(drawn, a, b, lo, hi):
                     free[end] = (a, b)
+            if free and all(self._cursor_on(span) for span in free.values()):
+                c, gap = self.cursor.value(), 1.5 * self._margin  # beyond the clearance, rounding included
+                for end, (a, b) in (("after cursor", (c + gap, c + gap + width)),
+                                    ("before cursor", (c - gap - width, c - gap))):
+                    if x0 <= a and b <= x1 and not _any_curve_in(drawn, a, b, lo, hi):
+                        free[end] = (a, b)
             self._spans[name] = free
             spot = next((end for end in free if not self._cursor_on(free[end])), next(iter(free), None))
             if decide_legend:
@@ -724,12 +732,12 @@ class ThresholdLabels:
     def follow_cursor(self) -> None:
         """The cursor moved: a label it now crosses goes to its other free end, if the cursor is clear
         of that one (nothing is computed from the curves: cheap enough for every animation frame)."""
-        for name, end in self._ends.items():
+        for name, end in list(self._ends.items()):
             spans = self._spans.get(name, {})
             if end not in spans or not self._cursor_on(spans[end]):
                 continue
-            other = "left" if end == "right" else "right"
-            if other in spans and not self._cursor_on(spans[other]):
+            other = next((e for e in spans if e != end and not self._cursor_on(spans[e])), None)
+            if other is not None:
                 self._put(name, other)
 
     def _cursor_on(self, span: tuple[float, float]) -> bool:
@@ -741,8 +749,14 @@ class ThresholdLabels:
     def _put(self, name: str, end: str) -> None:
         self._ends[name] = end
         label = self.lines[name].label
-        anchor = (1.0 if end == "right" else 0.0, 1.0 if name == "explode" else 0.0)
-        label.setPosition(0.985 if end == "right" else 0.015)
+        right_aligned = end in ("right", "before cursor")
+        anchor = (1.0 if right_aligned else 0.0, 1.0 if name == "explode" else 0.0)
+        if end in ("right", "left"):
+            label.setPosition(0.985 if end == "right" else 0.015)
+        else:  # beside the cursor: the label's edge on its span's edge, on the cursor's side
+            (x0, x1), _ = self.plot.getViewBox().viewRange()
+            a, b = self._spans[name][end]
+            label.setPosition(((b if right_aligned else a) - x0) / (x1 - x0))
         label.anchors = [anchor, anchor]
         label.updatePosition()
 

@@ -738,3 +738,27 @@ def test_show_me_links_land_on_the_additive_comparison(main_window, qtbot, where
     assert main_window.undo_stack.count() == count + 1
     main_window.undo_stack.undo()
     assert gates.state == before
+
+
+def test_threshold_labels_stand_clear_of_the_cursor_at_rest(gates, main_window, qtbot):
+    """With the pulse at rest on t = 1 and the curves crossing the vanishing line near the right end,
+    no end of the line is free of both: the label stands beside the cursor, a clearance away, not on
+    it (it used to start on the cursor's line)."""
+    from gradsim.ui.chain import ThresholdLabels
+
+    main_window.resize(1024, 768)  # the classroom projector, as the README's picture shows it
+    main_window.toggle_projector()
+    wait_idle(qtbot, main_window)
+    settle()
+    chart = gates.chart
+    vb = chart.getPlotItem().getViewBox()
+    (x0, x1), _ = vb.viewRange()
+    clearance = ThresholdLabels.CURSOR_CLEARANCE_PX * (x1 - x0) / vb.width()
+    x = gates.cursor.value()
+    assert gates.cursor.isVisible() and x == pytest.approx(1.0)
+    for line in (gates.vanish_line, gates.explode_line):
+        box = _label_box(chart, line)
+        assert line.label.isVisible()
+        assert box.left() - x >= clearance or x - box.right() >= clearance, (x, box, line.label.toPlainText())
+    curves = [tuple(np.asarray(v) for v in item.getData()) for item in gates.curves.values()]
+    assert_threshold_labels_clear(gates, curves)
