@@ -163,3 +163,44 @@ def test_builtin_lesson_handout_from_the_command_line(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "gradsim", "lesson", "handout", str(tmp_path / "none.json"),
                           "--to", str(tmp_path / "x.pdf")], capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
+
+
+def _training_lesson(steps: int):
+    from gradsim.lesson import lesson_from_dict
+
+    return lesson_from_dict({"format": "gradsim.lesson/1", "title": "Train", "steps": [
+        {"scene": "training", "settings": {"steps": steps, "delay": 5, "batch": 16}, "caption": "Two models learn the copy task."}]})
+
+
+def test_handout_page_of_the_lab_shows_the_models_trained_to_the_end(main_window, qtbot, tmp_path):
+    """A lab page is drawn after its models have trained (it showed empty axes before): the traces
+    on the page are the engine's own runs, step for step what the same settings give when trained
+    alone."""
+    from gradsim.engine.training import TrainRun, train_side_by_side
+    from gradsim.ui.handout import write_handout
+
+    path = tmp_path / "lab.pdf"
+    assert write_handout(main_window, _training_lesson(10), path) == 1
+    lab = main_window.current_scene()
+    assert lab.scene_id == "training" and lab.run_state == "finished"
+    runs = [TrainRun(s) for s in lab.state.train_settings()]
+    for _ in train_side_by_side(runs):
+        pass
+    assert [tr.run.step_count for tr in lab.traces] == [r.step_count for r in runs] == [10, 10]
+    for trace, run in zip(lab.traces, runs, strict=True):
+        assert trace.run.curves.accuracy == pytest.approx(run.curves.accuracy, abs=1e-12)
+        assert trace.run.curves.loss == pytest.approx(run.curves.loss, rel=1e-9)
+    assert _pages(path) == 1
+
+
+def test_handout_cancelled_while_the_lab_trains_writes_nothing(main_window, qtbot, tmp_path):
+    from gradsim.engine.errors import InputError
+    from gradsim.ui.handout import write_handout
+
+    path = tmp_path / "cancelled.pdf"
+    with pytest.raises(InputError, match="cancelled"):
+        write_handout(main_window, _training_lesson(5000), path, progress=lambda done, total: False)
+    assert not path.exists() and not list(tmp_path.iterdir())
+    lab = main_window.current_scene()
+    lab.shutdown()
+    wait_idle(qtbot, main_window)

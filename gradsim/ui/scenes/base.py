@@ -381,6 +381,13 @@ class Scene(QWidget):
         if (pulse := self._pulse()) is not None:
             pulse.seek(seconds)
 
+    def prepare_still(self) -> bool:
+        """Before a still picture of the scene (a handout page): start what the picture still needs
+        and return True while that is under way (the caller processes events and asks again). Most
+        scenes are complete once drawn; the training lab trains its models to the end, so the page
+        shows what its caption says rather than empty axes."""
+        return False
+
     def activate(self) -> None:
         """Called when the scene becomes visible."""
 

@@ -375,6 +375,16 @@ class TrainingScene(Scene):
     def rewind(self) -> None:
         self.reset_run()
 
+    def prepare_still(self) -> bool:
+        """A handout page of the lab shows the models trained to the end (each stops at its steps or
+        at the stop accuracy), trained here on the worker as Start would; a run already finished, or
+        stopped on a non-finite loss, is shown as it is."""
+        state = self.session.run_state
+        if state in ("ready", "paused"):
+            self.play_pause()
+            state = self.session.run_state
+        return state == "training"
+
     def deactivate(self) -> None:
         self.session.pause()
 
