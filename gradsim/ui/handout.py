@@ -15,12 +15,11 @@ from PySide6.QtGui import QFont, QPageLayout, QPageSize, QPainter, QPdfWriter, Q
 
 from .. import __version__
 from ..engine.errors import InputError
-from .record import wait_until_drawn
+from .record import finish_for_still, wait_until_drawn
 
 PAGES = {"a4": QPageSize.PageSizeId.A4, "letter": QPageSize.PageSizeId.Letter}
 PICTURE_SIZE = (1280, 720)
 DPI = 150
-STILL_TIMEOUT_S = 900.0  # the lab's two demo models train in well under a minute on 2 cores
 
 
 def write_handout(window, lesson, path: str | Path, page: str = "a4",
@@ -56,7 +55,8 @@ def write_handout(window, lesson, path: str | Path, page: str = "a4",
                 raise InputError(f"lesson step {i + 1}: cannot open scene {step.scene!r}")
             wait_until_drawn(window)
             scene = window.current_scene()
-            _finish_for_still(scene, i, lambda i=i: progress is None or progress(i, count) is not False, path)
+            finish_for_still(scene, f"lesson step {i + 1}",
+                             lambda i=i: progress is None or progress(i, count) is not False, f"{path.name}: handout")
             wait_until_drawn(window)
             length = scene.animation_length()
             scene.seek_animation(length or 0.0)  # the finished animation: every node lit
@@ -78,25 +78,6 @@ def write_handout(window, lesson, path: str | Path, page: str = "a4",
         tmp.unlink(missing_ok=True)
         raise InputError(f"{path}: cannot write ({exc.strerror or exc})") from None
     return count
-
-
-def _finish_for_still(scene, index: int, keep_going: Callable[[], bool], path: Path,
-                      timeout_s: float = STILL_TIMEOUT_S) -> None:
-    """Let ``scene`` finish what its page needs (the lab trains its models to the end), processing
-    events meanwhile so the worker's results arrive and a progress dialog can cancel."""
-    import time
-
-    from PySide6.QtCore import QCoreApplication, QEventLoop
-
-    deadline = time.monotonic() + timeout_s
-    app = QCoreApplication.instance()
-    while scene.prepare_still():
-        app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
-        if not keep_going():
-            raise InputError(f"{path.name}: handout cancelled")
-        if time.monotonic() > deadline:
-            raise InputError(f"lesson step {index + 1}: {scene.scene_id} did not finish within {timeout_s:.0f} s")
-        time.sleep(0.01)
 
 
 def _text(painter: QPainter, html: str, x: float, y: float, width: float, px: int) -> float:

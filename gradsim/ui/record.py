@@ -251,16 +251,46 @@ def lesson_shots(window, lesson, seconds_per_step: float | None, fps: int) -> li
             if not open_configured(window, s.scene, s.settings):
                 raise InputError(f"lesson step {i + 1}: cannot open scene {s.scene!r}")
             wait_until_drawn(window)
+            finish_for_still(window.current_scene(), f"lesson step {i + 1}")  # a lab step replays its trained run
+            wait_until_drawn(window)
             window.current_scene().seek_animation(0.0)
 
-        def seek(t: float) -> None:
+        frames = max(1, round((seconds_per_step or 4.0) * fps))
+
+        def seek(t: float, frames: int = frames) -> None:
             scene = window.current_scene()
-            if scene is not None:
+            if scene is None:
+                return
+            length = scene.animation_length()
+            if getattr(scene, "animation_is_replay", False) and length:  # the whole run within the step
+                replay_seek(scene.seek_animation, length, frames, fps)(t)
+            else:
                 scene.seek_animation(t)
 
         # each step as long as its scene's animation (or as asked), at least long enough to read
-        shots.append(Shot(max(1, round((seconds_per_step or 4.0) * fps)), prepare, seek))
+        shots.append(Shot(frames, prepare, seek))
     return shots
+
+
+STILL_TIMEOUT_S = 900.0  # the lab's two demo models train in well under a minute on 2 cores
+
+
+def finish_for_still(scene, where: str, keep_going: Callable[[], bool] = lambda: True, what: str = "recording",
+                     timeout_s: float = STILL_TIMEOUT_S) -> None:
+    """Let ``scene`` finish what its picture needs (:meth:`Scene.prepare_still`: the lab trains its
+    models to the end), processing events meanwhile so the worker's results arrive and a progress
+    dialog can cancel (``keep_going()`` False: "``what`` cancelled")."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    app = QCoreApplication.instance()
+    while scene.prepare_still():
+        app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
+        if not keep_going():
+            raise InputError(f"{what} cancelled")
+        if time.monotonic() > deadline:
+            raise InputError(f"{where}: {scene.scene_id} did not finish within {timeout_s:.0f} s")
+        time.sleep(0.01)
 
 
 def wait_until_drawn(window, timeout_s: float = 120.0) -> None:

@@ -204,3 +204,22 @@ def test_handout_cancelled_while_the_lab_trains_writes_nothing(main_window, qtbo
     lab = main_window.current_scene()
     lab.shutdown()
     wait_idle(qtbot, main_window)
+
+
+def test_a_lesson_recording_replays_the_labs_trained_run(main_window, qtbot):
+    """A lab step of a recorded lesson trains its models first, then plays the run as the lab's
+    animation (before, the step had nothing to replay and showed empty axes for its seconds)."""
+    from gradsim.ui import record
+
+    main_window.lesson_bar.set_lesson(_training_lesson(10))
+    (shot,) = record.lesson_shots(main_window, main_window.lesson_bar.lesson, 1.0, 4)
+    shot.prepare()
+    lab = main_window.current_scene()
+    assert lab.scene_id == "training" and lab.run_state == "finished"
+    assert [tr.run.step_count for tr in lab.traces] == [10, 10]
+    assert lab.animation_length() is not None and lab.recording_problem() is None
+    # the whole run within the step's 4 frames (a 1-second step is shorter than the lab's replay)
+    shot.seek(0.0)
+    assert [t.steps_done for t in lab.frame().traces] == [1, 1]
+    shot.seek(3 / 4)  # the last frame
+    assert [t.steps_done for t in lab.frame().traces] == [10, 10]
