@@ -311,6 +311,13 @@ class AttentionFlowResult(FlowResult):
         return 0 if self.attention_last is None else int(self.attention_last.shape[0])
 
     @property
+    def hop_weight(self) -> np.ndarray:
+        """``a_{T,t}`` for ``t = 1..T``, the attention the last position pays to each step, averaged
+        over the heads: the weight of the one hop the gradient takes to ``x_t`` (every view and
+        export of the hop reads it here)."""
+        return self.attention_last.mean(axis=0)  # type: ignore[union-attr]
+
+    @property
     def log10_bound(self) -> np.ndarray:
         """No chain, so no per-step bound on ``||dL/de_t||``: all NaN (see :attr:`log10_input_bound`)."""
         return np.full(self.steps, np.nan)
@@ -492,7 +499,7 @@ def gradient_path(model: str, result: FlowResult) -> GradientPath:
                    f"the correction's norm is at most α·max f′·‖W_hh‖ = {_fmt(corr)}, ×{_fmt(per_step)} per step")
         return GradientPath(model, label, "residual", summary, crossed, per_step, drop)
     if model == "attention":
-        weight = result.attention_last.mean(axis=0)  # type: ignore[attr-defined]
+        weight = result.hop_weight  # type: ignore[attr-defined]
         summary = (f"one hop from the last position to every step, weighted by the attention it pays there: "
                    f"a_T,1 = {_fmt(float(weight[0]))} (1/T = {_fmt(1.0 / steps)}); no chain of steps")
         return GradientPath(model, label, "hop", summary, min(crossed, 1), float("nan"), drop, weight)
@@ -525,7 +532,7 @@ def attention_edges(result: AttentionFlowResult) -> tuple[Edge, ...]:
     step (:func:`attention_middle`), each weighted by the attention ``a_{T,t}`` paid there (mean over
     heads; NaN where the sequence has no such step apart from the last), and the residual connection
     at the last position (factor 1). There is no per-step edge: nothing is crossed step by step."""
-    weight = result.attention_last.mean(axis=0)  # type: ignore[union-attr]
+    weight = result.hop_weight
     steps = result.steps
     middle = attention_middle(steps)
     first = float(weight[0]) if steps > 1 else math.nan

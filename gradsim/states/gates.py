@@ -214,7 +214,7 @@ def path_lines(model: str, result: ModelComparison) -> list[str]:
     if model == "attention":
         if steps < 2:
             return ["x₁ is the last step:", "no hop"]
-        weight = float(result.results[model].attention_last.mean(axis=0)[0])
+        weight = float(result.results[model].hop_weight[0])
         return ["to x₁: 1 hop", f"× a₁ = {format_number(weight, 2)}"]
     path = result.paths[model]
     crossed = path.steps_crossed

@@ -306,7 +306,7 @@ class AdditivePage(QWidget):
                  f"‖dL/dx₁‖ = {format_power(float(res.log10_input_grad_norm[0]))}, "
                  f"‖dL/dx{subscript(steps)}‖ = {format_power(float(res.log10_input_grad_norm[-1]))}"]
         if m.key == "attention" and steps > 1:
-            a1 = float(res.attention_last.mean(axis=0)[0])
+            a1 = float(res.hop_weight[0])
             lines.append(f"a₁ = {format_power(math.log10(a1)) if a1 > 0 else '0'} (1/T = {format_power(-math.log10(steps))}): "
                          f"‖dL/dx₁‖ ≤ {format_power(float(res.log10_input_bound[0]))}, a bound proportional to a₁")
         return "\n".join(lines)
@@ -326,7 +326,7 @@ class AdditivePage(QWidget):
         for m in ADDITIVE_MODELS:
             out[f"{m.key}_log10_input_grad_norm"] = r.results[m.key].log10_input_grad_norm
         out["attention_log10_input_bound"] = attention.log10_input_bound
-        out["attention_last"] = attention.attention_last.mean(axis=0)
+        out["attention_last"] = attention.hop_weight
         for m in ADDITIVE_MODELS:
             out[f"{m.key}_input_grad_norm"] = r.results[m.key].input_grad_norm
         return out
