@@ -519,7 +519,7 @@ class TrainingScene(Scene):
         except InputError as exc:
             self.context.show_error(str(exc))
             return False
-        self.context.show_status(f"Saved {len(runs)} model(s) to {path}")
+        self.context.show_status(f"Saved {_models(len(runs))} to {Path(path).name}")
         return True
 
     def load_run_from(self, path: str | Path) -> bool:
@@ -547,7 +547,7 @@ class TrainingScene(Scene):
         self._show_run_state(self.session.run_state)
         self.draw_now()
         finished = all(r.finished for r in runs)
-        self.context.show_status(f"Loaded {len(runs)} model(s) from {path}"
+        self.context.show_status(f"Loaded {_models(len(runs))} from {Path(path).name}"
                                  + ("" if finished else "; Start continues the run"))
         return True
 
@@ -584,3 +584,7 @@ class TrainingScene(Scene):
 
     def activate(self) -> None:
         self.draw_now()
+
+
+def _models(count: int) -> str:
+    return f"{count} model" if count == 1 else f"{count} models"
