@@ -17,7 +17,7 @@ import os
 import sys
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QSettings, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QByteArray, QPoint, QSettings, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QColor, QFont, QGuiApplication, QIcon, QKeySequence, QPalette, QUndoStack
 from PySide6.QtWidgets import (
     QApplication,
@@ -420,7 +420,11 @@ class MainWindow(QMainWindow):
             self.toast.setFixedWidth(width)
             inner = self.toast.contentsRect().width()
             self.toast.setFixedHeight(self.toast.heightForWidth(inner) + self.toast.height() - self.toast.contentsRect().height())
-        self.toast.move((parent.width() - self.toast.width()) // 2, parent.height() - self.toast.height() - 12)
+        bottom = parent.height()
+        bar = self.lesson_bar
+        if bar is not None and bar.isVisible() and parent.isAncestorOf(bar):  # above the lesson's buttons
+            bottom = min(bottom, bar.mapTo(parent, QPoint(0, 0)).y())
+        self.toast.move((parent.width() - self.toast.width()) // 2, max(0, bottom - self.toast.height() - 12))
         self.toast.raise_()
         self.toast.show()
         self._toast_timer.start(timeout_ms)

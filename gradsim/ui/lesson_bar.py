@@ -200,7 +200,7 @@ class LessonBar(QFrame):
             self.window_.show_error(str(exc))
             return False
         self.set_lesson(lesson, 0, Path(path))
-        self.window_.show_status(f"Opened lesson {Path(path).name}: {len(lesson.steps)} steps")
+        self.window_.show_status(f"Opened lesson {Path(path).name}: {len(lesson.steps)} step{'' if len(lesson.steps) == 1 else 's'}")
         return True
 
     def save_path(self, path: str | Path) -> bool:

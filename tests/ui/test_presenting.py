@@ -209,3 +209,23 @@ def test_tooltips_take_the_themes_colours_and_type(main_window, qtbot):
             assert QColor(image.pixel(tip.width() // 2, 1)).name() == theme.panel.lower(), text
             assert QColor(image.pixel(2, tip.height() // 2)).name() == theme.panel.lower(), text
     QToolTip.hideText()
+
+
+def test_a_message_never_covers_the_lesson_buttons(main_window, qtbot, tmp_path):
+    """In projector mode (no status bar) a short message shows above the window's bottom edge; with
+    a lesson open it shows above the lesson bar, whose step buttons it used to cover for 5 s."""
+    import json
+
+    from PySide6.QtCore import QPoint
+
+    main_window.resize(1024, 768)
+    main_window.toggle_projector()
+    path = tmp_path / "one.gradsim-lesson.json"
+    path.write_text(json.dumps({"format": "gradsim.lesson/1", "title": "One", "steps": [
+        {"scene": "flow", "settings": {"preset": "sigmoid20"}, "caption": "Sigmoid: gone halfway back."}]}))
+    assert main_window.lesson_bar.load_path(path)
+    settle()
+    toast, bar = main_window.toast, main_window.lesson_bar
+    assert toast.isVisible() and toast.text() == "Opened lesson one.gradsim-lesson.json: 1 step"
+    parent = toast.parentWidget()
+    assert toast.geometry().bottom() < bar.mapTo(parent, QPoint(0, 0)).y()
