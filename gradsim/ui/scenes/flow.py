@@ -33,7 +33,7 @@ from ...states.flow import (
     FlowState,
     compute_flow,
 )
-from ..chain import ChainView, ThresholdPair, fit_legend, log_bounds, set_marks, show_legend
+from ..chain import ChainView, ThresholdPair, fit_legend, log_bounds, set_marks, show_legend, stretch_ends
 from ..controls import Badge, Choice, ReadoutLabel, SeedBox, SliderSpin, form_box
 from ..plots import (
     clean_log10,
@@ -105,7 +105,7 @@ class FlowScene(Scene):
         item = self.chart.getPlotItem()
         self.curve = pg.PlotDataItem(name="‖dL/dhₜ‖ (exact)", connect="finite", skipFiniteCheck=True)
         self.bound_curve = pg.PlotDataItem(name=BOUND_LABEL, connect="finite", skipFiniteCheck=True)
-        self.below_float = pg.ScatterPlotItem(name="beyond float64 (exact log shown)", symbol="t")
+        self.below_float = pg.ScatterPlotItem(name="leaves float64 (exact log shown)", symbol="t")
         self.zero_marks = pg.ScatterPlotItem(name="exactly 0 (dead units)", symbol="x")
         self.overflow_marks = pg.ScatterPlotItem(name="forward pass overflowed (±∞/NaN)", symbol="star")
         self.cursor = pg.InfiniteLine(angle=90, movable=False)
@@ -242,7 +242,8 @@ class FlowScene(Scene):
         bound_y = np.clip(bound, floor - 5, None) if show_bound else np.zeros(0)
         self.bound_curve.setData(x if show_bound else np.zeros(0), bound_y)
         below = r.underflow | r.overflow
-        set_marks(self.below_float, x[below], y[below], t.marker_size)
+        leaves = stretch_ends(below)
+        set_marks(self.below_float, x[leaves], y[leaves], t.marker_size)
         set_marks(self.zero_marks, x[zero], y[zero], t.marker_size)
         over = r.forward_overflow
         top = max(hi_data, math.log10(explode)) + 0.5
@@ -330,7 +331,7 @@ class FlowScene(Scene):
     def _update_legend(self, below: bool, zero: bool, over: bool) -> None:
         wanted = [(self.curve, "‖dL/dhₜ‖ (exact)", True),
                   (self.bound_curve, BOUND_LABEL, True),
-                  (self.below_float, "beyond float64 (exact log shown)", below),
+                  (self.below_float, "leaves float64 (exact log shown)", below),
                   (self.zero_marks, "exactly 0 (dead units)", zero),
                   (self.overflow_marks, "forward pass overflowed (±∞/NaN)", over)]
         entries = [(item, label) for item, label, show in wanted if show]
