@@ -387,6 +387,8 @@ def test_readouts_change_without_relayout(flow, qtbot):
     ref = flow.result
     assert f"{ref.spectral_radius:.4g}" in flow.readout_labels["radius"].text()
     assert f"{ref.spectral_norm:.4g}" in flow.readout_labels["norm"].text()
+    # a factor reads as one, "× 0.807", as the spectrum and agreement scenes write it
+    assert f"× {format_power(ref.log10_mean_factor)}" in flow.readout_labels["factor"].text()
 
     label = flow.readout_labels["factor"]
     counter = EventCounter(QEvent.Type.LayoutRequest)

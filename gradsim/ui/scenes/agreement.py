@@ -601,7 +601,7 @@ class AgreementScene(Scene):
         s = sal.sentence
         d = s.distance
         values = {
-            "per_step": f"×{sal.per_step:.3g}" if math.isfinite(sal.per_step) else "–",
+            "per_step": f"× {sal.per_step:.3g}" if math.isfinite(sal.per_step) else "–",
             "total": format_power(math.log10(sal.total)) if sal.total > 0 else "0",
             "reference": f"0.7{str(d).translate(_SUPERSCRIPT)} = {format_power(math.log10(sal.seed_reference))}",
             "prediction": f"{sal.p_plural:.3f}",

@@ -267,7 +267,7 @@ class FlowScene(Scene):
 
         factor = r.log10_mean_factor
         values = {
-            "factor": "–" if math.isnan(factor) else format_power(factor),
+            "factor": "–" if math.isnan(factor) else f"× {format_power(factor)}",  # as the spectrum scene's
             "total": format_power(r.log10_total_factor),
             "radius": f"{r.spectral_radius:.4g}",
             "norm": f"{r.spectral_norm:.4g}",
