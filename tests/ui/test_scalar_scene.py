@@ -394,3 +394,24 @@ def test_lesson_activation_caption_numbers_are_in_the_table(scalar, main_window,
         assert numbers
         for number in numbers:
             assert number in shown, (number, step.rendered_caption)
+
+
+def test_axis_titles_fit_their_axes_on_a_projector(new_window, qtbot):
+    """On a 1024x768 projector the feedforward view's lower chart is short: an axis title longer
+    than its axis ran up into the legend above ("weight of layer k" did)."""
+    from gradsim.presets import load_presets
+
+    from .conftest import settle
+
+    window = new_window(True)
+    window.resize(1024, 768)
+    window._follow_size()
+    scene = window.show_scene("scalar")
+    layers = next(p for p in load_presets("scalar") if p.settings.get("view") == "feedforward")
+    scene.apply_settings(layers.settings)
+    wait_idle(qtbot, window)
+    settle()
+    for chart in (scene.ff_chart, scene.layer_chart):
+        axis = chart.getPlotItem().getAxis("left")
+        title = axis.label.mapRectToScene(axis.label.boundingRect())
+        assert title.height() <= axis.size().height() + 1, (axis.labelText, title.height(), axis.size().height())
