@@ -572,7 +572,7 @@ class SpectrumScene(Scene):
         self.readout_row.setVisible(True)
         if s is None:
             return
-        self._set_subtitle(f"Shrinking guaranteed wherever ‖W_hh‖₂ < 1/γ = {_figure(1 / s.gamma)}",
+        self._set_subtitle(f"Shrinking guaranteed for ‖W_hh‖₂ < 1/γ = {_figure(1 / s.gamma)}",
                            "Pascanu, Mikolov & Bengio (2013): with γ = max |f′|, a spectral norm below 1/γ "
                            "guarantees that the gradient vanishes; above it nothing is guaranteed.")
         sweep = s.sweep
