@@ -597,3 +597,20 @@ def test_readout_captions_use_the_projects_typography(flow):
     assert captions == {"factor": "per step", "radius": "ρ(W_hh)", "total": "ratio left at t = 1", "norm": "‖W_hh‖₂"}
     for value in flow.readout_labels.values():
         assert "_t" not in value.toolTip() and "||" not in value.toolTip()
+
+
+def test_bound_is_written_as_the_spectrum_scene_writes_it(flow):
+    """The dotted bound's legend names its factor γ, the symbol the spectrum scene defines (γ = max |f′|),
+    and the chart says what γ is; it was an unexplained 'c'."""
+    legend = [label.text for _sample, label in flow.chart.legend.items]
+    assert "bound (γ‖W_hh‖₂)ᵀ⁻ᵗ" in legend
+    assert "γ = max |f′|" in flow.chart.toolTip()
+    spectrum_tip = spectrum_prediction_tip()
+    assert "γ = max |f′|" in spectrum_tip
+
+
+def spectrum_prediction_tip() -> str:
+    from gradsim.engine.spectrum import theorem_prediction
+    from gradsim.ui.scenes.spectrum import prediction_tip
+
+    return prediction_tip(theorem_prediction(np.eye(2) * 0.5, "tanh"))

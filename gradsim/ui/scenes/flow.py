@@ -47,7 +47,9 @@ from ..plots import (
 from .base import Scene
 
 UNBOUNDED = 16777215  # QWIDGETSIZE_MAX: a widget without a maximum size
-BOUND_LABEL = "bound (c‖W_hh‖₂)ᵀ⁻ᵗ"
+BOUND_LABEL = "bound (γ‖W_hh‖₂)ᵀ⁻ᵗ"  # γ as the spectrum scene writes it
+BOUND_TIP = ("The dotted bound: one step back multiplies ‖dL/dhₜ‖ by at most γ‖W_hh‖₂, γ = max |f′| "
+             "(0.25 for sigmoid, 1 for tanh, ReLU and identity)")
 
 
 class FlowScene(Scene):
@@ -102,6 +104,7 @@ class FlowScene(Scene):
         t = self.theme
         self.chain = ChainView(t)
         self.chart = make_plot(t, "", "time step t", "‖dL/dhₜ‖", log_y=True, legend_columns=3)
+        self.chart.setToolTip(BOUND_TIP)
         item = self.chart.getPlotItem()
         self.curve = pg.PlotDataItem(name="‖dL/dhₜ‖ (exact)", connect="finite", skipFiniteCheck=True)
         self.bound_curve = pg.PlotDataItem(name=BOUND_LABEL, connect="finite", skipFiniteCheck=True)
