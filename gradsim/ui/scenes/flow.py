@@ -62,8 +62,7 @@ class FlowScene(Scene):
 
     def build_controls(self, layout: QVBoxLayout) -> None:
         self._result: FlowResult | None = None
-        self.make_preset_box(layout, "Ready-made configurations: the seeds' things to try and more; "
-                                     "each holds on every seed")
+        self.make_preset_box(layout, "Ready-made configurations; each title holds on every seed")
 
         d = FlowState()
         self.activation = Choice([(a, get_activation(a).label) for a in ACTIVATIONS], d.activation,

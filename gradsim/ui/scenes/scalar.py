@@ -170,7 +170,7 @@ class ScalarScene(Scene):
         self._restart = False  # the next state shown starts the animation at its row
         self._asked_job = None  # the job last requested: the result on its way, or drawn
         self._lit_row: int | None = None
-        self.make_preset_box(layout, "Ready-made weights and views: the seeds' numbers")
+        self.make_preset_box(layout, "Ready-made weights and views")
         d = ScalarState()
 
         self.w = SliderSpin(0.01, 3.0, 0.01, d.w,
