@@ -420,7 +420,7 @@ class AgreementScene(Scene):
             "a rule of thumb: about 0.7 per word, over this distance\n"
             "P(plural): the network's probability that the verb is plural (badge: its answer)")
         self.readout_values: dict[str, str] = {}
-        self._captions = {"per_step": "per word", "total": "subject / verb", "reference": "rule of thumb",
+        self._captions = {"per_step": "per word", "total": "subject / verb", "reference": "rule",
                           "prediction": "P(plural)"}
         self.insight = QLabel()
         self.insight.setWordWrap(True)
