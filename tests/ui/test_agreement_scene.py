@@ -53,7 +53,7 @@ def assert_view_shows(scene, ref: ag.Saliency):
     assert any(power_label(k) in drawn for k in range(math.ceil(lo), math.floor(hi) + 1))
     # the readouts quote the engine's numbers
     values = scene.readout_values
-    assert values["per_step"] == f"×{ref.per_step:.3g}"
+    assert values["per_step"] == f"× {ref.per_step:.3g}"  # as flow and spectrum: × 0.474
     assert values["prediction"] == f"{ref.p_plural:.3f}"
     assert "0.7" in values["reference"]
     assert values["total"] == format_power(math.log10(ref.total))

@@ -245,8 +245,8 @@ class SpectrumScene(Scene):
         self.matrix_table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.matrix_table.setEditTriggers(QAbstractItemView.EditTrigger.AllEditTriggers)
         left.addWidget(self.matrix_table)
-        self.example_button = QPushButton("Seeds' example")
-        self.example_button.setToolTip("Back to [[0.5, 0.3], [0.2, 0.4]], the seeds' exercise")
+        self.example_button = QPushButton("Example matrix")
+        self.example_button.setToolTip("Back to the example [[0.5, 0.3], [0.2, 0.4]]")
         left.addWidget(self.example_button, 0, Qt.AlignmentFlag.AlignLeft)
         # its eigenvalues against the unit circle (no legend: the caption under it names the points)
         self.matrix_plane = make_plot(t, "", "real", "imaginary", legend=False)
@@ -306,7 +306,7 @@ class SpectrumScene(Scene):
 
         self.matrix_size.valueChanged.connect(self._on_matrix_size)
         self.matrix_table.itemChanged.connect(self._on_matrix_edit)
-        self.example_button.clicked.connect(lambda: self._change_matrix(SEED_MATRIX, "the seeds' matrix"))
+        self.example_button.clicked.connect(lambda: self._change_matrix(SEED_MATRIX, "the example matrix"))
         self.bind(self.tabs, "view", lambda index: VIEWS[index], "show another view")
         self.apply_theme(t)
 
@@ -572,7 +572,7 @@ class SpectrumScene(Scene):
         self.readout_row.setVisible(True)
         if s is None:
             return
-        self._set_subtitle(f"Shrinking guaranteed wherever ‖W_hh‖₂ < 1/γ = {_figure(1 / s.gamma)}",
+        self._set_subtitle(f"Shrinking guaranteed for ‖W_hh‖₂ < 1/γ = {_figure(1 / s.gamma)}",
                            "Pascanu, Mikolov & Bengio (2013): with γ = max |f′|, a spectral norm below 1/γ "
                            "guarantees that the gradient vanishes; above it nothing is guaranteed.")
         sweep = s.sweep
