@@ -482,3 +482,23 @@ def test_sweep_subtitle_is_one_line_on_a_projector(new_window, qtbot):
     assert "1/γ" in scene.summary
     plain = html_module.unescape(re.sub(r"<[^>]+>", "", scene.summary))
     assert QFontMetrics(scene.header.font()).horizontalAdvance(plain) <= scene.header.contentsRect().width()
+
+
+def test_the_norm_circle_says_when_it_lies_under_the_radius_circle(spectrum, main_window, qtbot):
+    """An orthogonal W_hh (the default) has ‖W_hh‖₂ = ρ: its dashed circle is hidden under the radius
+    circle, so its legend entry says "(= ρ here)"; a Gaussian one's norm circle is apart and drawn."""
+    def legend() -> list[str]:
+        return [label.text for _sample, label in spectrum.plane.legend.items]
+
+    def radius_and_norm() -> tuple[float, float]:
+        w = current_w(spectrum)
+        return float(np.max(np.abs(np.linalg.eigvals(w)))), float(np.linalg.svd(w, compute_uv=False)[0])
+
+    radius, norm = radius_and_norm()
+    assert spectrum.state.init == "orthogonal" and norm == pytest.approx(radius, rel=1e-9)
+    assert "spectral norm σ_max = ‖W_hh‖₂ (= ρ here)" in legend()
+    spectrum.apply_settings({"init": "gaussian"})
+    wait_idle(qtbot, main_window)
+    radius, norm = radius_and_norm()
+    assert norm > 1.2 * radius  # a Gaussian matrix is far from normal
+    assert "spectral norm σ_max = ‖W_hh‖₂" in legend()
