@@ -207,6 +207,8 @@ def run_app(args) -> int:
                 status["code"] = refuse(errors[-1])
                 app.quit()
                 return
+            window.toast.hide()  # "Loaded … from …" and such: a passing note, not part of the picture
+            app.processEvents()
             pixmap = window.grab()
             if pixmap.save(str(screenshot), "PNG"):
                 status["code"] = 0

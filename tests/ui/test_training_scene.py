@@ -424,3 +424,17 @@ def test_the_drawer_shows_every_control_whole_on_a_big_projector(new_window, qtb
             text = w.currentText() if isinstance(w, QComboBox) else w.text()
             assert right <= viewport.width(), f"{text!r} reaches {right} px, the drawer shows {viewport.width()} px"
     lab.shutdown()
+
+
+def test_reference_lines_lie_under_the_curves(lab):
+    """Chance and clipping lines are drawn under every curve: a vanilla RNN at chance runs exactly on
+    the chance line, and drawn under it, its loss curve was invisible (the README's lab picture)."""
+    import pyqtgraph as pg
+
+    checked = 0
+    for view in lab.views:
+        for line, _colour in view._thresholds:
+            curves = [i for i in line.parentItem().childItems() if isinstance(i, pg.PlotDataItem)]
+            assert curves and all(line.zValue() < c.zValue() for c in curves), (view.name, line.label.toPlainText())
+            checked += 1
+    assert checked >= 3  # chance (accuracy and loss) and the clipping threshold at least

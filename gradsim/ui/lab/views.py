@@ -124,6 +124,7 @@ class LabView:
         """A threshold line on ``chart`` in the theme's ``colour`` (a :class:`Theme` field's name),
         left out of the chart's auto-range."""
         line = threshold_line(self.theme, getattr(self.theme, colour), label)
+        line.setZValue(-5)  # under the curves: a run at chance (the RNN's loss) stays visible on its line
         chart.getPlotItem().addItem(line, ignoreBounds=True)
         self._thresholds.append((line, colour))
         return line
