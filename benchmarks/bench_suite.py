@@ -177,6 +177,9 @@ def main(argv: list[str] | None = None) -> int:
     pytest_cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args.pytest_args]
 
     print(f"load average before: {load()} (1/5/15 min) on {os.cpu_count()} cores")
+    if env.get("PYTHONDONTWRITEBYTECODE"):  # as on a fresh checkout: nothing cached from an earlier run
+        print("  bytecode is not cached (PYTHONDONTWRITEBYTECODE): every pytest process compiles the project "
+              "and rewrites the tests' asserts again")
     base_wall, base_cpu, _, base_summary, _ = run_timed([*pytest_cmd, "--co"], env)
     print(f"baseline, collection:  {base_wall:7.1f} s wall {base_cpu:7.1f} s CPU   ({base_summary})")
 
