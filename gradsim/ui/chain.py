@@ -837,6 +837,14 @@ def set_marks(marks: pg.ScatterPlotItem, x: np.ndarray, y: np.ndarray, size: flo
     marks.setVisible(bool(x.size))
 
 
+def stretch_ends(outside: np.ndarray) -> np.ndarray:
+    """The last step of every stretch of marked steps (t ascending): where a curve, followed from the
+    loss backwards, leaves the float64 range. One marker per stretch: at T = 1000 a marker on every
+    step beyond the range merged into a thick band over the curve it marks."""
+    outside = np.asarray(outside, dtype=bool)
+    return outside & ~np.concatenate((outside[1:], [False]))
+
+
 def log_bounds(logs: Sequence[np.ndarray], vanish: float) -> tuple[float, float, float]:
     """The lowest and highest finite log10 value of the curves (-1 and 1 when none is finite), and
     the floor where exact zeros are drawn: a decade below the lower of the lowest and the vanishing
@@ -877,7 +885,7 @@ def _any_curve_in(curves: list[tuple[np.ndarray, np.ndarray]], a: float, b: floa
 
 
 __all__ = ["BackwardPulse", "ChainView", "LanesView", "ThresholdLabels", "ThresholdPair", "TimeStrip", "decade_ticks",
-           "log_bounds", "power_label", "set_marks", "show_legend"]
+           "log_bounds", "power_label", "set_marks", "show_legend", "stretch_ends"]
 
 
 def fit_legend(chart, most: int) -> None:

@@ -58,7 +58,7 @@ def assert_view_shows(scene, ref: ag.Saliency):
     assert any(power_label(k) in drawn for k in range(math.ceil(lo), math.floor(hi) + 1))
     # the readouts quote the engine's numbers
     values = scene.readout_values
-    assert values["per_step"] == f"×{ref.per_step:.3g}"
+    assert values["per_step"] == f"× {ref.per_step:.3g}"  # as flow and spectrum: × 0.474
     assert values["prediction"] == f"{ref.p_plural:.3f}"
     assert "0.7" in values["reference"]
     assert values["total"] == format_power(math.log10(ref.total))
@@ -285,3 +285,19 @@ def test_export_columns_are_the_engine_arrays(scene):
     assert cols["token"] == list(ref.sentence.tokens)
     np.testing.assert_array_equal(cols["log10_grad_norm"], ref.log10_grad_norm)
     assert math.isnan(cols["grad_norm"][-1])  # the final "." is never read
+
+
+def test_the_accuracy_axis_shows_its_100_percent_tick(scene, main_window, qtbot):
+    """The top tick, 100 %, where the LSTM's curve runs, keeps room for its label above it (the axis
+    hides a label that would stick out of the plot, and at 1024x768 projector the 100 was gone)."""
+    from PySide6.QtGui import QFontMetricsF
+
+    main_window.resize(1024, 768)
+    main_window.toggle_projector()
+    wait_idle(qtbot, main_window)
+    item = scene.chart.getPlotItem()
+    vb, axis = item.getViewBox(), item.getAxis("left")
+    (_, _), (y0, y1) = vb.viewRange()
+    label_px = QFontMetricsF(axis.style.get("tickFont") or axis.font()).height()
+    room_px = (y1 - 100.0) / (y1 - y0) * vb.height()
+    assert room_px >= label_px / 2, (room_px, label_px)

@@ -134,8 +134,13 @@ def test_underflow_and_zero_markers(flow, main_window, qtbot):
     wait_idle(qtbot, main_window)
     ref = expected(flow)
     assert ref.log10_grad_norm[0] < -308
+    # one marker where the curve leaves float64 (followed from the loss back), not one per step: ~480
+    # stacked markers merged into a thick band over the curve
+    beyond = np.flatnonzero(ref.underflow | ref.overflow) + 1
+    assert beyond.size > 0 and np.array_equal(beyond, np.arange(1, beyond.size + 1))  # t = 1 .. k
     xs = flow.below_float.getData()[0]
-    assert len(xs) == int(ref.underflow.sum()) > 0
+    assert list(xs) == [float(beyond[-1])]
+    assert flow.below_float.isVisible()
     _, y = plotted(flow)
     assert np.all(np.isfinite(y))  # no silent gaps: exact log values are drawn
 
@@ -382,6 +387,8 @@ def test_readouts_change_without_relayout(flow, qtbot):
     ref = flow.result
     assert f"{ref.spectral_radius:.4g}" in flow.readout_labels["radius"].text()
     assert f"{ref.spectral_norm:.4g}" in flow.readout_labels["norm"].text()
+    # a factor reads as one, "× 0.807", as the spectrum and agreement scenes write it
+    assert f"× {format_power(ref.log10_mean_factor)}" in flow.readout_labels["factor"].text()
 
     label = flow.readout_labels["factor"]
     counter = EventCounter(QEvent.Type.LayoutRequest)
@@ -590,3 +597,20 @@ def test_readout_captions_use_the_projects_typography(flow):
     assert captions == {"factor": "per step", "radius": "ρ(W_hh)", "total": "ratio left at t = 1", "norm": "‖W_hh‖₂"}
     for value in flow.readout_labels.values():
         assert "_t" not in value.toolTip() and "||" not in value.toolTip()
+
+
+def test_bound_is_written_as_the_spectrum_scene_writes_it(flow):
+    """The dotted bound's legend names its factor γ, the symbol the spectrum scene defines (γ = max |f′|),
+    and the chart says what γ is; it was an unexplained 'c'."""
+    legend = [label.text for _sample, label in flow.chart.legend.items]
+    assert "bound (γ‖W_hh‖₂)ᵀ⁻ᵗ" in legend
+    assert "γ = max |f′|" in flow.chart.toolTip()
+    spectrum_tip = spectrum_prediction_tip()
+    assert "γ = max |f′|" in spectrum_tip
+
+
+def spectrum_prediction_tip() -> str:
+    from gradsim.engine.spectrum import theorem_prediction
+    from gradsim.ui.scenes.spectrum import prediction_tip
+
+    return prediction_tip(theorem_prediction(np.eye(2) * 0.5, "tanh"))

@@ -4,6 +4,7 @@ PyTorch float64 autograd and the seeds' published table)."""
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -377,3 +378,45 @@ def test_a_quick_undo_draws_the_state_it_returns_to(scalar, main_window, qtbot):
     wait_idle(qtbot, main_window)
     assert scalar.state == ScalarState() and scalar.result.job == scalar.state.job()
     assert scalar.badge.text().startswith("VANISHING")
+
+
+def test_lesson_activation_caption_numbers_are_in_the_table(scalar, main_window, qtbot):
+    """The built-in lesson's step on the activations names numbers the class can find on the screen:
+    every power its caption computes is a cell of the table that step shows (its caption once said
+    0.25²⁰ while the table has the 10th and 50th powers only)."""
+    from gradsim.lesson import load_builtin_lesson
+
+    steps = [s for s in load_builtin_lesson().steps
+             if s.scene == "scalar" and s.settings.get("view") == "activations"]
+    assert steps
+    for step in steps:
+        scalar.apply_settings(step.settings)
+        wait_idle(qtbot, main_window)
+        table = scalar.act_table
+        shown = {table.item(r, c).text() for r in range(table.rowCount()) for c in range(table.columnCount())
+                 if table.item(r, c) is not None}
+        numbers = re.findall(r"\d+(?:\.\d+)? × 10[⁻⁰¹²³⁴⁵⁶⁷⁸⁹]+", step.rendered_caption)
+        assert numbers
+        for number in numbers:
+            assert number in shown, (number, step.rendered_caption)
+
+
+def test_axis_titles_fit_their_axes_on_a_projector(new_window, qtbot):
+    """On a 1024x768 projector the feedforward view's lower chart is short: an axis title longer
+    than its axis ran up into the legend above ("weight of layer k" did)."""
+    from gradsim.presets import load_presets
+
+    from .conftest import settle
+
+    window = new_window(True)
+    window.resize(1024, 768)
+    window._follow_size()
+    scene = window.show_scene("scalar")
+    layers = next(p for p in load_presets("scalar") if p.settings.get("view") == "feedforward")
+    scene.apply_settings(layers.settings)
+    wait_idle(qtbot, window)
+    settle()
+    for chart in (scene.ff_chart, scene.layer_chart):
+        axis = chart.getPlotItem().getAxis("left")
+        title = axis.label.mapRectToScene(axis.label.boundingRect())
+        assert title.height() <= axis.size().height() + 1, (axis.labelText, title.height(), axis.size().height())

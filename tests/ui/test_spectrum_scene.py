@@ -18,7 +18,7 @@ from gradsim.lesson import load_builtin_lesson
 from gradsim.presets import load_presets
 from gradsim.states.spectrum import SEED_MATRIX, SpectrumState
 
-from .conftest import wait_idle
+from .conftest import settle, wait_idle
 
 torch = pytest.importorskip("torch")
 TORCH_ACT = {"tanh": torch.tanh, "sigmoid": torch.sigmoid, "relu": torch.relu, "identity": lambda z: z}
@@ -293,7 +293,7 @@ def test_sweep_equals_autograd(spectrum, main_window, qtbot):
     for key, norm, value in zip(("radius", "norm", "rate"), (0.8, 1.0, 1.2), marked, strict=True):
         assert f"{norm:.1f} →" in readout(spectrum, key) and f"<b>{format_log10(value)}</b>" in readout(spectrum, key)
     assert spectrum.badge.text() == "T = 12\n3 seeds"
-    assert "Shrinking guaranteed wherever ‖W_hh‖₂ &lt; 1/γ = 1" in subtitle(spectrum)
+    assert "Shrinking guaranteed for ‖W_hh‖₂ &lt; 1/γ = 1" in subtitle(spectrum)
     assert spectrum.sweep_one.isVisible() and spectrum.sweep_one.value() == 1.0
 
 
@@ -465,3 +465,45 @@ def test_a_quick_undo_draws_the_state_it_returns_to(spectrum, main_window, qtbot
     assert spectrum.state == before
     assert np.array_equal(spectrum.study.study.w_hh, np.array(SEED_MATRIX))
     assert spectrum.badge.text().startswith("VANISHING")
+
+
+def test_sweep_subtitle_is_one_line_on_a_projector(new_window, qtbot):
+    """The sweep's subtitle fits beside its badge on a 1024x768 projector: it once wrapped and left
+    '= 1' alone on a second line."""
+    import html as html_module
+    import re
+
+    from PySide6.QtGui import QFontMetrics
+
+    from gradsim.presets import get_preset
+
+    window = new_window(True)
+    window.resize(1024, 768)
+    window._follow_size()
+    scene = window.show_scene("spectrum")
+    scene.apply_settings(get_preset("spectrum", "sweep80").settings)
+    wait_idle(qtbot, window, timeout=60000)
+    settle()
+    assert "1/γ" in scene.summary
+    plain = html_module.unescape(re.sub(r"<[^>]+>", "", scene.summary))
+    assert QFontMetrics(scene.header.font()).horizontalAdvance(plain) <= scene.header.contentsRect().width()
+
+
+def test_the_norm_circle_says_when_it_lies_under_the_radius_circle(spectrum, main_window, qtbot):
+    """An orthogonal W_hh (the default) has ‖W_hh‖₂ = ρ: its dashed circle is hidden under the radius
+    circle, so its legend entry says "(= ρ here)"; a Gaussian one's norm circle is apart and drawn."""
+    def legend() -> list[str]:
+        return [label.text for _sample, label in spectrum.plane.legend.items]
+
+    def radius_and_norm() -> tuple[float, float]:
+        w = current_w(spectrum)
+        return float(np.max(np.abs(np.linalg.eigvals(w)))), float(np.linalg.svd(w, compute_uv=False)[0])
+
+    radius, norm = radius_and_norm()
+    assert spectrum.state.init == "orthogonal" and norm == pytest.approx(radius, rel=1e-9)
+    assert "spectral norm σ_max = ‖W_hh‖₂ (= ρ here)" in legend()
+    spectrum.apply_settings({"init": "gaussian"})
+    wait_idle(qtbot, main_window)
+    radius, norm = radius_and_norm()
+    assert norm > 1.2 * radius  # a Gaussian matrix is far from normal
+    assert "spectral norm σ_max = ‖W_hh‖₂" in legend()

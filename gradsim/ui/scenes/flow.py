@@ -33,7 +33,7 @@ from ...states.flow import (
     FlowState,
     compute_flow,
 )
-from ..chain import ChainView, ThresholdPair, fit_legend, log_bounds, set_marks, show_legend
+from ..chain import ChainView, ThresholdPair, fit_legend, log_bounds, set_marks, show_legend, stretch_ends
 from ..controls import Badge, Choice, ReadoutLabel, SeedBox, SliderSpin, form_box
 from ..plots import (
     clean_log10,
@@ -47,7 +47,9 @@ from ..plots import (
 from .base import Scene
 
 UNBOUNDED = 16777215  # QWIDGETSIZE_MAX: a widget without a maximum size
-BOUND_LABEL = "bound (c‖W_hh‖₂)ᵀ⁻ᵗ"
+BOUND_LABEL = "bound (γ‖W_hh‖₂)ᵀ⁻ᵗ"  # γ as the spectrum scene writes it
+BOUND_TIP = ("The dotted bound: one step back multiplies ‖dL/dhₜ‖ by at most γ‖W_hh‖₂, γ = max |f′| "
+             "(0.25 for sigmoid, 1 for tanh, ReLU and identity)")
 
 
 class FlowScene(Scene):
@@ -60,8 +62,7 @@ class FlowScene(Scene):
 
     def build_controls(self, layout: QVBoxLayout) -> None:
         self._result: FlowResult | None = None
-        self.make_preset_box(layout, "Ready-made configurations: the seeds' things to try and more; "
-                                     "each holds on every seed")
+        self.make_preset_box(layout, "Ready-made configurations; each title holds on every seed")
 
         d = FlowState()
         self.activation = Choice([(a, get_activation(a).label) for a in ACTIVATIONS], d.activation,
@@ -102,10 +103,11 @@ class FlowScene(Scene):
         t = self.theme
         self.chain = ChainView(t)
         self.chart = make_plot(t, "", "time step t", "‖dL/dhₜ‖", log_y=True, legend_columns=3)
+        self.chart.setToolTip(BOUND_TIP)
         item = self.chart.getPlotItem()
         self.curve = pg.PlotDataItem(name="‖dL/dhₜ‖ (exact)", connect="finite", skipFiniteCheck=True)
         self.bound_curve = pg.PlotDataItem(name=BOUND_LABEL, connect="finite", skipFiniteCheck=True)
-        self.below_float = pg.ScatterPlotItem(name="beyond float64 (exact log shown)", symbol="t")
+        self.below_float = pg.ScatterPlotItem(name="leaves float64 (exact log shown)", symbol="t")
         self.zero_marks = pg.ScatterPlotItem(name="exactly 0 (dead units)", symbol="x")
         self.overflow_marks = pg.ScatterPlotItem(name="forward pass overflowed (±∞/NaN)", symbol="star")
         self.cursor = pg.InfiniteLine(angle=90, movable=False)
@@ -242,7 +244,8 @@ class FlowScene(Scene):
         bound_y = np.clip(bound, floor - 5, None) if show_bound else np.zeros(0)
         self.bound_curve.setData(x if show_bound else np.zeros(0), bound_y)
         below = r.underflow | r.overflow
-        set_marks(self.below_float, x[below], y[below], t.marker_size)
+        leaves = stretch_ends(below)
+        set_marks(self.below_float, x[leaves], y[leaves], t.marker_size)
         set_marks(self.zero_marks, x[zero], y[zero], t.marker_size)
         over = r.forward_overflow
         top = max(hi_data, math.log10(explode)) + 0.5
@@ -266,7 +269,7 @@ class FlowScene(Scene):
 
         factor = r.log10_mean_factor
         values = {
-            "factor": "–" if math.isnan(factor) else format_power(factor),
+            "factor": "–" if math.isnan(factor) else f"× {format_power(factor)}",  # as the spectrum scene's
             "total": format_power(r.log10_total_factor),
             "radius": f"{r.spectral_radius:.4g}",
             "norm": f"{r.spectral_norm:.4g}",
@@ -330,7 +333,7 @@ class FlowScene(Scene):
     def _update_legend(self, below: bool, zero: bool, over: bool) -> None:
         wanted = [(self.curve, "‖dL/dhₜ‖ (exact)", True),
                   (self.bound_curve, BOUND_LABEL, True),
-                  (self.below_float, "beyond float64 (exact log shown)", below),
+                  (self.below_float, "leaves float64 (exact log shown)", below),
                   (self.zero_marks, "exactly 0 (dead units)", zero),
                   (self.overflow_marks, "forward pass overflowed (±∞/NaN)", over)]
         entries = [(item, label) for item, label, show in wanted if show]

@@ -63,7 +63,7 @@ from ...states.gates import (
     reach_sentence,
     reach_text,
 )
-from ..chain import LanesView, ThresholdPair, fit_legend, log_bounds, set_marks, show_legend
+from ..chain import LanesView, ThresholdPair, fit_legend, log_bounds, set_marks, show_legend, stretch_ends
 from ..controls import Badge, Choice, SeedBox, SliderSpin, form_box
 from ..plots import (
     clean_log10,
@@ -975,7 +975,7 @@ class GatesScene(Scene):
             self.curves[c.key].setData(x, y, symbol="o" if few and not c.dashed else None,
                                        symbolSize=t.marker_size * 0.6, symbolBrush=colour, symbolPen=colour)
             drawn.append((x, y))
-            below = _beyond_float(r, c.key)
+            below = stretch_ends(_beyond_float(r, c.key))  # one marker per stretch, where it leaves
             below_x.append(x[below])
             below_y.append(y[below])
             zero_x.append(x[zero])
@@ -1010,7 +1010,7 @@ class GatesScene(Scene):
 
     def _update_legend(self, below: bool, zero: bool) -> None:
         entries = [(self.curves[c.key], c.legend) for c in CURVES]
-        entries += marks_legend(self, below, "beyond float64 (exact log shown)", zero)
+        entries += marks_legend(self, below, "leaves float64 (exact log shown)", zero)
         self._legend_key = show_legend(self.chart, entries, self.theme, 4, self._legend_key,
                                        lambda: style_plot(self.chart, self.theme))
 

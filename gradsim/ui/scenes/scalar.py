@@ -170,7 +170,7 @@ class ScalarScene(Scene):
         self._restart = False  # the next state shown starts the animation at its row
         self._asked_job = None  # the job last requested: the result on its way, or drawn
         self._lit_row: int | None = None
-        self.make_preset_box(layout, "Ready-made weights and views: the seeds' numbers")
+        self.make_preset_box(layout, "Ready-made weights and views")
         d = ScalarState()
 
         self.w = SliderSpin(0.01, 3.0, 0.01, d.w,
@@ -281,7 +281,7 @@ class ScalarScene(Scene):
         for item in (self.rec_curve, self.ff_curve):
             self.ff_chart.getPlotItem().addItem(item)
         self.ff_chart.set_legend([(self.ff_curve, "feedforward: w₁·w₂·…·wₜ"), (self.rec_curve, "recurrent: wᵗ")])
-        self.layer_chart = make_plot(t, "", "layer k", "weight of layer k", legend_columns=3)
+        self.layer_chart = make_plot(t, "", "layer k", "wₖ", legend_columns=3)  # short: this chart is low on a projector
         self.layer_points = pg.ScatterPlotItem()
         self.layer_mean = pg.InfiniteLine(angle=0, movable=False)
         self.layer_one = pg.InfiniteLine(angle=0, movable=False)
@@ -291,7 +291,7 @@ class ScalarScene(Scene):
         lpi.addItem(self.layer_one, ignoreBounds=True)
         self.layer_legend_line = pg.PlotDataItem()  # a legend swatch for the mean line
         self.layer_legend_one = pg.PlotDataItem()
-        self.layer_chart.set_legend([(self.layer_points, "each layer's weight"),
+        self.layer_chart.set_legend([(self.layer_points, "each layer's weight wₖ"),
                                      (self.layer_legend_line, "recurrent w"), (self.layer_legend_one, "1")])
         self.ff_label = QLabel()
         self.ff_label.setWordWrap(True)

@@ -245,8 +245,8 @@ class SpectrumScene(Scene):
         self.matrix_table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.matrix_table.setEditTriggers(QAbstractItemView.EditTrigger.AllEditTriggers)
         left.addWidget(self.matrix_table)
-        self.example_button = QPushButton("Seeds' example")
-        self.example_button.setToolTip("Back to [[0.5, 0.3], [0.2, 0.4]], the seeds' exercise")
+        self.example_button = QPushButton("Example matrix")
+        self.example_button.setToolTip("Back to the example [[0.5, 0.3], [0.2, 0.4]]")
         left.addWidget(self.example_button, 0, Qt.AlignmentFlag.AlignLeft)
         # its eigenvalues against the unit circle (no legend: the caption under it names the points)
         self.matrix_plane = make_plot(t, "", "real", "imaginary", legend=False)
@@ -306,7 +306,7 @@ class SpectrumScene(Scene):
 
         self.matrix_size.valueChanged.connect(self._on_matrix_size)
         self.matrix_table.itemChanged.connect(self._on_matrix_edit)
-        self.example_button.clicked.connect(lambda: self._change_matrix(SEED_MATRIX, "the seeds' matrix"))
+        self.example_button.clicked.connect(lambda: self._change_matrix(SEED_MATRIX, "the example matrix"))
         self.bind(self.tabs, "view", lambda index: VIEWS[index], "show another view")
         self.apply_theme(t)
 
@@ -547,9 +547,9 @@ class SpectrumScene(Scene):
         self._set_readout("radius", "ρ(W_hh)", _figure(spectrum.spectral_radius),
                           f"Spectral radius of {whose}: its largest eigenvalue modulus, the long-run rate per "
                           "step of the linear map")
-        self._set_readout("norm", "‖W_hh‖₂", _figure(spectrum.spectral_norm),
-                          f"Spectral norm σ_max of {whose}: its largest singular value, the most one step can "
-                          "stretch a vector")
+        self._set_readout("norm", "σ_max", _figure(spectrum.spectral_norm),
+                          f"Spectral norm σ_max = ‖W_hh‖₂ of {whose}: its largest singular value, the most one "
+                          "step can stretch a vector")
         self._set_readout("rate", "per step", "–" if not math.isfinite(rate) else f"× {format_log10(rate)}",
                           "Measured: the average factor per backward step of ‖dL/dhₜ‖ (least-squares slope of "
                           "its log10 over the steps)")
@@ -572,7 +572,7 @@ class SpectrumScene(Scene):
         self.readout_row.setVisible(True)
         if s is None:
             return
-        self._set_subtitle(f"Shrinking guaranteed wherever ‖W_hh‖₂ < 1/γ = {_figure(1 / s.gamma)}",
+        self._set_subtitle(f"Shrinking guaranteed for ‖W_hh‖₂ < 1/γ = {_figure(1 / s.gamma)}",
                            "Pascanu, Mikolov & Bengio (2013): with γ = max |f′|, a spectral norm below 1/γ "
                            "guarantees that the gradient vanishes; above it nothing is guaranteed.")
         sweep = s.sweep
@@ -627,11 +627,14 @@ class SpectrumScene(Scene):
         self.gamma_circle.setVisible(show_gamma)
         extent = max(1.0, r.spectrum.spectral_norm, 1.0 / gamma if show_gamma else 1.0) * 1.08
         self.plane.getPlotItem().setRange(xRange=(-extent, extent), yRange=(-extent, extent), padding=0.02)
-        key = (show_gamma, t.name)
+        # an orthogonal W_hh has ‖W_hh‖₂ = ρ: the norm's circle lies under the radius's, so say so
+        same = abs(r.spectrum.spectral_norm - r.spectrum.spectral_radius) <= 0.005 * extent
+        key = (show_gamma, same, t.name)
         if key != self._plane_legend_key:
             self._plane_legend_key = key
             entries = [(self.eig_points, "eigenvalues of W_hh"), (self.unit_circle, "unit circle |λ| = 1"),
-                       (self.radius_circle, "spectral radius ρ"), (self.norm_circle, "spectral norm ‖W_hh‖₂")]
+                       (self.radius_circle, "spectral radius ρ"),
+                       (self.norm_circle, "spectral norm σ_max = ‖W_hh‖₂" + (" (= ρ here)" if same else ""))]
             if show_gamma:
                 entries.append((self.gamma_circle, "‖W_hh‖₂ = 1/γ: σ_max·γ = 1"))
             self.plane.set_legend(entries)

@@ -64,7 +64,7 @@ START_TEXTS = {"ready": "▶ Start", "training": "❚❚ Pause", "paused": "▶ 
 class TrainingScene(Scene):
     scene_id = "training"
     title = "Training lab"
-    summary = "Two models learn one task; where the gradient does not reach, nothing is learned."
+    summary = "Models side by side on one task: where the gradient does not reach, nothing is learned."
     State = TrainingState
 
     # -- controls ---------------------------------------------------------------------------------
