@@ -112,9 +112,10 @@ except ImportError:  # pragma: no cover - pytest is in the test extra
 
 # --- the benchmark half ------------------------------------------------------------------------------
 
-def run_timed(args: list[str], env: dict[str, str]) -> tuple[float, float, int, str]:
-    """Run a command; return its wall time, CPU time (it and its reaped descendants), exit status and
-    the last line of its output (pytest's summary)."""
+def run_timed(args: list[str], env: dict[str, str]) -> tuple[float, float, int, str, list[str]]:
+    """Run a command; return its wall time, CPU time (it and its reaped descendants), exit status,
+    the last line of its output (pytest's summary) and the lines naming failed tests (a timing of a
+    failing run is not the suite's: the failures are what to look at first)."""
     with tempfile.TemporaryFile(mode="w+") as out:
         start = time.perf_counter()
         proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
@@ -125,7 +126,8 @@ def run_timed(args: list[str], env: dict[str, str]) -> tuple[float, float, int, 
         lines = [line.rstrip() for line in out if line.strip()]
     summary = next((line for line in reversed(lines) if re.search(r"\b(passed|failed|error|tests? collected)\b",
                                                                   line)), lines[-1] if lines else "")
-    return wall, usage.ru_utime + usage.ru_stime, proc.returncode, summary.strip("= ")
+    failures = [line for line in lines if line.startswith(("FAILED ", "ERROR "))]  # pytest's -ra summary
+    return wall, usage.ru_utime + usage.ru_stime, proc.returncode, summary.strip("= "), failures
 
 
 def per_process(directory: Path) -> list[tuple[float, float, bool]]:
@@ -175,7 +177,10 @@ def main(argv: list[str] | None = None) -> int:
     pytest_cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args.pytest_args]
 
     print(f"load average before: {load()} (1/5/15 min) on {os.cpu_count()} cores")
-    base_wall, base_cpu, _, base_summary = run_timed([*pytest_cmd, "--co"], env)
+    if env.get("PYTHONDONTWRITEBYTECODE"):  # as on a fresh checkout: nothing cached from an earlier run
+        print("  bytecode is not cached (PYTHONDONTWRITEBYTECODE): every pytest process compiles the project "
+              "and rewrites the tests' asserts again")
+    base_wall, base_cpu, _, base_summary, _ = run_timed([*pytest_cmd, "--co"], env)
     print(f"baseline, collection:  {base_wall:7.1f} s wall {base_cpu:7.1f} s CPU   ({base_summary})")
 
     runs = [("default suite", [])] + ([("slow tests", ["-m", "slow"])] if args.slow else [])
@@ -183,12 +188,14 @@ def main(argv: list[str] | None = None) -> int:
     for name, extra in runs:
         with tempfile.TemporaryDirectory() as times_dir:
             run_env = dict(env, **{TIMES_DIR_ENV: times_dir})
-            wall, cpu, code, summary = run_timed([*pytest_cmd, "-p", "bench_suite", *extra], run_env)
+            wall, cpu, code, summary, failures = run_timed([*pytest_cmd, "-p", "bench_suite", *extra], run_env)
             files = per_file(Path(times_dir))
             processes = per_process(Path(times_dir))
         status = status or code
         print(f"{name + ':':22s} {wall:7.1f} s wall {cpu:7.1f} s CPU   = {wall / base_wall:5.1f}x / "
               f"{cpu / base_cpu:5.1f}x the collection   ({summary})")
+        for line in failures:
+            print(f"  {line}")
         print(f"  load average after: {load()}")
         runners = [p for p in processes if p[2]]
         others = [p for p in processes if not p[2]]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 
 import numpy as np
@@ -255,7 +256,15 @@ def test_badge_value_words():
 def _additive_run(settings: dict, seed: int):
     """The state a preset, lesson step or "show me" opens (its settings on the defaults) and its result."""
     state = GatesState.from_settings({**settings, "seed": seed})
-    return state, compute_gates(state.job())
+    return state, _result(state)
+
+
+@functools.cache
+def _result(state: GatesState):
+    """The engine's result, once per state in this module: the quiz's attention question, the
+    timeline's Transformer event and the 1/T check all open preset hop1000's state (the engine is
+    deterministic, so each test checks the numbers it checked before; read, never changed)."""
+    return compute_gates(state.job())
 
 
 def test_quiz_attention_answer_is_what_the_engine_computes():

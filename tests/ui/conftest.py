@@ -2,8 +2,11 @@
 
 One window serves all the tests of a module (building one costs far more than most tests); before
 each test it is put back to a known start: every scene at its defaults, no lesson, no message,
-the normal theme at 1280x800 with the controls docked, an empty undo stack. A test that needs a window
-of its own (closing it, starting it in projector mode) builds one with ``new_window``.
+the normal theme at 1280x800 with the controls docked, an empty undo stack, the start scene shown
+(the first scene; a module whose tests are about another scene names it by overriding the
+``start_scene`` fixture, so that each test does not show the first scene only to leave it). A test
+that needs a window of its own (closing it, starting it in projector mode) builds one with
+``new_window``.
 """
 
 from __future__ import annotations
@@ -29,8 +32,9 @@ def shared_window(qapp):
     qapp.processEvents()
 
 
-def reset_window(window, qtbot) -> None:
-    """Put a shared window back to its start state (see the module docstring)."""
+def reset_window(window, qtbot, start_scene: str | None = None) -> None:
+    """Put a shared window back to its start state (see the module docstring), showing
+    ``start_scene`` (default: the first scene)."""
     import sys
 
     from gradsim.ui.theme import theme_for
@@ -59,13 +63,22 @@ def reset_window(window, qtbot) -> None:
     window.message_bar.hide()
     qtbot.waitUntil(window.worker.is_idle, timeout=30000)
     window.undo_stack.clear()
-    if window.current_scene() is not None and window.current_scene().scene_id != window.scene_ids()[0]:
-        window.show_scene(window.scene_ids()[0])
+    start_scene = start_scene or window.scene_ids()[0]
+    if window.current_scene() is not None and window.current_scene().scene_id != start_scene:
+        window.show_scene(start_scene)
 
 
 @pytest.fixture
-def main_window(shared_window, qtbot):
-    reset_window(shared_window, qtbot)
+def start_scene() -> str | None:
+    """The scene each test of a module starts on: None for the first scene. A module of one scene's
+    tests overrides this fixture with that scene's id (showing the first scene between two tests of
+    another costs a layout and a paint of both)."""
+    return None
+
+
+@pytest.fixture
+def main_window(shared_window, qtbot, start_scene):
+    reset_window(shared_window, qtbot, start_scene)
     settle()
     yield shared_window
     for scene in list(shared_window.scenes.values()):

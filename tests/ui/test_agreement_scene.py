@@ -21,6 +21,11 @@ from .sizing import sized
 
 
 @pytest.fixture
+def start_scene():
+    return "agreement"  # each test starts on this scene (see conftest)
+
+
+@pytest.fixture
 def scene(main_window, qtbot):
     sc = main_window.show_scene("agreement")
     wait_idle(qtbot, main_window, timeout=60000)

@@ -32,6 +32,11 @@ MODELS = models_of(GATES)  # the gates comparison's models
 
 
 @pytest.fixture
+def start_scene():
+    return "gates"  # each test starts on this scene (see conftest)
+
+
+@pytest.fixture
 def gates(main_window, qtbot):
     scene = main_window.show_scene("gates")
     wait_idle(qtbot, main_window)

@@ -24,6 +24,11 @@ Image = pytest.importorskip("PIL.Image")
 STEPS = 30
 
 
+@pytest.fixture
+def start_scene():
+    return "training"  # each test starts on this scene (see conftest)
+
+
 @pytest.fixture(scope="module")
 def saved_run(tmp_path_factory):
     """A vanilla RNN and an LSTM trained side by side for 30 steps, saved as the lab saves runs."""

@@ -22,6 +22,11 @@ PUBLISHED_T20 = {0.5: 9.5e-7, 0.7: 7.9e-4, 0.9: 1.2e-1, 1.0: 1.0, 1.1: 6.7, 1.5:
 
 
 @pytest.fixture
+def start_scene():
+    return "scalar"  # each test starts on this scene (see conftest)
+
+
+@pytest.fixture
 def scalar(main_window, qtbot):
     scene = main_window.show_scene("scalar")
     wait_idle(qtbot, main_window)

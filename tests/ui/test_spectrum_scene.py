@@ -25,6 +25,11 @@ TORCH_ACT = {"tanh": torch.tanh, "sigmoid": torch.sigmoid, "relu": torch.relu, "
 
 
 @pytest.fixture
+def start_scene():
+    return "spectrum"  # each test starts on this scene (see conftest)
+
+
+@pytest.fixture
 def spectrum(main_window, qtbot):
     scene = main_window.show_scene("spectrum")
     wait_idle(qtbot, main_window, timeout=30000)

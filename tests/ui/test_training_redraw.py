@@ -63,6 +63,11 @@ def assert_scales_follow_the_record(lab) -> None:
     assert np.diff(labelled).max() <= 2  # a label every decade or two
 
 
+@pytest.fixture
+def start_scene():
+    return "training"  # each test starts on this scene (see conftest)
+
+
 def test_frames_on_changing_views_show_every_snapshot(lab, qtbot):
     """Step by step, each frame drawn on another view: every chart catches up when it is shown."""
     make_small(lab, steps=30)

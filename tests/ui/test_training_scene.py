@@ -80,6 +80,11 @@ def left_click():
     return Qt.MouseButton.LeftButton
 
 
+@pytest.fixture
+def start_scene():
+    return "training"  # each test starts on this scene (see conftest)
+
+
 def test_default_is_the_first_preset_on_the_engines_defaults(lab):
     """The lab opens on its first preset, which is `gradsim train`'s defaults with an RNN and an LSTM."""
     assert lab.state == TrainingState() and lab.state.preset == lab.presets[0].preset_id
