@@ -9,8 +9,8 @@
 - The trainer's model (which steps with the home) equals the torch modules on random sizes.
 
 All in float64, to 1e-12 of the largest entry (the worst seen is about 5e-15): the forms differ
-only in the order of their roundings; the backward norms, rounded through up to 30 steps of a chain
-that can be ill-conditioned, to 1e-10 (9e-12 was seen once).
+only in the order of their roundings; the backward norms to 1e-12, or to what the chain's
+conditioning allows where units saturate (see the test).
 """
 
 from __future__ import annotations
@@ -205,11 +205,19 @@ def test_gates_engine_backward_equals_autograd_through_the_home(cell, n, m, step
     pairs = [(res.grad_norm, torch.cat(grads[:steps])), (res.input_grad_norm, grads[-1][:, 0])]
     if cell == "lstm":
         pairs.append((res.cell_grad_norm, torch.cat(grads[steps : 2 * steps])))
+    # Saturated units make the chain ill-conditioned: a local derivative 1 - a² or a (1 - a), taken
+    # from an activation a within d of ±1 (or 1), carries a relative rounding of about eps / d, and a
+    # path multiplies up to a handful of them per step (seen: an LSTM cell at c = -8.6, 1 - tanh² =
+    # 1.3e-7, off by 3e-10 relative in every norm). The bound follows that conditioning.
+    fw = _forward(net)
+    near_one = [1.0 - np.abs(fw["act"])]
+    if cell == "lstm":
+        near_one.append(1.0 - np.tanh(fw["c"]) ** 2)
+    kappa = 1.0 / max(min(float(np.min(d)) for d in near_one), 1e-300)
+    rtol = max(1e-12, 10 * np.finfo(float).eps * steps * min(kappa, 1e12))
     for ours, ref in pairs:
         ref = robust_norms(ref.numpy())
-        # two orders of rounding through up to 30 steps of a chain that can be ill-conditioned
-        # (9e-12 relative to the largest norm was seen for a one-unit GRU at scale 2)
-        assert_close(ours, ref, rtol=1e-10)
+        assert_close(ours, ref, rtol=rtol)
         assert np.array_equal(ours == 0, ref == 0)
 
 
