@@ -38,20 +38,20 @@ QUIZ_FORMAT = "gradsim.quiz/1"
 EXERCISES_FORMAT = "gradsim.exercises/1"
 
 EVENT_KINDS = ("foundation", "problem", "remedy", "architecture")
-QUIZ_TOPICS = (
-    "weight_sharing",
-    "jacobian_product",
-    "eigenvalue_condition",
-    "sigmoid_bound",
-    "scalar_power",
-    "clipping",
-    "relu",
-    "lstm",
-    "lstm_gru",
-    "additive_path",
-    "detection",
-    "history",
-)
+QUIZ_TOPICS = {  # a question's topic id, and how the quiz's header names it to a class
+    "weight_sharing": "one W_hh at every step",
+    "jacobian_product": "a product of Jacobians",
+    "eigenvalue_condition": "the eigenvalue condition",
+    "sigmoid_bound": "sigmoid's slope",
+    "scalar_power": "one number, many steps",
+    "clipping": "gradient clipping",
+    "relu": "ReLU",
+    "lstm": "the LSTM",
+    "lstm_gru": "LSTM and GRU",
+    "additive_path": "the additive path",
+    "detection": "spotting the problem",
+    "history": "history",
+}
 
 MAX_CONTENT_BYTES = 2 * 1024 * 1024
 MAX_TEXT = 2000
@@ -135,6 +135,11 @@ class QuizQuestion:
     prompt: str
     options: tuple[QuizOption, ...]
     show_me: ShowMe | None = None
+
+    @property
+    def topic_title(self) -> str:
+        """The topic as the quiz names it on screen (``relu`` -> ``ReLU``)."""
+        return QUIZ_TOPICS[self.topic]
 
     @property
     def correct_index(self) -> int:

@@ -15,6 +15,7 @@ import pytest
 
 from gradsim import content
 from gradsim.content import (
+    QUIZ_TOPICS,
     InputError,
     compute_exercise,
     format_log10,
@@ -127,6 +128,9 @@ def test_quiz_covers_the_required_topics():
     topics = {q.topic for q in load_quiz()}
     required = {"weight_sharing", "jacobian_product", "eigenvalue_condition", "sigmoid_bound", "clipping", "relu", "lstm_gru"}
     assert required <= topics
+    # every topic has its own name for the quiz's header
+    assert all(q.topic_title == QUIZ_TOPICS[q.topic] for q in load_quiz())
+    assert len(set(QUIZ_TOPICS.values())) == len(QUIZ_TOPICS) and all(QUIZ_TOPICS.values())
 
 
 def test_quiz_numbers_are_computed_not_typed():

@@ -484,7 +484,7 @@ class QuizScene(Scene):
         judged = chosen is not None and (not presenting or q.id in self.revealed)
         revealed = q.id in self.revealed
         self.progress_label.setText(
-            f"Question {self.index + 1} of {len(self.order)} · {q.topic.replace('_', ' ')} · shuffle seed {self.state.seed}")
+            f"Question {self.index + 1} of {len(self.order)} · {q.topic_title} · shuffle seed {self.state.seed}")
         self.prompt.setText(f"<span style='font-size:{self._prompt_px}px; font-weight:bold'>"
                             f"{_esc(render_text(q.prompt))}</span>")
         for i, card in enumerate(self.cards):
