@@ -326,6 +326,8 @@ def load_input_sequence(path: str | os.PathLike[str], input_size: int) -> np.nda
             arr = np.loadtxt(io.StringIO(raw.decode("utf-8")), delimiter=",", ndmin=2, dtype=np.float64)
     except UnicodeDecodeError:
         raise InputError(f"{p}: not UTF-8 text") from None
+    except InputError:
+        raise
     except (ValueError, OverflowError, EOFError) as exc:
         raise InputError(f"{p}: not a numeric sequence ({one_word(exc)})") from None
     if not isinstance(arr, np.ndarray) or arr.dtype.kind not in "fiub":
@@ -345,16 +347,20 @@ def load_input_sequence(path: str | os.PathLike[str], input_size: int) -> np.nda
 def _npy_from_bytes(raw: bytes, p: Path) -> np.ndarray:
     """An ``.npy`` array (never unpickled) whose declared shape is checked against the bytes present
     before NumPy allocates it."""
+    import tokenize
+
     from numpy.lib import format as npy
 
     f = io.BytesIO(raw)
     version = npy.read_magic(f)
-    if version == (1, 0):
-        shape, _fortran, dtype = npy.read_array_header_1_0(f)
-    elif version in ((2, 0), (3, 0)):
-        shape, _fortran, dtype = npy.read_array_header_2_0(f)
-    else:
+    if version not in ((1, 0), (2, 0), (3, 0)):
         raise InputError(f"{p}: unsupported .npy version {version}")
+    try:
+        read_header = npy.read_array_header_1_0 if version == (1, 0) else npy.read_array_header_2_0
+        shape, _fortran, dtype = read_header(f)
+    except (SyntaxError, tokenize.TokenError) as exc:  # NumPy tokenizes the header's text: a broken
+        # one raises the tokenizer's errors, not ValueError (found by the fuzz test: nine NUL bytes)
+        raise InputError(f"{p}: not a valid .npy header ({exc.args[0] if exc.args else type(exc).__name__})") from None
     if dtype.hasobject or any(d < 0 for d in shape):
         raise InputError(f"{p}: not a numeric array")
     count = 1
