@@ -51,6 +51,62 @@ def numpy_step(net: GatedNetwork, t: int, h: np.ndarray, c: np.ndarray | None):
     return (1.0 - z) * cand + z * h, None
 
 
+def nudged_norms(net: GatedNetwork, nudge: np.random.Generator | int) -> tuple[np.ndarray, ...]:
+    """``||dL/dh_t||``, ``||dL/dc_t||`` (zeros for the GRU) and ``||dL/dx_t||`` by autograd on the
+    cell written out in torch float64, with every local derivative of a gate or of ``tanh c`` taken
+    from its activation moved one ulp (up for ``nudge = 1``, down for ``-1``, at random for a
+    generator): what another, equally right, rounding of the activations gives.
+
+    The derivatives 1 - a², a (1 - a) and 1 - tanh² c are read from an activation rounded to about
+    one ulp; where a unit is within d of ±1 (or 1), that is a relative error of about eps / d, and
+    nothing in float64 decides it. The engine (NumPy's tanh) and PyTorch (its own) round there each
+    their own way: an LSTM cell at c = -13.5 (1 - tanh² c = 7e-12) put PyTorch 3e-6 and the engine
+    4e-5 from the exact norms, and a candidate gate 3 ulp from -1 put both 7-8% off, on opposite
+    sides (the exact norms worked out to 60 digits with mpmath). How far this reference moves is how
+    far rounding alone can move the norms."""
+    n = net.hidden
+    x = torch.tensor(net.x, requires_grad=True)
+    w_ih, w_hh = torch.tensor(net.weight_ih), torch.tensor(net.weight_hh)
+    b_ih, b_hh = torch.tensor(net.bias_ih), torch.tensor(net.bias_hh)
+
+    def moved(y):
+        step = torch.from_numpy(np.spacing(np.abs(y.detach().numpy())))
+        if isinstance(nudge, int):
+            return y.detach() + nudge * step
+        return y.detach() + torch.from_numpy(nudge.choice([-1.0, 1.0], y.shape)) * step
+
+    def sigmoid(pre):  # the value unchanged, the derivative from the moved value
+        y = torch.sigmoid(pre.detach())
+        m = moved(y)
+        return y + (pre - pre.detach()) * m * (1 - m)
+
+    def tanh(pre):
+        y = torch.tanh(pre.detach())
+        m = moved(y)
+        return y + (pre - pre.detach()) * (1 - m * m)
+
+    h, c = torch.tensor(net.h0), torch.tensor(net.c0)
+    hs, cs = [], []
+    for t in range(net.steps):
+        xi, hh = w_ih @ x[t] + b_ih, w_hh @ h + b_hh
+        if net.cell == "lstm":
+            pre = xi + hh
+            i, f, o = sigmoid(pre[:n]), sigmoid(pre[n : 2 * n]), sigmoid(pre[3 * n :])
+            c = f * c + i * tanh(pre[2 * n : 3 * n])
+            c.retain_grad()
+            cs.append(c)
+            h = o * tanh(c)
+        else:
+            r, z = sigmoid(xi[:n] + hh[:n]), sigmoid(xi[n : 2 * n] + hh[n : 2 * n])
+            h = (1 - z) * tanh(xi[2 * n :] + r * hh[2 * n :]) + z * h
+        h.retain_grad()
+        hs.append(h)
+    h.sum().backward()
+    h_norms = np.array([robust_norm(s.grad.numpy()) for s in hs])
+    c_norms = np.array([robust_norm(s.grad.numpy()) for s in cs]) if cs else np.zeros(net.steps)
+    return h_norms, c_norms, np.array([robust_norm(row) for row in x.grad.numpy()])
+
+
 def loss_after_perturbing(net: GatedNetwork, t0: int, dh: np.ndarray, dc: np.ndarray) -> float:
     """``sum(h_T)`` when ``h_{t0}`` gets ``dh`` added and ``c_{t0}`` gets ``dc`` added *before* ``h_{t0}``
     is computed from it (so the perturbation of ``c`` reaches the loss through ``h_{t0}`` as well as
@@ -274,11 +330,19 @@ def test_random_networks_equal_torch_modules(cell, n, m, steps, seed, w_scale, x
                        x_scale * rng.standard_normal((steps, m)), h0=rng.uniform(-1, 1, n), c0=rng.standard_normal(n))
     res = gated_flow(net)
     ref = torch_module_norms(net)
-    mask = ref > 1e-290
-    np.testing.assert_allclose(res.grad_norm[mask], ref[mask], rtol=1e-6)
-    assert np.all(~np.isfinite(res.log10_grad_norm[ref == 0]) | (res.log10_grad_norm[ref == 0] < -280))
     ref_c = torch_cell_norms(net) if cell == "lstm" else np.zeros_like(ref)
     ref_x = torch_module_input_norms(net)  # the gradient reaching the input
+    # 1e-6 relative, and on top ten times how far rounding the saturated units' activations another
+    # way moves the norms (see nudged_norms; without it, about 1 run in 250 of this test failed: an
+    # LSTM with 7e-5 between the engine and PyTorch at n=2, m=1, steps=27, seed=11194, w_scale=2,
+    # x_scale=0.5, b_scale=3). Where no unit is near saturation that is far below 1e-6.
+    moved = [nudged_norms(net, k) for k in (1, -1, np.random.default_rng(seed))]
+    slack_h, slack_c, slack_x = (10 * np.max([np.abs(m[j] - r) for m in moved], axis=0)
+                                 for j, r in enumerate((ref, ref_c, ref_x)))
+    mask = ref > 1e-290
+    error = np.abs(res.grad_norm - ref)
+    assert np.all((error <= 1e-6 * ref + slack_h)[mask]), (res.grad_norm, ref, slack_h)
+    assert np.all(~np.isfinite(res.log10_grad_norm[ref == 0]) | (res.log10_grad_norm[ref == 0] < -280))
     mask = ref_x > 1e-290
     # dL/dx_t = W_ih^T delta_t can cancel to far below its terms (one entry of 1.9e-16 among entries
     # near 1 was seen), and rounding is then relative to the terms: their size is at most
@@ -287,11 +351,12 @@ def test_random_networks_equal_torch_modules(cell, n, m, steps, seed, w_scale, x
     gate_factor = 2.0 + np.abs(net.weight_hh).sum(axis=1).max() + np.abs(net.bias_hh).max(initial=0.0)
     terms = np.linalg.norm(net.weight_ih) * (ref + ref_c) * gate_factor
     error = np.abs(res.input_grad_norm - ref_x)
-    assert np.all((error <= 1e-6 * ref_x + 1e-12 * terms)[mask]), (res.input_grad_norm, ref_x, terms)
+    assert np.all((error <= 1e-6 * ref_x + 1e-12 * terms + slack_x)[mask]), (res.input_grad_norm, ref_x, terms)
     assert np.all(~np.isfinite(res.log10_input_grad_norm[ref_x == 0]) | (res.log10_input_grad_norm[ref_x == 0] < -280))
     if cell == "lstm":
         mask = ref_c > 1e-290
-        np.testing.assert_allclose(res.cell_grad_norm[mask], ref_c[mask], rtol=1e-6)
+        error = np.abs(res.cell_grad_norm - ref_c)
+        assert np.all((error <= 1e-6 * ref_c + slack_c)[mask]), (res.cell_grad_norm, ref_c, slack_c)
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])

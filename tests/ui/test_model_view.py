@@ -300,7 +300,11 @@ def _first_past(logs, reverse):
 def test_bidirectional_model_badge_counts_each_direction_its_own_way(main_window, qtbot, tmp_path):
     """The forward direction keeps its gradient (orthogonal W_hh × 0.9, no biases, small inputs: it
     stays above 10⁻³); the reverse one loses it within a few steps of t = 1 (spectral norm 0.05).
-    The badge must name the reverse direction, counted up from t = 1, not "from t = 60"."""
+    The badge must name the reverse direction, counted up from t = 1, not "from t = 60".
+
+    The inputs' scale is 0.05: 0.9⁵⁹ · √5 alone gives 10^-2.35, and the rest is tanh' < 1 along the
+    way, which grows with the hidden states. At scale 0.1, 5 of 20,000 drawn initialisations fell
+    just below 10⁻³ (down to 10^-3.09, seed 724022554); at 0.05 none of 20,000 fell below 10^-2.59."""
     seed = int(np.random.default_rng().integers(0, 2**31 - 1))
     module = _bidirectional_rnn(seed)
     with torch.no_grad():
@@ -313,9 +317,9 @@ def test_bidirectional_model_badge_counts_each_direction_its_own_way(main_window
     torch.save(module.state_dict(), path)
     _window, view = _open_model(main_window, qtbot, path)
     with qtbot.waitSignal(view.drawn, timeout=30000):
-        view.apply_settings({"inputs": "noise", "steps": 60, "scale": 0.1})
+        view.apply_settings({"inputs": "noise", "steps": 60, "scale": 0.05})
     assert view.flow.steps == 60
-    inputs = make_inputs("noise", 60, 3, 0.1, 0)
+    inputs = make_inputs("noise", 60, 3, 0.05, 0)
     _assert_flow_shows_engine(view, inputs)
     flow = gradient_flow_on_inputs(load_model_file(path).module("rnn"), inputs)
     _kind, text, where = worst_verdict(flow)
