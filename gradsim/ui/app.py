@@ -197,6 +197,7 @@ def _style_detached_tooltips(theme: Theme) -> None:
     font.setPixelSize(theme.font_px)
     QToolTip.setFont(font)
 
+
 class MainWindow(QMainWindow):
     scene_shown = Signal(str)
 

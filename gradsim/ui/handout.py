@@ -53,11 +53,9 @@ def write_handout(window, lesson, path: str | Path, page: str = "a4",
             window.lesson_bar.set_lesson(lesson, start=i)
             if not open_configured(window, step.scene, step.settings):
                 raise InputError(f"lesson step {i + 1}: cannot open scene {step.scene!r}")
-            wait_until_drawn(window)
-            scene = window.current_scene()
-            finish_for_still(scene, f"lesson step {i + 1}",
+            finish_for_still(window, f"lesson step {i + 1}",
                              lambda i=i: progress is None or progress(i, count) is not False, f"{path.name}: handout")
-            wait_until_drawn(window)
+            scene = window.current_scene()
             length = scene.animation_length()
             scene.seek_animation(length or 0.0)  # the finished animation: every node lit
             wait_until_drawn(window)

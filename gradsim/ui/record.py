@@ -250,9 +250,7 @@ def lesson_shots(window, lesson, seconds_per_step: float | None, fps: int) -> li
             window.lesson_bar.go_to(i)
             if not open_configured(window, s.scene, s.settings):
                 raise InputError(f"lesson step {i + 1}: cannot open scene {s.scene!r}")
-            wait_until_drawn(window)
-            finish_for_still(window.current_scene(), f"lesson step {i + 1}")  # a lab step replays its trained run
-            wait_until_drawn(window)
+            finish_for_still(window, f"lesson step {i + 1}")  # a lab step replays its trained run
             window.current_scene().seek_animation(0.0)
 
         frames = max(1, round((seconds_per_step or 4.0) * fps))
@@ -275,22 +273,29 @@ def lesson_shots(window, lesson, seconds_per_step: float | None, fps: int) -> li
 STILL_TIMEOUT_S = 900.0  # the lab's two demo models train in well under a minute on 2 cores
 
 
-def finish_for_still(scene, where: str, keep_going: Callable[[], bool] = lambda: True, what: str = "recording",
+def finish_for_still(window, where: str, keep_going: Callable[[], bool] = lambda: True, what: str = "recording",
                      timeout_s: float = STILL_TIMEOUT_S) -> None:
-    """Let ``scene`` finish what its picture needs (:meth:`Scene.prepare_still`: the lab trains its
-    models to the end), processing events meanwhile so the worker's results arrive and a progress
-    dialog can cancel (``keep_going()`` False: "``what`` cancelled")."""
+    """Wait until the current scene has drawn, then let it finish what its picture needs
+    (:meth:`Scene.prepare_still`: the lab trains its models to the end) and draw that, processing
+    events meanwhile so the worker's results arrive and a progress dialog can cancel
+    (``keep_going()`` False: "``what`` cancelled")."""
     import time
 
+    wait_until_drawn(window)
+    scene = window.current_scene()
     deadline = time.monotonic() + timeout_s
     app = QCoreApplication.instance()
+    prepared = False
     while scene.prepare_still():
+        prepared = True
         app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
         if not keep_going():
             raise InputError(f"{what} cancelled")
         if time.monotonic() > deadline:
             raise InputError(f"{where}: {scene.scene_id} did not finish within {timeout_s:.0f} s")
         time.sleep(0.01)
+    if prepared:
+        wait_until_drawn(window)
 
 
 def wait_until_drawn(window, timeout_s: float = 120.0) -> None:
