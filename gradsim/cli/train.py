@@ -80,9 +80,14 @@ _SETTING_OPTIONS = (
 )
 
 
+def _dest(flag: str) -> str:
+    """Where argparse keeps an option's value (``--forget-bias`` -> ``forget_bias``)."""
+    return flag[2:].replace("-", "_")
+
+
 def _field(flag: str) -> str:
     """The TrainSettings field an option sets (``--clip`` gives the threshold; 0 turns clipping off)."""
-    name = flag[2:].replace("-", "_")
+    name = _dest(flag)
     return "clip_threshold" if name == "clip" else name
 
 
@@ -103,7 +108,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def settings_from_args(args: argparse.Namespace) -> TrainSettings:
-    values = {_field(flag): getattr(args, flag[2:].replace("-", "_")) for flag, _, _ in _SETTING_OPTIONS}
+    values = {_field(flag): getattr(args, _dest(flag)) for flag, _, _ in _SETTING_OPTIONS}
     clip = float(values["clip_threshold"])
     values.update(clip=clip > 0, clip_threshold=clip if clip > 0 else TrainSettings.clip_threshold)
     return TrainSettings(**values).validate()
