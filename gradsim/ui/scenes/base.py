@@ -6,6 +6,11 @@ asks the worker for the engine result -> ``on_result`` draws it. Widgets hold no
 whatever they show was put there by ``show_state``. Presets, undo and redo, lessons, "show me" links,
 reset and saved settings are all state objects, handled here once for every scene.
 
+Style: a scene carries the theme's style sheet itself (the window sets it on its other parts, not on
+itself: a window-wide sheet re-polished every scene at each switch). The window restyles the visible
+scene at a switch and any other one when it is next asked for; ``set_theme`` of the theme a scene
+already has costs nothing.
+
 Layout: the controls sit in a panel at the left, or, when presenting (projector mode, or a window
 narrower than 1280 pixels), in a drawer over the pictures that is closed until the presenter opens it
 (the C key or the "Controls" button at the top left of the scene).
@@ -37,7 +42,7 @@ from PySide6.QtWidgets import (
 
 from ...presets import CUSTOM, get_preset, load_presets
 from ...state import SceneState
-from ..theme import Theme
+from ..theme import Theme, stylesheet
 from ..worker import ComputeWorker, describe_error
 
 
@@ -100,6 +105,10 @@ class Scene(QWidget):
         super().__init__(parent)
         self.context = context
         self.theme: Theme = context.theme
+        # The theme's sheet on the scene itself, before its children exist (they are built in it);
+        # its background painted by the scene, since the stack around it has no sheet.
+        self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
+        self.setStyleSheet(stylesheet(self.theme))
         self._latest: dict[str, int] = {}
         self._drawn_once = False
         self._showing = False
@@ -529,7 +538,14 @@ class Scene(QWidget):
         return super().event(event)
 
     def set_theme(self, theme: Theme) -> None:
+        """Restyle the scene for ``theme``: its style sheet (the widgets' type and colours), the
+        controls' width (type changes it), the title, and ``apply_theme`` (plots and drawn views).
+        Nothing to do if the scene has this theme already."""
+        if theme == self.theme:
+            self.theme = theme
+            return
         self.theme = theme
+        self.setStyleSheet(stylesheet(theme))
         self._apply_panel_width()
         self._update_header()
         self.apply_theme(theme)
