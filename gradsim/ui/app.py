@@ -397,10 +397,14 @@ class MainWindow(QMainWindow):
         layout. Everything that shows, draws or records a scene gets it here (``show_scene``,
         lessons, handouts, recordings, screenshots), so a scene that was hidden at a theme switch is
         restyled before anyone sees it."""
+        scene = self._scene(scene_id)
+        self._bring_up_to_date(scene)
+        return scene
+
+    def _scene(self, scene_id: str) -> Scene:
+        """The scene with this id, created on first use (in the window's theme), maybe not up to date."""
         if scene_id in self.scenes:
-            scene = self.scenes[scene_id]
-            self._bring_up_to_date(scene)
-            return scene
+            return self.scenes[scene_id]
         target = next((t for s, _title, t in self._entries if s == scene_id), None)
         if target is None:
             raise InputError(f"unknown scene '{scene_id}' (available: {', '.join(self.scene_ids())})")
@@ -499,13 +503,24 @@ class MainWindow(QMainWindow):
             restyle_windows(self, theme)
         current = self.current_scene()
         if current is not None:
-            current.set_theme(theme)
-        self._update_layout()
+            current.set_theme(theme, lay_out=self._update_layout)
+        else:
+            self._update_layout()
+        # laid out in the new theme before this returns: the window's minimum size is the theme's,
+        # not one from halfway through the switch (a resize right after would be held to it)
+        QApplication.sendPostedEvents(None, QEvent.Type.LayoutRequest)
 
     def _bring_up_to_date(self, scene: Scene) -> None:
         """The window's theme and layout on a scene that may have been hidden when they changed."""
-        scene.set_theme(self.theme)
+        scene.set_theme(self.theme, lay_out=lambda: self._lay_out_hidden(scene))
+
+    def _lay_out_hidden(self, scene: Scene) -> None:
+        """A scene's layout (drawer or docked) and, while it is hidden, the room it will have on show:
+        its ``apply_theme`` measures that room (a hidden page of the stack keeps the size it had)."""
         self._lay_out_scene(scene)
+        if not scene.isVisible():
+            scene.setGeometry(self.stack.contentsRect())
+            scene.layout().activate()  # a hidden widget's layout waits for its show otherwise
 
     def _child_windows(self) -> list[QWidget]:
         """Dialogs and model/run windows parented to this window (styled like its parts)."""

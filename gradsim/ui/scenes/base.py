@@ -27,6 +27,7 @@ from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtGui import QUndoCommand, QUndoStack
 from PySide6.QtWidgets import (
     QAbstractButton,
+    QApplication,
     QComboBox,
     QFrame,
     QGroupBox,
@@ -488,11 +489,14 @@ class Scene(QWidget):
         if drawer:
             self._outer.removeWidget(self._scroll)
             self._scroll.setParent(self)
-            self._scroll.setObjectName("drawer")
-            self._scroll.setFrameShape(QFrame.Shape.StyledPanel)
-        else:
-            self._scroll.setObjectName("")
-            self._scroll.setFrameShape(QFrame.Shape.NoFrame)
+        # the object name selects the drawer's rules of the style sheet (QFrame#drawer: its panel
+        # colour and edge), which Qt applies when the widget is polished again: before its frame is
+        # set, which takes the frame's width from them
+        self._scroll.setObjectName("drawer" if drawer else "")
+        self._scroll.style().unpolish(self._scroll)
+        self._scroll.style().polish(self._scroll)
+        self._scroll.setFrameShape(QFrame.Shape.StyledPanel if drawer else QFrame.Shape.NoFrame)
+        if not drawer:
             self._outer.insertWidget(0, self._scroll, 0)
         self.drawer_button.setVisible(drawer and not self._bare)
         self.set_controls_open(not drawer)
@@ -537,17 +541,27 @@ class Scene(QWidget):
             self._place_drawer()
         return super().event(event)
 
-    def set_theme(self, theme: Theme) -> None:
+    def set_theme(self, theme: Theme, lay_out: Callable[[], None] | None = None) -> None:
         """Restyle the scene for ``theme``: its style sheet (the widgets' type and colours), the
-        controls' width (type changes it), the title, and ``apply_theme`` (plots and drawn views).
-        Nothing to do if the scene has this theme already."""
+        controls' width (type changes it), the title, then ``lay_out()`` (the window's layout for the
+        theme: drawer or docked), and ``apply_theme`` (plots and drawn views) once the scene is laid
+        out in the new type: a scene that arranges its views by their room (the gates scene: tabs or
+        a splitter) sees its new room, not the old one first (it chose twice). Nothing to do but
+        ``lay_out`` if the scene has this theme already."""
         if theme == self.theme:
             self.theme = theme
+            if lay_out is not None:
+                lay_out()
             return
         self.theme = theme
         self.setStyleSheet(stylesheet(theme))
         self._apply_panel_width()
         self._update_header()
+        if lay_out is not None:
+            lay_out()
+        # laid out now, in the new type and layout: apply_theme measures the views' room (a hidden
+        # scene waits for its show)
+        QApplication.sendPostedEvents(None, QEvent.Type.LayoutRequest)
         self.apply_theme(theme)
 
     def apply_theme(self, theme: Theme) -> None:
