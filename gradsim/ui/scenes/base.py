@@ -560,7 +560,7 @@ class Scene(QWidget):
         if lay_out is not None:
             lay_out()
         # laid out now, in the new type and layout: apply_theme measures the views' room (a hidden
-        # scene waits for its show)
+        # scene's own layout waits for its show: ``lay_out`` activates it)
         QApplication.sendPostedEvents(None, QEvent.Type.LayoutRequest)
         self.apply_theme(theme)
 
