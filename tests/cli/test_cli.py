@@ -169,7 +169,7 @@ def test_spectrum_sweep_option(run_cli):  # spectrum runs in a process above
     assert len(sweep["spectral_norms"]) == 20 and len(sweep["log10_grad_norm_h1"]) == 20
 
 
-def test_train_needs_no_task_setting_and_prints_strict_json():
+def test_train_needs_no_task_setting_and_prints_strict_json(run_cli):
     """``--cell`` alone runs the demo's task (here cut to 2 steps); JSON holds the contract's fields."""
     proc = run("train", "--cell", "rnn", "--steps", "2", "--eval-size", "32")
     assert proc.returncode == 0, proc.stderr
@@ -178,5 +178,5 @@ def test_train_needs_no_task_setting_and_prints_strict_json():
                 "last_batch_gradient"):
         assert key in doc
     assert doc["steps"] == 2 and doc["settings"]["delay"] == doc["delay"]
-    missing = run("train")
+    missing = run_cli("train")  # bad arguments are refused in a process: test_bad_arguments_..._in_a_process
     assert missing.returncode == 2 and "--cell" in missing.stderr and "Traceback" not in missing.stderr
