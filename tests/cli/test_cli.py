@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ..fresh_imports import probe
+
 ROOT = Path(__file__).resolve().parents[2]
 BAD = ROOT / "tests" / "data" / "bad_scenarios"
 
@@ -146,11 +148,9 @@ def test_bad_arguments_exit_2_one_line_in_a_process(args):
 
 
 def test_import_hygiene():
-    code = ("import sys, gradsim, gradsim.engine, gradsim.cli; "
-            "bad = [m for m in sys.modules if m.split('.')[0] in ('torch', 'PySide6', 'pyqtgraph')]; "
-            "print(bad); sys.exit(1 if bad else 0)")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    """gradsim, gradsim.engine and gradsim.cli load neither torch nor Qt (in a fresh interpreter:
+    tests/fresh_imports.py)."""
+    probe("command line")
 
 
 def test_flow_lstm_and_gru(run_cli):  # in this process: a process of its own would import torch again
