@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ..fresh_imports import probe
+from ..engine.fresh_imports import probe
 
 ROOT = Path(__file__).resolve().parents[2]
 BAD = ROOT / "tests" / "data" / "bad_scenarios"
@@ -149,7 +149,7 @@ def test_bad_arguments_exit_2_one_line_in_a_process(args):
 
 def test_import_hygiene():
     """gradsim, gradsim.engine and gradsim.cli load neither torch nor Qt (in a fresh interpreter:
-    tests/fresh_imports.py)."""
+    tests/engine/fresh_imports.py)."""
     probe("command line")
 
 

@@ -27,7 +27,7 @@ from gradsim.engine.additive import (
 )
 from gradsim.engine.cells import build_network, compare_cells
 
-from ..fresh_imports import probe
+from .fresh_imports import probe
 
 torch = pytest.importorskip("torch")
 
@@ -594,5 +594,5 @@ def test_residual_accepts_any_activation():
 
 
 def test_importing_additive_loads_neither_torch_nor_qt():
-    """Also running the RNN, the residual RNN and attention (in a fresh interpreter: tests/fresh_imports.py)."""
+    """Also running the RNN, the residual RNN and attention (in a fresh interpreter: tests/engine/fresh_imports.py)."""
     assert probe("additive") == 3

@@ -10,7 +10,7 @@ import pytest
 from gradsim.engine import agreement as ag
 from gradsim.engine.errors import InputError
 
-from ..fresh_imports import probe
+from .fresh_imports import probe
 
 VOCAB = ag.load_vocabulary()
 VERB_NUMBER = {w: n for pair in VOCAB.verbs for n, w in enumerate(pair)}
@@ -25,7 +25,7 @@ def noun_number(token_id: int):
 
 
 def test_importing_the_module_loads_neither_torch_nor_qt():
-    probe("agreement")  # in a fresh interpreter: tests/fresh_imports.py
+    probe("agreement")  # in a fresh interpreter: tests/engine/fresh_imports.py
 
 
 def test_vocabulary_pairs_and_fillers_are_disjoint():

@@ -22,7 +22,7 @@ from gradsim.engine.cells import (
     rnn_edges,
 )
 
-from ..fresh_imports import probe
+from .fresh_imports import probe
 
 torch = pytest.importorskip("torch")
 
@@ -554,4 +554,4 @@ def test_bad_input_is_refused_with_one_line():
 
 
 def test_importing_cells_loads_neither_torch_nor_qt():
-    probe("cells")  # in a fresh interpreter: tests/fresh_imports.py
+    probe("cells")  # in a fresh interpreter: tests/engine/fresh_imports.py

@@ -26,7 +26,7 @@ from gradsim.content import (
 )
 from gradsim.paths import resource
 
-from ..fresh_imports import probe
+from .fresh_imports import probe
 
 _SUP = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁻", "0123456789-")
 
@@ -435,7 +435,7 @@ def test_copy_memory_conclusion_follows_the_numbers():
 
 
 def test_content_imports_neither_torch_nor_qt():
-    """Also computing an exercise (in a fresh interpreter: tests/fresh_imports.py)."""
+    """Also computing an exercise (in a fresh interpreter: tests/engine/fresh_imports.py)."""
     assert probe("content") == "ExerciseResult"
 
 

@@ -34,7 +34,7 @@ from gradsim.monitor import (  # noqa: E402
     read_safetensors,
 )
 
-from ..fresh_imports import probe  # noqa: E402
+from .fresh_imports import probe  # noqa: E402
 
 torch.set_num_threads(1)
 
@@ -650,7 +650,7 @@ def test_the_public_entry_point_is_the_monitor_with_its_defaults():
 
 
 def test_importing_the_monitor_loads_no_torch():
-    assert probe("monitor") is True  # gradsim.monitor is callable; in a fresh interpreter: tests/fresh_imports.py
+    assert probe("monitor") is True  # gradsim.monitor is callable; in a fresh interpreter: tests/engine/fresh_imports.py
 
 
 def test_zip_of_wrong_kind_gives_one_line(tmp_path):

@@ -19,7 +19,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 HEAVY = ("torch", "PySide6", "pyqtgraph")  # top-level packages no probe may load
 
 # name: code run in the fresh interpreter, in this order; ``value`` is what the probe hands back
