@@ -17,9 +17,12 @@ The LSTM and GRU columns run the step functions of ``gradsim.engine.equations`` 
 home) for the forward pass. An in-place copy of that forward pass, kept "for speed", was timed here
 against them until this benchmark showed it not clearly faster (the step functions took 0.86-0.93x
 its time at (200, 64), 1.0-1.2x at (1000, 128)); it was deleted, and these columns time what
-replaced it against the same baselines. The engine runs that loop under ``torch.inference_mode``;
-the forward pass is timed against the same loop under ``torch.no_grad`` (as it ran before) in the
-same run, and the two must give the same numbers bit for bit.
+replaced it against the same baselines.
+
+``--against REV`` (default ``main``) loads ``gradsim/engine/cells.py`` as it was at that git
+revision and times its forward pass, backward pass and ``gated_flow`` against this checkout's on
+the same networks in the same run, checking that both give the same numbers bit for bit: how a
+change to the gates engine is measured.
 
 The five-model comparison (issue 20: RNN, LSTM, GRU, residual RNN, self-attention, with ``||dL/dx_t||``
 for each) is timed against the three-cell one in the same run, as a ratio: what a slider step of the
@@ -42,10 +45,11 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+ROOT = os.path.join(os.path.dirname(__file__), "..")
+sys.path.insert(0, ROOT)
 from gradsim.engine import GeneratorSettings  # noqa: E402
 from gradsim.engine.additive import attention_gradient_flow, compare_models, residual_flow  # noqa: E402
-from gradsim.engine.cells import _forward, build_network, compare_cells, gated_gradient_flow  # noqa: E402
+from gradsim.engine.cells import build_network, compare_cells, gated_gradient_flow  # noqa: E402
 
 
 def best_of(fn, repeats: int) -> float:
@@ -111,62 +115,69 @@ def retain_grad_three(settings: GeneratorSettings):
     return run
 
 
-def no_grad_forward(net):
-    """``cells._forward`` as it ran before: the same loop under ``torch.no_grad`` instead of
-    ``torch.inference_mode``."""
-    import torch
+def cells_at(revision: str):
+    """``gradsim/engine/cells.py`` as it was at a git revision, loaded beside this checkout's (its
+    imports resolve to this checkout's package): the baseline of :func:`against_revision`."""
+    import subprocess
+    import types
 
-    from gradsim.engine.cancel import Ticker
-    from gradsim.engine.equations import gru_step_with_gates, input_drive, lstm_step_with_gates
-
-    n = net.hidden
-    w_ih, w_hh, b_ih, b_hh = (torch.from_numpy(a) for a in (net.weight_ih, net.weight_hh, net.bias_ih, net.bias_hh))
-    w_hh_t = w_hh.t()
-    h, c = torch.from_numpy(net.h0)[None], torch.from_numpy(net.c0)[None]
-    hs, gates, kept = [], [], []
-    tick = Ticker(2 * len(net.x), f"{net.cell.upper()} steps")
-    with torch.no_grad():
-        drive = input_drive(net.cell, torch.from_numpy(net.x), w_ih, b_ih, b_hh).unbind(0)
-        for t, d in enumerate(drive):
-            if not t & 15:
-                tick(t)
-            if net.cell == "lstm":
-                h, c, step_gates = lstm_step_with_gates(d, h, c, w_hh_t)
-                kept.append(c)
-            else:
-                h, step_gates, hidden = gru_step_with_gates(d, h, w_hh_t, b_hh)
-                kept.append(hidden)
-            hs.append(h)
-            gates.append(step_gates)
-        act = torch.cat([block for step_gates in gates for block in step_gates], 1).view(len(hs), -1)
-        extra = {"c": torch.cat(kept).numpy()} if net.cell == "lstm" else {"hn": torch.cat(kept)[:, 2 * n :].numpy()}
-        return {"h": torch.cat(hs).numpy(), "act": act.numpy(), **extra}
+    source = subprocess.run(["git", "show", f"{revision}:gradsim/engine/cells.py"], capture_output=True, text=True,
+                            check=True, cwd=ROOT).stdout
+    module = types.ModuleType("gradsim.engine._cells_at_revision")
+    module.__package__ = "gradsim.engine"
+    sys.modules[module.__name__] = module  # dataclasses look their module up there
+    exec(compile(source, f"{revision}:gradsim/engine/cells.py", "exec"), module.__dict__)  # noqa: S102 - our own file
+    return module
 
 
-def forward_forms(repeats: int) -> None:
-    """The engine's forward under ``inference_mode`` against the same loop under ``no_grad``,
-    alternated run by run so that a busy machine slows both alike."""
+def against_revision(revision: str, repeats: int) -> None:
+    """The gates engine's forward pass, backward pass and whole ``gated_flow`` against the same
+    functions at ``revision`` (default ``main``), on the same networks, alternated run by run so
+    that a busy machine slows both alike; every result must be equal to the last bit."""
     import numpy as np
 
-    print("\nforward pass: under torch.inference_mode (the engine's) against torch.no_grad (before)")
-    print(f"{'(T, n)':>12} {'cell':>5} {'inference ms':>13} {'no_grad ms':>11} {'ratio':>7} {'bit for bit':>12}")
+    from gradsim.engine import cells
+
+    try:
+        before = cells_at(revision)
+    except Exception as exc:  # noqa: BLE001 - no git, or no such revision: say so and go on
+        print(f"\n(no comparison with {revision}: {exc})")
+        return
+
+    def same(x, y) -> bool:
+        if isinstance(x, dict):
+            return all(np.array_equal(x[k], y[k]) for k in x)
+        if isinstance(x, tuple):
+            return all(np.array_equal(a, b, equal_nan=True) for a, b in zip(x, y, strict=True))
+        return np.array_equal(x.log10_grad_norm, y.log10_grad_norm, equal_nan=True) and np.array_equal(
+            x.log10_input_grad_norm, y.log10_input_grad_norm, equal_nan=True)
+
+    print(f"\nthe gates engine against {revision} (this checkout's time / {revision}'s, best of {3 * repeats})")
+    print(f"{'(T, n)':>12} {'cell':>5} {'forward':>8} {'backward':>9} {'gated_flow':>11} {'ms now':>7} {'bit for bit':>12}")
     for steps, n in [(200, 32), (1000, 32), (200, 64), (1000, 128)]:
         s = GeneratorSettings(hidden=n, input=4, steps=steps, forget_bias=3.0)
         for cell in ("lstm", "gru"):
             net = build_network(s, cell)
-            ours, before = _forward(net), no_grad_forward(net)
-            same = all(np.array_equal(ours[k], before[k]) for k in before)
-            t_ours, t_home = [], []
-            for _ in range(3 * repeats):
-                t0 = time.perf_counter()
-                _forward(net)
-                t1 = time.perf_counter()
-                no_grad_forward(net)
-                t_home.append(time.perf_counter() - t1)
-                t_ours.append(t1 - t0)
-            a, b = min(t_ours), min(t_home)
-            print(f"{str((steps, n)):>12} {cell:>5} {a * 1e3:13.2f} {b * 1e3:11.2f} {a / b:6.2f}x {str(same):>12}")
-    print("bit for bit: h, c, the gates and W_hn h + b_hn equal to the last bit")
+            fw = cells._forward(net)
+            parts = {"forward": (lambda m, net=net: m._forward(net)),
+                     "backward": (lambda m, net=net, fw=fw, cell=cell: getattr(m, f"_{cell}_backward")(net, fw)),
+                     "gated_flow": (lambda m, net=net: m.gated_flow(net))}
+            ratios, equal, now = [], True, 0.0
+            for fn in parts.values():
+                equal &= same(fn(cells), fn(before))
+                t_now, t_then = [], []
+                for _ in range(3 * repeats):
+                    t0 = time.perf_counter()
+                    fn(cells)
+                    t1 = time.perf_counter()
+                    fn(before)
+                    t_then.append(time.perf_counter() - t1)
+                    t_now.append(t1 - t0)
+                ratios.append(min(t_now) / min(t_then))
+                now = min(t_now)
+            print(f"{str((steps, n)):>12} {cell:>5} {ratios[0]:7.2f}x {ratios[1]:8.2f}x {ratios[2]:10.2f}x"
+                  f" {now * 1e3:7.1f} {str(bool(equal)):>12}")
+    print("bit for bit: states, gates, log10 norms (and the result's) equal to the last bit")
 
 
 def fused_modules(settings: GeneratorSettings):
@@ -193,6 +204,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--gui", action="store_true", help="also time a full redraw of the gates scene (offscreen)")
     parser.add_argument("--gui-only", action="store_true", help="only the redraw of the gates scene")
+    parser.add_argument("--against", default="main", metavar="REV",
+                        help="git revision whose gates engine the forward and backward passes are timed against")
     args = parser.parse_args()
     import torch
 
@@ -216,7 +229,7 @@ def main() -> None:
     print("vs retain_grad: how many times faster the exact three-cell comparison is than plain autograd;")
     print("vs fused: our time over one fused nn.LSTM + nn.GRU forward+backward (which gives no per-step norms);")
     print("of 100 ms: share of the redraw budget at that size (goal: (200, 64) well under 100%)")
-    forward_forms(repeats)
+    against_revision(args.against, repeats)
     five_models(repeats)
     if args.gui:
         gui_redraw(repeats)
