@@ -96,7 +96,7 @@ def test_sweep_equals_torch_autograd(activation):
 
 @pytest.mark.parametrize(("activation", "steps", "input_scale", "norms"), [
     ("tanh", 30, 2.0, (0.0, 0.5, 1.0, 1.5, 2.5)),  # norm 0: no path back at all
-    ("sigmoid", 1500, 0.5, (0.3, 1.0)),  # far below float64 (about 10^-900 and lower): exact in log space
+    ("sigmoid", 800, 0.5, (0.3, 1.0)),  # far below float64 (0.25^799 and lower): exact in log space
     ("relu", 40, 1.0, (0.2, 0.9, 1.4)),  # dead units: exact zeros on some seeds
     ("identity", 60, 0.3, (0.5, 1.0, 1.5)),
     ("tanh", 1, 1.0, (0.7, 1.2)),  # T = 1: dL/dh_1 is all ones
