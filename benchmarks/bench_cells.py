@@ -45,8 +45,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 
-ROOT = os.path.join(os.path.dirname(__file__), "..")
-sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from gradsim.engine import GeneratorSettings  # noqa: E402
 from gradsim.engine.additive import attention_gradient_flow, compare_models, residual_flow  # noqa: E402
 from gradsim.engine.cells import build_network, compare_cells, gated_gradient_flow  # noqa: E402
@@ -115,31 +114,17 @@ def retain_grad_three(settings: GeneratorSettings):
     return run
 
 
-def cells_at(revision: str):
-    """``gradsim/engine/cells.py`` as it was at a git revision, loaded beside this checkout's (its
-    imports resolve to this checkout's package): the baseline of :func:`against_revision`."""
-    import subprocess
-    import types
-
-    source = subprocess.run(["git", "show", f"{revision}:gradsim/engine/cells.py"], capture_output=True, text=True,
-                            check=True, cwd=ROOT).stdout
-    module = types.ModuleType("gradsim.engine._cells_at_revision")
-    module.__package__ = "gradsim.engine"
-    sys.modules[module.__name__] = module  # dataclasses look their module up there
-    exec(compile(source, f"{revision}:gradsim/engine/cells.py", "exec"), module.__dict__)  # noqa: S102 - our own file
-    return module
-
-
 def against_revision(revision: str, repeats: int) -> None:
     """The gates engine's forward pass, backward pass and whole ``gated_flow`` against the same
     functions at ``revision`` (default ``main``), on the same networks, alternated run by run so
     that a busy machine slows both alike; every result must be equal to the last bit."""
     import numpy as np
+    from at_revision import module_at
 
     from gradsim.engine import cells
 
     try:
-        before = cells_at(revision)
+        before = module_at(revision, "gradsim/engine/cells.py")
     except Exception as exc:  # noqa: BLE001 - no git, or no such revision: say so and go on
         print(f"\n(no comparison with {revision}: {exc})")
         return

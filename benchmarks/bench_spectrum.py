@@ -13,7 +13,10 @@ Measured:
 - the same runs with torch float64 autograd and ``retain_grad`` on every ``h_t`` (the seeds' method),
 - the bare forward and backward chains of the same runs in NumPy (2T matrix-vector products each,
   no norms, no scaling): the practical floor,
-- with ``--draw``: drawing the result into the real scene offscreen (Qt), the GUI thread's share.
+- with ``--draw``: drawing the result into the real scene offscreen (Qt), the GUI thread's share;
+- ``matrix_spectrum`` (the network's eigenvalues, singular values, radius and norm: part of every
+  redraw of the scene's eigenvalue view) against ``gradsim/engine/spectrum.py`` at a git revision
+  (``--against REV``, default ``main``), in the same run and checked bit for bit.
 
 Run: ``python benchmarks/bench_spectrum.py`` (``--quick`` for fewer repeats, ``--draw`` to time drawing).
 """
@@ -161,6 +164,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats")
     parser.add_argument("--draw", action="store_true", help="also time drawing the sweep in the real scene")
+    parser.add_argument("--against", default="main", metavar="REV",
+                        help="git revision whose matrix_spectrum is timed against this checkout's")
     args = parser.parse_args()
     repeats = 2 if args.quick else 5
     scenarios = all_scenarios()
@@ -190,6 +195,36 @@ def main() -> None:
         t_draw = draw_time(repeats)
         print(f"draw in the scene     {t_draw * 1e3:8.1f} ms  ({t_draw / t_engine:.2f}x the engine's time)")
         print(f"sweep + draw          {(t_engine + t_draw) * 1e3:8.1f} ms  (budget: 1000 ms)")
+    spectrum_against(args.against, repeats)
+
+
+def spectrum_against(revision: str, repeats: int) -> None:
+    """``matrix_spectrum`` now against ``revision``'s, alternated run by run, on the generated
+    networks of the scene's sizes; the results must be equal to the last bit."""
+    from at_revision import module_at
+
+    from gradsim.engine import spectrum
+
+    try:
+        before = module_at(revision, "gradsim/engine/spectrum.py")
+    except Exception as exc:  # noqa: BLE001 - no git, or no such revision: say so and go on
+        print(f"(no comparison with {revision}: {exc})")
+        return
+    for n in (32, 64, 128):
+        w = replace(SETTINGS, hidden=n).build().W_hh
+        a, b = spectrum.matrix_spectrum(w), before.matrix_spectrum(w)
+        same = all(np.array_equal(getattr(a, k), getattr(b, k)) for k in ("eigenvalues", "singular_values",
+                                                                           "spectral_radius", "spectral_norm"))
+        t_now, t_then = [], []
+        for _ in range(5 * repeats):
+            t0 = time.perf_counter()
+            spectrum.matrix_spectrum(w)
+            t1 = time.perf_counter()
+            before.matrix_spectrum(w)
+            t_then.append(time.perf_counter() - t1)
+            t_now.append(t1 - t0)
+        print(f"matrix_spectrum n = {n:3d} {min(t_now) * 1e3:6.2f} ms  ({min(t_now) / min(t_then):.2f}x {revision}'s; "
+              f"bit for bit: {same})")
 
 
 if __name__ == "__main__":
