@@ -129,6 +129,9 @@ def spectral_norm_sweep(
         raise InputError("the sweep needs at least one seed and one spectral norm")
     settings.validated("sweep")
     all_norms = tuple(float(v) for v in tuple(norms) + tuple(marked))
+    for target in all_norms:  # what rescale_to_norm refuses, refused before any run
+        if not np.isfinite(target) or target < 0:
+            raise InputError(f"target spectral norm must be a finite number >= 0, got {target!r}")
     out = np.empty((len(all_norms), len(seeds)))
     ratio = np.empty(len(seeds))
     for j, seed in enumerate(seeds):

@@ -168,6 +168,9 @@ def test_sweep_refuses_bad_input():
         spectral_norm_sweep(GeneratorSettings(), seeds=())
     with pytest.raises(InputError):
         spectral_norm_sweep(GeneratorSettings(hidden=0))
+    for bad in (-0.5, float("nan"), float("inf")):
+        with pytest.raises(InputError, match="spectral norm"):
+            spectral_norm_sweep(GeneratorSettings(hidden=3, steps=4), norms=(1.0, bad))
 
 
 # -- the matrix editor's study ---------------------------------------------------------------------------
