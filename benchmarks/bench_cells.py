@@ -19,6 +19,11 @@ against them until this benchmark showed it not clearly faster (the step functio
 its time at (200, 64), 1.0-1.2x at (1000, 128)); it was deleted, and these columns time what
 replaced it against the same baselines.
 
+``--against REV`` (default ``main``) loads ``gradsim/engine/cells.py`` as it was at that git
+revision and times its forward pass, backward pass and ``gated_flow`` against this checkout's on
+the same networks in the same run, checking that both give the same numbers bit for bit: how a
+change to the gates engine is measured.
+
 The five-model comparison (issue 20: RNN, LSTM, GRU, residual RNN, self-attention, with ``||dL/dx_t||``
 for each) is timed against the three-cell one in the same run, as a ratio: what a slider step of the
 gates scene costs when it shows all five.
@@ -109,6 +114,57 @@ def retain_grad_three(settings: GeneratorSettings):
     return run
 
 
+def against_revision(revision: str, repeats: int) -> None:
+    """The gates engine's forward pass, backward pass and whole ``gated_flow`` against the same
+    functions at ``revision`` (default ``main``), on the same networks, alternated run by run so
+    that a busy machine slows both alike; every result must be equal to the last bit."""
+    import numpy as np
+    from at_revision import module_at
+
+    from gradsim.engine import cells
+
+    try:
+        before = module_at(revision, "gradsim/engine/cells.py")
+    except Exception as exc:  # noqa: BLE001 - no git, or no such revision: say so and go on
+        print(f"\n(no comparison with {revision}: {exc})")
+        return
+
+    def same(x, y) -> bool:
+        if isinstance(x, dict):
+            return all(np.array_equal(x[k], y[k]) for k in x)
+        if isinstance(x, tuple):
+            return all(np.array_equal(a, b, equal_nan=True) for a, b in zip(x, y, strict=True))
+        return np.array_equal(x.log10_grad_norm, y.log10_grad_norm, equal_nan=True) and np.array_equal(
+            x.log10_input_grad_norm, y.log10_input_grad_norm, equal_nan=True)
+
+    print(f"\nthe gates engine against {revision} (this checkout's time / {revision}'s, best of {3 * repeats})")
+    print(f"{'(T, n)':>12} {'cell':>5} {'forward':>8} {'backward':>9} {'gated_flow':>11} {'ms now':>7} {'bit for bit':>12}")
+    for steps, n in [(200, 32), (1000, 32), (200, 64), (1000, 128)]:
+        s = GeneratorSettings(hidden=n, input=4, steps=steps, forget_bias=3.0)
+        for cell in ("lstm", "gru"):
+            net = build_network(s, cell)
+            fw = cells._forward(net)
+            parts = {"forward": (lambda m, net=net: m._forward(net)),
+                     "backward": (lambda m, net=net, fw=fw, cell=cell: getattr(m, f"_{cell}_backward")(net, fw)),
+                     "gated_flow": (lambda m, net=net: m.gated_flow(net))}
+            ratios, equal, now = [], True, 0.0
+            for fn in parts.values():
+                equal &= same(fn(cells), fn(before))
+                t_now, t_then = [], []
+                for _ in range(3 * repeats):
+                    t0 = time.perf_counter()
+                    fn(cells)
+                    t1 = time.perf_counter()
+                    fn(before)
+                    t_then.append(time.perf_counter() - t1)
+                    t_now.append(t1 - t0)
+                ratios.append(min(t_now) / min(t_then))
+                now = min(t_now)
+            print(f"{str((steps, n)):>12} {cell:>5} {ratios[0]:7.2f}x {ratios[1]:8.2f}x {ratios[2]:10.2f}x"
+                  f" {now * 1e3:7.1f} {str(bool(equal)):>12}")
+    print("bit for bit: states, gates, log10 norms (and the result's) equal to the last bit")
+
+
 def fused_modules(settings: GeneratorSettings):
     import torch
 
@@ -133,6 +189,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--gui", action="store_true", help="also time a full redraw of the gates scene (offscreen)")
     parser.add_argument("--gui-only", action="store_true", help="only the redraw of the gates scene")
+    parser.add_argument("--against", default="main", metavar="REV",
+                        help="git revision whose gates engine the forward and backward passes are timed against")
     args = parser.parse_args()
     import torch
 
@@ -156,6 +214,7 @@ def main() -> None:
     print("vs retain_grad: how many times faster the exact three-cell comparison is than plain autograd;")
     print("vs fused: our time over one fused nn.LSTM + nn.GRU forward+backward (which gives no per-step norms);")
     print("of 100 ms: share of the redraw budget at that size (goal: (200, 64) well under 100%)")
+    against_revision(args.against, repeats)
     five_models(repeats)
     if args.gui:
         gui_redraw(repeats)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import configparser
 import fnmatch
+import functools
 import json
 import os
 import shutil
@@ -97,12 +98,25 @@ def _bundled_path(datas, source: Path) -> PurePosixPath | None:
     return None
 
 
+@functools.cache
+def _package_nodes() -> tuple[tuple[Path, tuple[ast.AST, ...]], ...]:
+    """Every syntax node of the package's modules that mention ``resource`` or ``PySide6``, by file:
+    parsed and walked once per test process. The two tests that read them look for ``resource(...)``
+    calls and ``PySide6`` imports, which cannot be written without those words; parsing and walking
+    every module took 0.5 s, and most modules mention neither."""
+    out = []
+    for path in sorted((ROOT / "gradsim").rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        if "resource" in text or "PySide6" in text:
+            out.append((path, tuple(ast.walk(ast.parse(text)))))
+    return tuple(out)
+
+
 def _resource_calls() -> list[tuple[Path, int, list[str | None]]]:
     """Every ``resource(...)`` call in the package: literal parts as strings, computed parts as None."""
     calls = []
-    for path in sorted((ROOT / "gradsim").rglob("*.py")):
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-        for node in ast.walk(tree):
+    for path, nodes in _package_nodes():
+        for node in nodes:
             if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) == "resource":
                 parts = [a.value if isinstance(a, ast.Constant) and isinstance(a.value, str) else None for a in node.args]
                 calls.append((path, node.lineno, parts))
@@ -157,8 +171,8 @@ def test_spec_excludes_other_bindings_and_dev_tools(spec):
         assert name in excludes, name
     # the Qt modules the app imports must not be excluded
     used = set()
-    for path in (ROOT / "gradsim").rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    for _path, nodes in _package_nodes():
+        for node in nodes:
             if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("PySide6."):
                 used.add(node.module)
     assert {"PySide6.QtCore", "PySide6.QtWidgets"} <= used

@@ -30,6 +30,12 @@ waits at most a second.
 
 Results cross to the GUI thread only through queued Qt signals, never to objects going away.
 
+Reuse. A request made with ``reuse=True`` promises that ``fn(*args)`` depends on nothing but its
+arguments (a scene's engine function of its frozen state's job): the worker keeps the last
+:data:`REUSED_RESULTS` such results, and asking again for one of them (undo, redo, "reset all", a
+preset chosen again, a slider dragged back) delivers the kept result through the same queued
+``finished`` signal without computing it again. Arguments that cannot be hashed are computed as usual.
+
 Garbage. Python's cyclic garbage collector runs on whichever thread happens to allocate, here most
 often a worker thread; a cycle that holds Qt objects (a closed window's) would then be destroyed
 there, and Qt objects must die on their own thread (seen in the UI tests: ``~QObject`` on a worker
@@ -43,11 +49,12 @@ from __future__ import annotations
 import sys
 import threading
 import traceback
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, Qt, Signal
 
 from ..engine.cancel import Cancelled, CancelToken, cancel_scope
 from ..engine.errors import InputError, one_line
@@ -57,6 +64,7 @@ VISIBLE = "visible"
 BACKGROUND = "background"
 FILES = "files"
 LANES = (VISIBLE, BACKGROUND, FILES)
+REUSED_RESULTS = 24  # results of ``reuse=True`` requests kept (each a few MB at most: a gates run of 1,000 steps)
 
 _torch_ready = threading.Event()
 _torch_gate = threading.Lock()
@@ -148,6 +156,7 @@ class _Job:
     args: tuple
     lane: str | None  # None: decided from the key and the visible scene when picked
     token: CancelToken = field(default_factory=CancelToken)
+    reuse_key: tuple | None = None  # (fn, args) when the result may be kept and delivered again
 
 
 class _Lane:
@@ -175,6 +184,7 @@ class ComputeWorker(QObject):
     progress = Signal(str, int, float, float, str)  # key, request id, done, total, what
     busy_changed = Signal(bool)
     paused = Signal(bool)
+    _deliver_kept = Signal(str, int, object)  # a kept result, queued to ``finished`` like a computed one
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -188,6 +198,9 @@ class ComputeWorker(QObject):
         self._busy = False
         self.completed = 0  # how many jobs ran to the end (tests use it to see coalescing)
         self.cancelled_jobs = 0  # how many were cancelled before they ended
+        self.reused = 0  # how many requests were answered with a kept result
+        self._kept: OrderedDict[tuple, Any] = OrderedDict()  # reuse_key -> result, oldest first
+        self._deliver_kept.connect(self.finished.emit, Qt.ConnectionType.QueuedConnection)
         self._lanes: dict[str, _Lane] = {name: _Lane(self, name) for name in LANES}
         self._retired: list[_Lane] = []
         for lane in self._lanes.values():
@@ -203,22 +216,36 @@ class ComputeWorker(QObject):
 
     # -- requests ------------------------------------------------------------------------------------
     def submit(self, key: str, fn: Callable[..., Any], *args: Any, lane: str | None = None,
-               supersede: bool = True) -> int:
+               supersede: bool = True, reuse: bool = False) -> int:
         """Queue ``fn(*args)`` under ``key``, replacing any request of that key not yet started.
 
         ``lane`` (``"visible"``, ``"background"`` or ``"files"``) pins the request to a lane; by
         default it runs on the visible lane if its key belongs to the scene on screen (or to no
         scene: a model or run window), else in the background. With ``supersede`` (the default) a
-        running request of the same key is cancelled: its result would be dropped as stale.
+        running request of the same key is cancelled: its result would be dropped as stale. With
+        ``reuse`` (for a function of its arguments alone) a result kept from the same call is
+        delivered instead of computing it again (see the module's docstring).
         """
         if lane is not None and lane not in LANES:
             raise ValueError(f"unknown lane {lane!r} (one of {', '.join(LANES)})")
+        reuse_key = _reuse_key(fn, args) if reuse else None
         with self._cond:
             self._next_id += 1
             request_id = self._next_id
             if self._stopping:
                 return request_id
-            self._pending[key] = _Job(key, request_id, fn, args, lane)
+            if reuse_key is not None and reuse_key in self._kept:
+                self._kept.move_to_end(reuse_key)
+                self._pending.pop(key, None)
+                for running in self._running_jobs():
+                    if running.key == key:
+                        running.token.cancel("superseded")
+                self.reused += 1
+                # posted now: a caller that then sees the worker idle knows the result is on its way
+                self._deliver_kept.emit(key, request_id, self._kept[reuse_key])
+                self._update_busy()
+                return request_id
+            self._pending[key] = _Job(key, request_id, fn, args, lane, reuse_key=reuse_key)
             if supersede:
                 for running in self._running_jobs():
                     if running.key == key:
@@ -343,6 +370,8 @@ class ComputeWorker(QObject):
             # the result's signal is queued before the job stops counting as running, so a caller
             # that sees the worker idle knows every result is already on its way
             if outcome[0] == "finished" and not job.token.cancelled:
+                if job.reuse_key is not None:
+                    self._keep(job.reuse_key, outcome[1])
                 self._emit(self.finished, job.key, job.request_id, outcome[1])
             elif outcome[0] == "errored":
                 self._emit(self.errored, job.key, job.request_id, outcome[1])
@@ -356,6 +385,13 @@ class ComputeWorker(QObject):
                 self._update_busy()
             if lane.retired:
                 return
+
+    def _keep(self, reuse_key: tuple, result: Any) -> None:
+        with self._cond:
+            self._kept[reuse_key] = result
+            self._kept.move_to_end(reuse_key)
+            while len(self._kept) > REUSED_RESULTS:
+                self._kept.popitem(last=False)
 
     def _progress_forwarder(self, job: _Job) -> Callable[[float, float, str], None]:
         def forward(done: float, total: float, what: str) -> None:
@@ -399,6 +435,16 @@ class ComputeWorker(QObject):
         for thread in threads:
             thread.join(max(0.0, deadline - time.monotonic()))
         return not any(t.is_alive() for t in threads)
+
+
+def _reuse_key(fn: Callable[..., Any], args: tuple) -> tuple | None:
+    """What identifies a call whose result may be kept: the function and its arguments, if they
+    can be hashed (a frozen job can; one holding an array cannot, and is simply computed)."""
+    try:
+        hash(args)
+    except TypeError:
+        return None
+    return (fn, args)
 
 
 class GeneratorTask(QObject):

@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ..engine.fresh_imports import probe
+
 ROOT = Path(__file__).resolve().parents[2]
 BAD = ROOT / "tests" / "data" / "bad_scenarios"
 
@@ -146,11 +148,9 @@ def test_bad_arguments_exit_2_one_line_in_a_process(args):
 
 
 def test_import_hygiene():
-    code = ("import sys, gradsim, gradsim.engine, gradsim.cli; "
-            "bad = [m for m in sys.modules if m.split('.')[0] in ('torch', 'PySide6', 'pyqtgraph')]; "
-            "print(bad); sys.exit(1 if bad else 0)")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    """gradsim, gradsim.engine and gradsim.cli load neither torch nor Qt (in a fresh interpreter:
+    tests/engine/fresh_imports.py)."""
+    probe("command line")
 
 
 def test_flow_lstm_and_gru(run_cli):  # in this process: a process of its own would import torch again
@@ -169,7 +169,7 @@ def test_spectrum_sweep_option(run_cli):  # spectrum runs in a process above
     assert len(sweep["spectral_norms"]) == 20 and len(sweep["log10_grad_norm_h1"]) == 20
 
 
-def test_train_needs_no_task_setting_and_prints_strict_json():
+def test_train_needs_no_task_setting_and_prints_strict_json(run_cli):
     """``--cell`` alone runs the demo's task (here cut to 2 steps); JSON holds the contract's fields."""
     proc = run("train", "--cell", "rnn", "--steps", "2", "--eval-size", "32")
     assert proc.returncode == 0, proc.stderr
@@ -178,5 +178,5 @@ def test_train_needs_no_task_setting_and_prints_strict_json():
                 "last_batch_gradient"):
         assert key in doc
     assert doc["steps"] == 2 and doc["settings"]["delay"] == doc["delay"]
-    missing = run("train")
+    missing = run_cli("train")  # bad arguments are refused in a process: test_bad_arguments_..._in_a_process
     assert missing.returncode == 2 and "--cell" in missing.stderr and "Traceback" not in missing.stderr

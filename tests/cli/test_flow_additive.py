@@ -97,15 +97,15 @@ def test_csv_has_the_input_columns(run_cli):
     assert float(rows[0]["input_grad_norm"]) == pytest.approx(10 ** float(rows[0]["log10_input_grad_norm"]))
 
 
-def test_scenario_files_take_the_new_cells(tmp_path):
+def test_scenario_files_take_the_new_cells(tmp_path, run_cli):  # the cells run in a process above
     for cell, extra in (("residual", {"residual_scale": 0.25, "activation": "sigmoid"}), ("attention", {})):
         path = tmp_path / f"{cell}.gradsim.json"
         path.write_text(json.dumps({"format": "gradsim.scenario/1", "cell": cell, "hidden": 5, "steps": 20,
                                     "seed": 2, **extra}))
-        from_file = run("flow", "--scenario", str(path))
+        from_file = run_cli("flow", "--scenario", str(path))
         assert from_file.returncode == 0, from_file.stderr
         args = ["--residual-scale", "0.25", "--activation", "sigmoid"] if cell == "residual" else []
-        from_args = run("flow", "--cell", cell, "--hidden", "5", "--steps", "20", "--seed", "2", *args)
+        from_args = run_cli("flow", "--cell", cell, "--hidden", "5", "--steps", "20", "--seed", "2", *args)
         assert strict(from_file.stdout) == strict(from_args.stdout)
 
 

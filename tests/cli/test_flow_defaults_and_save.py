@@ -1,4 +1,8 @@
-"""One set of defaults for the command line and the app, and `gradsim flow --save-scenario`."""
+"""One set of defaults for the command line and the app, and `gradsim flow --save-scenario`.
+
+`--save-scenario` writes its file in a process of its own once, and refuses a path it cannot write
+to in one (a refusal class); the other checks run the command line in this process (``run_cli``:
+the same exit status, output and files; `gradsim flow` runs end to end in tests/cli/test_cli.py)."""
 
 from __future__ import annotations
 
@@ -49,11 +53,11 @@ def test_flow_scene_starts_from_the_same_settings():
     assert GeneratorSettings() == DEFAULTS
 
 
-def test_flow_without_options_is_the_default_scenario():
+def test_flow_without_options_is_the_default_scenario(run_cli):
     """What `gradsim flow` prints is the gradient flow of GeneratorSettings() (the engine's result)."""
     from gradsim.engine.flow import gradient_flow
 
-    proc = gradsim("flow")
+    proc = run_cli("flow")
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     expected = gradient_flow(GeneratorSettings().build())
@@ -61,7 +65,7 @@ def test_flow_without_options_is_the_default_scenario():
     np.testing.assert_allclose(out["log10_grad_norm"], expected.log10_grad_norm, rtol=1e-12)
 
 
-def test_save_scenario_writes_the_generated_form_that_reopens_to_the_same_numbers(tmp_path):
+def test_save_scenario_writes_the_generated_form_that_reopens_to_the_same_numbers(tmp_path, run_cli):
     path = tmp_path / "mine.gradsim.json"
     options = ["--activation", "sigmoid", "--steps", "60", "--hidden", "12", "--scale", "1.3", "--seed", "7"]
     first = gradsim("flow", *options, "--save-scenario", str(path))
@@ -70,7 +74,7 @@ def test_save_scenario_writes_the_generated_form_that_reopens_to_the_same_number
     assert doc["format"] == "gradsim.scenario/1" and "W_hh" not in doc
     assert (doc["activation"], doc["steps"], doc["hidden"], doc["scale"], doc["seed"]) == ("sigmoid", 60, 12, 1.3, 7)
     assert doc["input_scale"] == 0.5  # the defaults are written out too, so the file does not depend on them
-    again = gradsim("flow", "--scenario", str(path))
+    again = run_cli("flow", "--scenario", str(path))
     assert again.returncode == 0, again.stderr
     assert json.loads(again.stdout) == json.loads(first.stdout)
     assert load_scenario(path).generator == GeneratorSettings(hidden=12, steps=60, activation="sigmoid", scale=1.3,
@@ -78,25 +82,25 @@ def test_save_scenario_writes_the_generated_form_that_reopens_to_the_same_number
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.gradsim.json"]  # no temporary file left
 
 
-def test_save_scenario_keeps_an_explicit_scenario_explicit(tmp_path):
+def test_save_scenario_keeps_an_explicit_scenario_explicit(tmp_path, run_cli):
     rng = np.random.default_rng(5)
     src = tmp_path / "explicit.gradsim.json"
     src.write_text(json.dumps({"format": "gradsim.scenario/1", "activation": "tanh",
                                "W_hh": (0.5 * rng.standard_normal((3, 3))).tolist(),
                                "W_xh": rng.standard_normal((3, 2)).tolist(), "x": rng.standard_normal((9, 2)).tolist()}))
     copy = tmp_path / "copy.gradsim.json"
-    proc = gradsim("flow", "--scenario", str(src), "--save-scenario", str(copy))
+    proc = run_cli("flow", "--scenario", str(src), "--save-scenario", str(copy))
     assert proc.returncode == 0, proc.stderr
     a, b = load_scenario(src), load_scenario(copy)
     for key in ("W_hh", "W_xh", "b_h", "h0", "x"):
         np.testing.assert_array_equal(getattr(a, key), getattr(b, key))
-    assert json.loads(gradsim("flow", "--scenario", str(copy)).stdout) == json.loads(proc.stdout)
+    assert json.loads(run_cli("flow", "--scenario", str(copy)).stdout) == json.loads(proc.stdout)
 
 
-def test_save_scenario_replaces_an_existing_file_whole(tmp_path):
+def test_save_scenario_replaces_an_existing_file_whole(tmp_path, run_cli):
     path = tmp_path / "s.gradsim.json"
     path.write_text("x" * 100_000)
-    proc = gradsim("flow", "--steps", "5", "--save-scenario", str(path))
+    proc = run_cli("flow", "--steps", "5", "--save-scenario", str(path))
     assert proc.returncode == 0, proc.stderr
     assert load_scenario(path).steps == 5
 

@@ -101,16 +101,16 @@ def test_screenshot_with_a_file_that_cannot_be_opened_is_one_line_exit_2(tmp_pat
     assert not shot.exists()
 
 
-@pytest.mark.parametrize("doc, limit", [  # two processes each: the RNN's step limit by default
+@pytest.mark.parametrize("doc, limit", [  # the app in a process, the RNN's step limit by default
     ({"steps": 5000, "hidden": 8}, "1000"),
     pytest.param({"steps": 5000, "hidden": 8, "cell": "lstm"}, "1000", marks=pytest.mark.slow),
     pytest.param({"steps": 100, "hidden": 400}, "256", marks=pytest.mark.slow),
 ])
-def test_scenario_beyond_the_app_names_the_limit_and_the_command(tmp_path, doc, limit):
+def test_scenario_beyond_the_app_names_the_limit_and_the_command(tmp_path, doc, limit, run_cli):
     """A valid scenario the app is too small for: the scene's reason reaches the user, with the file."""
     path = tmp_path / "large.gradsim.json"
     path.write_text(json.dumps({"format": "gradsim.scenario/1", **doc}))
-    ok = gradsim("flow", "--scenario", str(path), "--format", "csv")
+    ok = run_cli("flow", "--scenario", str(path), "--format", "csv")
     assert ok.returncode == 0, ok.stderr  # the command line takes it
     shot = tmp_path / "shot.png"
     line = one_error_line(gradsim("gui", "--scenario", str(path), "--screenshot", str(shot)))

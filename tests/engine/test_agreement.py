@@ -3,14 +3,14 @@ computations (exact backpropagation and finite differences), the shipped weights
 accuracy-vs-distance curves, and a small training run whose curve must have the issue's shape."""
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 from gradsim.engine import agreement as ag
 from gradsim.engine.errors import InputError
+
+from .fresh_imports import probe
 
 VOCAB = ag.load_vocabulary()
 VERB_NUMBER = {w: n for pair in VOCAB.verbs for n, w in enumerate(pair)}
@@ -25,9 +25,7 @@ def noun_number(token_id: int):
 
 
 def test_importing_the_module_loads_neither_torch_nor_qt():
-    code = "import sys, gradsim.engine.agreement; print('torch' in sys.modules, 'PySide6' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.split() == ["False", "False"]
+    probe("agreement")  # in a fresh interpreter: tests/engine/fresh_imports.py
 
 
 def test_vocabulary_pairs_and_fillers_are_disjoint():

@@ -5,8 +5,6 @@ autograd (rescaled between segments) where the values leave the float64 range.""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from dataclasses import replace
 
 import numpy as np
@@ -23,6 +21,8 @@ from gradsim.engine.cells import (
     gated_gradient_flow,
     rnn_edges,
 )
+
+from .fresh_imports import probe
 
 torch = pytest.importorskip("torch")
 
@@ -554,6 +554,4 @@ def test_bad_input_is_refused_with_one_line():
 
 
 def test_importing_cells_loads_neither_torch_nor_qt():
-    code = "import sys, gradsim.engine.cells; print('torch' in sys.modules, 'PySide6' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.split() == ["False", "False"]
+    probe("cells")  # in a fresh interpreter: tests/engine/fresh_imports.py

@@ -271,9 +271,8 @@ def test_strict_json_output_and_one_csv_convention():
     assert csv_text.splitlines() == ["x,y", "1.0,", ",0.1", ",2.0"]
 
 
-def test_command_line_json_is_strict():
-    proc = subprocess.run([sys.executable, "-m", "gradsim", "flow", "--scale", "0", "--steps", "5"],
-                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+def test_command_line_json_is_strict(run_cli):  # in this process: tests/cli/test_cli.py runs flow in one
+    proc = run_cli("flow", "--scale", "0", "--steps", "5")
     assert proc.returncode == 0
     doc = json.loads(proc.stdout, parse_constant=lambda c: pytest.fail(f"{c} in the output"))
     assert doc["log10_bound"][0] is None

@@ -8,8 +8,6 @@ at most that product); above 1 it is only necessary for exploding. The two count
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -27,9 +25,10 @@ from gradsim.engine.spectrum import (
 )
 
 
-def _cli(*args: str) -> dict:
-    proc = subprocess.run([sys.executable, "-m", "gradsim", "spectrum", *args], capture_output=True, text=True,
-                          timeout=120)
+def _cli(run_cli, *args: str) -> dict:
+    """``gradsim spectrum ARGS`` in this process (the verb runs in a process of its own in
+    tests/cli/test_cli.py): its JSON."""
+    proc = run_cli("spectrum", *args)
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout)
 
@@ -63,7 +62,7 @@ def test_gamma_is_the_largest_slope_of_each_activation():
         assert slope == pytest.approx(pred.gamma, rel=1e-6)
 
 
-def test_issue_counterexample_sigmoid_orthogonal_norm_two_vanishes_guaranteed():
+def test_issue_counterexample_sigmoid_orthogonal_norm_two_vanishes_guaranteed(run_cli):
     """Orthogonal ||W||_2 = 2 with sigmoid: sigma * gamma = 0.5 < 1, so vanishing is guaranteed
     (rho = 2 is irrelevant here); the old rule said "explode"."""
     settings_ = GeneratorSettings(hidden=16, steps=50, activation="sigmoid", init="orthogonal", scale=2.0)
@@ -77,14 +76,14 @@ def test_issue_counterexample_sigmoid_orthogonal_norm_two_vanishes_guaranteed():
     flow = gradient_flow(scenario)
     assert flow.verdict.kind == "vanishing"
     assert flow.log10_grad_norm[0] - flow.log10_grad_norm[-1] <= pred.log10_bound(49) + 1e-9
-    out = _cli("--hidden", "16", "--steps", "50", "--activation", "sigmoid", "--init", "orthogonal", "--scale", "2")
+    out = _cli(run_cli, "--hidden", "16", "--steps", "50", "--activation", "sigmoid", "--init", "orthogonal", "--scale", "2")
     assert "vanish" in out["prediction"] and "explo" not in out["prediction"]
     assert out["vanishing_guaranteed"] is True and out["verdict"] == "vanishing"
     assert out["sigma_max_times_gamma"] == pytest.approx(0.5)
 
 
 @pytest.mark.parametrize("activation", ["tanh", "identity"])
-def test_issue_counterexample_non_normal_matrix_explodes_and_is_not_called_vanishing(activation, tmp_path):
+def test_issue_counterexample_non_normal_matrix_explodes_and_is_not_called_vanishing(activation, tmp_path, run_cli):
     """rho = 0.9 but sigma_max = 30.5: the gradient peaks near 10^4.4 within 50 steps. The theorem
     guarantees nothing here (30.5 > 1), so the prediction must not say "vanish"."""
     w = _non_normal()
@@ -106,7 +105,7 @@ def test_issue_counterexample_non_normal_matrix_explodes_and_is_not_called_vanis
     doc = {"format": "gradsim.scenario/1", "cell": "rnn", "activation": activation, "W_hh": w.tolist(),
            "W_xh": [[0.0]] * 3, "x": [[0.0]] * 50}
     path.write_text(json.dumps(doc))
-    out = _cli("--scenario", str(path))
+    out = _cli(run_cli, "--scenario", str(path))
     assert "vanish" not in out["prediction"] and "explo" not in out["prediction"]
     assert out["verdict"] == "exploding" and out["vanishing_guaranteed"] is False
 

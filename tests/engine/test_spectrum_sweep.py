@@ -94,6 +94,43 @@ def test_sweep_equals_torch_autograd(activation):
                 assert got == pytest.approx(math.log10(ref), abs=1e-9)
 
 
+@pytest.mark.parametrize(("activation", "steps", "input_scale", "norms"), [
+    ("tanh", 30, 2.0, (0.0, 0.5, 1.0, 1.5, 2.5)),  # norm 0: no path back at all
+    ("sigmoid", 800, 0.5, (0.3, 1.0)),  # far below float64 (0.25^799 and lower): exact in log space
+    ("relu", 40, 1.0, (0.2, 0.9, 1.4)),  # dead units: exact zeros on some seeds
+    ("identity", 60, 0.3, (0.5, 1.0, 1.5)),
+    ("tanh", 1, 1.0, (0.7, 1.2)),  # T = 1: dL/dh_1 is all ones
+])
+def test_batched_sweep_equals_one_gradient_flow_per_run(activation, steps, input_scale, norms):
+    """The sweep runs all norms of a seed through the recurrence at once (one matrix product a step):
+    each of its figures equals ``gradient_flow`` run on that norm alone, also far below float64 and
+    where the gradient is exactly 0. The columns are cached, so the cache is cleared first."""
+    from gradsim.engine import gradient_flow
+    from gradsim.engine.sweep import _seed_column
+
+    _seed_column.cache_clear()
+    settings = GeneratorSettings(hidden=7, input=3, steps=steps, activation=activation, init="gaussian",
+                                 input_scale=input_scale, seed=5)
+    seeds = (5, 6, 7, 8)
+    sweep = spectral_norm_sweep(settings, norms, seeds, marked=())
+    zeros = 0
+    for i, norm in enumerate(norms):
+        for j, seed in enumerate(seeds):
+            ref = gradient_flow(scenario_with_norm(settings, norm, seed)).log10_grad_norm[0]
+            got = sweep.log10_grad_h1[i, j]
+            if ref == -math.inf:
+                zeros += 1
+                assert got == -math.inf
+            else:
+                assert got == pytest.approx(ref, abs=1e-9)
+    assert zeros >= (len(seeds) if 0.0 in norms else 0) + (activation == "relu")  # the cases above were met
+    if activation == "sigmoid":
+        assert np.all(sweep.log10_grad_h1 < -400)
+    # a second sweep sharing three of the four seeds takes those columns from the cache: the same numbers
+    again = spectral_norm_sweep(settings, norms, (6, 7, 8, 9), marked=())
+    np.testing.assert_array_equal(again.log10_grad_h1[:, :3], sweep.log10_grad_h1[:, 1:])
+
+
 def test_sweep_closed_form_for_linear_orthogonal():
     # identity activation and an orthogonal W with ||W|| = s: ||dL/dh_1|| = s^(T-1) sqrt(n) exactly
     n, steps = 12, 40
@@ -131,6 +168,9 @@ def test_sweep_refuses_bad_input():
         spectral_norm_sweep(GeneratorSettings(), seeds=())
     with pytest.raises(InputError):
         spectral_norm_sweep(GeneratorSettings(hidden=0))
+    for bad in (-0.5, float("nan"), float("inf")):
+        with pytest.raises(InputError, match="spectral norm"):
+            spectral_norm_sweep(GeneratorSettings(hidden=3, steps=4), norms=(1.0, bad))
 
 
 # -- the matrix editor's study ---------------------------------------------------------------------------

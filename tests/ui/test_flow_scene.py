@@ -172,6 +172,26 @@ def test_presets_apply_undo_and_redo(flow, main_window, qtbot):
     assert_shows_engine(flow)
 
 
+def test_undo_and_redo_show_the_results_computed_before_at_once(flow, main_window, qtbot):
+    """A state shown before is not computed again: undo and redo draw the result the engine gave
+    for it (the worker keeps the last few), and the picture is that result's."""
+    before = flow.result
+    flow.apply_settings({"steps": 61})
+    wait_idle(qtbot, main_window)
+    after = flow.result
+    assert after.steps == 61
+    computed, reused = main_window.worker.completed, main_window.worker.reused
+    main_window.undo()
+    wait_idle(qtbot, main_window)
+    assert flow.result is before and flow.state.steps == before.steps
+    assert_shows_engine(flow)
+    main_window.redo()
+    wait_idle(qtbot, main_window)
+    assert flow.result is after
+    assert_shows_engine(flow)
+    assert main_window.worker.completed == computed and main_window.worker.reused == reused + 2
+
+
 def test_a_slider_drag_is_one_undo_step(flow, main_window, qtbot):
     start = flow.state
     for value in (0.95, 1.0, 1.05, 1.1):  # one drag: many values, one step

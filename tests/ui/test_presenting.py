@@ -20,6 +20,7 @@ from gradsim.registry import SCENE_IDS
 
 from .conftest import settle, wait_idle
 from .layout_audit import picture_share, problems
+from .test_walkthrough import WORKSHOP_WORD, shown_texts
 
 PICTURE_SCENES = ("flow", "scalar", "spectrum", "gates", "training", "agreement")
 # the pictures' share of the window: (width, height, projector) -> at least
@@ -88,6 +89,16 @@ def test_default_state_fits_a_projector(projector_window, qtbot, scene_id):
     """The sweep below, cut to its classroom case: the default state at 1024x768."""
     found = _audit_states(projector_window, qtbot, scene_id, (1024, 768), [("default", {})])
     assert not found, "\n".join(found)
+
+
+@pytest.mark.parametrize("scene_id", SCENE_IDS)
+def test_no_workshop_words_on_screen(projector_window, qtbot, scene_id):
+    """test_walkthrough.py's rule on every text a scene shows (on this module's projector window,
+    where the test above has built and drawn the scene already)."""
+    scene = projector_window.show_scene(scene_id)
+    wait_idle(qtbot, projector_window, timeout=60000)
+    found = [t for t in shown_texts(scene) if WORKSHOP_WORD.search(t)]
+    assert not found, found
 
 
 @pytest.mark.slow  # every preset and lesson step of every scene, at two sizes: minutes

@@ -15,6 +15,7 @@ from gradsim.engine.errors import InputError
 from gradsim.ui.worker import (
     BACKGROUND,
     FILES,
+    REUSED_RESULTS,
     VISIBLE,
     ComputeWorker,
     GeneratorTask,
@@ -50,6 +51,39 @@ def test_submit_finished_and_idle_work_as_before(worker, qtbot):
         worker.submit("flow:main", pow, 2, 10)
     assert results["flow:main"] == 1024
     qtbot.waitUntil(worker.is_idle)
+
+
+def test_a_kept_result_is_delivered_again_without_computing(worker, qtbot):
+    """``reuse``: the same call again (undo, redo, reset) is answered with the kept result, through
+    the same queued signal, after the caller has its request id; other arguments, unhashable
+    arguments and requests without ``reuse`` are computed; only the last REUSED_RESULTS are kept."""
+    calls = []
+
+    def square(x):
+        calls.append(x)
+        return [x, x]  # a new object each time it is computed
+
+    got = []
+    worker.finished.connect(lambda key, request_id, result: got.append((key, request_id, result)))
+
+    def ask(*args, reuse=True):
+        with qtbot.waitSignal(worker.finished):
+            request_id = worker.submit("flow:main", square, *args, reuse=reuse)
+            assert not got or got[-1][1] != request_id  # not delivered before the caller has the id
+        qtbot.waitUntil(worker.is_idle)
+        assert got[-1][:2] == ("flow:main", request_id)
+        return got[-1][2]
+
+    first = ask(3)
+    assert ask(3) is first and calls == [3] and worker.reused == 1
+    assert ask(4) == [4, 4] and calls == [3, 4]
+    assert ask(3, reuse=False) == [3, 3] and calls == [3, 4, 3]  # without reuse: computed
+    assert ask((1, [2])) == [(1, [2])] * 2 and ask((1, [2])) is not got[-2][2]  # a list cannot be hashed
+    for x in range(100, 100 + REUSED_RESULTS):  # push 3 and 4 out of the kept results
+        ask(x)
+    before = len(calls)
+    ask(3)
+    assert len(calls) == before + 1 and worker.reused == 1
 
 
 def test_errors_arrive_as_exceptions_made_one_line_for_the_bar(worker, qtbot):

@@ -433,12 +433,13 @@ class Scene(QWidget):
             pulse.pause()
 
     # -- engine requests ------------------------------------------------------------------------------
-    def request(self, fn, *args: Any, key: str = "main", lane: str | None = None) -> int:
+    def request(self, fn, *args: Any, key: str = "main", lane: str | None = None, reuse: bool = False) -> int:
         """Run ``fn(*args)`` on the worker; the newest request of this key wins (a running older one
         is cancelled at its next checkpoint). The visible scene's requests go first; ``lane="files"``
-        for reading a file."""
+        for reading a file. ``reuse`` for an engine function of its (frozen) arguments alone: undo,
+        redo and reset then show a result computed before at once (the worker keeps the last few)."""
         full = f"{self.scene_id}:{key}"
-        request_id = self.context.worker.submit(full, fn, *args, lane=lane)
+        request_id = self.context.worker.submit(full, fn, *args, lane=lane, reuse=reuse)
         self._latest[full] = request_id
         return request_id
 

@@ -224,7 +224,7 @@ class FlowScene(Scene):
 
     # -- compute and draw ------------------------------------------------------------------------------
     def refresh(self) -> None:
-        self.request(compute_flow, self.state.job())
+        self.request(compute_flow, self.state.job(), reuse=True)
 
     def on_result(self, result: FlowResult, key: str) -> None:
         self._result = result

@@ -961,7 +961,7 @@ class GatesScene(Scene):
 
     # -- compute and draw ------------------------------------------------------------------------------
     def refresh(self) -> None:
-        self.request(compute_gates, self.state.job())
+        self.request(compute_gates, self.state.job(), reuse=True)
 
     def on_result(self, result: CellComparison | ModelComparison, key: str) -> None:
         if isinstance(result, ModelComparison):

@@ -387,7 +387,7 @@ class ScalarScene(Scene):
         if job == self._asked_job:
             return  # another tab, row or speed: nothing new to compute (the last request stands)
         self._asked_job = job
-        self.request(compute_scalar, job)
+        self.request(compute_scalar, job, reuse=True)
 
     def on_result(self, result: ScalarResult, key: str) -> None:
         self._result = result

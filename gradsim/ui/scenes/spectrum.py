@@ -506,7 +506,7 @@ class SpectrumScene(Scene):
                              ("sweep", compute_sweep, state.sweep_job())):
             if self._asked.get(key) != job:
                 self._asked[key] = job
-                self.request(fn, job, key=key)
+                self.request(fn, job, key=key, reuse=True)
 
     def on_result(self, result, key: str) -> None:
         if key == "network":
