@@ -269,6 +269,8 @@ def _appearance(scene) -> dict:
                 items["curve", pen.color().name(), pen.widthF()] += 1
             elif isinstance(item, pg.TextItem):
                 items["text", item.color.name(), item.textItem.font().pixelSize()] += 1
+            elif isinstance(item, pg.LabelItem):  # titles, legend labels: their colour and size are in the html
+                items["label", item.item.toHtml()] += 1
         charts.append((view.backgroundBrush().color().name(), items))
     return {
         "theme": scene.theme,
@@ -367,3 +369,23 @@ def test_the_theme_the_window_has_costs_nothing_but_a_new_type_size_applies(main
     assert window.theme == flow.theme == taller
     label = next(w for w in flow.controls_panel.findChildren(QWidget) if type(w).__name__ == "QLabel")
     assert label.font().pixelSize() == taller.font_px
+
+
+def test_chart_legends_take_the_new_theme(main_window, projector_window, qtbot):
+    """A chart legend made in one theme is drawn in the other after a switch, as in a window built
+    in projector mode (its labels kept the dark theme's light text on the projector's light panel)."""
+    window = main_window
+    scalar = _default_state(window, qtbot, "scalar")
+    scalar.apply_settings({"view": "activations"})
+    wait_idle(qtbot, window)
+    window.toggle_projector()
+    wait_idle(qtbot, window)
+    projector_window.resize(*window.size().toTuple())
+    projector_window._follow_size()
+    reference = _default_state(projector_window, qtbot, "scalar")
+    reference.apply_settings({"view": "activations"})
+    wait_idle(qtbot, projector_window)
+    assert scalar.theme == reference.theme
+    for chart in ("act_chart", "trace_chart", "ff_chart", "layer_chart"):
+        shown = [label.item.toHtml() for _sample, label in getattr(scalar, chart).legend.items]
+        assert shown == [label.item.toHtml() for _sample, label in getattr(reference, chart).legend.items], chart
