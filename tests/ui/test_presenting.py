@@ -246,7 +246,8 @@ def test_a_message_never_covers_the_lesson_buttons(main_window, qtbot, tmp_path)
 
 def _appearance(scene) -> dict:
     """What a viewer sees of a scene's styling, read from its widgets and charts: the theme, every
-    widget's type size and text and background colours, the controls' width and layout, the title,
+    widget's type size and text and background colours, the controls' width and layout, the verdict
+    badges' sizes (fixed to their widest text in the theme's type), the title,
     and in every chart its background and each axis's, curve's and text's colour, type and weight
     (as multisets: the order of children follows the scene's history, not what it shows)."""
     from collections import Counter
@@ -254,6 +255,8 @@ def _appearance(scene) -> dict:
     import pyqtgraph as pg
     from PySide6.QtGui import QPalette
     from PySide6.QtWidgets import QWidget
+
+    from gradsim.ui.controls import Badge
 
     role = QPalette.ColorRole
     widgets = [scene, *scene.findChildren(QWidget)]
@@ -278,6 +281,7 @@ def _appearance(scene) -> dict:
                            w.palette().color(role.WindowText).name(), w.palette().color(role.Window).name())
                           for w in widgets),
         "controls": (scene.drawer_mode, scene._scroll.width()),
+        "badges": sorted(b.size().toTuple() for b in scene.findChildren(Badge)),
         "title": scene.header.text(),
         "charts": charts,
     }
@@ -371,13 +375,20 @@ def test_the_theme_the_window_has_costs_nothing_but_a_new_type_size_applies(main
     assert label.font().pixelSize() == taller.font_px
 
 
-def test_chart_legends_take_the_new_theme(main_window, projector_window, qtbot):
-    """A chart legend made in one theme is drawn in the other after a switch, as in a window built
-    in projector mode (its labels kept the dark theme's light text on the projector's light panel)."""
+def test_legends_and_badges_follow_a_switch_and_back(main_window, projector_window, qtbot):
+    """After Ctrl+P the scalar scene's chart legends are drawn as in a window built in projector mode
+    (they kept the dark theme's light text on the projector's light panel) and its threshold lines
+    have no grid under them, and after switching back its legends and verdict badge are as before
+    (the badge kept its projector width)."""
+    def legends(scene):
+        return {chart: [label.item.toHtml() for _sample, label in getattr(scene, chart).legend.items]
+                for chart in ("act_chart", "trace_chart", "ff_chart", "layer_chart")}
+
     window = main_window
     scalar = _default_state(window, qtbot, "scalar")
     scalar.apply_settings({"view": "activations"})
     wait_idle(qtbot, window)
+    before = (legends(scalar), scalar.badge.size())
     window.toggle_projector()
     wait_idle(qtbot, window)
     projector_window.resize(*window.size().toTuple())
@@ -386,6 +397,10 @@ def test_chart_legends_take_the_new_theme(main_window, projector_window, qtbot):
     reference.apply_settings({"view": "activations"})
     wait_idle(qtbot, projector_window)
     assert scalar.theme == reference.theme
-    for chart in ("act_chart", "trace_chart", "ff_chart", "layer_chart"):
-        shown = [label.item.toHtml() for _sample, label in getattr(scalar, chart).legend.items]
-        assert shown == [label.item.toHtml() for _sample, label in getattr(reference, chart).legend.items], chart
+    assert legends(scalar) == legends(reference)
+    assert scalar.badge.size() == reference.badge.size()
+    # the axis naming the threshold lines draws no grid (its grid lines ran grey under the dashes)
+    assert scalar.power_chart.getPlotItem().getAxis("right").grid is False
+    window.toggle_projector()
+    wait_idle(qtbot, window)
+    assert (legends(scalar), scalar.badge.size()) == before
