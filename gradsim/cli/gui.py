@@ -51,7 +51,43 @@ def missing_display(environ=None, platform: str | None = None) -> str | None:
             "gradsim gui --scene flow --screenshot flow.png")
 
 
+def check_files(args) -> None:
+    """Read every file named on the command line with the engine's own loaders, before Qt is loaded,
+    so that a run nobody watches (``--screenshot``, ``--record``) refuses a bad one in one line
+    (InputError) at once instead of saving a picture of an error message. The window reads them
+    again; these loaders are the only judges."""
+    if getattr(args, "scenario", None):
+        from ..engine.scenario import load_scenario
+
+        load_scenario(args.scenario)
+    if getattr(args, "lesson", None) and args.lesson != "builtin":
+        from ..lesson import load_lesson
+
+        load_lesson(args.lesson)
+    if getattr(args, "open_model", None):
+        from ..monitor.model_file import load_model_file
+
+        load_model_file(args.open_model)
+    if getattr(args, "open_run", None):
+        from ..engine.training import is_saved_run, load_runs
+
+        if is_saved_run(args.open_run):
+            load_runs(args.open_run)
+        else:
+            from ..monitor.runlog import read_run_log
+
+            read_run_log(args.open_run)
+
+
 def run(args: argparse.Namespace) -> int:
+    if getattr(args, "record", None) or getattr(args, "screenshot", None):
+        from ..engine.errors import InputError
+
+        try:
+            check_files(args)
+        except InputError as exc:
+            print(f"gradsim gui: error: {exc}", file=sys.stderr)
+            return 2
     if args.record:
         from ..ui.record import run_record
 

@@ -1039,6 +1039,18 @@ def _check_payload_tensors(value: Any, name: str, budget: list[int]) -> None:
             _check_payload_tensors(v, name, budget)
 
 
+def is_saved_run(path) -> bool:
+    """True when ``path`` begins as a run saved by the lab or ``gradsim train --save`` does (a PyTorch
+    zip archive), so "open a run" can tell it from a gradsim.monitor run log (JSON lines). Only the
+    first four bytes are read, through the engine's guarded opener; a file that cannot be read is not
+    one (the reader it is then handed to says why, in one line)."""
+    try:
+        with open_regular(path, "run") as f:
+            return f.read(4) == b"PK\x03\x04"
+    except (InputError, OSError):
+        return False
+
+
 def load_runs(path: str | Path) -> list[TrainRun]:
     """Read the runs written by :func:`save_run`; they can be shown, or trained further with
     :func:`train` / :func:`train_side_by_side`.

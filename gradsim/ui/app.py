@@ -778,7 +778,7 @@ class MainWindow(QMainWindow):
     def open_run_path(self, path):
         """A run saved by the lab or ``gradsim train --save`` opens in the training lab; a
         gradsim.monitor run log in its own window, followed as it grows."""
-        from .lab.files import is_saved_run
+        from ..engine.training import is_saved_run
         from .model_view import open_run_window
 
         self._remember_dir(str(path))

@@ -81,39 +81,6 @@ def _quiet_qt_messages() -> None:
 SCREENSHOT_SIZE = (1280, 800)  # --screenshot without --size: the same picture on every machine
 
 
-def check_files(args) -> None:
-    """Read every file named on the command line with the engine's own loaders, so that a run nobody
-    watches (``--screenshot``) refuses a bad one in one line (InputError) instead of saving a picture
-    of an error message. The window reads them again; these loaders are the only judges."""
-    scenario = getattr(args, "scenario", None)
-    if scenario:
-        from ..engine.scenario import load_scenario
-
-        load_scenario(scenario)
-    lesson = getattr(args, "lesson", None)
-    if lesson and lesson != "builtin":
-        from ..lesson import load_lesson
-
-        load_lesson(lesson)
-    model = getattr(args, "open_model", None)
-    if model:
-        from ..monitor.model_file import load_model_file
-
-        load_model_file(model)
-    run_log = getattr(args, "open_run", None)
-    if run_log:
-        from .lab.files import is_saved_run
-
-        if is_saved_run(run_log):
-            from ..engine.training import load_runs
-
-            load_runs(run_log)
-        else:
-            from ..monitor.runlog import read_run_log
-
-            read_run_log(run_log)
-
-
 def run_app(args) -> int:
     """Open the app (CONTRACTS section 3). With ``--screenshot`` save a PNG once drawn, then exit."""
     screenshot = getattr(args, "screenshot", None)
@@ -121,9 +88,8 @@ def run_app(args) -> int:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     try:
         size = parse_size(getattr(args, "size", None))
-        if screenshot:
+        if screenshot:  # the files named were read by the command line before Qt (cli/gui.py)
             size = size or SCREENSHOT_SIZE
-            check_files(args)
     except InputError as exc:
         print(f"gradsim gui: error: {exc}", file=sys.stderr)
         return 2

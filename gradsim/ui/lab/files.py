@@ -11,26 +11,11 @@ from ...engine.training import Curves, TrainRun
 from ...states.training import SLOT_NAMES
 
 RUN_FILTER = "gradsim runs (*.gradsim-run.pt *.pt);;All files (*)"  # the lab's own Save… and Load…
-# File ▸ Open run… opens both kinds of run (see is_saved_run): a training run saved by the lab or
+# File ▸ Open run… opens both kinds of run (see engine.training.is_saved_run): a training run saved by the lab or
 # `gradsim train --save` (a PyTorch archive, shown in the lab) and a gradsim.monitor run log (JSON
 # lines, followed in a window of its own).
 OPEN_RUN_FILTER = ("Runs (*.pt *.jsonl);;Saved training runs (*.pt);;gradsim.monitor run logs (*.jsonl);;"
                    "All files (*)")
-
-
-def is_saved_run(path) -> bool:
-    """True when ``path`` begins as a run saved by the lab or ``gradsim train --save`` does (a PyTorch
-    zip archive), so "open a run" can tell it from a gradsim.monitor run log (JSON lines). Only the
-    first four bytes are read, through the engine's guarded opener; a file that cannot be read is not
-    one (the reader it is then handed to says why, in one line)."""
-    from ...engine.errors import InputError
-    from ...engine.files import open_regular
-
-    try:
-        with open_regular(path, "run") as f:
-            return f.read(4) == b"PK\x03\x04"
-    except (InputError, OSError):
-        return False
 
 
 def curve_columns(runs: Sequence[TrainRun]) -> dict | None:
