@@ -8,6 +8,13 @@ Presenting: in projector mode, or in a window narrower than 1280 pixels, each sc
 into a drawer over the pictures that stays closed until the presenter opens it (C); full screen (F11)
 hides the menu and status bars (every shortcut still works; Esc leaves). Type follows the window's
 height (``theme.type_scale``).
+
+Styling: the theme's style sheet is set on each part of the window (menu bar, scene bar, message and
+lesson bars, status bar, dialogs) and on each scene, never on the window itself: a style sheet set on
+a widget re-polishes every widget below it, so a window-wide sheet restyled all eight scenes, shown or
+not, at every switch. A switch restyles the chrome and the visible scene; another scene is brought up
+to date when it is next asked for (:meth:`MainWindow.scene`, which ``show_scene``, lessons, handouts,
+recordings and screenshots all go through).
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ import os
 import sys
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QPoint, QSettings, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QByteArray, QEvent, QPoint, QSettings, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QColor, QFont, QGuiApplication, QIcon, QKeySequence, QPalette, QUndoStack
 from PySide6.QtWidgets import (
     QApplication,
@@ -65,6 +72,8 @@ class MessageBar(QFrame):
         self.label.setWordWrap(True)
         self.label.setTextFormat(Qt.TextFormat.PlainText)
         self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self._theme_sheet = ""  # the window's theme sheet; this bar adds its border colour to it
+        self._border = ""
         close = QPushButton("✕")
         close.setFlat(True)
         close.setToolTip("Dismiss (Esc)")
@@ -75,9 +84,19 @@ class MessageBar(QFrame):
 
     def show_message(self, text: str, theme: Theme, error: bool = True) -> None:
         colour = theme.explode if error else theme.healthy
-        self.setStyleSheet(f"QFrame#messagebar {{ border: 2px solid {colour}; border-radius: 4px; }}")
+        self._border = f"QFrame#messagebar {{ border: 2px solid {colour}; border-radius: 4px; }}"
+        self._restyle()
         self.label.setText(text)
         self.show()
+
+    def set_theme_sheet(self, sheet: str) -> None:
+        self._theme_sheet = sheet
+        self._restyle()
+
+    def _restyle(self) -> None:
+        sheet = self._theme_sheet + self._border
+        if self.styleSheet() != sheet:  # setting even the same sheet re-polishes every child
+            self.setStyleSheet(sheet)
 
 
 class SwitcherButton(QToolButton):
@@ -218,6 +237,8 @@ class MainWindow(QMainWindow):
         self.scenes: dict[str, Scene] = {}
         self._entries = scene_registry.available()
         self._presenting: bool | None = None
+        self._styled: Theme | None = None  # the theme the chrome and the visible scene are styled in
+        self._sheet = ""  # its style sheet
         self._recording = False  # rendering frames for a recording or a handout: no chrome
         self.undo_paused = False  # scenes change without undo records (a handout walking a lesson)
         self._controls_wanted: dict[bool, bool] = {}  # per layout: controls shown (docked) / drawer open
@@ -372,19 +393,29 @@ class MainWindow(QMainWindow):
         return widget if isinstance(widget, Scene) else None
 
     def scene(self, scene_id: str) -> Scene:
-        """The scene with this id, created on first use."""
-        if scene_id not in self.scenes:
-            target = next((t for s, _title, t in self._entries if s == scene_id), None)
-            if target is None:
-                raise InputError(f"unknown scene '{scene_id}' (available: {', '.join(self.scene_ids())})")
-            cls = scene_registry.load_class(target)
-            scene = cls(self, parent=self.stack)  # a child from the start: it is built in the window's style
-            self.scenes[scene_id] = scene
-            scene.set_bare(self._recording)
-            self.stack.addWidget(scene)
-            self._lay_out_scene(scene)
-            scene.refresh()
-        return self.scenes[scene_id]
+        """The scene with this id, created on first use, and up to date: in the window's theme and
+        layout. Everything that shows, draws or records a scene gets it here (``show_scene``,
+        lessons, handouts, recordings, screenshots), so a scene that was hidden at a theme switch is
+        restyled before anyone sees it."""
+        scene = self._scene(scene_id)
+        self._bring_up_to_date(scene)
+        return scene
+
+    def _scene(self, scene_id: str) -> Scene:
+        """The scene with this id, created on first use (in the window's theme), maybe not up to date."""
+        if scene_id in self.scenes:
+            return self.scenes[scene_id]
+        target = next((t for s, _title, t in self._entries if s == scene_id), None)
+        if target is None:
+            raise InputError(f"unknown scene '{scene_id}' (available: {', '.join(self.scene_ids())})")
+        cls = scene_registry.load_class(target)
+        scene = cls(self, parent=self.stack)  # built in the window's theme (the scene carries its sheet)
+        self.scenes[scene_id] = scene
+        scene.set_bare(self._recording)
+        self.stack.addWidget(scene)
+        self._lay_out_scene(scene)
+        scene.refresh()
+        return scene
 
     def show_scene(self, scene_id: str, settings: dict | None = None) -> Scene:
         previous = self.current_scene()
@@ -444,24 +475,67 @@ class MainWindow(QMainWindow):
 
     # -- theme and layout -----------------------------------------------------------------------------
     def apply_theme(self, theme: Theme) -> None:
-        self.theme = theme
-        # The window's own style sheet (its menus, dialogs and model windows inherit it), not the
+        """Restyle the window for ``theme``: its chrome, dialogs and model windows, and the visible
+        scene now; the other scenes when next asked for (``scene``). The theme it has already costs
+        nothing (a type size that followed the window's height makes another theme)."""
+        if theme == self._styled:
+            self.theme = theme
+            return
+        self.theme = self._styled = theme
+        # Each part's own sheet, not the window's (see the module docstring) and not the
         # application's: a second window (a test's, a tool's) must not restyle this one.
-        self.setStyleSheet(stylesheet(theme))
-        # A tooltip is a child of the widget it explains, so the window's sheet styles it. For one
+        self._sheet = sheet = stylesheet(theme)
+        for part in (self.menuBar(), self.statusBar(), self.scene_bar, self.toast, *self._child_windows()):
+            part.setStyleSheet(sheet)  # the menus, the corner switcher, the busy bar are their children
+        self.message_bar.set_theme_sheet(sheet)
+        # A tooltip is a child of the widget it explains, so that widget's sheet styles it. For one
         # shown elsewhere, QToolTip's own palette and font: an application style sheet would do it
         # too, but changing one re-polishes every widget of every window (2.3 s with all scenes built).
         _style_detached_tooltips(theme)
         self.projector_action.setChecked(theme.projector)
-        for scene in self.scenes.values():
-            scene.set_theme(theme)
         if self.lesson_bar is not None and hasattr(self.lesson_bar, "apply_theme"):
             self.lesson_bar.apply_theme(theme)
+            if not self.lesson_bar.styleSheet().startswith(sheet):  # its own rules on top of the theme's
+                self.lesson_bar.setStyleSheet(sheet + self.lesson_bar.styleSheet())
         if "gradsim.ui.model_view" in sys.modules:  # restyle open model/run windows, if any
             from .model_view import restyle_windows
 
             restyle_windows(self, theme)
-        self._update_layout()
+        current = self.current_scene()
+        if current is not None:
+            current.set_theme(theme, lay_out=self._update_layout)
+        else:
+            self._update_layout()
+        # laid out in the new theme before this returns: the window's minimum size is the theme's,
+        # not one from halfway through the switch (a resize right after would be held to it)
+        QApplication.sendPostedEvents(None, QEvent.Type.LayoutRequest)
+
+    def _bring_up_to_date(self, scene: Scene) -> None:
+        """The window's theme and layout on a scene that may have been hidden when they changed."""
+        scene.set_theme(self.theme, lay_out=lambda: self._lay_out_hidden(scene))
+
+    def _lay_out_hidden(self, scene: Scene) -> None:
+        """A scene's layout (drawer or docked) and, while it is hidden, the room it will have on show:
+        its ``apply_theme`` measures that room (a hidden page of the stack keeps the size it had)."""
+        self._lay_out_scene(scene)
+        if not scene.isVisible():
+            scene.setGeometry(self.stack.contentsRect())
+            scene.layout().activate()  # a hidden widget's layout waits for its show otherwise
+
+    def _child_windows(self) -> list[QWidget]:
+        """Dialogs and model/run windows parented to this window (styled like its parts)."""
+        return [c for c in self.children() if isinstance(c, QWidget) and c.isWindow()]
+
+    def childEvent(self, event) -> None:  # noqa: N802 - Qt naming
+        """A dialog (a message box, a file or input dialog, a progress dialog) or a model window
+        opened on this window takes the theme's sheet before it is first shown: polished, not yet
+        laid out."""
+        super().childEvent(event)
+        sheet = getattr(self, "_sheet", "")  # child events arrive while QMainWindow is built too
+        if event.type() == QEvent.Type.ChildPolished and sheet:
+            child = event.child()
+            if isinstance(child, QWidget) and child.isWindow() and child.styleSheet() != sheet:
+                child.setStyleSheet(sheet)
 
     def toggle_projector(self) -> None:
         self.apply_theme(theme_for(not self.theme.projector, self._content_height()))
@@ -488,8 +562,9 @@ class MainWindow(QMainWindow):
         if presenting != self._presenting:
             self._presenting = presenting
             self.controls_action.setChecked(self._controls_wanted.get(presenting, not presenting))
-        for scene in self.scenes.values():
-            self._lay_out_scene(scene)
+        current = self.current_scene()  # the others when next asked for (``scene``)
+        if current is not None:
+            self._lay_out_scene(current)
         self._place_chrome()
 
     def _place_chrome(self) -> None:
@@ -531,8 +606,6 @@ class MainWindow(QMainWindow):
 
     def changeEvent(self, event) -> None:  # noqa: N802 - Qt naming
         super().changeEvent(event)
-        from PySide6.QtCore import QEvent
-
         if event.type() == QEvent.Type.WindowStateChange:
             self.fullscreen_action.setChecked(self.isFullScreen())
             self._place_chrome()

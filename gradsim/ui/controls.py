@@ -287,6 +287,9 @@ class Badge(QLabel):
     def fix_width(self, widest: Sequence[str], lines: int) -> None:
         """As wide as the widest of these texts and ``lines`` lines high."""
         self.ensurePolished()
+        # a label's size hint is at least its minimum width: measured under the last fixed size, a
+        # badge could grow but never shrink (after a switch back from projector type it kept its width)
+        self.setMinimumWidth(0)
         text = self.text()
         width = 0
         for candidate in widest:

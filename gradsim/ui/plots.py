@@ -73,6 +73,11 @@ def style_plot(plot: pg.PlotWidget | pg.PlotItem, theme: Theme, title: str | Non
     if legend is not None:
         legend.setLabelTextColor(theme.foreground)
         legend.setLabelTextSize(f"{theme.small_px}px")
+        # those two only store the colour and size in the labels already there: each is drawn in
+        # them when its text is set, so set it again (after Ctrl+P a legend that had been made in
+        # the dark theme kept its light text on the projector's light panel)
+        for _sample, label in legend.items:
+            label.setText(label.text)
         legend.setBrush(pg.mkBrush(QColor(theme.panel)))
         legend.setPen(pg.mkPen(theme.muted))
 

@@ -297,7 +297,10 @@ def test_settings_round_trip_and_refusals(gates):
 
 
 def test_projector_on_a_small_screen_uses_tabs(gates, main_window, qtbot):
-    main_window.resize(1600, 1000)
+    # 1920x1080: at 1600x1000 the docked controls leave the views 1154 px, under the 1170 the
+    # diagrams need side by side, so the scene settles on tabs there too (the splitter this test
+    # saw was the choice made before the window was laid out in the new type, undone a moment later)
+    main_window.resize(1920, 1080)
     main_window._follow_size()
     qtbot.waitUntil(lambda: not gates.compact, timeout=3000)
     assert gates.splitter.isVisible() and not gates.diagrams.stacked

@@ -240,3 +240,167 @@ def test_a_message_never_covers_the_lesson_buttons(main_window, qtbot, tmp_path)
     assert toast.isVisible() and toast.text() == "Opened lesson one.gradsim-lesson.json: 1 step"
     parent = toast.parentWidget()
     assert toast.geometry().bottom() < bar.mapTo(parent, QPoint(0, 0)).y()
+
+
+# -- a theme switch restyles the visible scene; a hidden one is restyled when it is next shown -----
+
+def _appearance(scene) -> dict:
+    """What a viewer sees of a scene's styling, read from its widgets and charts: the theme, every
+    widget's type size and text and background colours, the controls' width and layout, the verdict
+    badges' sizes (fixed to their widest text in the theme's type), the title,
+    and in every chart its background and each axis's, curve's and text's colour, type and weight
+    (as multisets: the order of children follows the scene's history, not what it shows)."""
+    from collections import Counter
+
+    import pyqtgraph as pg
+    from PySide6.QtGui import QPalette
+    from PySide6.QtWidgets import QWidget
+
+    from gradsim.ui.controls import Badge
+
+    role = QPalette.ColorRole
+    widgets = [scene, *scene.findChildren(QWidget)]
+    charts = []
+    for view in (w for w in widgets if isinstance(w, pg.GraphicsView)):
+        items = Counter()
+        for item in view.scene().items():
+            if isinstance(item, pg.AxisItem):
+                tick_font = item.style.get("tickFont")
+                items["axis", item.textPen().color().name(), tick_font.pixelSize() if tick_font else None] += 1
+            elif isinstance(item, pg.PlotCurveItem):
+                pen = pg.mkPen(item.opts["pen"])
+                items["curve", pen.color().name(), pen.widthF()] += 1
+            elif isinstance(item, pg.TextItem):
+                items["text", item.color.name(), item.textItem.font().pixelSize()] += 1
+            elif isinstance(item, pg.LabelItem):  # titles, legend labels: their colour and size are in the html
+                items["label", item.item.toHtml()] += 1
+        charts.append((view.backgroundBrush().color().name(), items))
+    return {
+        "theme": scene.theme,
+        "widgets": sorted((type(w).__name__, w.objectName(), w.font().pixelSize(),
+                           w.palette().color(role.WindowText).name(), w.palette().color(role.Window).name())
+                          for w in widgets),
+        "controls": (scene.drawer_mode, scene._scroll.width()),
+        "badges": sorted(b.size().toTuple() for b in scene.findChildren(Badge)),
+        "title": scene.header.text(),
+        "charts": charts,
+    }
+
+
+def _default_state(window, qtbot, scene_id: str):
+    scene = window.show_scene(scene_id)
+    scene.reset()
+    wait_idle(qtbot, window)
+    return scene
+
+
+def test_a_scene_hidden_at_a_switch_takes_the_new_theme_when_shown(main_window, projector_window, qtbot):
+    """Projector mode restyles the scene on show at once and the others when they are next shown:
+    the gates scene, hidden at the switch, then looks as in a window built in projector mode, and
+    after switching back the flow scene (hidden at that switch) looks as it did before either."""
+    window = main_window
+    _default_state(window, qtbot, "gates")
+    flow = _default_state(window, qtbot, "flow")
+    settle()
+    flow_before = _appearance(flow)
+    window.toggle_projector()
+    wait_idle(qtbot, window)
+    gates = window.scenes["gates"]
+    assert flow.theme == window.theme and gates.theme != window.theme  # restyled on show, not before
+    _default_state(window, qtbot, "gates")
+    settle()
+    projector_window.resize(*window.size().toTuple())
+    projector_window._follow_size()
+    reference = _default_state(projector_window, qtbot, "gates")
+    settle()
+    assert gates.theme == window.theme == projector_window.theme
+    assert _appearance(gates) == _appearance(reference)
+    window.toggle_projector()
+    wait_idle(qtbot, window)
+    assert flow.theme != window.theme
+    window.show_scene("flow")
+    wait_idle(qtbot, window)
+    assert _appearance(flow) == flow_before
+
+
+def test_a_handout_of_a_scene_hidden_at_a_switch_has_the_new_theme(main_window, qtbot, tmp_path):
+    """A lesson step on a scene that was hidden when projector mode came on is drawn in projector
+    colours: the handout's picture (decoded from the PDF) has the light background, not the dark."""
+    import io
+    import re
+
+    from gradsim.lesson import lesson_from_dict
+
+    Image = pytest.importorskip("PIL.Image")
+    ImageStat = pytest.importorskip("PIL.ImageStat")
+    window = main_window
+    window.lesson_bar.set_lesson(lesson_from_dict({"format": "gradsim.lesson/1", "title": "One step", "steps": [
+        {"scene": "gates", "settings": {}, "caption": "The gates scene, hidden when projector mode came on."}]}))
+    _default_state(window, qtbot, "flow")  # the lesson stays open, its scene hidden
+    window.toggle_projector()
+    wait_idle(qtbot, window)
+    assert window.scenes["gates"].theme != window.theme  # hidden at the switch: not restyled yet
+    path = tmp_path / "handout.pdf"
+    assert window.export_handout(path)
+    pdf = path.read_bytes()
+    found = re.search(rb"/Subtype\s*/Image.*?/Filter\s*/DCTDecode.*?>>\s*stream\r?\n(.*?)\r?\nendstream", pdf, re.S)
+    assert found, "no picture in the handout"
+    with Image.open(io.BytesIO(found.group(1))) as picture:
+        rgb = picture.convert("RGB")
+        corner = rgb.getpixel((2, 2))  # the scene's margin: its background
+        mean = ImageStat.Stat(rgb.convert("L")).mean[0]
+    light = [int(window.theme.background[i:i + 2], 16) for i in (1, 3, 5)]
+    assert all(abs(c - v) <= 12 for c, v in zip(corner, light, strict=True)), (corner, window.theme.background)
+    assert mean > 160  # a light picture (the normal theme's is dark throughout)
+
+
+def test_the_theme_the_window_has_costs_nothing_but_a_new_type_size_applies(main_window, qtbot):
+    """Applying the window's own theme again restyles nothing (no event to deliver); the theme of
+    another window height is another theme: it applies, and the visible scene takes its type."""
+    from PySide6.QtWidgets import QWidget
+
+    from gradsim.ui.theme import theme_for
+
+    window = main_window
+    flow = _default_state(window, qtbot, "flow")
+    settle()
+    window.apply_theme(theme_for(False, window.height()))
+    assert settle() == 1  # nothing was re-polished, laid out or painted
+    taller = theme_for(False, window.height() + 200)
+    assert taller != window.theme
+    window.apply_theme(taller)
+    settle()
+    assert window.theme == flow.theme == taller
+    label = next(w for w in flow.controls_panel.findChildren(QWidget) if type(w).__name__ == "QLabel")
+    assert label.font().pixelSize() == taller.font_px
+
+
+def test_legends_and_badges_follow_a_switch_and_back(main_window, projector_window, qtbot):
+    """After Ctrl+P the scalar scene's chart legends are drawn as in a window built in projector mode
+    (they kept the dark theme's light text on the projector's light panel) and its threshold lines
+    have no grid under them, and after switching back its legends and verdict badge are as before
+    (the badge kept its projector width)."""
+    def legends(scene):
+        return {chart: [label.item.toHtml() for _sample, label in getattr(scene, chart).legend.items]
+                for chart in ("act_chart", "trace_chart", "ff_chart", "layer_chart")}
+
+    window = main_window
+    scalar = _default_state(window, qtbot, "scalar")
+    scalar.apply_settings({"view": "activations"})
+    wait_idle(qtbot, window)
+    before = (legends(scalar), scalar.badge.size())
+    window.toggle_projector()
+    wait_idle(qtbot, window)
+    projector_window.resize(*window.size().toTuple())
+    projector_window._follow_size()
+    reference = _default_state(projector_window, qtbot, "scalar")
+    reference.apply_settings({"view": "activations"})
+    wait_idle(qtbot, projector_window)
+    assert scalar.theme == reference.theme
+    assert legends(scalar) == legends(reference)
+    assert scalar.badge.size() == reference.badge.size()
+    # the axis naming the threshold lines draws no grid (its grid lines ran grey under the dashes)
+    assert scalar.power_chart.getPlotItem().getAxis("right").grid is False
+    window.toggle_projector()
+    wait_idle(qtbot, window)
+    assert (legends(scalar), scalar.badge.size()) == before

@@ -6,6 +6,11 @@ asks the worker for the engine result -> ``on_result`` draws it. Widgets hold no
 whatever they show was put there by ``show_state``. Presets, undo and redo, lessons, "show me" links,
 reset and saved settings are all state objects, handled here once for every scene.
 
+Style: a scene carries the theme's style sheet itself (the window sets it on its other parts, not on
+itself: a window-wide sheet re-polished every scene at each switch). The window restyles the visible
+scene at a switch and any other one when it is next asked for; ``set_theme`` of the theme a scene
+already has costs nothing.
+
 Layout: the controls sit in a panel at the left, or, when presenting (projector mode, or a window
 narrower than 1280 pixels), in a drawer over the pictures that is closed until the presenter opens it
 (the C key or the "Controls" button at the top left of the scene).
@@ -22,6 +27,7 @@ from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtGui import QUndoCommand, QUndoStack
 from PySide6.QtWidgets import (
     QAbstractButton,
+    QApplication,
     QComboBox,
     QFrame,
     QGroupBox,
@@ -37,7 +43,7 @@ from PySide6.QtWidgets import (
 
 from ...presets import CUSTOM, get_preset, load_presets
 from ...state import SceneState
-from ..theme import Theme
+from ..theme import Theme, stylesheet
 from ..worker import ComputeWorker, describe_error
 
 
@@ -100,6 +106,10 @@ class Scene(QWidget):
         super().__init__(parent)
         self.context = context
         self.theme: Theme = context.theme
+        # The theme's sheet on the scene itself, before its children exist (they are built in it);
+        # its background painted by the scene, since the stack around it has no sheet.
+        self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
+        self.setStyleSheet(stylesheet(self.theme))
         self._latest: dict[str, int] = {}
         self._drawn_once = False
         self._showing = False
@@ -480,11 +490,14 @@ class Scene(QWidget):
         if drawer:
             self._outer.removeWidget(self._scroll)
             self._scroll.setParent(self)
-            self._scroll.setObjectName("drawer")
-            self._scroll.setFrameShape(QFrame.Shape.StyledPanel)
-        else:
-            self._scroll.setObjectName("")
-            self._scroll.setFrameShape(QFrame.Shape.NoFrame)
+        # the object name selects the drawer's rules of the style sheet (QFrame#drawer: its panel
+        # colour and edge), which Qt applies when the widget is polished again: before its frame is
+        # set, which takes the frame's width from them
+        self._scroll.setObjectName("drawer" if drawer else "")
+        self._scroll.style().unpolish(self._scroll)
+        self._scroll.style().polish(self._scroll)
+        self._scroll.setFrameShape(QFrame.Shape.StyledPanel if drawer else QFrame.Shape.NoFrame)
+        if not drawer:
             self._outer.insertWidget(0, self._scroll, 0)
         self.drawer_button.setVisible(drawer and not self._bare)
         self.set_controls_open(not drawer)
@@ -529,10 +542,27 @@ class Scene(QWidget):
             self._place_drawer()
         return super().event(event)
 
-    def set_theme(self, theme: Theme) -> None:
+    def set_theme(self, theme: Theme, lay_out: Callable[[], None] | None = None) -> None:
+        """Restyle the scene for ``theme``: its style sheet (the widgets' type and colours), the
+        controls' width (type changes it), the title, then ``lay_out()`` (the window's layout for the
+        theme: drawer or docked), and ``apply_theme`` (plots and drawn views) once the scene is laid
+        out in the new type: a scene that arranges its views by their room (the gates scene: tabs or
+        a splitter) sees its new room, not the old one first (it chose twice). Nothing to do but
+        ``lay_out`` if the scene has this theme already."""
+        if theme == self.theme:
+            self.theme = theme
+            if lay_out is not None:
+                lay_out()
+            return
         self.theme = theme
+        self.setStyleSheet(stylesheet(theme))
         self._apply_panel_width()
         self._update_header()
+        if lay_out is not None:
+            lay_out()
+        # laid out now, in the new type and layout: apply_theme measures the views' room (a hidden
+        # scene's own layout waits for its show: ``lay_out`` activates it)
+        QApplication.sendPostedEvents(None, QEvent.Type.LayoutRequest)
         self.apply_theme(theme)
 
     def apply_theme(self, theme: Theme) -> None:

@@ -284,6 +284,7 @@ class CellDiagrams(pg.GraphicsLayoutWidget):
         self.colorbar.axis.setTicks([[(math.log10(v), f"{v:g}") for v in (0.03, 0.1, 0.3, 1, 3)], []])
         self.legend_label = pg.LabelItem("")
         self.stacked: bool | None = None
+        self._moving = False  # set_stacked is moving the items: their labels are placed once, after
         self.set_stacked(False)
         self.setToolTip("The path the gradient takes back through one step of each cell (arrows point "
                         "from t to t−1). Edge colour and number: the mean factor that edge applied per "
@@ -302,26 +303,33 @@ class CellDiagrams(pg.GraphicsLayoutWidget):
         if stacked == self.stacked:
             return
         self.stacked = stacked
-        for item in (*self.titles.values(), *self.boxes.values(), self.colorbar, self.legend_label):
-            if item.scene() is not None:
-                self.removeItem(item)
-        count = len(self.models)
-        for k, m in enumerate(self.models):
+        # each addItem lays the grid out again and resizes the boxes: their labels (the costly part)
+        # are placed once, below, not after every move (75 times for the two pages' diagrams)
+        self._moving = True
+        try:
+            for item in (*self.titles.values(), *self.boxes.values(), self.colorbar, self.legend_label):
+                if item.scene() is not None:
+                    self.removeItem(item)
+            count = len(self.models)
+            for k, m in enumerate(self.models):
+                if stacked:
+                    self.addItem(self.titles[m.key], row=k, col=0)
+                    self.addItem(self.boxes[m.key], row=k, col=1)
+                else:
+                    self.addItem(self.titles[m.key], row=0, col=k)
+                    self.addItem(self.boxes[m.key], row=1, col=k)
             if stacked:
-                self.addItem(self.titles[m.key], row=k, col=0)
-                self.addItem(self.boxes[m.key], row=k, col=1)
+                self.addItem(self.colorbar, row=0, col=2, rowspan=count)
+                self.addItem(self.legend_label, row=count, col=0, colspan=3)
             else:
-                self.addItem(self.titles[m.key], row=0, col=k)
-                self.addItem(self.boxes[m.key], row=1, col=k)
-        if stacked:
-            self.addItem(self.colorbar, row=0, col=2, rowspan=count)
-            self.addItem(self.legend_label, row=count, col=0, colspan=3)
-        else:
-            self.addItem(self.colorbar, row=1, col=count)
-            self.addItem(self.legend_label, row=2, col=0, colspan=count + 1)
+                self.addItem(self.colorbar, row=1, col=count)
+                self.addItem(self.legend_label, row=2, col=0, colspan=count + 1)
+        finally:
+            self._moving = False
         self._legend_text()
         self._update_titles()
-        self._orient_arrows()
+        self._fit_nodes()
+        self._lay_out_labels()
 
     # kept for callers of the older name
     set_vertical = set_stacked
@@ -342,11 +350,7 @@ class CellDiagrams(pg.GraphicsLayoutWidget):
         axis.setStyle(tickFont=small)
         axis.setWidth(int(theme.small_px * 2.2) + 8)
         axis.setLabel("")  # the legend line names the colour: no turned axis title
-        node_size = self.node_size()
-        for cell, (nodes, labels) in self.node_items.items():
-            spec = list(_DIAGRAMS[cell]["nodes"].values())
-            nodes.setData(x=[s[0] for s in spec], y=[s[1] for s in spec], size=node_size, symbol="o",
-                          brush=pg.mkBrush(theme.panel), pen=pg.mkPen(theme.foreground, width=max(1.0, theme.line_width / 2)))
+        for _nodes, labels in self.node_items.values():
             for text in labels:
                 text.setColor(theme.foreground)
                 text.setFont(small)
@@ -360,14 +364,24 @@ class CellDiagrams(pg.GraphicsLayoutWidget):
             parts["text"].setColor(theme.foreground)
             parts["text"].textItem.document().setDocumentMargin(1)
         self._legend_text()
-        # three diagrams of two rows of nodes with labels above and below, and the legend line
-        self.setMinimumHeight(int(len(self.models) * (4 * theme.small_px + 2 * node_size) + 2 * theme.small_px)
-                              if self.stacked
-                              else int(8 * theme.small_px + 2 * node_size + 2 * theme.font_px + 40))
+        self._fit_nodes()
         if self.edges:
             self.set_edges(self.edges)
         else:
             self._update_titles()
+
+    def _fit_nodes(self) -> None:
+        """The nodes' size and the least height the diagrams need: both follow the type size and
+        whether the diagrams are stacked."""
+        theme, node_size = self.theme, self.node_size()
+        for cell, (nodes, _labels) in self.node_items.items():
+            spec = list(_DIAGRAMS[cell]["nodes"].values())
+            nodes.setData(x=[s[0] for s in spec], y=[s[1] for s in spec], size=node_size, symbol="o",
+                          brush=pg.mkBrush(theme.panel), pen=pg.mkPen(theme.foreground, width=max(1.0, theme.line_width / 2)))
+        # three diagrams of two rows of nodes with labels above and below, and the legend line
+        self.setMinimumHeight(int(len(self.models) * (4 * theme.small_px + 2 * node_size) + 2 * theme.small_px)
+                              if self.stacked
+                              else int(8 * theme.small_px + 2 * node_size + 2 * theme.font_px + 40))
 
     def node_size(self) -> float:
         """Node diameter in pixels: smaller when stacked (the boxes are short, the labels keep their size)."""
@@ -468,6 +482,8 @@ class CellDiagrams(pg.GraphicsLayoutWidget):
         free one wins. A box's labels depend on that box alone, so a box that resized (its
         ``sigResized`` passes it as ``resized``) lays out its own: a new layout of the widget resizes
         each box in turn, and laying out all of them each time cost the square of their number."""
+        if self._moving:
+            return
         self._orient_arrows(resized)
         for m in self.models:
             box = self.boxes[m.key]
@@ -648,7 +664,7 @@ class SplitOrTabs:
             self.tab_layouts.append(page_layout)
         self.tabs.setToolTip(tooltip)
 
-    def arrange(self, compact: bool, upper: QWidget, diagrams: CellDiagrams, theme: Theme) -> None:
+    def arrange(self, compact: bool, upper: QWidget, diagrams: CellDiagrams) -> None:
         if compact:
             for page_layout, widget in zip(self.tab_layouts, (upper, diagrams), strict=True):
                 page_layout.addWidget(widget)
@@ -664,7 +680,6 @@ class SplitOrTabs:
             diagrams.set_stacked(False)
             self.tabs.hide()
             self.splitter.show()
-        diagrams.apply_theme(theme)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -859,7 +874,7 @@ class GatesScene(Scene):
             self._place_switch()
             return
         self._compact = compact
-        self.views.arrange(compact, self.gradients, self.diagrams, self.theme)
+        self.views.arrange(compact, self.gradients, self.diagrams)
         self._place_switch()
 
     def resizeEvent(self, event) -> None:  # noqa: N802 - Qt naming

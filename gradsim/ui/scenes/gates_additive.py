@@ -148,7 +148,7 @@ class AdditivePage(QWidget):
         if compact == self._compact:
             return
         self._compact = compact
-        self.views.arrange(compact, self.chart, self.diagrams, self.theme)
+        self.views.arrange(compact, self.chart, self.diagrams)
 
     @property
     def compact(self) -> bool:

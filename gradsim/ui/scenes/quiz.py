@@ -292,10 +292,9 @@ class QuizScene(Scene):
         self.reveal_button.clicked.connect(self.reveal)
         self.q_show_me.clicked.connect(lambda: self._show_me(self.current_question().show_me))
         # A-F choose an answer. Not QShortcuts: C is also the window's "show controls" key, and two
-        # shortcuts on one key fire neither; the filter claims the letters while a question is on show.
-        app = QApplication.instance()
-        if app is not None:
-            app.installEventFilter(self)
+        # shortcuts on one key fire neither; the filter claims the letters while a question is on
+        # show. It is application-wide (a Python call for every event of every widget), so it is
+        # installed only while the scene is on screen (showEvent / hideEvent).
         self.quiz_page = page
         self.stack.addWidget(page)
 
@@ -794,6 +793,18 @@ class QuizScene(Scene):
 
     def deactivate(self) -> None:
         pass  # a running exercise computation carries on in the background; its result waits here
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt naming
+        super().showEvent(event)
+        app = QApplication.instance()
+        if app is not None:
+            app.installEventFilter(self)  # installed once however often it is called
+
+    def hideEvent(self, event) -> None:  # noqa: N802 - Qt naming
+        super().hideEvent(event)
+        app = QApplication.instance()
+        if app is not None:
+            app.removeEventFilter(self)
 
     def shutdown(self) -> None:
         if self._task is not None:

@@ -309,7 +309,6 @@ class ScalarScene(Scene):
 
     def apply_theme(self, theme) -> None:
         t = theme
-        style_threshold_lines(self.power_chart, (self.power_vanish, self.power_explode), t)
         self.trace_curve.setPen(curve_pen(t.series[0], t))
         self.trace_power.setPen(curve_pen(t.bound, t, Qt.PenStyle.DashLine, 0.8))
         self.trace_cursor.setPen(pg.mkPen(t.highlight, width=max(1.0, t.line_width * 0.6)))
@@ -333,6 +332,9 @@ class ScalarScene(Scene):
         self.layer_legend_one.setPen(curve_pen(t.bound, t, Qt.PenStyle.DotLine, 0.6))
         for chart in (self.power_chart, self.trace_chart, self.act_chart, self.ff_chart, self.layer_chart):
             style_plot(chart, t)
+        # after style_plot: its grid (on again at a new grid alpha) is off on the threshold names' axis,
+        # whose grid lines would run grey under the dashed threshold lines
+        style_threshold_lines(self.power_chart, (self.power_vanish, self.power_explode), t)
         # the tables are the charts' legends: set in the legends' size, the smallest of the type scale
         table_style = (f"QTableWidget {{ font-size: {t.small_px}px; padding: 0; }} "
                        f"QHeaderView::section {{ font-size: {t.small_px}px; }}")
