@@ -19,7 +19,9 @@ that take the most CPU are listed. The load average before and after is printed:
 2-core machine a load above 2 means other work shared the cores.
 
 Run: ``python benchmarks/bench_suite.py`` (``--slow`` adds the slow tests, ``--files N`` lists N
-files; anything after ``--`` goes to every pytest run, e.g. ``-- -p no:xdist`` for one process).
+files, ``--cached-bytecode`` times it as Python runs by default, compiled modules cached, where the
+environment sets PYTHONDONTWRITEBYTECODE; anything after ``--`` goes to every pytest run, e.g.
+``-- -p no:xdist`` for one process).
 """
 
 from __future__ import annotations
@@ -168,6 +170,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--slow", action="store_true", help="also time the slow tests (CI's next step)")
     parser.add_argument("--files", type=int, default=10, help="how many of the costliest files to list")
+    parser.add_argument("--cached-bytecode", action="store_true",
+                        help="run as Python does by default, compiled modules cached (in a temporary "
+                             "PYTHONPYCACHEPREFIX, warmed by one untimed collection), even where "
+                             "PYTHONDONTWRITEBYTECODE is set")
     parser.add_argument("pytest_args", nargs="*", help="after --: passed to every pytest run")
     args = parser.parse_args(argv)
 
@@ -177,9 +183,19 @@ def main(argv: list[str] | None = None) -> int:
     pytest_cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args.pytest_args]
 
     print(f"load average before: {load()} (1/5/15 min) on {os.cpu_count()} cores")
-    if env.get("PYTHONDONTWRITEBYTECODE"):  # as on a fresh checkout: nothing cached from an earlier run
-        print("  bytecode is not cached (PYTHONDONTWRITEBYTECODE): every pytest process compiles the project "
-              "and rewrites the tests' asserts again")
+    with tempfile.TemporaryDirectory() as cache_dir:
+        if args.cached_bytecode:
+            env.pop("PYTHONDONTWRITEBYTECODE", None)
+            env["PYTHONPYCACHEPREFIX"] = cache_dir  # the checkout stays as it is
+            run_timed([*pytest_cmd, "--co"], env)
+            print("  bytecode cached (Python's default), warmed by one collection before the timed runs")
+        elif env.get("PYTHONDONTWRITEBYTECODE"):  # as on a fresh checkout: nothing cached from an earlier run
+            print("  bytecode is not cached (PYTHONDONTWRITEBYTECODE): every pytest process compiles the "
+                  "project and rewrites the tests' asserts again (--cached-bytecode: as Python does by default)")
+        return _timed_runs(args, env, pytest_cmd)
+
+
+def _timed_runs(args, env: dict, pytest_cmd: list[str]) -> int:
     base_wall, base_cpu, _, base_summary, _ = run_timed([*pytest_cmd, "--co"], env)
     print(f"baseline, collection:  {base_wall:7.1f} s wall {base_cpu:7.1f} s CPU   ({base_summary})")
 
