@@ -156,8 +156,10 @@ def check_torch_lstm() -> str:
             worst = max(worst, abs(numeric - grad[index].item()) / max(1e-12, abs(numeric)))
     if not worst <= 1e-6:
         raise CheckFailed(f"LSTM autograd and finite differences differ by a relative {worst:.3g}")
-    # one Adam step, as the training scenes take (torch.optim pulls in more of torch when frozen)
-    optimizer = torch.optim.Adam(lstm.parameters(), lr=0.01)
+    # Adam steps as the training lab takes them (the engine's Optimiser: torch's functional Adam)
+    from .engine.training import Optimiser
+
+    optimizer = Optimiser("adam", list(lstm.parameters()), 0.01)
     before = loss(x.detach()).item()
     for _ in range(3):
         optimizer.zero_grad()

@@ -573,11 +573,93 @@ class Curves:
         return np.vstack(self.log10_grad_h)
 
 
+class Optimiser:
+    """``torch.optim.Adam`` or ``SGD`` (default settings but the learning rate) as gradsim trains
+    with them: torch's own update, its functional form on the single-tensor path that torch.optim
+    takes on the CPU, and the same state dict (saved runs hold it), without torch.optim's classes.
+    Their methods import ``torch._dynamo`` the first time any of them runs (1.7 s of CPU and ~900
+    modules, in the worker thread while the lab's first step waits and the GUI thread competes for
+    the interpreter): the one thing this class leaves out. ``tests/engine/test_training.py`` holds
+    it to ``torch.optim.Adam``/``SGD`` bit for bit, state dicts included."""
+
+    ADAM_GROUP = {"betas": (0.9, 0.999), "eps": 1e-08, "weight_decay": 0, "amsgrad": False, "maximize": False,
+                  "foreach": None, "capturable": False, "differentiable": False, "fused": None,
+                  "decoupled_weight_decay": False}
+    SGD_GROUP = {"momentum": 0, "dampening": 0, "weight_decay": 0, "nesterov": False, "maximize": False,
+                 "foreach": None, "differentiable": False, "fused": None}
+
+    def __init__(self, kind: str, params: list, lr: float):
+        if kind not in OPTIMIZERS:
+            raise InputError(f"unknown optimiser {kind!r} (one of {', '.join(OPTIMIZERS)})")
+        self.kind = kind
+        self.params = params
+        self.lr = float(lr)
+        self.state: dict[Any, dict[str, Any]] = {}  # param -> Adam's step, exp_avg, exp_avg_sq
+
+    def zero_grad(self) -> None:
+        for p in self.params:
+            p.grad = None
+
+    def step(self) -> None:
+        import torch
+
+        with torch.no_grad():
+            live = [p for p in self.params if p.grad is not None]
+            if self.kind == "sgd":
+                from torch.optim.sgd import sgd
+
+                g = self.SGD_GROUP
+                sgd(live, [p.grad for p in live], [None] * len(live), foreach=False, weight_decay=g["weight_decay"],
+                    momentum=g["momentum"], lr=self.lr, dampening=g["dampening"], nesterov=g["nesterov"],
+                    maximize=g["maximize"])
+                return
+            from torch.optim.adam import adam
+
+            for p in live:
+                if p not in self.state:  # as torch.optim.Adam starts a parameter's state
+                    self.state[p] = {"step": torch.tensor(0.0, dtype=torch.float32),
+                                     "exp_avg": torch.zeros_like(p, memory_format=torch.preserve_format),
+                                     "exp_avg_sq": torch.zeros_like(p, memory_format=torch.preserve_format)}
+            g = self.ADAM_GROUP
+            adam(live, [p.grad for p in live], [self.state[p]["exp_avg"] for p in live],
+                 [self.state[p]["exp_avg_sq"] for p in live], [], [self.state[p]["step"] for p in live],
+                 foreach=False, capturable=False, differentiable=False, fused=None, has_complex=False,
+                 decoupled_weight_decay=False, amsgrad=False, beta1=g["betas"][0], beta2=g["betas"][1],
+                 lr=self.lr, weight_decay=g["weight_decay"], eps=g["eps"], maximize=False)
+
+    def state_dict(self) -> dict:
+        """As ``torch.optim.Adam/SGD.state_dict()``: state by parameter index, one parameter group."""
+        index = {p: i for i, p in enumerate(self.params)}
+        group = dict(self.ADAM_GROUP if self.kind == "adam" else self.SGD_GROUP, lr=self.lr,
+                     params=list(range(len(self.params))))
+        return {"state": {index[p]: dict(v) for p, v in self.state.items()}, "param_groups": [group]}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        """Take a state dict of the same optimiser over the same parameters (a saved run's); anything
+        else raises (the run's reader turns that into one line)."""
+        import torch
+
+        groups = state_dict["param_groups"]
+        if len(groups) != 1 or list(groups[0]["params"]) != list(range(len(self.params))):
+            raise ValueError("the optimiser's parameter groups do not match the model")
+        state: dict[Any, dict[str, Any]] = {}
+        for key, value in state_dict["state"].items():
+            if self.kind != "adam" or set(value) != {"step", "exp_avg", "exp_avg_sq"}:
+                raise ValueError("the optimiser state is not Adam's")
+            p = self.params[int(key)]
+            if not all(isinstance(v, torch.Tensor) for v in value.values()):
+                raise ValueError("the optimiser state holds something that is not a tensor")
+            state[p] = {"step": value["step"].detach().to(torch.float32).clone(),
+                        "exp_avg": value["exp_avg"].detach().to(p.dtype).clone(),
+                        "exp_avg_sq": value["exp_avg_sq"].detach().to(p.dtype).clone()}
+        self.lr = float(groups[0].get("lr", self.lr))
+        self.state = state
+
+
 class TrainRun:
     """A model, its optimiser, the data streams and the curves: everything to continue or save a run."""
 
     def __init__(self, settings: TrainSettings):
-        import torch
 
         settings.validate()
         self.settings = settings
@@ -587,10 +669,7 @@ class TrainRun:
         held_out = make_batch(settings, np.random.default_rng(eval_seq), settings.eval_size)
         self.eval_inputs, self.eval_targets = _as_torch(held_out)
         self.readout = held_out.readout
-        if settings.optimizer == "adam":
-            self.optimizer = torch.optim.Adam(self.model.parameters(), lr=settings.lr)
-        else:
-            self.optimizer = torch.optim.SGD(self.model.parameters(), lr=settings.lr)
+        self.optimizer = Optimiser(settings.optimizer, list(self.model.parameters()), settings.lr)
         self.curves = Curves()
         self.step_count = 0
         self.seconds = 0.0
@@ -647,7 +726,7 @@ class TrainRun:
         began = time.perf_counter()
         inputs, targets = _as_torch(make_batch(s, self.train_rng, s.batch))
         params = self.model.parameters()
-        self.optimizer.zero_grad(set_to_none=True)
+        self.optimizer.zero_grad()
         out, states = self.model.forward(inputs, self.readout, capture=True)
         loss = task_loss(s, out, targets)
         loss_value = float(loss.detach())

@@ -442,3 +442,89 @@ def test_lstm_learns_copy_at_a_short_delay():
     s = TrainSettings(cell="lstm", delay=5, hidden=32, embedding=8, steps=150, eval_every=50, lr=0.01, seed=0)
     last = run_to_end(s)
     assert last.accuracy >= 0.95 > last.chance
+
+
+# ---------------------------------------------------------------------------------------------
+# the optimiser: torch.optim's arithmetic and state dict, without its classes
+
+
+class _TorchOptim:
+    """torch.optim.Adam/SGD behind the engine's optimiser interface (the reference)."""
+
+    def __init__(self, kind, params, lr):
+        self.torch = (torch.optim.Adam if kind == "adam" else torch.optim.SGD)(params, lr=lr)
+
+    def zero_grad(self):
+        self.torch.zero_grad(set_to_none=True)
+
+    def step(self):
+        self.torch.step()
+
+    def state_dict(self):
+        return self.torch.state_dict()
+
+
+def _same_state_dicts(a: dict, b: dict) -> bool:
+    return (a["param_groups"] == b["param_groups"] and a["state"].keys() == b["state"].keys()
+            and all(a["state"][i].keys() == b["state"][i].keys() and all(
+                torch.equal(a["state"][i][k], b["state"][i][k]) for k in a["state"][i]) for i in a["state"]))
+
+
+@pytest.mark.parametrize(("cell", "kind", "clip"), [("lstm", "adam", True), ("rnn", "adam", False), ("gru", "sgd", True)])
+def test_optimiser_is_torch_optim_bit_for_bit(cell, kind, clip):
+    """The engine's Optimiser steps a run exactly as torch.optim.Adam/SGD would (every weight equal
+    to the last bit after 25 steps), with the same state dict; each loads the other's state dict
+    (runs saved before the engine had its own optimiser held torch.optim's), and training goes on
+    equal."""
+    settings = small(cell=cell, optimizer=kind, clip=clip, lr=0.02, steps=60, seed=int(np.random.default_rng().integers(1000)))
+    ours, ref = TrainRun(settings), TrainRun(settings)
+    ref.optimizer = _TorchOptim(kind, list(ref.model.parameters()), settings.lr)
+    for _ in range(25):
+        ours._step()
+        ref._step()
+    assert all(torch.equal(a, b) for a, b in zip(ours.model.parameters(), ref.model.parameters(), strict=True))
+    assert _same_state_dicts(ours.optimizer.state_dict(), ref.optimizer.state_dict())
+    # each takes the other's state dict, then both train on equal
+    again = TrainRun(settings)
+    again.model.load_state_dict(ref.model.state_dict())
+    again.optimizer.load_state_dict(copy.deepcopy(ref.optimizer.state_dict()))
+    ref.optimizer.torch.load_state_dict(copy.deepcopy(ours.optimizer.state_dict()))  # as saved: copies
+    again.train_rng, ref.train_rng = copy.deepcopy(ours.train_rng), copy.deepcopy(ours.train_rng)
+    for run in (ours, again, ref):
+        for _ in range(5):
+            run._step()
+    for run in (again, ref):
+        assert all(torch.equal(a, b) for a, b in zip(ours.model.parameters(), run.model.parameters(), strict=True))
+
+
+@pytest.mark.parametrize("damage", ["two groups", "params", "not adam", "not a tensor"])
+def test_optimiser_refuses_a_state_dict_not_its_own(damage):
+    run = TrainRun(small(steps=5))
+    run._step()
+    sd = copy.deepcopy(run.optimizer.state_dict())
+    if damage == "two groups":
+        sd["param_groups"].append(dict(sd["param_groups"][0]))
+    elif damage == "params":
+        sd["param_groups"][0]["params"] = sd["param_groups"][0]["params"][:-1]
+    elif damage == "not adam":
+        sd["state"][0]["momentum_buffer"] = sd["state"][0].pop("exp_avg")
+    else:
+        sd["state"][0]["exp_avg"] = [0.0]
+    before = copy.deepcopy(run.optimizer.state_dict())
+    with pytest.raises(ValueError):
+        run.optimizer.load_state_dict(sd)
+    assert _same_state_dicts(run.optimizer.state_dict(), before)  # nothing half-loaded
+
+
+@pytest.mark.slow  # a fresh interpreter importing torch
+def test_training_leaves_torch_dynamo_unimported():
+    """torch.optim's classes import torch._dynamo (1.7 s CPU) on first use; the engine's training
+    does not need it."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from gradsim.engine.training import TrainSettings, train; "
+            "train(TrainSettings(cell='lstm', delay=3, hidden=8, embedding=4, batch=8, steps=3, eval_every=1, "
+            "eval_size=8, seed=1)); print('torch._dynamo' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip().splitlines()[-1] == "False", out.stderr
