@@ -55,6 +55,7 @@ def reset_window(window, qtbot, start_scene: str | None = None) -> None:
     if window.theme.projector or window.theme != theme_for(False, window.height()):
         window.apply_theme(theme_for(False, window.height()))
     window._follow_size()
+    window._theme_timer.stop()  # a resize above started it; _follow_size just did its work
     for scene in list(window.scenes.values()):
         scene.deactivate()
         scene.shutdown()
