@@ -31,32 +31,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-
-def settle(max_passes: int = 1000) -> None:
-    """Deliver posted events pass after pass until a pass delivers none (as the UI tests' ``settle``)."""
-    from PySide6.QtCore import QEvent, QObject
-    from PySide6.QtWidgets import QApplication
-
-    class Delivered(QObject):
-        count = 0
-
-        def eventFilter(self, _obj, event):  # noqa: N802 - Qt naming
-            if event.type() != QEvent.Type.Timer:
-                self.count += 1
-            return False
-
-    app = QApplication.instance()
-    delivered = Delivered()
-    app.installEventFilter(delivered)
-    try:
-        for _ in range(max_passes):
-            delivered.count = 0
-            app.sendPostedEvents()
-            app.processEvents()
-            if delivered.count == 0:
-                return
-    finally:
-        app.removeEventFilter(delivered)
+from tests.ui.conftest import settle  # noqa: E402 - the UI tests' own: event passes until one delivers nothing
 
 
 def timed(action) -> float:
